@@ -1,0 +1,25 @@
+"""rare-earth-sim: a discrete-event simulator of the rare-earth supply chain.
+
+The data path is one line: network file -> :class:`~sim.network.Network` (validated graph) ->
+:class:`~sim.scenario.Scenario` (policy timeline) -> :class:`~sim.engine.Model` (SimPy) ->
+:class:`~sim.results.Run` (recorded series and KPIs) -> tables and plots.
+
+>>> import sim
+>>> run = sim.simulate("teaching", seed=1, horizon_days=365)
+>>> run.kpi("fill_rate", "sector:defense") <= 1.0
+True
+"""
+
+from .engine import Model, simulate
+from .errors import ModelError, NetworkError, ScenarioError
+from .network import Network, list_networks, load_network, save_network
+from .results import Run
+from .scenario import Scenario, list_scenarios, load_scenario
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "simulate", "Model", "Run", "Network", "load_network", "save_network", "list_networks",
+    "Scenario", "load_scenario", "list_scenarios", "ModelError", "NetworkError", "ScenarioError",
+    "__version__",
+]

@@ -1,0 +1,238 @@
+"""Command line: ``python -m sim COMMAND ...`` (``--help`` on every command).
+
+Commands wire the public stages together and print; they never reach inside them. Input errors
+(:class:`~sim.errors.ModelError`) are printed on one line and exit with status 2; a run that is
+interrupted leaves no complete-looking result behind (the manifest is written last).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from pathlib import Path
+
+from .errors import ModelError
+
+__all__ = ["main", "build_parser"]
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return v
+
+
+def _pos_int(text: str) -> int:
+    v = _nonneg_int(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("must be a positive integer, got 0")
+    return v
+
+
+def _pos_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return v
+
+
+def _default_out(tag: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("results") / f"{stamp}-{tag}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m sim``."""
+    p = argparse.ArgumentParser(prog="python -m sim", description=(
+        "Discrete-event simulator of the rare-earth supply chain. "
+        "Start with: python -m sim run"))
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run one replication and write summary, series, plots",
+                       description="Run one replication of a network under a scenario; print a "
+                                   "summary and write summary.csv, series.csv, manifest.json and "
+                                   "PNG plots to --out.")
+    r.add_argument("--network", default="rare_earth_2025", help="shipped network name or TOML path "
+                   "(default: rare_earth_2025)")
+    r.add_argument("--scenario", default=None, help="built-in scenario name or TOML path "
+                   "(default: baseline, no policy events)")
+    r.add_argument("--compare", default=None, metavar="SCENARIO",
+                   help="also run this scenario on the same seed and plot both side by side")
+    r.add_argument("--seed", type=_nonneg_int, default=0, help="root random seed (default 0)")
+    r.add_argument("--days", type=_pos_float, default=None,
+                   help="horizon in days (default: the scenario's end, else 2029-01-01)")
+    r.add_argument("--start", default=None, help="start date YYYY-MM-DD (default 2025-01-01)")
+    r.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
+    r.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                   help="format of the daily series (parquet needs pyarrow)")
+    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+    n = sub.add_parser("network", help="show or validate a network")
+    nsub = n.add_subparsers(dest="action", metavar="ACTION")
+    for action, text in (("show", "print nodes, lanes and materials"),
+                         ("validate", "check a network file and print its errors")):
+        a = nsub.add_parser(action, help=text, description=text)
+        a.add_argument("network", nargs="?", default="rare_earth_2025",
+                       help="shipped network name or TOML path")
+    nsub.add_parser("list", help="list the shipped networks")
+
+    s = sub.add_parser("scenario", help="list, show or validate scenarios")
+    ssub = s.add_subparsers(dest="action", metavar="ACTION")
+    ssub.add_parser("list", help="list the built-in scenarios with one-line descriptions")
+    for action, text in (("show", "print a scenario file"),
+                         ("validate", "check a scenario (against a network) and print its errors")):
+        a = ssub.add_parser(action, help=text, description=text)
+        a.add_argument("scenario", help="built-in scenario name or TOML path")
+        if action == "validate":
+            a.add_argument("--network", default="rare_earth_2025", help="network to check against")
+    _add_experiment_commands(sub)
+    return p
+
+
+def _add_experiment_commands(sub) -> None:
+    try:
+        from . import experiment_cli
+    except ImportError:     # pragma: no cover - experiment layer not installed
+        return
+    experiment_cli.add_commands(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return _dispatch(args, parser)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: no result was completed", file=sys.stderr)
+        return 130
+    except BrokenPipeError:   # pragma: no cover - e.g. piped into head
+        return 0
+
+
+def _dispatch(args, parser) -> int:
+    if args.command == "run":
+        return _cmd_run(args)
+    if args.command == "network":
+        return _cmd_network(args, parser)
+    if args.command == "scenario":
+        return _cmd_scenario(args, parser)
+    from . import experiment_cli
+    return experiment_cli.dispatch(args)
+
+
+def _cmd_run(args) -> int:
+    from .engine import simulate
+    from .network import load_network
+    from .scenario import resolve_scenario
+
+    net = load_network(args.network)
+    scenario = resolve_scenario(args.scenario)
+    scenario.check_network(net)
+    other = None
+    if args.compare:
+        other = resolve_scenario(args.compare)
+        other.check_network(net)
+    out = args.out or _default_out(scenario.name)
+    run = simulate(net, scenario, seed=args.seed, start=args.start, horizon_days=args.days)
+    print(run.summary())
+    extra = {"command": " ".join(["python -m sim"] + sys.argv[1:])}
+    run.save(out, plots=not args.no_plots, extra_manifest=extra, series_format=args.format)
+    if other is not None:
+        run2 = simulate(net, other, seed=args.seed, start=args.start, horizon_days=args.days)
+        print()
+        print(run2.summary())
+        sub = out / other.name
+        run2.save(sub, plots=not args.no_plots, extra_manifest=extra, series_format=args.format)
+        _write_comparison(run, run2, out, plots=not args.no_plots)
+    print(f"\nwrote {out}/")
+    return 0
+
+
+def _write_comparison(a, b, out: Path, plots: bool) -> None:
+    import pandas as pd
+
+    from .results import write_atomic
+
+    ka = a.kpis()[["kpi", "scope", "value"]]
+    kb = b.kpis()[["kpi", "scope", "value"]]
+    both = ka.merge(kb, on=["kpi", "scope"], suffixes=(f"_{a.scenario_name}", f"_{b.scenario_name}"))
+    both["difference"] = both.iloc[:, 3] - both.iloc[:, 2]
+    write_atomic(out / "comparison.csv", both.to_csv(index=False))
+    rows = both[both["kpi"].isin(["fill_rate", "backordered_t", "first_shortage_day"]) &
+                both["scope"].str.startswith(("sector:", "network"))]
+    print(f"\n{b.scenario_name} minus {a.scenario_name} (same seed):")
+    with pd.option_context("display.width", 120, "display.max_rows", 100):
+        print(rows.to_string(index=False))
+    if plots:
+        from .plots import plot_run_comparison
+        plot_run_comparison([a, b], out / "comparison.png")
+
+
+def _cmd_network(args, parser) -> int:
+    from .network import list_networks, load_network
+
+    if args.action is None:
+        parser.parse_args(["network", "--help"])
+    if args.action == "list":
+        for name in list_networks():
+            net = load_network(name)
+            print(f"{name:20s} {net.description}")
+        return 0
+    net = load_network(args.network)
+    if args.action == "validate":
+        print(f"ok: {net!r} ({net.file or 'in memory'})")
+        return 0
+    print(f"{net!r}\n{net.description}\n")
+    print("materials:")
+    for m in net.materials.values():
+        print(f"  {m.id:18s} {','.join(sorted(m.elements)):28s} ${m.price_usd_per_t:>10,.0f}/t  {m.name}")
+    print("\nnodes:")
+    for n in net.nodes.values():
+        prod = ", ".join(f"{m} {p.capacity_on(_dt.date(2025, 1, 1)):,.0f} t/yr"
+                         for m, p in n.production.items())
+        dem = ", ".join(f"{m} {d.rate_t_per_year:,.1f} t/yr" for m, d in n.demand.items())
+        what = "; ".join(x for x in (f"makes {prod}" if prod else "", f"demand {dem}" if dem else "")
+                         if x)
+        print(f"  {n.id:24s} {n.kind:13s} {n.country}  {n.sector or '':12s} {what}")
+    print("\nlanes:")
+    for l in net.lanes:
+        print(f"  {l.id:56s} share {l.share:4.2f}  lead time mean {l.lead_time.mean:5.1f} d")
+    return 0
+
+
+def _cmd_scenario(args, parser) -> int:
+    from .network import load_network
+    from .scenario import list_scenarios, load_scenario, scenario_path
+
+    if args.action is None:
+        parser.parse_args(["scenario", "--help"])
+    if args.action == "list":
+        for name, desc in list_scenarios().items():
+            print(f"{name:20s} {desc}")
+        return 0
+    if args.action == "show":
+        path = scenario_path(args.scenario)
+        load_scenario(path)
+        print(path.read_text())
+        return 0
+    sc = load_scenario(args.scenario)
+    net = load_network(args.network)
+    sc.check_network(net)
+    print(f"ok: scenario {sc.name!r} ({len(sc.controls)} controls, truce: "
+          f"{'yes' if sc.truce else 'no'}, {len(sc.tariffs)} tariffs) is valid for network {net.name!r}")
+    return 0

@@ -1,0 +1,881 @@
+"""The discrete-event engine: a validated network (plus a scenario) becomes SimPy callbacks.
+
+Time
+----
+Simulated time is in **days** (floats) since the run's ``start`` date (day 0 = 00:00 of the
+start date); day *d* covers ``[d, d + 1)``. Calendar dates in networks and scenarios are turned
+into day numbers once, before time starts.
+
+Order of events within one instant
+----------------------------------
+SimPy orders simultaneous events by ``(time, priority, insertion id)``. The engine gives every
+event one of these priorities, so ties are resolved the same way in every run and no tiny time
+offsets are needed:
+
+1. ``PRIORITY_POLICY`` (0) -- policy changes (controls, truce, outages, capacity steps) take
+   effect first, so a rule that starts on a date applies to everything on that date;
+2. ``PRIORITY_ARRIVAL`` (1) -- shipments arrive and are put away (backorders are filled);
+3. ``PRIORITY_PRODUCTION`` (2) -- production batches complete and new ones start;
+4. ``PRIORITY_DEMAND`` (3) -- customer orders are served;
+5. ``PRIORITY_REVIEW`` (4) -- periodic inventory reviews place replenishment orders.
+
+Within one priority, events run in the order they were scheduled (SimPy's FIFO tie-break).
+
+What makes it fast
+------------------
+* No event carries no decision. Customer orders do not depend on the model's state, so each
+  demand stream is drawn up front (arrival times and sizes). A demand stock keeps a pointer into
+  that stream and a running prefix sum; between replenishment arrivals its level is a known
+  function of cumulative demand, so the engine computes (by bisection) the exact customer order
+  at which the inventory position first reaches the reorder level and schedules a single event
+  there. Orders in between are accounted in bulk, with exactly the results of serving them one
+  by one (``demand_mode="events"`` does that, for testing).
+* Everything frequent is a callback on a plain :class:`simpy.Event` scheduled with a priority;
+  generator processes are used only for rare things (policy events).
+* Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
+  callback that lowers stock; production starts when output falls below target or inputs arrive.
+* Statistics are appended to plain lists as ``(time, code, quantity)`` and turned into daily
+  series and KPIs with numpy after the run (:mod:`sim.results`, :mod:`sim.metrics`).
+
+Flow rules
+----------
+* Orders placed on lanes are split among the buyer's usable lanes in proportion to their shares
+  (``order_split = "proportional"``) or sent whole to one lane by smooth weighted round-robin
+  (``"single"``). Orders reach the supplier at once; what it cannot ship now waits in its FIFO
+  backlog. Partial shipments are allowed.
+* A lane with ``capacity_t_per_year`` loads shipments one after another at that rate before the
+  lead time starts (a single loading dock), so throughput never exceeds capacity.
+* Customers who find too little stock take what there is; the rest is backordered or lost per
+  the node's ``unmet`` setting.
+* Production makes to stock: while output position (on hand - backlog + work in process) is
+  below ``target_stock`` and the line is idle, a batch of up to ``capacity x batch_days`` is
+  started, limited by the inputs on hand, consuming them at the start and adding output after
+  ``quantity / daily capacity`` days.
+* Provenance: every stock carries the value share of its rare-earth content by country of origin.
+  Mines and processors (``confers_origin``) stamp their country on what they make; other
+  producers pass on the value-weighted mix of their inputs; stocks mix what they receive.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time as _time
+from bisect import bisect_left
+from collections import deque
+from typing import Any
+
+import numpy as np
+import simpy
+
+from .network import Network, NodeSpec, load_network
+from .streams import BlockSampler, Streams
+
+__all__ = [
+    "Model", "simulate", "PRIORITY_POLICY", "PRIORITY_ARRIVAL", "PRIORITY_PRODUCTION",
+    "PRIORITY_DEMAND", "PRIORITY_REVIEW", "DEFAULT_START", "DEFAULT_HORIZON_END",
+]
+
+PRIORITY_POLICY = 0
+PRIORITY_ARRIVAL = 1
+PRIORITY_PRODUCTION = 2
+PRIORITY_DEMAND = 3
+PRIORITY_REVIEW = 4
+
+DEFAULT_START = _dt.date(2025, 1, 1)
+DEFAULT_HORIZON_END = _dt.date(2029, 1, 1)   # runs cover 2025-2028 unless told otherwise
+EPS = 1e-9
+
+# record codes (the ``log`` of each stock holds (time, code, quantity) tuples)
+REC_RECEIVED = 0     # arrival from a lane
+REC_PRODUCED = 1     # production completed into this stock
+REC_SHIPPED = 2      # shipped out on a lane
+REC_CONSUMED = 3     # consumed as a recipe input
+REC_ORDERED = 4      # replenishment order placed (on order +)
+REC_ORDER_IN = 5     # order received from a downstream lane (backlog +)
+REC_CANCELLED = 6    # replenishment cancelled by the supplier side (on order -)
+REC_RETURNED = 7     # shipment returned to this stock (e.g. licence denied)
+REC_BACKLOG_DROP = 8  # backlog removed without shipping (buyer re-routed)
+
+
+class Lane:
+    """Runtime state of a trade lane."""
+
+    __slots__ = ("spec", "id", "index", "src", "dst", "material", "share", "sample", "rate",
+                 "dock_free", "in_transit", "usable", "qualified_at", "gate", "log", "price",
+                 "cw", "closed", "banned", "tariff", "avoid")
+
+    def __init__(self, spec, index, src, dst, sampler, price) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self.index = index
+        self.src: Stock = src
+        self.dst: Stock = dst
+        self.material = spec.material
+        self.share = spec.share
+        self.sample = sampler
+        cap = spec.capacity_t_per_year
+        self.rate = None if cap is None else cap / 365.0
+        self.dock_free = 0.0
+        self.in_transit = 0.0
+        self.qualified_at = spec.qualification_days
+        self.usable = spec.qualification_days <= 0
+        self.closed = False        # lane closure (scenario)
+        self.banned = False        # export ban (policy)
+        self.gate = None           # licensing/quota gate (policy), or None
+        self.tariff = 0.0          # ad-valorem tariff rate in force (policy)
+        self.avoid = False         # buyer avoids the lane after a licence denial (policy)
+        self.log: list = []        # (shipped time, quantity, arrival time, tariff rate)
+        self.price = price
+        self.cw = 0.0              # smooth weighted round-robin weight
+
+
+class Stock:
+    """Inventory of one material at one node (the supplier side and the buyer side)."""
+
+    __slots__ = ("model", "node", "material", "key", "on_hand", "backlog", "backlog_qty",
+                 "on_order", "ptype", "level", "S", "Q", "review_days", "lanes_in",
+                 "active", "consumers", "producer", "prov", "log", "initial", "price",
+                 "single", "is_demand", "lanes_out", "waiting")
+
+    def __init__(self, model, node: NodeSpec, material: str, initial: float, policy, prov,
+                 price) -> None:
+        self.model = model
+        self.node = node
+        self.material = material
+        self.key = (node.id, material)
+        self.on_hand = float(initial)
+        self.initial = float(initial)
+        self.backlog: deque = deque()
+        self.backlog_qty = 0.0
+        self.on_order = 0.0
+        self.ptype = policy.type
+        self.level = policy.reorder_level
+        self.S = policy.S
+        self.Q = policy.Q
+        self.review_days = policy.review_days
+        self.lanes_in: list[Lane] = []
+        self.lanes_out: list[Lane] = []
+        self.active: list[tuple[Lane, float]] = []
+        self.consumers: list[Production] = []
+        self.producer: Production | None = None
+        self.prov = prov
+        self.log: list = []
+        self.price = price
+        self.single = node.order_split == "single"
+        self.is_demand = False
+        self.waiting = False       # an order could not be placed (no usable lane)
+
+    # -- the buyer side ---------------------------------------------------------------------
+    def position(self) -> float:
+        """Inventory position: on hand - backlog + on order + work in process."""
+        wip = self.producer.wip if self.producer is not None else 0.0
+        return self.on_hand - self.backlog_qty + self.on_order + wip
+
+    def review(self, now: float) -> None:
+        """Continuous review: order if the position is at or below the reorder level."""
+        if self.review_days or self.ptype == "none":
+            return
+        ip = self.position()
+        if ip <= self.level:
+            self.order(self.order_quantity(ip), now)
+
+    def order_quantity(self, ip: float) -> float:
+        """How much the policy orders at position *ip* (0 when no order is due)."""
+        if ip > self.level:
+            return 0.0
+        if self.ptype == "rQ":
+            return self.Q * (math.floor((self.level - ip) / self.Q) + 1)
+        return self.S - ip
+
+    def order(self, qty: float, now: float) -> None:
+        """Split an order of *qty* over the usable inbound lanes and send it to the suppliers."""
+        if qty <= EPS:
+            return
+        active = self.active
+        if not active:
+            self.waiting = True
+            return
+        self.waiting = False
+        self.on_order += qty
+        self.log.append((now, REC_ORDERED, qty))
+        if self.single or len(active) == 1:
+            if len(active) == 1:
+                lane = active[0][0]
+            else:
+                best = None
+                for lane_, share in active:
+                    lane_.cw += share
+                    if best is None or lane_.cw > best.cw:
+                        best = lane_
+                best.cw -= 1.0
+                lane = best
+            lane.src.receive_order(lane, qty, now)
+        else:
+            for lane, share in active:
+                lane.src.receive_order(lane, qty * share, now)
+
+    # -- the supplier side ------------------------------------------------------------------
+    def receive_order(self, lane: Lane, qty: float, now: float) -> None:
+        """A downstream buyer orders *qty* on *lane*: ship what is on hand, queue the rest."""
+        self.log.append((now, REC_ORDER_IN, qty))
+        if not self.backlog and self.on_hand > EPS:
+            x = qty if qty <= self.on_hand else self.on_hand
+            self.model.ship(lane, x, now)
+            qty -= x
+        if qty > EPS:
+            self.backlog.append([lane, qty, now])
+            self.backlog_qty += qty
+        if self.ptype != "none":
+            self.review(now)
+        if self.producer is not None:
+            self.producer.try_start(now)
+
+    def serve_backlog(self, now: float) -> None:
+        """Ship queued orders first-come first-served while stock lasts."""
+        backlog = self.backlog
+        ship = self.model.ship
+        while backlog and self.on_hand > EPS:
+            entry = backlog[0]
+            lane, qty = entry[0], entry[1]
+            x = qty if qty <= self.on_hand else self.on_hand
+            if x >= qty - EPS:
+                backlog.popleft()
+                x = qty
+            else:
+                entry[1] = qty - x
+            self.backlog_qty -= x
+            ship(lane, x, now)
+        if not backlog:
+            self.backlog_qty = 0.0
+
+    def receive(self, qty: float, prov, now: float, lane: Lane | None) -> None:
+        """A shipment of *qty* arrives (or production completes when *lane* is None)."""
+        if prov is not self.prov and prov != self.prov:
+            self.prov = self.model.mix(self.prov, self.on_hand if self.on_hand > 0 else 0.0, prov, qty)
+        self.on_hand += qty
+        if lane is not None:
+            self.on_order -= qty
+            self.log.append((now, REC_RECEIVED, qty))
+        if self.backlog:
+            self.serve_backlog(now)
+        for prod in self.consumers:
+            if not prod.busy:
+                prod.try_start(now)
+
+
+class DemandStock(Stock):
+    """A stock that faces pre-drawn customer demand, served in bulk between decisions.
+
+    ``T``, ``D`` and ``C`` are the order times, sizes and exclusive prefix sums of the customer
+    stream (``C[k]`` = demand of orders before *k*). The level is tracked per *epoch* (the time
+    between two replenishment arrivals): at the start of an epoch the level is ``L_e`` before
+    order ``k_e``; before order ``k`` of the same epoch it is ``L_e - (C[k] - C[k_e])`` (net
+    inventory, with backorders) or that value floored at zero (lost sales).
+    """
+
+    __slots__ = ("T", "D", "C", "n", "k_next", "k_e", "L_e", "epochs", "lost", "wake_gen",
+                 "wake_k", "sector")
+
+    def setup_demand(self, times: list, sizes: list, lost: bool, sector: str) -> None:
+        self.is_demand = True
+        self.T = times
+        self.D = sizes
+        c = [0.0]
+        acc = 0.0
+        for d in sizes:
+            acc += d
+            c.append(acc)
+        self.C = c
+        self.n = len(times)
+        self.k_next = 0
+        self.k_e = 0
+        self.L_e = self.on_hand
+        self.epochs = [(0.0, 0, self.on_hand)]   # (time, first order index, level at start)
+        self.lost = lost
+        self.wake_gen = 0
+        self.wake_k = -1
+        self.sector = sector
+        self.on_hand = 0.0   # the level lives in (k_e, L_e); on_hand is not used here
+
+    def level_before(self, k: int) -> float:
+        lev = self.L_e - (self.C[k] - self.C[self.k_e])
+        if self.lost and lev < 0.0:
+            return 0.0
+        return lev
+
+    def position(self) -> float:
+        return self.level_before(self.k_next) + self.on_order
+
+    def advance(self, now: float, inclusive: bool) -> None:
+        """Serve the customer orders up to *now* (``inclusive`` includes orders at *now*)."""
+        T = self.T
+        k = self.k_next
+        if k < self.n and T[k] <= now:
+            if inclusive:
+                while k < self.n and T[k] <= now:
+                    k += 1
+            else:
+                k = bisect_left(T, now, k)
+            self.k_next = k
+
+    def next_trigger(self) -> int:
+        """Index of the first future order after which the position is at or below the level."""
+        if self.review_days or self.ptype == "none" or not self.active:
+            return -1
+        kn = self.k_next
+        if kn >= self.n:
+            return -1
+        C = self.C
+        need = self.L_e + self.on_order - self.level   # demand (sales) that reaches the level
+        if self.lost:
+            if need > self.L_e:       # sales cannot exceed the stock of this epoch
+                return -1
+        j = bisect_left(C, C[self.k_e] + need, kn + 1)
+        if j > self.n:
+            return -1
+        return j - 1
+
+    def schedule_wake(self, now: float) -> None:
+        """(Re)schedule the single decision event of this stock."""
+        if self.model.demand_mode != "bulk":
+            return
+        k = self.next_trigger()
+        if k < 0:
+            self.wake_k = -1
+            self.wake_gen += 1
+            return
+        if k == self.wake_k:
+            return
+        self.wake_gen += 1
+        self.wake_k = k
+        self.model.at(self.T[k] - now, PRIORITY_DEMAND, self._wake, (self.wake_gen, k))
+
+    def _wake(self, event) -> None:
+        gen, k = event._value
+        if gen != self.wake_gen:
+            return                          # superseded by a later prediction
+        now = self.model.env._now
+        self.k_next = k + 1
+        self.wake_k = -1
+        ip = self.position()
+        if ip <= self.level:
+            self.order(self.order_quantity(ip), now)
+        self.schedule_wake(now)
+
+    def review(self, now: float) -> None:
+        if self.review_days or self.ptype == "none":
+            return
+        self.schedule_wake(now)
+
+    def receive(self, qty: float, prov, now: float, lane: Lane | None) -> None:
+        if prov is not self.prov and prov != self.prov:
+            self.prov = self.model.mix(self.prov, max(self.level_before(self.k_next), 0.0), prov, qty)
+        self.advance(now, inclusive=False)
+        lev = self.level_before(self.k_next)
+        self.k_e = self.k_next
+        self.L_e = lev + qty
+        self.epochs.append((now, self.k_e, self.L_e))
+        self.on_order -= qty
+        self.log.append((now, REC_RECEIVED, qty))
+        if self.lost or self.waiting:
+            self.schedule_wake(now)
+
+
+class Production:
+    """A production line making one output material from its recipe inputs."""
+
+    __slots__ = ("model", "node", "out", "inputs", "rate", "batch_days", "target", "busy", "wip",
+                 "down", "confers", "origin", "value_weights", "log", "schedule")
+
+    def __init__(self, model, node: NodeSpec, out: Stock, inputs, spec, origin) -> None:
+        self.model = model
+        self.node = node
+        self.out = out
+        self.inputs: list[tuple[Stock, float]] = inputs
+        self.schedule = spec.capacity      # ((date | None, t/yr), ...)
+        self.rate = 0.0                    # t/day, set by the capacity schedule
+        self.batch_days = spec.batch_days
+        self.target = spec.target_stock
+        self.busy = False
+        self.wip = 0.0
+        self.down = 0                      # number of outages in force
+        self.confers = node.confers_origin
+        self.origin = origin
+        total = sum(a * inp.price for inp, a in inputs)
+        self.value_weights = [(a * inp.price / total) if total > 0 else 1.0 / len(inputs)
+                              for inp, a in inputs] if inputs else []
+        self.log: list = []                # (start, quantity, end)
+
+    def set_rate(self, t_per_year: float, now: float) -> None:
+        self.rate = t_per_year / 365.0
+        self.try_start(now)
+
+    def try_start(self, now: float) -> None:
+        """Start a batch if the line is idle, up, below target and has inputs."""
+        if self.busy or self.down or self.rate <= 0.0:
+            return
+        out = self.out
+        want = self.target - (out.on_hand - out.backlog_qty)
+        if want <= EPS:
+            return
+        q = self.rate * self.batch_days
+        if want < q:
+            q = want
+        for inp, a in self.inputs:
+            avail = inp.on_hand / a
+            if avail < q:
+                q = avail
+        if q <= EPS:
+            return
+        provs = []
+        for inp, a in self.inputs:
+            use = q * a
+            inp.on_hand -= use
+            inp.log.append((now, REC_CONSUMED, use))
+            provs.append(inp.prov)
+        if self.confers or not self.inputs:
+            prov = self.origin
+        else:
+            prov = self.model.blend(provs, self.value_weights)
+        self.busy = True
+        self.wip = q
+        end = now + q / self.rate
+        self.log.append((now, q, end))
+        self.model.at(q / self.rate, PRIORITY_PRODUCTION, self._done, (q, prov))
+        for inp, _ in self.inputs:
+            inp.review(now)
+
+    def _done(self, event) -> None:
+        q, prov = event._value
+        now = self.model.env._now
+        self.busy = False
+        self.wip = 0.0
+        out = self.out
+        out.log.append((now, REC_PRODUCED, q))
+        out.receive(q, prov, now, None)
+        self.try_start(now)
+        out.review(now)
+
+
+class Model:
+    """One replication's SimPy model, built from a network, a scenario and a seed.
+
+    Most users call :func:`simulate`; the class is public for tests and for tracing. The model
+    is single-use: build, :meth:`run`, then read the result.
+    """
+
+    def __init__(self, network: Network, scenario=None, *, seed: int = 0, replication: int = 0,
+                 start: _dt.date | str | None = None, horizon_days: float | None = None,
+                 demand_mode: str = "bulk") -> None:
+        from .scenario import Scenario, resolve_scenario
+
+        self.network = network
+        self.scenario: Scenario = resolve_scenario(scenario)
+        if demand_mode not in ("bulk", "events"):
+            raise ValueError(f"demand_mode must be 'bulk' or 'events', got {demand_mode!r}")
+        self.demand_mode = demand_mode
+        self.start = _as_date(start) if start is not None else self.scenario.start or DEFAULT_START
+        if horizon_days is None:
+            end = self.scenario.end or DEFAULT_HORIZON_END
+            horizon_days = (end - self.start).days
+        if not (isinstance(horizon_days, (int, float)) and not isinstance(horizon_days, bool)) \
+                or not math.isfinite(horizon_days) or horizon_days <= 0:
+            from .errors import ModelError
+            raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
+                             field="horizon_days")
+        self.horizon = float(horizon_days)
+        self.streams = Streams(seed, replication)
+        self.seed = seed
+        self.replication = replication
+        self.env = simpy.Environment()
+        self.countries = sorted({n.country for n in network.nodes.values()})
+        self._cidx = {c: i for i, c in enumerate(self.countries)}
+        self._onehot: dict[str, tuple] = {}
+        self.stocks: dict[tuple[str, str], Stock] = {}
+        self.lanes: list[Lane] = []
+        self.productions: list[Production] = []
+        self.demand_stocks: list[DemandStock] = []
+        self.policy = None
+        self.build_seconds = 0.0
+        self.run_seconds = 0.0
+        t0 = _time.perf_counter()
+        self._build()
+        self.build_seconds = _time.perf_counter() - t0
+
+    # -- helpers ----------------------------------------------------------------------------
+    def day_of(self, date: _dt.date) -> float:
+        """Simulation day number of a calendar *date*."""
+        return float((date - self.start).days)
+
+    def date_of(self, day: float) -> _dt.date:
+        """Calendar date of simulation *day*."""
+        return self.start + _dt.timedelta(days=math.floor(day))
+
+    def at(self, delay: float, priority: int, callback, value: Any = None) -> simpy.Event:
+        """Schedule *callback(event)* after *delay* days with *priority* (no process involved)."""
+        env = self.env
+        ev = simpy.Event(env)
+        ev._ok = True
+        ev._value = value
+        ev.callbacks.append(callback)
+        env.schedule(ev, priority, delay)
+        return ev
+
+    def onehot(self, country: str) -> tuple:
+        """Provenance vector of material wholly from *country*."""
+        v = self._onehot.get(country)
+        if v is None:
+            vec = [0.0] * len(self.countries)
+            vec[self._cidx[country]] = 1.0
+            v = self._onehot[country] = tuple(vec)
+        return v
+
+    @staticmethod
+    def mix(p1: tuple, q1: float, p2: tuple, q2: float) -> tuple:
+        """Quantity-weighted mix of two provenance vectors."""
+        tot = q1 + q2
+        if tot <= 0.0:
+            return p2
+        a = q1 / tot
+        b = q2 / tot
+        return tuple(a * x + b * y for x, y in zip(p1, p2))
+
+    @staticmethod
+    def blend(provs: list, weights: list) -> tuple:
+        """Weighted mix of several provenance vectors (weights sum to one)."""
+        if len(provs) == 1:
+            return provs[0]
+        out = [0.0] * len(provs[0])
+        for p, w in zip(provs, weights):
+            for i, x in enumerate(p):
+                out[i] += w * x
+        return tuple(out)
+
+    # -- building ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        net = self.network
+        mats = net.materials
+        inbound: dict[tuple[str, str], list] = {}
+        for l in net.lanes:
+            inbound.setdefault((l.dst, l.material), []).append(l)
+        # which stocks exist at each node
+        keys: list[tuple[str, str]] = []
+        for n in net.nodes.values():
+            ms = set(n.stocks) | set(n.production) | set(n.demand)
+            for p in n.production.values():
+                ms |= set(p.recipe)
+            ms |= {l.material for l in net.lanes if l.dst == n.id or l.src == n.id}
+            keys += [(n.id, m) for m in sorted(ms)]
+        init_prov = self._initial_provenance(keys, inbound)
+        from .network import StockSpec
+        for nid, m in keys:
+            n = net.nodes[nid]
+            spec = n.stocks.get(m, StockSpec())
+            cls = DemandStock if m in n.demand else Stock
+            st = cls(self, n, m, spec.initial, spec.policy, init_prov[(nid, m)],
+                     mats[m].price_usd_per_t)
+            self.stocks[(nid, m)] = st
+        for i, l in enumerate(net.lanes):
+            src = self.stocks[(l.src, l.material)]
+            dst = self.stocks[(l.dst, l.material)]
+            sampler = BlockSampler(l.lead_time, self.streams.generator(("lead_time", l.id)))
+            lane = Lane(l, i, src, dst, sampler, mats[l.material].price_usd_per_t)
+            self.lanes.append(lane)
+            src.lanes_out.append(lane)
+            dst.lanes_in.append(lane)
+        for n in net.nodes.values():
+            for m, p in n.production.items():
+                out = self.stocks[(n.id, m)]
+                inputs = [(self.stocks[(n.id, i)], a) for i, a in p.recipe.items()]
+                prod = Production(self, n, out, inputs, p, self.onehot(n.country))
+                out.producer = prod
+                for inp, _ in inputs:
+                    inp.consumers.append(prod)
+                self.productions.append(prod)
+        for st in self.stocks.values():
+            self.refresh_lanes(st)
+        # policy layer (scenario): it may adjust lanes, capacities and demand before time starts
+        from .policy import PolicyEngine
+        self.policy = PolicyEngine(self, self.scenario)
+        for n in net.nodes.values():
+            for m, d in n.demand.items():
+                st = self.stocks[(n.id, m)]
+                times, sizes = self._draw_demand(n, m, d)
+                st.setup_demand(times, sizes, n.unmet == "lost", n.sector)
+                self.demand_stocks.append(st)
+        # capacity schedules (rare events): one process per production line
+        for prod in self.productions:
+            self.env.process(self._capacity_process(prod))
+        for lane in self.lanes:
+            if not lane.usable and lane.qualified_at < self.horizon:
+                self.at(lane.qualified_at, PRIORITY_POLICY, self._qualify, lane)
+        for st in self.stocks.values():
+            if st.review_days and st.ptype != "none":
+                self.at(st.review_days, PRIORITY_REVIEW, self._periodic_review, st)
+        self.policy.start()
+        # kick off: production lines fill their targets, demand stocks predict their first
+        # reorder, and buyers below their reorder level order at time zero
+        for st in self.demand_stocks:
+            if self.demand_mode == "events":
+                for k, t in enumerate(st.T):
+                    self.at(t, PRIORITY_DEMAND, self._customer_order, (st, k))
+        self.at(0.0, PRIORITY_PRODUCTION, self._kickoff)
+
+    def _initial_provenance(self, keys, inbound) -> dict:
+        """Origin of initial stocks: own country at origin-conferring producers, else the mix of
+        recipe inputs (by value) or of inbound lanes (by share), else the node's country."""
+        net = self.network
+        memo: dict[tuple[str, str], tuple] = {}
+
+        def prov(key, depth=0):
+            if key in memo:
+                return memo[key]
+            nid, m = key
+            n = net.nodes[nid]
+            if depth > 50:
+                return self.onehot(n.country)
+            memo[key] = self.onehot(n.country)     # cycle guard
+            if m in n.production:
+                p = n.production[m]
+                if n.confers_origin or not p.recipe:
+                    v = self.onehot(n.country)
+                else:
+                    items = list(p.recipe.items())
+                    vals = [a * net.materials[i].price_usd_per_t for i, a in items]
+                    tot = sum(vals) or 1.0
+                    v = self.blend([prov((nid, i), depth + 1) for i, _ in items],
+                                   [x / tot for x in vals])
+            elif key in inbound:
+                ls = inbound[key]
+                v = self.blend([prov((l.src, m), depth + 1) for l in ls],
+                               [l.share for l in ls])
+            else:
+                v = self.onehot(n.country)
+            memo[key] = v
+            return v
+
+        return {k: prov(k) for k in keys}
+
+    def refresh_lanes(self, st: Stock) -> None:
+        """Recompute the usable inbound lanes of *st* and their renormalised shares."""
+        usable = [l for l in st.lanes_in
+                  if l.usable and not l.closed and not l.banned and not l.avoid]
+        tot = sum(l.share for l in usable)
+        if tot <= 0 and usable:
+            st.active = [(l, 1.0 / len(usable)) for l in usable]
+        else:
+            st.active = [(l, l.share / tot) for l in usable] if usable else []
+
+    def lanes_changed(self, stocks, now: float) -> None:
+        """After a policy or qualification change: refresh shares and let waiting buyers order."""
+        for st in stocks:
+            self.refresh_lanes(st)
+            if st.review_days:
+                continue
+            if st.is_demand:
+                st.schedule_wake(now)
+                if st.active:
+                    ip = st.position()
+                    if ip <= st.level:
+                        st.order(st.order_quantity(ip), now)
+                        st.schedule_wake(now)
+            else:
+                st.review(now)
+
+    def _qualify(self, event) -> None:
+        lane = event._value
+        lane.usable = True
+        self.lanes_changed([lane.dst], self.env._now)
+
+    def _kickoff(self, event) -> None:
+        now = self.env._now
+        for prod in self.productions:
+            prod.try_start(now)
+        for st in self.stocks.values():
+            if st.review_days or st.ptype == "none":
+                continue
+            if st.is_demand:
+                ip = st.position()
+                if ip <= st.level:
+                    st.order(st.order_quantity(ip), now)
+                if self.demand_mode == "bulk":
+                    st.schedule_wake(now)
+            else:
+                st.review(now)
+
+    def _customer_order(self, event) -> None:
+        # straightforward path: one event per customer order (for tests and comparisons)
+        st, k = event._value
+        now = self.env._now
+        st.k_next = k + 1
+        ip = st.position()
+        if ip <= st.level and st.active:
+            st.order(st.order_quantity(ip), now)
+
+    def _periodic_review(self, event) -> None:
+        st = event._value
+        now = self.env._now
+        if st.is_demand:
+            st.advance(now, inclusive=True)
+        ip = st.position()
+        if ip <= st.level:
+            st.order(st.order_quantity(ip), now)
+        if now + st.review_days < self.horizon:
+            self.at(st.review_days, PRIORITY_REVIEW, self._periodic_review, st)
+
+    def _capacity_process(self, prod: Production):
+        steps = []
+        for date, cap in prod.schedule:
+            day = 0.0 if date is None else max(0.0, self.day_of(date))
+            steps.append((day, cap))
+        steps.sort(key=lambda s: s[0])
+        # capacity in force at time 0 is the last step at or before day 0
+        current = 0.0
+        future = []
+        for day, cap in steps:
+            if day <= 0.0:
+                current = cap
+            else:
+                future.append((day, cap))
+        prod.rate = current / 365.0
+        for day, cap in future:
+            if day >= self.horizon:
+                break
+            yield self.env.timeout(day - self.env.now)
+            prod.set_rate(cap, self.env.now)
+
+    def _draw_demand(self, node: NodeSpec, material: str, spec) -> tuple[list, list]:
+        rng = self.streams.generator(("demand", node.id, material))
+        H = self.horizon
+        mult = self.policy.demand_multiplier(node, material) if self.policy else None
+        if spec.process == "periodic":
+            times = np.arange(spec.period_days, H, spec.period_days)
+            sizes = spec.size.sample(rng, len(times))
+            if mult is not None:
+                sizes = sizes * mult(times)
+        else:
+            if spec.process == "poisson":
+                mean_gap = 365.0 * spec.order_size.mean / spec.rate_t_per_year \
+                    if spec.rate_t_per_year > 0 else math.inf
+                gap_dist = None
+            else:
+                gap_dist = spec.interarrival
+                mean_gap = gap_dist.mean
+            if not math.isfinite(mean_gap):
+                return [], []
+            # operational time: a demand surge speeds up the arrival clock (time change), so the
+            # same random numbers give more orders while it lasts (common random numbers hold)
+            op_h = H if mult is None else mult.cumulative(H)
+            n_guess = int(op_h / mean_gap * 1.1) + 16
+            chunks = []
+            total = 0.0
+            while total < op_h:
+                g = rng.exponential(mean_gap, n_guess) if gap_dist is None \
+                    else gap_dist.sample(rng, n_guess)
+                chunks.append(g)
+                total += float(g.sum())
+            op_times = np.cumsum(np.concatenate(chunks))
+            op_times = op_times[op_times < op_h]
+            times = op_times if mult is None else mult.inverse_cumulative(op_times)
+            sizes = spec.order_size.sample(rng, len(times))
+        keep = sizes > 0
+        if not keep.all():
+            times, sizes = times[keep], sizes[keep]
+        if (sizes < 0).any() or not np.isfinite(sizes).all():
+            raise ValueError(f"demand at node '{node.id}' drew invalid sizes")
+        return times.tolist(), sizes.tolist()
+
+    # -- the hot path -----------------------------------------------------------------------
+    def ship(self, lane: Lane, qty: float, now: float) -> None:
+        """Take *qty* from the lane's supplier and send it (through any policy gate)."""
+        src = lane.src
+        src.on_hand -= qty
+        src.log.append((now, REC_SHIPPED, qty))
+        lane.in_transit += qty
+        gate = lane.gate
+        if gate is not None:
+            gate(lane, qty, src.prov, now)
+            return
+        self.dispatch(lane, qty, src.prov, now, now)
+
+    def dispatch(self, lane: Lane, qty: float, prov, now: float, shipped_at: float) -> None:
+        """Load (respecting lane capacity) and start the lead time of a shipment."""
+        depart = now
+        if lane.rate is not None:
+            if lane.dock_free > depart:
+                depart = lane.dock_free
+            depart += qty / lane.rate
+            lane.dock_free = depart
+        arrive = depart + lane.sample()
+        lane.log.append((shipped_at, qty, arrive, lane.tariff))
+        self.at(arrive - now, PRIORITY_ARRIVAL, self._arrival, (lane, qty, prov))
+
+    def _arrival(self, event) -> None:
+        lane, qty, prov = event._value
+        lane.in_transit -= qty
+        lane.dst.receive(qty, prov, self.env._now, lane)
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self):
+        """Run to the horizon and return the :class:`~sim.results.Run`."""
+        from .results import Run
+
+        t0 = _time.perf_counter()
+        self.env.run(until=self.horizon)
+        for st in self.demand_stocks:
+            st.advance(self.horizon, inclusive=False)
+        self.run_seconds = _time.perf_counter() - t0
+        return Run.from_model(self)
+
+    @property
+    def events_processed(self) -> int:
+        """SimPy events processed so far (scheduled minus still queued)."""
+        return next(self.env._eid) - len(self.env._queue) - 1
+
+
+def _as_date(value) -> _dt.date:
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    try:
+        return _dt.date.fromisoformat(str(value))
+    except ValueError:
+        from .errors import ModelError
+        raise ModelError(f"must be a date YYYY-MM-DD, got {value!r}", field="start") from None
+
+
+def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replication: int = 0,
+             start: _dt.date | str | None = None, horizon_days: float | None = None,
+             demand_mode: str = "bulk"):
+    """Run one replication and return its :class:`~sim.results.Run`.
+
+    Parameters
+    ----------
+    network:
+        A :class:`~sim.network.Network`, a graph built in Python, a TOML path or the name of a
+        shipped network (default ``"rare_earth_2025"``).
+    scenario:
+        A :class:`~sim.scenario.Scenario`, a TOML path, the name of a built-in scenario, or
+        ``None`` (no policy events).
+    seed, replication:
+        Root seed and replication index of the random streams (see :mod:`sim.streams`).
+    start:
+        Calendar date of day 0 (default: the scenario's start, else 2025-01-01).
+    horizon_days:
+        Length of the run in days (default: to the scenario's end, else to 2029-01-01).
+    demand_mode:
+        ``"bulk"`` (default, fast) or ``"events"`` (one SimPy event per customer order; same
+        results, for testing).
+
+    Examples
+    --------
+    >>> run = simulate("teaching", seed=1, horizon_days=365)
+    >>> 0.0 <= run.kpi("fill_rate", "network") <= 1.0
+    True
+    """
+    net = load_network(network)
+    model = Model(net, scenario, seed=seed, replication=replication, start=start,
+                  horizon_days=horizon_days, demand_mode=demand_mode)
+    return model.run()

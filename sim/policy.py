@@ -1,0 +1,495 @@
+"""The rules in force: export controls, the truce, tariffs, outages, closures and surges.
+
+:class:`PolicyEngine` turns a :class:`~sim.scenario.Scenario` into SimPy processes (policy
+events are rare, so generator processes are fine here) and into table look-ups prepared on the
+lanes before time starts, updated only when a policy event fires:
+
+* ``lane.banned``: an export ban covers the lane; buyers re-route to their other lanes.
+* ``lane.gate``: some licensing, quota or extraterritorial control may cover shipments on the
+  lane; each shipment then passes :meth:`PolicyEngine.gate` (review delay, approval draw, quota).
+  Lanes that no control can touch have ``gate = None`` and pay nothing.
+* ``lane.tariff``: the ad-valorem tariff rate paid on shipments dispatched now.
+
+A control covers a shipment when it is in force (started, not ended, not suspended by a truce),
+the material contains one of its elements, the shipment crosses a border into a covered
+destination, and either the exporting node is in the controlling country (a direct export) or
+(extraterritorial rule) the controlling country's share of the shipment's content by value
+exceeds the de minimis fraction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ScenarioError
+
+__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent"]
+
+REC_RETURNED = 7
+REC_CANCELLED = 6
+REC_BACKLOG_DROP = 8
+
+
+@dataclass(frozen=True)
+class PolicyEvent:
+    """A policy change that happened during a run (for plots and logs)."""
+
+    day: float
+    kind: str
+    label: str
+
+
+class Multiplier:
+    """A piecewise-constant demand multiplier m(t) with its integral and inverse integral."""
+
+    def __init__(self, pieces: list[tuple[float, float, float]], horizon: float) -> None:
+        # pieces: (start day, end day, factor); overlapping pieces multiply
+        cuts = sorted({0.0, horizon, *[max(0.0, min(horizon, p[0])) for p in pieces],
+                       *[max(0.0, min(horizon, p[1])) for p in pieces]})
+        factors = []
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            mid = 0.5 * (a + b)
+            f = 1.0
+            for s, e, k in pieces:
+                if s <= mid < e:
+                    f *= k
+            factors.append(f)
+        self.cuts = np.array(cuts)
+        self.factors = np.array(factors)
+        self.cum = np.concatenate([[0.0], np.cumsum(np.diff(self.cuts) * self.factors)])
+
+    def __call__(self, times: np.ndarray) -> np.ndarray:
+        idx = np.clip(np.searchsorted(self.cuts, times, side="right") - 1, 0, len(self.factors) - 1)
+        return self.factors[idx]
+
+    def cumulative(self, t: float) -> float:
+        """Integral of m from 0 to *t* (the operational time at *t*)."""
+        return float(np.interp(t, self.cuts, self.cum))
+
+    def inverse_cumulative(self, x: np.ndarray) -> np.ndarray:
+        """Calendar times at which the operational clock reads *x* (m > 0 pieces)."""
+        keep = np.concatenate([[True], np.diff(self.cum) > 0])
+        return np.interp(x, self.cum[keep], self.cuts[keep])
+
+
+class _ControlState:
+    __slots__ = ("spec", "active", "suspended", "params", "buyer_params", "quota_used",
+                 "quota_queue", "direct_lanes", "extra_lanes", "content")
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self.active = False
+        self.suspended = False
+        self.params = {k: getattr(spec, k) for k in ("regime", "review_days", "approval_probability",
+                                                     "on_denial", "avoid_days", "quota_t",
+                                                     "quota_period_days", "de_minimis")}
+        self.buyer_params: dict[str, dict] = {}
+        self.quota_used = 0.0
+        self.quota_queue: list = []
+        self.direct_lanes: list = []
+        self.extra_lanes: list = []
+
+    @property
+    def in_force(self) -> bool:
+        return self.active and not self.suspended
+
+    def params_for(self, buyer: str) -> dict:
+        bp = self.buyer_params.get(buyer)
+        if bp is None:
+            return self.params
+        merged = dict(self.params)
+        merged.update(bp)
+        return merged
+
+
+class PolicyEngine:
+    """Applies a scenario to a :class:`~sim.engine.Model` (built by the model itself)."""
+
+    def __init__(self, model, scenario) -> None:
+        self.model = model
+        self.scenario = scenario
+        self.events: list[PolicyEvent] = []
+        self.truce_outcomes: list[str] = []
+        self.licence_log: list = []      # (time, control id, lane index, qty, review days, approved)
+        scenario.check_network(model.network)
+        net = model.network
+        self.controls = {c.id: _ControlState(c) for c in scenario.controls}
+        mats = net.materials
+        for lane in model.lanes:
+            lane.tariff = 0.0
+            lane.avoid = False
+            src_c = net.nodes[lane.spec.src].country
+            dst_c = net.nodes[lane.spec.dst].country
+            if src_c == dst_c:
+                continue        # domestic shipments are not exports
+            mat = mats[lane.material]
+            for cs in self.controls.values():
+                c = cs.spec
+                if not mat.contains_any(c.elements) or not c.covers_destination(dst_c):
+                    continue
+                if src_c == c.exporter:
+                    cs.direct_lanes.append(lane)
+                elif c.extraterritorial and dst_c != c.exporter:
+                    cs.extra_lanes.append(lane)
+        # value share of rare-earth content in each lane's material as made at its source
+        self.content_share = {}
+        for lane in model.lanes:
+            node = net.nodes[lane.spec.src]
+            prod = node.production.get(lane.material)
+            share = 1.0
+            if prod is not None and prod.recipe:
+                out_price = mats[lane.material].price_usd_per_t
+                inp = sum(a * mats[m].price_usd_per_t for m, a in prod.recipe.items())
+                share = min(1.0, inp / out_price) if out_price > 0 else 1.0
+            self.content_share[lane.index] = share
+        self._country_index = {c: i for i, c in enumerate(model.countries)}
+        self._review_rngs: dict = {}
+        self._approve_rngs: dict = {}
+
+    # -- demand -----------------------------------------------------------------------------
+    def demand_multiplier(self, node, material: str) -> Multiplier | None:
+        """The surge multiplier of a demand stream, or None when no surge touches it."""
+        pieces = []
+        for s in self.scenario.demand_surges:
+            if s.node is not None and s.node != node.id:
+                continue
+            if s.sector is not None and s.sector != node.sector:
+                continue
+            if s.material is not None and s.material != material:
+                continue
+            pieces.append((self.model.day_of(s.start), self.model.day_of(s.end), s.factor))
+        if not pieces:
+            return None
+        return Multiplier(pieces, self.model.horizon)
+
+    # -- scheduling ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Schedule every policy process of the scenario."""
+        env = self.model.env
+        sc = self.scenario
+        for cs in self.controls.values():
+            env.process(self._control_process(cs))
+        if sc.truce is not None:
+            env.process(self._truce_process(sc.truce))
+        for t in sc.tariffs:
+            env.process(self._tariff_process(t))
+        for i, o in enumerate(sc.outages):
+            env.process(self._outage_process(o, i))
+        for lc in sc.lane_closures:
+            env.process(self._closure_process(lc))
+        for s in sc.demand_surges:
+            who = s.node or f"sector {s.sector}"
+            self._note(self.model.day_of(s.start), "surge", f"demand x{s.factor:g} ({who})")
+
+    def _note(self, day: float, kind: str, label: str) -> None:
+        if day < self.model.horizon:
+            self.events.append(PolicyEvent(max(day, 0.0), kind, label))
+
+    def _wait_until(self, day: float):
+        env = self.model.env
+        if day > env.now:
+            yield env.timeout(day - env.now)
+
+    def _control_process(self, cs: _ControlState):
+        m = self.model
+        c = cs.spec
+        steps = [(m.day_of(c.start), "start", None)]
+        steps += [(m.day_of(ch.start), "change", ch) for ch in c.changes]
+        if c.end is not None:
+            steps.append((m.day_of(c.end), "end", None))
+        steps.sort(key=lambda s: (s[0], {"start": 0, "change": 1, "end": 2}[s[1]]))
+        for day, what, ch in steps:
+            if day >= m.horizon:
+                return
+            yield from self._wait_until(day)
+            if what == "start":
+                cs.active = True
+                self._note(day, "control", f"{c.id}: {cs.params['regime']} in force")
+            elif what == "end":
+                cs.active = False
+                self._note(day, "control", f"{c.id}: ended")
+            else:
+                if ch.buyers:
+                    for b in ch.buyers:
+                        cs.buyer_params.setdefault(b, {}).update(ch.params)
+                else:
+                    cs.params.update(ch.params)
+                self._note(day, "change", f"{c.id}: regime change" +
+                           (f" for {len(ch.buyers)} buyers" if ch.buyers else ""))
+            self.apply(cs)
+
+    def _truce_process(self, truce):
+        m = self.model
+        rng = m.streams.generator(("truce",))
+        day = m.day_of(truce.start)
+        if day >= m.horizon:
+            return
+        yield from self._wait_until(day)
+        states = [self.controls[cid] for cid in truce.suspends]
+        for cs in states:
+            cs.suspended = True
+            self.apply(cs)
+        self._note(day, "truce", f"truce: {', '.join(truce.suspends)} suspended")
+        day += truce.duration_days
+        while day < m.horizon:
+            yield from self._wait_until(day)
+            u = rng.random()
+            if u < truce.reinstate:
+                outcome = "reinstate"
+            elif u < truce.reinstate + truce.extend:
+                outcome = "extend"
+            else:
+                outcome = "escalate"
+            self.truce_outcomes.append(outcome)
+            if outcome == "extend":
+                self._note(day, "truce", "truce extended")
+                day += truce.extension_days
+                continue
+            for cs in states:
+                if outcome == "escalate":
+                    cs.params.update(truce.escalation)
+                cs.suspended = False
+                self.apply(cs)
+            self._note(day, "truce", "truce expired: controls " +
+                       ("reinstated" if outcome == "reinstate" else "escalated"))
+            return
+
+    def _tariff_process(self, t):
+        m = self.model
+        net = m.network
+        lanes = [l for l in m.lanes
+                 if net.nodes[l.spec.src].country == t.origin
+                 and (t.destination is None or net.nodes[l.spec.dst].country == t.destination)
+                 and net.nodes[l.spec.src].country != net.nodes[l.spec.dst].country
+                 and (t.materials is None or l.material in t.materials)]
+        day = m.day_of(t.start)
+        if day >= m.horizon:
+            return
+        yield from self._wait_until(day)
+        for l in lanes:
+            l.tariff += t.rate
+        self._note(day, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'}")
+        if t.end is not None:
+            end = m.day_of(t.end)
+            if end < m.horizon:
+                yield from self._wait_until(end)
+                for l in lanes:
+                    l.tariff -= t.rate
+                self._note(end, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'} ends")
+
+    def _outage_process(self, o, i):
+        m = self.model
+        prods = [p for p in m.productions if p.node.id == o.node]
+        if not prods:
+            raise ScenarioError(f"node {o.node!r} has no production to interrupt", where="outages",
+                                field="node")
+        if o.mtbf_days is None:
+            day = m.day_of(o.start)
+            if day >= m.horizon:
+                return
+            yield from self._wait_until(day)
+            self._set_down(prods, +1)
+            self._note(day, "outage", f"outage {o.node} ({o.duration_days:g} d)")
+            yield m.env.timeout(o.duration_days)
+            self._set_down(prods, -1)
+            return
+        rng = m.streams.generator(("outage", o.node, i))
+        while True:
+            yield m.env.timeout(rng.exponential(o.mtbf_days))
+            self._set_down(prods, +1)
+            yield m.env.timeout(rng.exponential(o.mttr_days))
+            self._set_down(prods, -1)
+
+    def _set_down(self, prods, delta: int) -> None:
+        now = self.model.env.now
+        for p in prods:
+            p.down += delta
+            if not p.down:
+                p.try_start(now)
+
+    def _closure_process(self, lc):
+        m = self.model
+        lane = next(l for l in m.lanes if l.id == lc.lane)
+        day = m.day_of(lc.start)
+        if day >= m.horizon:
+            return
+        yield from self._wait_until(day)
+        lane.closed = True
+        self._drop_backlog(lane)
+        m.lanes_changed([lane.dst], m.env.now)
+        self._note(day, "closure", f"lane closed {lane.id}")
+        yield m.env.timeout(lc.duration_days)
+        lane.closed = False
+        m.lanes_changed([lane.dst], m.env.now)
+
+    # -- applying controls --------------------------------------------------------------------
+    def apply(self, cs: _ControlState) -> None:
+        """Recompute ban flags and gates of the lanes a control can touch."""
+        touched = {l.index: l for l in cs.direct_lanes + cs.extra_lanes}
+        for lane in touched.values():
+            self._refresh_lane(lane)
+        m = self.model
+        m.lanes_changed({l.dst for l in touched.values()}, m.env.now)
+
+    def _refresh_lane(self, lane) -> None:
+        banned = False
+        gated = False
+        buyer = lane.spec.dst
+        for cs in self.controls.values():
+            if not cs.in_force:
+                continue
+            direct = lane in cs.direct_lanes
+            if direct:
+                regime = cs.params_for(buyer)["regime"]
+                if regime == "ban":
+                    banned = True
+                else:
+                    gated = True
+            elif lane in cs.extra_lanes:
+                gated = True
+        was = lane.banned
+        lane.banned = banned
+        lane.gate = self.gate if gated else None
+        if banned and not was:
+            self._drop_backlog(lane)
+
+    def _drop_backlog(self, lane) -> None:
+        """Cancel the orders queued at the supplier for *lane* (the buyer re-routes them)."""
+        src = lane.src
+        now = self.model.env.now
+        kept = type(src.backlog)()
+        dropped = 0.0
+        for entry in src.backlog:
+            if entry[0] is lane:
+                dropped += entry[1]
+            else:
+                kept.append(entry)
+        if dropped > 0:
+            src.backlog = kept
+            src.backlog_qty -= dropped
+            src.log.append((now, REC_BACKLOG_DROP, dropped))
+            buyer = lane.dst
+            buyer.on_order -= dropped
+            buyer.log.append((now, REC_CANCELLED, dropped))
+
+    def _rng(self, table: dict, kind: str, cid: str, lane):
+        key = (cid, lane.index)
+        rng = table.get(key)
+        if rng is None:
+            rng = table[key] = self.model.streams.generator((kind, cid, lane.id))
+        return rng
+
+    def gate(self, lane, qty: float, prov, now: float) -> None:
+        """Decide what happens to a shipment on a gated lane (called by the engine)."""
+        buyer = lane.spec.dst
+        review = 0.0
+        approved = True
+        quota_controls = []
+        applied = []
+        for cs in self.controls.values():
+            if not cs.in_force:
+                continue
+            if lane in cs.direct_lanes:
+                pass
+            elif lane in cs.extra_lanes:
+                share = prov[self._country_index[cs.spec.exporter]] \
+                    if cs.spec.exporter in self._country_index else 0.0
+                if share * self.content_share[lane.index] <= cs.params_for(buyer)["de_minimis"]:
+                    continue
+            else:
+                continue
+            p = cs.params_for(buyer)
+            regime = p["regime"]
+            applied.append(cs.spec.id)
+            if regime == "ban":
+                self._deny(lane, qty, now, p, cs.spec.id)
+                return
+            if regime == "quota":
+                quota_controls.append(cs)
+                continue
+            r = float(p["review_days"].sample(self._rng(self._review_rngs, "licence_review",
+                                                        cs.spec.id, lane), 1)[0])
+            ok = self._rng(self._approve_rngs, "licence_approval", cs.spec.id, lane).random() \
+                < p["approval_probability"]
+            self.licence_log.append((now, cs.spec.id, lane.index, qty, r, ok))
+            review = max(review, r)
+            approved = approved and ok
+        if not applied:
+            self.model.dispatch(lane, qty, prov, now, now)
+            return
+        self.model.at(review, 1, self._after_review, (lane, qty, prov, now, approved,
+                                                      tuple(quota_controls)))
+
+    def _after_review(self, event) -> None:
+        lane, qty, prov, shipped_at, approved, quotas = event._value
+        now = self.model.env._now
+        if not approved:
+            cs = None
+            for c in self.controls.values():
+                if lane in c.direct_lanes or lane in c.extra_lanes:
+                    cs = c
+                    break
+            p = cs.params_for(lane.spec.dst) if cs is not None else {"on_denial": "cancel",
+                                                                    "avoid_days": 60.0}
+            if p["on_denial"] == "requeue" and cs is not None and cs.in_force:
+                self.gate(lane, qty, prov, now)
+                return
+            self._deny(lane, qty, now, p, cs.spec.id if cs else "")
+            return
+        for cs in quotas:
+            if not self._quota_take(cs, lane, qty, prov, shipped_at):
+                return
+        self.model.dispatch(lane, qty, prov, now, shipped_at)
+
+    def _quota_take(self, cs, lane, qty, prov, shipped_at) -> bool:
+        p = cs.params
+        if cs.quota_used == 0.0 or cs.quota_used + qty <= p["quota_t"] + 1e-9:
+            if not cs.quota_queue:
+                cs.quota_used += qty
+                return True
+        if not cs.quota_queue:
+            period = p["quota_period_days"]
+            now = self.model.env._now
+            start = self.model.day_of(cs.spec.start)
+            next_reset = start + period * (math.floor((now - start) / period) + 1)
+            self.model.at(next_reset - now, 0, self._quota_reset, cs)
+        cs.quota_queue.append((lane, qty, prov, shipped_at))
+        return False
+
+    def _quota_reset(self, event) -> None:
+        cs = event._value
+        now = self.model.env._now
+        cs.quota_used = 0.0
+        queue, cs.quota_queue = cs.quota_queue, []
+        for i, (lane, qty, prov, shipped_at) in enumerate(queue):
+            if cs.quota_used == 0.0 or cs.quota_used + qty <= cs.params["quota_t"] + 1e-9:
+                cs.quota_used += qty
+                self.model.dispatch(lane, qty, prov, now, shipped_at)
+            else:
+                cs.quota_queue = queue[i:]
+                self.model.at(cs.params["quota_period_days"], 0, self._quota_reset, cs)
+                break
+
+    def _deny(self, lane, qty: float, now: float, params: dict, cid: str) -> None:
+        """A denied shipment goes back to the supplier; the buyer cancels and re-routes."""
+        m = self.model
+        src = lane.src
+        lane.in_transit -= qty
+        src.log.append((now, REC_RETURNED, qty))
+        src.receive(qty, src.prov, now, None)
+        buyer = lane.dst
+        buyer.on_order -= qty
+        buyer.log.append((now, REC_CANCELLED, qty))
+        avoid = params.get("avoid_days", 60.0)
+        if avoid > 0 and not lane.avoid:
+            lane.avoid = True
+            m.at(avoid, 0, self._unavoid, lane)
+        m.lanes_changed([buyer], now)
+
+    def _unavoid(self, event) -> None:
+        lane = event._value
+        lane.avoid = False
+        self.model.lanes_changed([lane.dst], self.model.env._now)

@@ -1,0 +1,456 @@
+"""The result of one replication: recorded data, KPIs, daily series, balances, and saving.
+
+:class:`Run` holds only numpy arrays and plain values (it pickles cheaply, so Monte Carlo
+workers can return it), built by :meth:`Run.from_model` at the end of a run. Daily series and
+KPIs are computed on request, with numpy, from the change records of the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics
+from .engine import (REC_BACKLOG_DROP, REC_CANCELLED, REC_CONSUMED, REC_ORDER_IN, REC_ORDERED,
+                     REC_PRODUCED, REC_RECEIVED, REC_RETURNED, REC_SHIPPED)
+
+__all__ = ["Run", "DemandRecord", "StockRecord", "LaneRecord", "write_atomic", "package_versions"]
+
+
+@dataclass
+class DemandRecord:
+    """Customer demand of one (node, material) and how it was served."""
+
+    node: str
+    material: str
+    sector: str
+    country: str
+    lost: bool
+    T: np.ndarray                # order times (days)
+    D: np.ndarray                # order sizes (t)
+    level_before: np.ndarray     # stock level (net inventory if backorders) before each order
+    filled: np.ndarray           # filled from stock on arrival of each order
+    daily_level: np.ndarray      # end-of-day level (net inventory; floored at 0 for lost sales)
+
+    @property
+    def daily_backorders(self) -> np.ndarray:
+        """End-of-day backorder level."""
+        return np.maximum(-self.daily_level, 0.0)
+
+    @property
+    def daily_on_hand(self) -> np.ndarray:
+        """End-of-day stock on hand."""
+        return np.maximum(self.daily_level, 0.0)
+
+
+@dataclass
+class StockRecord:
+    """Change log and final state of one stock."""
+
+    node: str
+    material: str
+    kind: str
+    country: str
+    sector: str
+    initial: float
+    final_on_hand: float
+    final_on_order: float
+    final_backlog: float
+    log: np.ndarray              # (n, 3): time, code, quantity
+    price: float
+    holding_rate: float
+    is_demand: bool
+
+
+@dataclass
+class LaneRecord:
+    """Shipments of one lane."""
+
+    id: str
+    src: str
+    dst: str
+    material: str
+    price: float
+    log: np.ndarray              # (n, 4): shipped time, quantity, arrival time, tariff rate
+    in_transit_final: float
+
+
+def _daily(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
+    if len(t) == 0:
+        return np.zeros(ndays)
+    idx = np.minimum(np.floor(t).astype(np.int64), ndays - 1)
+    return np.bincount(idx, weights=q, minlength=ndays)[:ndays]
+
+
+@dataclass
+class Run:
+    """One replication's result. See :mod:`sim.metrics` for the KPI definitions."""
+
+    network_name: str
+    network_digest: str
+    scenario_name: str
+    scenario_digest: str
+    seed: int
+    replication: int
+    start: _dt.date
+    horizon: float
+    shortage_from: float
+    demand: list[DemandRecord]
+    stocks: list[StockRecord]
+    lanes: list[LaneRecord]
+    production: list[tuple[str, str, np.ndarray, float]]    # node, material, log, final wip
+    policy_events: list[tuple[float, str, str]]
+    truce_outcomes: list[str]
+    licences: np.ndarray          # (n, 3): time, review days, approved
+    stats: dict = field(default_factory=dict)
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_model(cls, model) -> "Run":
+        """Collect the recorded data of a finished :class:`~sim.engine.Model`."""
+        H = model.horizon
+        ndays = int(math.ceil(H))
+        sc = model.scenario
+        shortage_from = model.day_of(sc.shortage_after) if sc.shortage_after else 0.0
+        demand = []
+        for st in model.demand_stocks:
+            T = np.asarray(st.T, dtype=float)
+            D = np.asarray(st.D, dtype=float)
+            C = np.asarray(st.C, dtype=float)
+            ep = np.asarray(st.epochs, dtype=float)
+            ep_t, ep_k, ep_L = ep[:, 0], ep[:, 1].astype(np.int64), ep[:, 2]
+            k = np.arange(len(T))
+            e = np.searchsorted(ep_k, k, side="right") - 1
+            lev = ep_L[e] - (C[k] - C[ep_k[e]])
+            if st.lost:
+                lev = np.maximum(lev, 0.0)
+            filled = np.clip(lev, 0.0, D)
+            b = np.arange(1, ndays + 1, dtype=float)
+            b[-1] = min(b[-1], H)
+            kb = np.searchsorted(T, b, side="left")
+            eb = np.searchsorted(ep_t, b, side="left") - 1
+            daily = ep_L[eb] - (C[kb] - C[ep_k[eb]])
+            if st.lost:
+                daily = np.maximum(daily, 0.0)
+            demand.append(DemandRecord(st.node.id, st.material, st.node.sector, st.node.country,
+                                       st.lost, T, D, lev, filled, daily))
+        stocks = []
+        for st in model.stocks.values():
+            if st.is_demand:
+                final = max(st.level_before(st.k_next), 0.0)
+                backlog = max(-st.level_before(st.k_next), 0.0) if not st.lost else 0.0
+            else:
+                final = st.on_hand
+                backlog = st.backlog_qty
+            log = np.asarray(st.log, dtype=float).reshape(-1, 3)
+            stocks.append(StockRecord(st.node.id, st.material, st.node.kind, st.node.country,
+                                      st.node.sector, st.initial, final, st.on_order, backlog, log,
+                                      st.price, st.node.holding_cost_rate, st.is_demand))
+        lanes = [LaneRecord(l.id, l.spec.src, l.spec.dst, l.material, l.price,
+                            np.asarray(l.log, dtype=float).reshape(-1, 4), l.in_transit)
+                 for l in model.lanes]
+        production = [(p.node.id, p.out.material, np.asarray(p.log, dtype=float).reshape(-1, 3),
+                       p.wip) for p in model.productions]
+        pol = model.policy
+        lic = np.asarray([(t, r, float(ok)) for t, _c, _l, _q, r, ok in pol.licence_log],
+                         dtype=float).reshape(-1, 3)
+        return cls(
+            network_name=model.network.name, network_digest=model.network.digest(),
+            scenario_name=sc.name, scenario_digest=sc.digest(), seed=model.seed,
+            replication=model.replication, start=model.start, horizon=H,
+            shortage_from=shortage_from, demand=demand, stocks=stocks, lanes=lanes,
+            production=production,
+            policy_events=[(e.day, e.kind, e.label) for e in pol.events],
+            truce_outcomes=list(pol.truce_outcomes), licences=lic,
+            stats={"build_seconds": model.build_seconds, "run_seconds": model.run_seconds,
+                   "events": model.events_processed})
+
+    # -- KPIs -------------------------------------------------------------------------------
+    @property
+    def ndays(self) -> int:
+        """Number of (possibly partial) days in the run."""
+        return int(math.ceil(self.horizon))
+
+    def date_of(self, day: float) -> _dt.date:
+        """Calendar date of a simulation day."""
+        return self.start + _dt.timedelta(days=math.floor(day))
+
+    @cached_property
+    def _stream_kpis(self) -> list[dict]:
+        return [metrics.stream_kpis(d, self.shortage_from, self.horizon) for d in self.demand]
+
+    def kpi_rows(self) -> list[tuple[str, str, float]]:
+        """All KPIs as ``(kpi, scope, value)`` tuples (fast; no pandas)."""
+        return self._kpi_rows
+
+    @cached_property
+    def _kpi_rows(self) -> list[tuple[str, str, float]]:
+        rows: list[tuple[str, str, float]] = []
+        per = self._stream_kpis
+        groups: dict[str, list[int]] = {"network": list(range(len(self.demand)))}
+        for i, d in enumerate(self.demand):
+            groups.setdefault(f"sector:{d.sector}", []).append(i)
+            groups.setdefault(f"country:{d.country}", []).append(i)
+            groups.setdefault(f"node:{d.node}", []).append(i)
+        for scope, idx in groups.items():
+            if len(idx) == 1:
+                k = dict(per[idx[0]])
+            else:
+                k = metrics.group_kpis([self.demand[i] for i in idx], [per[i] for i in idx],
+                                       self.horizon)
+            for name in metrics.KPI_NAMES:
+                if name in k:
+                    rows.append((name, scope, float(k[name])))
+        rows += self._cost_rows()
+        outcome = self.truce_outcomes[-1] if self.truce_outcomes else "none"
+        rows.append(("truce_outcome", "policy", float(metrics.TRUCE_OUTCOME_CODES[outcome])))
+        rows.append(("truce_extensions", "policy", float(self.truce_outcomes.count("extend"))))
+        rows.append(("licence_reviews", "policy", float(len(self.licences))))
+        rows.append(("licence_denials", "policy",
+                     float((self.licences[:, 2] == 0).sum()) if len(self.licences) else 0.0))
+        rows.append(("licence_review_days_mean", "policy",
+                     float(self.licences[:, 1].mean()) if len(self.licences) else 0.0))
+        return rows
+
+    def _cost_rows(self) -> list[tuple[str, str, float]]:
+        node_info = {s.node: (s.country, s.sector) for s in self.stocks}
+        acc: dict[tuple[str, str], float] = {}
+
+        def add(kpi, node, value):
+            country, sector = node_info[node]
+            for scope in ("network", f"country:{country}", f"node:{node}") + \
+                    ((f"sector:{sector}",) if sector else ()):
+                acc[(kpi, scope)] = acc.get((kpi, scope), 0.0) + value
+
+        for l in self.lanes:
+            if len(l.log):
+                value = l.log[:, 1] * l.price
+                add("purchase_cost_usd", l.dst, float(value.sum()))
+                add("tariff_cost_usd", l.dst, float((value * l.log[:, 3]).sum()))
+            else:
+                add("purchase_cost_usd", l.dst, 0.0)
+                add("tariff_cost_usd", l.dst, 0.0)
+        inv = self.daily_on_hand_by_stock()
+        for s, daily in zip(self.stocks, inv):
+            add("holding_cost_usd", s.node, float(daily.sum()) * s.price * s.holding_rate / 365.0)
+        return [(k, scope, v) for (k, scope), v in sorted(acc.items())]
+
+    def kpis(self):
+        """All KPIs as a tidy :class:`pandas.DataFrame` with columns kpi, scope, value, date,
+        scenario, seed, replication."""
+        import pandas as pd
+
+        rows = self.kpi_rows()
+        df = pd.DataFrame(rows, columns=["kpi", "scope", "value"])
+        is_day = df["kpi"] == "first_shortage_day"
+        occurred = {scope: v for k, scope, v in rows if k == "shortage_occurred"}
+        df["date"] = [self.date_of(v).isoformat() if d and occurred.get(s, 0) else ""
+                      for v, d, s in zip(df["value"], is_day, df["scope"])]
+        df["scenario"] = self.scenario_name
+        df["seed"] = self.seed
+        df["replication"] = self.replication
+        return df
+
+    def kpi(self, name: str, scope: str = "network") -> float:
+        """One KPI value, e.g. ``run.kpi("fill_rate", "sector:defense")``."""
+        for k, s, v in self.kpi_rows():
+            if k == name and s == scope:
+                return v
+        scopes = sorted({s for k, s, _ in self.kpi_rows() if k == name})
+        raise KeyError(f"no KPI {name!r} for scope {scope!r}; scopes with it: {scopes}")
+
+    # -- series -----------------------------------------------------------------------------
+    def daily_on_hand_by_stock(self) -> list[np.ndarray]:
+        """End-of-day on-hand quantity of every stock, in the order of ``stocks``."""
+        return self._levels[0]
+
+    @cached_property
+    def _levels(self):
+        nd = self.ndays
+        demand_by_key = {(d.node, d.material): d for d in self.demand}
+        on_hand, on_order, backlog, flows = [], [], [], []
+        for s in self.stocks:
+            t, c, q = s.log[:, 0], s.log[:, 1], s.log[:, 2]
+            f = {code: _daily(t[c == code], q[c == code], nd) for code in range(9)}
+            flows.append(f)
+            oo = np.cumsum(f[REC_ORDERED] - f[REC_RECEIVED] - f[REC_CANCELLED])
+            on_order.append(oo)
+            if s.is_demand:
+                d = demand_by_key[(s.node, s.material)]
+                on_hand.append(d.daily_on_hand)
+                backlog.append(d.daily_backorders)
+            else:
+                inflow = f[REC_RECEIVED] + f[REC_PRODUCED] + f[REC_RETURNED]
+                outflow = f[REC_SHIPPED] + f[REC_CONSUMED]
+                on_hand.append(s.initial + np.cumsum(inflow - outflow))
+                backlog.append(np.cumsum(f[REC_ORDER_IN] - f[REC_SHIPPED] + f[REC_RETURNED]
+                                         - f[REC_BACKLOG_DROP]))
+        return on_hand, on_order, backlog, flows
+
+    def series(self):
+        """Daily series per node and material as a tidy :class:`pandas.DataFrame`.
+
+        Columns: ``day``, ``date``, ``node``, ``material``, ``kind``, ``sector``, ``inventory``
+        (end-of-day on hand), ``on_order``, ``backorders`` (customer backorders at demand
+        nodes; queued downstream orders at suppliers), ``received``, ``shipped``, ``produced``,
+        ``consumed``, ``demand``, ``filled`` (customer demand filled from stock on arrival).
+        """
+        import pandas as pd
+
+        nd = self.ndays
+        on_hand, on_order, backlog, flows = self._levels
+        demand_by_key = {(d.node, d.material): d for d in self.demand}
+        days = np.arange(nd)
+        dates = np.array([np.datetime64(self.start) + np.timedelta64(int(i), "D") for i in days])
+        frames = []
+        for s, oh, oo, bl, f in zip(self.stocks, on_hand, on_order, backlog, flows):
+            d = demand_by_key.get((s.node, s.material))
+            frames.append(pd.DataFrame({
+                "day": days, "date": dates, "node": s.node, "material": s.material,
+                "kind": s.kind, "sector": s.sector, "inventory": oh, "on_order": oo,
+                "backorders": bl, "received": f[REC_RECEIVED], "shipped": f[REC_SHIPPED],
+                "produced": f[REC_PRODUCED], "consumed": f[REC_CONSUMED],
+                "demand": _daily(d.T, d.D, nd) if d else np.zeros(nd),
+                "filled": _daily(d.T, d.filled, nd) if d else np.zeros(nd),
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    def sector_series(self) -> dict[str, dict[str, np.ndarray]]:
+        """Daily demand, filled, backorders and inventory summed by sector (numpy arrays)."""
+        nd = self.ndays
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for d in self.demand:
+            s = out.setdefault(d.sector, {k: np.zeros(nd) for k in
+                                          ("demand", "filled", "backorders", "inventory")})
+            s["demand"] += _daily(d.T, d.D, nd)
+            s["filled"] += _daily(d.T, d.filled, nd)
+            s["backorders"] += d.daily_backorders
+            s["inventory"] += d.daily_on_hand
+        return out
+
+    # -- conservation -----------------------------------------------------------------------
+    def material_balance(self):
+        """Per material: initial + produced = consumed + delivered + final + in transit + lost.
+
+        Returns a :class:`pandas.DataFrame` with one row per material, every term and the
+        ``residual`` (left side minus right side). Flows come from the change logs, stocks and
+        in-transit from the model's final state, so the identity is a real check of the books.
+        """
+        import pandas as pd
+
+        mats = sorted({s.material for s in self.stocks})
+        rows = []
+        for m in mats:
+            initial = sum(s.initial for s in self.stocks if s.material == m)
+            produced = sum(float(s.log[s.log[:, 1] == REC_PRODUCED, 2].sum())
+                           for s in self.stocks if s.material == m)
+            consumed = sum(float(s.log[s.log[:, 1] == REC_CONSUMED, 2].sum())
+                           for s in self.stocks if s.material == m)
+            delivered = 0.0
+            for d in self.demand:
+                if d.material != m:
+                    continue
+                if d.lost:
+                    delivered += float(d.filled.sum())
+                else:
+                    final_bo = max(-float(d.daily_level[-1]), 0.0) if len(d.daily_level) else 0.0
+                    delivered += float(d.D.sum()) - final_bo
+            final = sum(s.final_on_hand for s in self.stocks if s.material == m)
+            transit = sum(l.in_transit_final for l in self.lanes if l.material == m)
+            rows.append({"material": m, "initial": initial, "produced": produced,
+                         "consumed": consumed, "delivered": delivered, "final_stock": final,
+                         "in_transit": transit, "lost": 0.0,
+                         "residual": initial + produced - consumed - delivered - final - transit})
+        return pd.DataFrame(rows)
+
+    # -- printing and saving ------------------------------------------------------------------
+    def summary(self) -> str:
+        """A short readable summary: fill rate and first shortage by sector."""
+        lines = [f"network {self.network_name} | scenario {self.scenario_name} | seed {self.seed}"
+                 f" | {self.start} + {self.horizon:g} days"]
+        sectors = sorted({d.sector for d in self.demand})
+        lines.append(f"{'scope':22s} {'fill rate':>9s} {'type-1':>7s} {'backordered t':>13s} "
+                     f"{'stockout d':>10s}  first shortage")
+        for scope in ["network"] + [f"sector:{s}" for s in sectors]:
+            fr = self.kpi("fill_rate", scope)
+            t1 = self.kpi("fill_rate_type1", scope)
+            bo = self.kpi("backordered_t", scope) + self.kpi("lost_t", scope)
+            so = self.kpi("stockout_days", scope)
+            first = self.kpi("first_shortage_day", scope)
+            when = self.date_of(first).isoformat() if self.kpi("shortage_occurred", scope) \
+                else "none"
+            lines.append(f"{scope:22s} {fr:9.1%} {t1:7.1%} {bo:13.1f} {so:10.0f}  {when}")
+        if self.truce_outcomes:
+            lines.append(f"truce outcomes: {', '.join(self.truce_outcomes)}")
+        return "\n".join(lines)
+
+    def manifest(self, extra: dict | None = None) -> dict:
+        """What produced this result: inputs' names and hashes, seed, versions, timing."""
+        m = {
+            "network": self.network_name, "network_sha256": self.network_digest,
+            "scenario": self.scenario_name, "scenario_sha256": self.scenario_digest,
+            "seed": self.seed, "replication": self.replication, "start": self.start.isoformat(),
+            "horizon_days": self.horizon, "versions": package_versions(),
+            "stats": self.stats, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        }
+        m.update(extra or {})
+        return m
+
+    def save(self, out_dir: str | Path, *, plots: bool = True, extra_manifest: dict | None = None,
+             series_format: str = "csv") -> Path:
+        """Write ``summary.csv``, ``series.csv`` (or ``.parquet``), plots and ``manifest.json``.
+
+        Files are written to a temporary folder first and moved into place at the end, with
+        ``manifest.json`` last, so an interrupted save never leaves a complete-looking result.
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        stale = out / "manifest.json"
+        if stale.exists():
+            stale.unlink()     # the folder is incomplete until the new manifest lands
+        write_atomic(out / "summary.csv", self.kpis().to_csv(index=False))
+        series = self.series()
+        if series_format == "parquet":
+            tmp = out / ".series.parquet.tmp"
+            series.to_parquet(tmp, index=False)
+            os.replace(tmp, out / "series.parquet")
+        else:
+            write_atomic(out / "series.csv", series.to_csv(index=False))
+        files = ["summary.csv", f"series.{series_format}"]
+        if plots:
+            from . import plots as _plots
+            files += [p.name for p in _plots.plot_run(self, out)]
+        man = self.manifest(extra_manifest)
+        man["files"] = files
+        write_atomic(out / "manifest.json", json.dumps(man, indent=2, default=str))
+        return out
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write *text* to *path* through a temporary file and an atomic rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def package_versions() -> dict:
+    """Versions of Python and the packages that shape the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": sys.platform}
+    for pkg in ("rare-earth-sim", "simpy", "numpy", "networkx", "pandas", "matplotlib"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

@@ -1,0 +1,600 @@
+"""Scenarios: the policy timeline, demand changes and horizon of a study, read from TOML.
+
+A scenario says what happens to the rules shipments obey, by calendar date. Schema (every date
+and parameter may carry ``source``; say "assumption" where it is one)::
+
+    [scenario]
+    name = "truce-expires"
+    description = "one line shown by `python -m sim scenario list`"
+    start = 2025-01-01            # day 0 of the run
+    end = 2029-01-01              # the run stops here (exclusive)
+    shortage_after = 2026-11-10   # first-shortage KPIs count from this date
+    network = "rare_earth_2025"   # optional: the network it was written for
+
+    [controls.apr_2025]           # an export control (any id)
+    exporter = "CN"
+    elements = ["Sm", "Gd", "Tb", "Dy", "Lu", "Sc", "Y"]
+    destinations = "all"          # or ["US", "JP"] or { all_but = ["CN"] }
+    start = 2025-04-04
+    end = 2030-01-01              # optional
+    regime = "licensing"          # "ban" | "licensing" | "quota"
+    review_days = { dist = "triangular", min = 30, mode = 63, max = 90 }   # licensing
+    approval_probability = 0.25                                             # licensing
+    on_denial = "cancel"          # "cancel" (buyer re-routes) | "requeue" (apply again)
+    avoid_days = 60               # after a denial the buyer avoids the lane this long
+    quota_t = 1000                # quota: tonnes per period
+    quota_period_days = 365
+    extraterritorial = false      # also cover goods made elsewhere with this country's content
+    de_minimis = 0.001            # ... when that content exceeds this share of value
+    [[controls.apr_2025.changes]] # parameters that change over time (e.g. general licences)
+    from = 2025-12-02
+    buyers = ["us_auto"]          # optional: only shipments to these nodes
+    review_days = 7
+    approval_probability = 0.95
+
+    [truce]
+    suspends = ["oct_2025"]       # control ids
+    start = 2025-11-10
+    duration_days = 365
+    extension_days = 365          # length of each extension
+    [truce.outcomes]              # probabilities at each expiry, summing to 1
+    reinstate = 0.3
+    extend = 0.6
+    escalate = 0.1
+    [truce.escalation]            # parameter overrides for the suspended controls if escalated
+    regime = "ban"
+
+    [[tariffs]]
+    origin = "CN"                 # exporting node's country
+    destination = "US"            # importing node's country ("all" allowed)
+    materials = ["ndfeb_magnet"]  # optional, default all
+    rate = 0.25                   # ad valorem
+    start = 2026-01-01
+    end = 2026-11-10              # optional
+
+    [[outages]]
+    node = "lynas_my"
+    start = 2026-03-01
+    duration_days = 90            # or mtbf_days / mttr_days for random failures (exponential)
+
+    [[lane_closures]]
+    lane = "mine_au->sep_my:concentrate"
+    start = 2026-01-01
+    duration_days = 30
+
+    [[demand_surges]]
+    sector = "defense"            # or node = "..."; optional material = "..."
+    factor = 1.5
+    start = 2026-01-01
+    end = 2027-01-01
+
+Use :func:`load_scenario` (a file or built-in name), :meth:`Scenario.from_dict`, or build the
+dataclasses in Python. :func:`list_scenarios` lists the built-in ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .distributions import Distribution, from_spec
+from .errors import ModelError, ScenarioError
+from .materials import parse_elements
+from .network import ISO_COUNTRIES, parse_date, read_toml
+
+__all__ = [
+    "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
+    "DemandSurge", "load_scenario", "list_scenarios", "resolve_scenario", "scenario_path",
+    "BUILTIN_DIR",
+]
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "networks" / "scenarios"
+REGIMES = ("ban", "licensing", "quota")
+
+
+@dataclass(frozen=True)
+class RegimeChange:
+    """New regime parameters of a control from a date on (optionally for some buyers only)."""
+
+    start: _dt.date
+    params: dict
+    buyers: tuple[str, ...] = ()
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ExportControl:
+    """An export control: who exports, which elements, to whom, under which regime."""
+
+    id: str
+    exporter: str
+    elements: frozenset[str]
+    start: _dt.date
+    end: _dt.date | None = None
+    destinations: tuple[str, ...] | None = None     # None = all
+    excluded: tuple[str, ...] = ()                  # destinations excepted ("all but")
+    regime: str = "licensing"
+    review_days: Distribution | None = None
+    approval_probability: float = 1.0
+    on_denial: str = "cancel"
+    avoid_days: float = 60.0
+    quota_t: float = 0.0
+    quota_period_days: float = 365.0
+    extraterritorial: bool = False
+    de_minimis: float = 0.001
+    changes: tuple[RegimeChange, ...] = ()
+    source: str = ""
+
+    def covers_destination(self, country: str) -> bool:
+        """True when shipments into *country* fall under this control."""
+        if country in self.excluded:
+            return False
+        return self.destinations is None or country in self.destinations
+
+
+@dataclass(frozen=True)
+class Truce:
+    """Suspension of named controls, with a random outcome at each expiry."""
+
+    suspends: tuple[str, ...]
+    start: _dt.date
+    duration_days: float
+    reinstate: float = 1.0
+    extend: float = 0.0
+    escalate: float = 0.0
+    extension_days: float = 365.0
+    escalation: dict = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def expiry(self) -> _dt.date:
+        """Date the (first) suspension ends."""
+        return self.start + _dt.timedelta(days=self.duration_days)
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """Ad-valorem tariff on shipments from *origin* to *destination* over a period."""
+
+    origin: str
+    destination: str | None
+    rate: float
+    start: _dt.date
+    end: _dt.date | None = None
+    materials: tuple[str, ...] | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Production outage of a node: fixed (start, duration) or random (MTBF/MTTR, days)."""
+
+    node: str
+    start: _dt.date | None = None
+    duration_days: float = 0.0
+    mtbf_days: float | None = None
+    mttr_days: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class LaneClosure:
+    """A lane closed for a period (buyers re-route their orders)."""
+
+    lane: str
+    start: _dt.date
+    duration_days: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class DemandSurge:
+    """Demand of a sector (or node, optionally one material) multiplied over a period."""
+
+    factor: float
+    start: _dt.date
+    end: _dt.date
+    sector: str | None = None
+    node: str | None = None
+    material: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A policy timeline with its horizon. ``Scenario()`` is the baseline: no policy events."""
+
+    name: str = "baseline"
+    description: str = "No export controls, tariffs or disruptions."
+    start: _dt.date | None = None
+    end: _dt.date | None = None
+    shortage_after: _dt.date | None = None
+    network: str | None = None
+    controls: tuple[ExportControl, ...] = ()
+    truce: Truce | None = None
+    tariffs: tuple[Tariff, ...] = ()
+    outages: tuple[Outage, ...] = ()
+    lane_closures: tuple[LaneClosure, ...] = ()
+    demand_surges: tuple[DemandSurge, ...] = ()
+    source: str = ""
+    file: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict, *, file: str | None = None) -> "Scenario":
+        """Build and validate a scenario from its TOML structure."""
+        try:
+            return _parse(data, file)
+        except ModelError as exc:
+            err = exc if isinstance(exc, ScenarioError) else ScenarioError(
+                exc.problem, where=exc.where, field=exc.field)
+            raise (err.with_file(file) if file else err) from None
+
+    def to_dict(self) -> dict:
+        """The TOML structure (the parsed input for file-based scenarios)."""
+        if self.raw:
+            return copy.deepcopy(self.raw)
+        return {"scenario": {"name": self.name, "description": self.description}}
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON form of the scenario."""
+        blob = json.dumps(self.to_dict() or {"name": self.name}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def control(self, cid: str) -> ExportControl:
+        """The control with id *cid*."""
+        for c in self.controls:
+            if c.id == cid:
+                return c
+        raise KeyError(cid)
+
+    def with_changes(self, **kwargs) -> "Scenario":
+        """A copy with some fields replaced (dataclasses.replace)."""
+        return replace(self, **kwargs)
+
+    def check_network(self, network) -> None:
+        """Raise :class:`ScenarioError` when the scenario names nodes, lanes or materials that
+        *network* does not have."""
+        where_file = self.file
+        nodes = network.nodes
+        lane_ids = {l.id for l in network.lanes}
+        for o in self.outages:
+            if o.node not in nodes:
+                raise ScenarioError(f"node {o.node!r} is not in network '{network.name}'",
+                                    file=where_file, where="outages", field="node")
+        for lc in self.lane_closures:
+            if lc.lane not in lane_ids:
+                raise ScenarioError(f"lane {lc.lane!r} is not in network '{network.name}' (lanes are "
+                                    "named 'from->to:material')", file=where_file,
+                                    where="lane_closures", field="lane")
+        for s in self.demand_surges:
+            if s.node is not None and s.node not in nodes:
+                raise ScenarioError(f"node {s.node!r} is not in network '{network.name}'",
+                                    file=where_file, where="demand_surges", field="node")
+            if s.material is not None and s.material not in network.materials:
+                raise ScenarioError(f"material {s.material!r} is not in network '{network.name}'",
+                                    file=where_file, where="demand_surges", field="material")
+        for t in self.tariffs:
+            for m in t.materials or ():
+                if m not in network.materials:
+                    raise ScenarioError(f"material {m!r} is not in network '{network.name}'",
+                                        file=where_file, where="tariffs", field="materials")
+        for c in self.controls:
+            for ch in c.changes:
+                for b in ch.buyers:
+                    if b not in nodes:
+                        raise ScenarioError(f"buyer node {b!r} is not in network '{network.name}'",
+                                            file=where_file, where=f"controls.{c.id}.changes",
+                                            field="buyers")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _num(v: Any, where: str, fld: str, lo: float = 0.0, hi: float = math.inf, strict=False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ScenarioError(f"must be a finite number, got {v!r}", where=where, field=fld)
+    if v < lo or v > hi or (strict and v <= lo):
+        rng = f"({lo:g}, {hi:g}]" if strict else f"[{lo:g}, {hi:g}]"
+        raise ScenarioError(f"must be in {rng}, got {v!r}", where=where, field=fld)
+    return float(v)
+
+
+def _date(v: Any, where: str, fld: str) -> _dt.date:
+    try:
+        return parse_date(v, where, fld)
+    except ModelError as exc:
+        raise ScenarioError(exc.problem, where=where, field=fld) from None
+
+
+def _keys(t: Any, allowed: set[str], where: str) -> dict:
+    if not isinstance(t, dict):
+        raise ScenarioError(f"must be a table, got {t!r}", where=where)
+    extra = sorted(set(t) - allowed - {"source", "note"})
+    if extra:
+        raise ScenarioError(f"unknown field(s) {extra}; allowed: {sorted(allowed)}", where=where)
+    return t
+
+
+def _country(v: Any, where: str, fld: str) -> str:
+    if not isinstance(v, str) or v not in ISO_COUNTRIES:
+        raise ScenarioError(f"must be an ISO 3166-1 alpha-2 code such as 'CN', got {v!r}",
+                            where=where, field=fld)
+    return v
+
+
+def _dist(v: Any, where: str, fld: str) -> Distribution:
+    try:
+        return from_spec(v, where=f"{where}: {fld}")
+    except ModelError as exc:
+        raise ScenarioError(exc.problem, where=exc.where) from None
+
+
+_REGIME_PARAMS = {"regime", "review_days", "approval_probability", "on_denial", "avoid_days",
+                  "quota_t", "quota_period_days", "de_minimis"}
+
+
+def _regime_params(t: dict, where: str) -> dict:
+    out: dict[str, Any] = {}
+    if "regime" in t:
+        if t["regime"] not in REGIMES:
+            raise ScenarioError(f"unknown regime {t['regime']!r}; expected one of {REGIMES}",
+                                where=where, field="regime")
+        out["regime"] = t["regime"]
+    if "review_days" in t:
+        out["review_days"] = _dist(t["review_days"], where, "review_days")
+    if "approval_probability" in t:
+        out["approval_probability"] = _num(t["approval_probability"], where, "approval_probability", 0, 1)
+    if "on_denial" in t:
+        if t["on_denial"] not in ("cancel", "requeue"):
+            raise ScenarioError(f"must be 'cancel' or 'requeue', got {t['on_denial']!r}", where=where,
+                                field="on_denial")
+        out["on_denial"] = t["on_denial"]
+    if "avoid_days" in t:
+        out["avoid_days"] = _num(t["avoid_days"], where, "avoid_days")
+    if "quota_t" in t:
+        out["quota_t"] = _num(t["quota_t"], where, "quota_t")
+    if "quota_period_days" in t:
+        out["quota_period_days"] = _num(t["quota_period_days"], where, "quota_period_days", 0, strict=True)
+    if "de_minimis" in t:
+        out["de_minimis"] = _num(t["de_minimis"], where, "de_minimis", 0, 1)
+    return out
+
+
+def _parse_control(cid: str, t: Any) -> ExportControl:
+    where = f"controls.{cid}"
+    t = _keys(t, {"exporter", "elements", "destinations", "start", "end", "extraterritorial",
+                  "changes"} | _REGIME_PARAMS, where)
+    for req in ("exporter", "elements", "start", "regime"):
+        if req not in t:
+            raise ScenarioError(f"missing '{req}'", where=where, field=req)
+    try:
+        elements = parse_elements(t["elements"], where)
+    except ModelError as exc:
+        raise ScenarioError(exc.problem, where=where, field="elements") from None
+    dest = t.get("destinations", "all")
+    destinations: tuple[str, ...] | None
+    excluded: tuple[str, ...] = ()
+    if dest == "all":
+        destinations = None
+    elif isinstance(dest, list):
+        destinations = tuple(_country(c, where, "destinations") for c in dest)
+    elif isinstance(dest, dict) and set(dest) == {"all_but"} and isinstance(dest["all_but"], list):
+        destinations = None
+        excluded = tuple(_country(c, where, "destinations.all_but") for c in dest["all_but"])
+    else:
+        raise ScenarioError(f"must be \"all\", a list of countries or {{all_but = [...]}}, got {dest!r}",
+                            where=where, field="destinations")
+    params = _regime_params(t, where)
+    regime = params.get("regime", "licensing")
+    if regime == "licensing" and "review_days" not in params:
+        raise ScenarioError("licensing needs 'review_days' (a number or distribution of days)",
+                            where=where, field="review_days")
+    if regime == "quota" and "quota_t" not in params:
+        raise ScenarioError("quota needs 'quota_t' (tonnes per quota_period_days)", where=where,
+                            field="quota_t")
+    start = _date(t["start"], where, "start")
+    end = _date(t["end"], where, "end") if "end" in t else None
+    if end is not None and end <= start:
+        raise ScenarioError(f"end ({end}) must be after start ({start})", where=where, field="end")
+    changes = []
+    raw_changes = t.get("changes", [])
+    if not isinstance(raw_changes, list):
+        raise ScenarioError("must be an array of tables [[controls.ID.changes]]", where=where,
+                            field="changes")
+    for i, ch in enumerate(raw_changes):
+        w = f"{where}.changes[{i}]"
+        ch = _keys(ch, {"from", "buyers"} | _REGIME_PARAMS, w)
+        if "from" not in ch:
+            raise ScenarioError("missing 'from' (a date)", where=w, field="from")
+        buyers = ch.get("buyers", [])
+        if not isinstance(buyers, list) or not all(isinstance(b, str) for b in buyers):
+            raise ScenarioError("must be a list of node ids", where=w, field="buyers")
+        cp = _regime_params(ch, w)
+        if cp.get("regime") == "licensing" and "review_days" not in cp and "review_days" not in params:
+            raise ScenarioError("licensing needs 'review_days'", where=w, field="review_days")
+        changes.append(RegimeChange(_date(ch["from"], w, "from"), cp, tuple(buyers),
+                                    str(ch.get("source", ""))))
+    ext = t.get("extraterritorial", False)
+    if not isinstance(ext, bool):
+        raise ScenarioError(f"must be true or false, got {ext!r}", where=where, field="extraterritorial")
+    base = dict(review_days=None, approval_probability=1.0, on_denial="cancel", avoid_days=60.0,
+                quota_t=0.0, quota_period_days=365.0, de_minimis=0.001)
+    base.update(params)
+    base["regime"] = regime
+    return ExportControl(id=cid, exporter=_country(t["exporter"], where, "exporter"),
+                         elements=elements, start=start, end=end, destinations=destinations,
+                         excluded=excluded, extraterritorial=ext,
+                         changes=tuple(sorted(changes, key=lambda c: c.start)),
+                         source=str(t.get("source", "")), **base)
+
+
+def _parse(data: dict, file: str | None) -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario must be a table")
+    _keys(data, {"scenario", "controls", "truce", "tariffs", "outages", "lane_closures",
+                 "demand_surges", "sources"}, "top level")
+    head = _keys(data.get("scenario", {}), {"name", "description", "start", "end", "shortage_after",
+                                           "network"}, "[scenario]")
+    w = "[scenario]"
+    start = _date(head["start"], w, "start") if "start" in head else None
+    end = _date(head["end"], w, "end") if "end" in head else None
+    if start and end and end <= start:
+        raise ScenarioError(f"end ({end}) must be after start ({start})", where=w, field="end")
+    controls_raw = data.get("controls", {})
+    if not isinstance(controls_raw, dict):
+        raise ScenarioError("must be tables [controls.ID]", where="controls")
+    controls = tuple(_parse_control(cid, c) for cid, c in controls_raw.items())
+    ids = {c.id for c in controls}
+    truce = None
+    if "truce" in data:
+        tw = "truce"
+        t = _keys(data["truce"], {"suspends", "start", "duration_days", "outcomes", "extension_days",
+                                  "escalation"}, tw)
+        for req in ("suspends", "start", "duration_days"):
+            if req not in t:
+                raise ScenarioError(f"missing '{req}'", where=tw, field=req)
+        sus = t["suspends"]
+        if not isinstance(sus, list) or not sus:
+            raise ScenarioError("must be a non-empty list of control ids", where=tw, field="suspends")
+        for s in sus:
+            if s not in ids:
+                raise ScenarioError(f"unknown control {s!r}; defined controls: {sorted(ids)}",
+                                    where=tw, field="suspends")
+        out = _keys(t.get("outcomes", {"reinstate": 1.0}), {"reinstate", "extend", "escalate"},
+                    "truce.outcomes")
+        probs = {k: _num(out.get(k, 0.0), "truce.outcomes", k, 0, 1) for k in
+                 ("reinstate", "extend", "escalate")}
+        if abs(sum(probs.values()) - 1.0) > 1e-9:
+            raise ScenarioError(f"outcome probabilities must sum to 1, got {sum(probs.values()):g}",
+                                where="truce.outcomes")
+        esc = _regime_params(_keys(t.get("escalation", {}), _REGIME_PARAMS, "truce.escalation"),
+                             "truce.escalation")
+        truce = Truce(tuple(sus), _date(t["start"], tw, "start"),
+                      _num(t["duration_days"], tw, "duration_days", 0, strict=True),
+                      extension_days=_num(t.get("extension_days", 365.0), tw, "extension_days", 0,
+                                          strict=True),
+                      escalation=esc, source=str(t.get("source", "")), **probs)
+    tariffs = []
+    for i, t in enumerate(_list(data, "tariffs")):
+        tw = f"tariffs[{i}]"
+        t = _keys(t, {"origin", "destination", "rate", "start", "end", "materials"}, tw)
+        for req in ("origin", "rate", "start"):
+            if req not in t:
+                raise ScenarioError(f"missing '{req}'", where=tw, field=req)
+        dest = t.get("destination", "all")
+        mats = t.get("materials")
+        if mats is not None and (not isinstance(mats, list) or not all(isinstance(m, str) for m in mats)):
+            raise ScenarioError("must be a list of material ids", where=tw, field="materials")
+        tariffs.append(Tariff(_country(t["origin"], tw, "origin"),
+                              None if dest == "all" else _country(dest, tw, "destination"),
+                              _num(t["rate"], tw, "rate", 0, 10), _date(t["start"], tw, "start"),
+                              _date(t["end"], tw, "end") if "end" in t else None,
+                              tuple(mats) if mats is not None else None, str(t.get("source", ""))))
+    outages = []
+    for i, t in enumerate(_list(data, "outages")):
+        tw = f"outages[{i}]"
+        t = _keys(t, {"node", "start", "duration_days", "mtbf_days", "mttr_days"}, tw)
+        if not isinstance(t.get("node"), str):
+            raise ScenarioError("missing node id", where=tw, field="node")
+        if "mtbf_days" in t or "mttr_days" in t:
+            if "mtbf_days" not in t or "mttr_days" not in t:
+                raise ScenarioError("random failures need both mtbf_days and mttr_days", where=tw)
+            outages.append(Outage(t["node"], None, 0.0,
+                                  _num(t["mtbf_days"], tw, "mtbf_days", 0, strict=True),
+                                  _num(t["mttr_days"], tw, "mttr_days", 0, strict=True),
+                                  str(t.get("source", ""))))
+        else:
+            if "start" not in t or "duration_days" not in t:
+                raise ScenarioError("needs start and duration_days (or mtbf_days and mttr_days)",
+                                    where=tw)
+            outages.append(Outage(t["node"], _date(t["start"], tw, "start"),
+                                  _num(t["duration_days"], tw, "duration_days", 0, strict=True),
+                                  source=str(t.get("source", ""))))
+    closures = []
+    for i, t in enumerate(_list(data, "lane_closures")):
+        tw = f"lane_closures[{i}]"
+        t = _keys(t, {"lane", "start", "duration_days"}, tw)
+        for req in ("lane", "start", "duration_days"):
+            if req not in t:
+                raise ScenarioError(f"missing '{req}'", where=tw, field=req)
+        closures.append(LaneClosure(str(t["lane"]), _date(t["start"], tw, "start"),
+                                    _num(t["duration_days"], tw, "duration_days", 0, strict=True),
+                                    str(t.get("source", ""))))
+    surges = []
+    for i, t in enumerate(_list(data, "demand_surges")):
+        tw = f"demand_surges[{i}]"
+        t = _keys(t, {"sector", "node", "material", "factor", "start", "end"}, tw)
+        for req in ("factor", "start", "end"):
+            if req not in t:
+                raise ScenarioError(f"missing '{req}'", where=tw, field=req)
+        if "sector" not in t and "node" not in t:
+            raise ScenarioError("give a sector or a node", where=tw, field="sector")
+        s0, s1 = _date(t["start"], tw, "start"), _date(t["end"], tw, "end")
+        if s1 <= s0:
+            raise ScenarioError(f"end ({s1}) must be after start ({s0})", where=tw, field="end")
+        surges.append(DemandSurge(_num(t["factor"], tw, "factor", 0, 100), s0, s1, t.get("sector"),
+                                  t.get("node"), t.get("material"), str(t.get("source", ""))))
+    return Scenario(
+        name=str(head.get("name", Path(file).stem if file else "scenario")),
+        description=str(head.get("description", "")), start=start, end=end,
+        shortage_after=_date(head["shortage_after"], w, "shortage_after") if "shortage_after" in head
+        else None, network=head.get("network"), controls=controls, truce=truce,
+        tariffs=tuple(tariffs), outages=tuple(outages), lane_closures=tuple(closures),
+        demand_surges=tuple(surges), source=str(head.get("source", "")), file=file,
+        raw=copy.deepcopy(data))
+
+
+def _list(data: dict, key: str) -> list:
+    v = data.get(key, [])
+    if not isinstance(v, list):
+        raise ScenarioError(f"must be an array of tables [[{key}]]", where=key)
+    return v
+
+
+def list_scenarios() -> dict[str, str]:
+    """Built-in scenarios: name -> one-line description."""
+    out = {}
+    for p in sorted(BUILTIN_DIR.glob("*.toml")):
+        try:
+            out[p.stem] = load_scenario(p).description
+        except ModelError as exc:   # pragma: no cover - shipped files are tested
+            out[p.stem] = f"(invalid: {exc})"
+    return out
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    """Resolve a built-in scenario name or a path."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or "/" in str(name_or_path) or p.exists():
+        if not p.exists():
+            raise ScenarioError(f"file not found: {p}")
+        return p
+    builtin = BUILTIN_DIR / f"{name_or_path}.toml"
+    if builtin.exists():
+        return builtin
+    names = ", ".join(sorted(q.stem for q in BUILTIN_DIR.glob("*.toml"))) or "none"
+    raise ScenarioError(f"unknown scenario {str(name_or_path)!r}: not a file and not a built-in "
+                        f"scenario ({names})")
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a built-in scenario by name or a scenario TOML file."""
+    path = scenario_path(name_or_path)
+    return Scenario.from_dict(read_toml(path), file=str(path))
+
+
+def resolve_scenario(scenario: Scenario | str | Path | dict | None) -> Scenario:
+    """Accept a Scenario, a name or path, a parsed dict, or None (the baseline)."""
+    if scenario is None:
+        return Scenario()
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, dict):
+        return Scenario.from_dict(scenario)
+    return load_scenario(scenario)
