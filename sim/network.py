@@ -761,8 +761,12 @@ class Network:
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form: the identity of the network's content."""
+        cached = self.__dict__.get("_digest")
+        if cached is not None:
+            return cached
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()
+        self._digest = hashlib.sha256(blob).hexdigest()
+        return self._digest
 
     @property
     def countries(self) -> list[str]:

@@ -84,6 +84,10 @@ class LaneRecord:
     in_transit_final: float
 
 
+# +1 for flows into on-hand stock, -1 for flows out, 0 for order bookkeeping (by record code)
+_SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+
+
 def _daily(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
     if len(t) == 0:
         return np.zeros(ndays)
@@ -239,10 +243,19 @@ class Run:
             else:
                 add("purchase_cost_usd", l.dst, 0.0)
                 add("tariff_cost_usd", l.dst, 0.0)
-        inv = self.daily_on_hand_by_stock()
-        for s, daily in zip(self.stocks, inv):
-            add("holding_cost_usd", s.node, float(daily.sum()) * s.price * s.holding_rate / 365.0)
+        for s in self.stocks:
+            add("holding_cost_usd", s.node,
+                self.stock_days(s) * s.price * s.holding_rate / 365.0)
         return [(k, scope, v) for (k, scope), v in sorted(acc.items())]
+
+    def stock_days(self, s: StockRecord) -> float:
+        """Integral of the stock on hand over the run (tonne-days), exact between changes."""
+        if s.is_demand:
+            d = next(d for d in self.demand if d.node == s.node and d.material == s.material)
+            return float(d.daily_on_hand.sum())
+        t, c, q = s.log[:, 0], s.log[:, 1], s.log[:, 2]
+        sign = _SIGN[c.astype(np.int64)]
+        return float(s.initial * self.horizon + (sign * q * (self.horizon - t)).sum())
 
     def kpis(self):
         """All KPIs as a tidy :class:`pandas.DataFrame` with columns kpi, scope, value, date,

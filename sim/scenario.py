@@ -244,8 +244,12 @@ class Scenario:
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form of the scenario."""
-        blob = json.dumps(self.to_dict() or {"name": self.name}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            blob = json.dumps(self.to_dict() or {"name": self.name}, sort_keys=True, default=str)
+            cached = hashlib.sha256(blob.encode()).hexdigest()
+            object.__setattr__(self, "_digest", cached)
+        return cached
 
     def control(self, cid: str) -> ExportControl:
         """The control with id *cid*."""

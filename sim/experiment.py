@@ -1,0 +1,570 @@
+"""Monte Carlo replications, paired scenario comparisons, sequential stopping and sweeps.
+
+Every run goes through a standard :class:`concurrent.futures.Executor`: a process pool on a
+laptop (the default), a Dask cluster (``distributed.Client(...).get_executor()``), or the
+in-process :class:`SerialExecutor`. Work is sent in chunks of replications. Replication *i*
+always uses the random streams of ``Streams(seed, replication=i)`` (see :mod:`sim.streams`), so
+results do not depend on the number of workers, the executor, or the order in which chunks come
+back, and replication *i* of two scenarios sees the same demand, lead-time and licence draws for
+the same components (common random numbers), which is what makes paired differences precise.
+
+Memory stays bounded: each replication returns its KPI vector and its time series already
+reduced to a weekly grid (float32); full daily series are never kept.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+from .network import Network, load_network
+from .scenario import Scenario, resolve_scenario
+
+__all__ = [
+    "monte_carlo", "MonteCarloResults", "SerialExecutor", "paired_comparison",
+    "compare_scenarios", "make_executor", "QUANTILES", "GRID_DAYS", "summarise",
+]
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+GRID_DAYS = 7
+Z95 = 1.959963984540054
+
+
+class SerialExecutor(cf.Executor):
+    """An executor that runs each task at once in the calling process (one worker)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # noqa: D102 - Executor API
+        fut: cf.Future = cf.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+            fut.set_exception(exc)
+        return fut
+
+
+def make_executor(workers: int | None = None, scheduler: str | None = None):
+    """An executor: a Dask cluster's (``scheduler`` = ``tcp://HOST:PORT``), a process pool with
+    *workers* processes (default: available cores), or a :class:`SerialExecutor` for 1 worker.
+    Returns ``(executor, owned)``; the caller shuts down executors it owns."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ModelError("--scheduler needs Dask: pip install -e '.[dask]'",
+                             field="scheduler") from None
+        client = Client(scheduler)
+        return client.get_executor(), client
+    workers = workers or available_cores()
+    if workers == 1:
+        return SerialExecutor(), None
+    return cf.ProcessPoolExecutor(max_workers=workers), True
+
+
+def available_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------------------------
+# One chunk of replications (runs in the worker)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Task:
+    network: Network
+    scenario: Scenario
+    seed: int
+    reps: tuple[int, ...]
+    start: Any
+    horizon_days: float | None
+    track: tuple[tuple[str, str], ...]
+
+
+def _week_grid(daily: np.ndarray, how: str) -> np.ndarray:
+    n = len(daily)
+    w = -(-n // GRID_DAYS)
+    pad = np.full(w * GRID_DAYS, np.nan)
+    pad[:n] = daily
+    blocks = pad.reshape(w, GRID_DAYS)
+    if how == "sum":
+        return np.nansum(blocks, axis=1)
+    # end of week: the last day present in each block
+    last = np.minimum(np.arange(1, w + 1) * GRID_DAYS, n) - 1
+    return daily[last]
+
+
+def _reduce_series(run, track) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for sector, s in sorted(run.sector_series().items()):
+        dem = _week_grid(s["demand"], "sum")
+        fil = _week_grid(s["filled"], "sum")
+        out[f"fill_rate|sector:{sector}"] = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
+        out[f"backorders_t|sector:{sector}"] = _week_grid(s["backorders"], "end")
+        out[f"net_inventory_t|sector:{sector}"] = _week_grid(s["inventory"] - s["backorders"], "end")
+    if track:
+        keys = [(s.node, s.material) for s in run.stocks]
+        on_hand = run.daily_on_hand_by_stock()
+        for node, mat in track:
+            out[f"inventory_t|stock:{node}/{mat}"] = _week_grid(on_hand[keys.index((node, mat))], "end")
+    return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+def run_chunk(task: _Task) -> dict:
+    """Run the replications of one chunk; failures are recorded, never dropped."""
+    from .engine import simulate
+
+    keys: list[str] | None = None
+    rows, reps_ok, series, failures = [], [], [], []
+    t0 = time.perf_counter()
+    for i in task.reps:
+        try:
+            run = simulate(task.network, task.scenario, seed=task.seed, replication=i,
+                           start=task.start, horizon_days=task.horizon_days)
+            kr = run.kpi_rows()
+            k = [f"{name}|{scope}" for name, scope, _ in kr]
+            if keys is None:
+                keys = k
+            elif k != keys:
+                index = {key: j for j, key in enumerate(k)}
+                kr = [kr[index[key]] if key in index else (None, None, math.nan) for key in keys]
+            rows.append([v for _, _, v in kr])
+            series.append(_reduce_series(run, task.track))
+            reps_ok.append(i)
+        except Exception as exc:  # noqa: BLE001 - recorded and reported at the end
+            failures.append({"replication": i, "seed": task.seed, "error": f"{type(exc).__name__}: {exc}",
+                             "traceback": traceback.format_exc(limit=6)})
+    return {"keys": keys, "reps": reps_ok, "values": np.asarray(rows, dtype=float),
+            "series": series, "failures": failures, "seconds": time.perf_counter() - t0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+def summarise(values: np.ndarray) -> dict:
+    """Mean, sd, standard error, 95% CI (normal) and quantiles of one KPI over replications."""
+    v = values[np.isfinite(values)]
+    n = len(v)
+    if n == 0:
+        return {"n": 0}
+    mean = float(v.mean())
+    sd = float(v.std(ddof=1)) if n > 1 else 0.0
+    se = sd / math.sqrt(n) if n > 0 else 0.0
+    q = np.quantile(v, QUANTILES)
+    out = {"n": n, "mean": mean, "sd": sd, "se": se, "ci95_low": mean - Z95 * se,
+           "ci95_high": mean + Z95 * se, "ci95_halfwidth": Z95 * se}
+    out.update({f"q{int(p * 100):02d}": float(x) for p, x in zip(QUANTILES, q)})
+    return out
+
+
+@dataclass
+class MonteCarloResults:
+    """Results of :func:`monte_carlo`.
+
+    Attributes
+    ----------
+    per_rep: DataFrame, one row per replication (index ``replication``), one column per KPI
+        named ``"kpi|scope"``.
+    series: dict name -> float32 array (replications x weeks) of weekly-reduced series.
+    failures: replications that raised: replication, seed, error, traceback.
+    meta: network, scenario, seed, reps requested/used, precision target, timings.
+    """
+
+    per_rep: Any
+    series: dict[str, np.ndarray]
+    failures: list[dict]
+    meta: dict
+    policy_events: list = field(default_factory=list)
+
+    # -- tables -------------------------------------------------------------------------------
+    def kpi(self, name: str, scope: str = "network"):
+        """The per-replication values of one KPI (a pandas Series)."""
+        col = f"{name}|{scope}"
+        if col not in self.per_rep.columns:
+            raise KeyError(f"no KPI column {col!r}")
+        return self.per_rep[col]
+
+    def summary(self):
+        """One row per KPI and scope: n, mean, sd, se, 95% CI, quantiles."""
+        import pandas as pd
+
+        rows = []
+        for col in self.per_rep.columns:
+            name, scope = col.split("|", 1)
+            rows.append({"kpi": name, "scope": scope, **summarise(self.per_rep[col].to_numpy())})
+        df = pd.DataFrame(rows)
+        df.insert(0, "scenario", self.meta.get("scenario"))
+        return df
+
+    def bands(self, name: str):
+        """Quantile bands of a weekly series over replications: DataFrame (date x quantile)."""
+        import pandas as pd
+
+        arr = self.series[name]
+        q = np.nanquantile(arr, QUANTILES, axis=0) if len(arr) else np.full((len(QUANTILES), 0), np.nan)
+        start = np.datetime64(self.meta["start"])
+        weeks = np.arange(arr.shape[1])
+        dates = start + (weeks * GRID_DAYS + GRID_DAYS - 1).astype("timedelta64[D]")
+        df = pd.DataFrame(q.T, columns=[f"q{int(p * 100):02d}" for p in QUANTILES])
+        df.insert(0, "date", dates)
+        df["mean"] = np.nanmean(arr, axis=0) if len(arr) else np.nan
+        return df
+
+    @property
+    def reps(self) -> int:
+        """Replications that completed."""
+        return len(self.per_rep)
+
+    def series_nbytes(self) -> int:
+        """Bytes held by the reduced series (the part of memory that grows with reps)."""
+        return int(sum(a.nbytes for a in self.series.values()))
+
+    # -- saving ---------------------------------------------------------------------------------
+    def save(self, out_dir: str | Path, *, plots: bool = True) -> Path:
+        """Write per_rep, summary, bands (CSV or Parquet), failures and manifest (last)."""
+        from .results import write_atomic
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        man_path = out / "manifest.json"
+        if man_path.exists():
+            man_path.unlink()
+        _write_table(self.per_rep.reset_index(), out / "replications")
+        _write_table(self.summary(), out / "summary")
+        import pandas as pd
+        bands = []
+        for name in self.series:
+            b = self.bands(name)
+            b.insert(0, "series", name)
+            bands.append(b)
+        if bands:
+            _write_table(pd.concat(bands, ignore_index=True), out / "bands")
+        np.savez_compressed(out / ".series.tmp.npz", **{k.replace("|", "__").replace("/", "~").replace(":", "^"): v
+                                                        for k, v in self.series.items()})
+        os.replace(out / ".series.tmp.npz", out / "series.npz")
+        write_atomic(out / "failures.json", json.dumps(self.failures, indent=2))
+        write_atomic(out / "policy_events.json", json.dumps(self.policy_events))
+        files = [p.name for p in out.iterdir() if not p.name.startswith(".")]
+        if plots:
+            from . import plots as _plots
+            files += [p.name for p in _plots.plot_monte_carlo(self, out)]
+        meta = dict(self.meta)
+        meta["files"] = sorted(set(files))
+        write_atomic(man_path, json.dumps(meta, indent=2, default=str))
+        return out
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> "MonteCarloResults":
+        """Read a saved result folder (refuses folders without a manifest: incomplete)."""
+        out = Path(out_dir)
+        man = out / "manifest.json"
+        if not man.exists():
+            raise ModelError("no manifest.json: not a complete Monte Carlo result", file=str(out))
+        meta = json.loads(man.read_text())
+        per_rep = _read_table(out / "replications").set_index("replication")
+        with np.load(out / "series.npz") as z:
+            series = {k.replace("__", "|").replace("~", "/").replace("^", ":"): z[k] for k in z.files}
+        failures = json.loads((out / "failures.json").read_text())
+        events = json.loads((out / "policy_events.json").read_text()) \
+            if (out / "policy_events.json").exists() else []
+        return cls(per_rep, series, failures, meta, [tuple(e) for e in events])
+
+
+def _write_table(df, stem: Path) -> Path:
+    """Parquet when pyarrow is installed, else CSV; atomic."""
+    try:
+        import pyarrow  # noqa: F401
+        path = stem.with_suffix(".parquet")
+        tmp = stem.with_name(f".{stem.name}.tmp.parquet")
+        df.to_parquet(tmp, index=False)
+    except ImportError:
+        path = stem.with_suffix(".csv")
+        tmp = stem.with_name(f".{stem.name}.tmp.csv")
+        df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def _read_table(stem: Path):
+    import pandas as pd
+
+    if stem.with_suffix(".parquet").exists():
+        return pd.read_parquet(stem.with_suffix(".parquet"))
+    return pd.read_csv(stem.with_suffix(".csv"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+def _chunks(reps: Sequence[int], size: int) -> list[tuple[int, ...]]:
+    return [tuple(reps[i:i + size]) for i in range(0, len(reps), size)]
+
+
+def _progress(total: int, enabled: bool | None, desc: str):
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="rep", smoothing=0.1)
+
+
+def run_replications(network: Network, scenario: Scenario, reps: Sequence[int], *, seed: int,
+                     executor, chunk_size: int, start=None, horizon_days=None,
+                     track: tuple = (), bar=None) -> list[dict]:
+    """Run replications *reps* through *executor* in chunks; return chunk outputs in rep order."""
+    tasks = [_Task(network, scenario, seed, c, start, horizon_days, track)
+             for c in _chunks(list(reps), chunk_size)]
+    futures = {executor.submit(run_chunk, t): j for j, t in enumerate(tasks)}
+    done: list[dict | None] = [None] * len(tasks)
+    for fut in cf.as_completed(futures):
+        j = futures[fut]
+        done[j] = fut.result()
+        if bar is not None:
+            bar.update(len(tasks[j].reps))
+    return done  # type: ignore[return-value]
+
+
+def _assemble(outputs: list[dict], meta: dict, events) -> MonteCarloResults:
+    import pandas as pd
+
+    keys = next((o["keys"] for o in outputs if o["keys"]), None) or []
+    reps, rows, failures = [], [], []
+    series: dict[str, list[np.ndarray]] = {}
+    for o in outputs:
+        failures += o["failures"]
+        if not o["reps"]:
+            continue
+        vals = o["values"]
+        if o["keys"] != keys:
+            index = {k: j for j, k in enumerate(o["keys"])}
+            vals = np.array([[row[index[k]] if k in index else np.nan for k in keys] for row in vals])
+        reps += o["reps"]
+        rows.append(vals)
+        for s in o["series"]:
+            for k, v in s.items():
+                series.setdefault(k, []).append(v)
+    values = np.vstack(rows) if rows else np.zeros((0, len(keys)))
+    per_rep = pd.DataFrame(values, columns=keys, index=pd.Index(reps, name="replication"))
+    stacked = {k: np.vstack(v) for k, v in series.items()}
+    return MonteCarloResults(per_rep, stacked, sorted(failures, key=lambda f: f["replication"]),
+                             meta, events)
+
+
+def _policy_events(network, scenario, start, horizon_days) -> list:
+    from .engine import Model
+
+    m = Model(network, scenario, seed=0, start=start, horizon_days=horizon_days)
+    return [(e.day, e.kind, e.label) for e in m.policy.events] + _scheduled(m)
+
+
+def _scheduled(model) -> list:
+    """Dated policy events known before time starts (controls, truce start/expiry, tariffs)."""
+    sc = model.scenario
+    out = []
+    for c in sc.controls:
+        out.append((model.day_of(c.start), "control", f"{c.id} ({c.regime})"))
+        for ch in c.changes:
+            out.append((model.day_of(ch.start), "change", f"{c.id} change"))
+    if sc.truce is not None:
+        out.append((model.day_of(sc.truce.start), "truce", "truce starts"))
+        out.append((model.day_of(sc.truce.expiry), "truce", "truce expiry"))
+    for t in sc.tariffs:
+        out.append((model.day_of(t.start), "tariff", f"tariff {t.rate:.0%} {t.origin}"))
+    return sorted({e for e in out if 0 <= e[0] < model.horizon})
+
+
+def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, seed: int = 0,
+                executor: cf.Executor | None = None, workers: int | None = None,
+                chunk_size: int | None = None, start=None, horizon_days: float | None = None,
+                track: Iterable[tuple[str, str]] = (), target: dict[str, float] | None = None,
+                max_reps: int | None = None, check_every: int = 100,
+                progress: bool | None = None) -> MonteCarloResults:
+    """Run independent replications and summarise them.
+
+    Parameters
+    ----------
+    network, scenario:
+        As for :func:`sim.simulate` (names, paths or objects).
+    reps:
+        Number of replications (ignored when *target* is given: see *max_reps*).
+    seed:
+        Root seed; replication *i* uses ``Streams(seed, replication=i)``.
+    executor:
+        Any :class:`concurrent.futures.Executor` (e.g. a Dask client's ``get_executor()``);
+        default: a process pool with *workers* processes (default: available cores), or
+        in-process for ``workers=1``.
+    chunk_size:
+        Replications per task (default: about four tasks per worker, at most 50 reps each).
+    track:
+        ``(node, material)`` stocks whose weekly inventory gets quantile bands, besides the
+        per-sector fill rate, backorders and net inventory that always do.
+    target:
+        Sequential stopping: ``{"fill_rate|sector:defense": 0.005}`` runs rounds of
+        *check_every* replications until every named KPI's 95% CI half-width is at or below
+        its target, or *max_reps* is reached. The stopping points depend only on the
+        replication indices, so the result is the same for any number of workers.
+    progress:
+        Show a progress bar (default: only when stderr is a terminal).
+
+    Returns
+    -------
+    MonteCarloResults
+    """
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
+        raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ModelError(f"must be a non-negative integer, got {seed!r}", field="seed")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ModelError(f"must be a positive integer, got {workers!r}", field="workers")
+    net = load_network(network)
+    sc = resolve_scenario(scenario)
+    sc.check_network(net)
+    track = tuple(tuple(t) for t in track)
+    for node, mat in track:
+        if node not in net.nodes:
+            raise ModelError(f"node {node!r} is not in network '{net.name}'", field="track")
+    owned = None
+    if executor is None:
+        executor, owned = make_executor(workers)
+    n_workers = workers or getattr(executor, "_max_workers", None) or available_cores()
+    if target:
+        if max_reps is None:
+            max_reps = 10_000
+        total = max_reps
+    else:
+        total = reps
+    if chunk_size is None:
+        chunk_size = max(1, min(50, math.ceil(min(total, check_every if target else total)
+                                             / (4 * max(1, n_workers)))))
+    t0 = time.perf_counter()
+    bar = _progress(total, progress, sc.name)
+    outputs: list[dict] = []
+    reached = None
+    try:
+        if not target:
+            outputs = run_replications(net, sc, range(reps), seed=seed, executor=executor,
+                                       chunk_size=chunk_size, start=start,
+                                       horizon_days=horizon_days, track=track, bar=bar)
+        else:
+            done = 0
+            while done < total:
+                nxt = min(total, done + check_every)
+                outputs += run_replications(net, sc, range(done, nxt), seed=seed,
+                                            executor=executor, chunk_size=chunk_size, start=start,
+                                            horizon_days=horizon_days, track=track, bar=bar)
+                done = nxt
+                partial = _assemble(outputs, {}, [])
+                missing = [k for k in target if k not in partial.per_rep.columns]
+                if missing:
+                    raise ModelError(f"unknown KPI column(s) {missing}; columns look like "
+                                     f"'fill_rate|sector:defense'", field="target")
+                widths = {k: summarise(partial.per_rep[k].to_numpy()).get("ci95_halfwidth", math.inf)
+                          for k in target}
+                if len(partial.per_rep) >= 2 and all(widths[k] <= v for k, v in target.items()):
+                    reached = widths
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+        if owned is True:
+            executor.shutdown()
+        elif owned is not None:
+            owned.close()
+    elapsed = time.perf_counter() - t0
+    from .engine import DEFAULT_START
+    from .results import package_versions
+    meta = {
+        "kind": "monte_carlo", "network": net.name, "network_sha256": net.digest(),
+        "scenario": sc.name, "scenario_sha256": sc.digest(), "seed": seed,
+        "reps_requested": total, "workers": n_workers, "chunk_size": chunk_size,
+        "start": str(start or sc.start or DEFAULT_START), "horizon_days": horizon_days,
+        "target": target, "target_reached": reached, "elapsed_seconds": elapsed,
+        "executor": type(executor).__name__, "versions": package_versions(),
+        "git_commit": git_commit(), "quantiles": list(QUANTILES), "grid_days": GRID_DAYS,
+    }
+    res = _assemble(outputs, meta, _policy_events(net, sc, start, horizon_days))
+    res.meta["reps_used"] = res.reps + len(res.failures)
+    res.meta["failures"] = len(res.failures)
+    return res
+
+
+def git_commit() -> str | None:
+    """The git commit of the working tree the code runs from, when there is one."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Paired comparison (common random numbers)
+# ---------------------------------------------------------------------------------------------
+
+def paired_comparison(base: MonteCarloResults, other: MonteCarloResults, kpis: Iterable[str] | None = None):
+    """Difference ``other - base`` of each KPI, paired by replication index (CRN).
+
+    Returns a DataFrame with kpi, scope, mean difference, its sd and 95% CI, and the variance
+    ratio var(paired difference) / (var(base) + var(other)): below 1 means common random numbers
+    helped (an unpaired comparison would have that denominator).
+    """
+    import pandas as pd
+
+    common = base.per_rep.index.intersection(other.per_rep.index)
+    cols = [c for c in base.per_rep.columns if c in other.per_rep.columns]
+    if kpis is not None:
+        wanted = set(kpis)
+        cols = [c for c in cols if c in wanted or c.split("|", 1)[0] in wanted]
+    rows = []
+    for c in cols:
+        a = base.per_rep.loc[common, c].to_numpy()
+        b = other.per_rep.loc[common, c].to_numpy()
+        d = b - a
+        s = summarise(d)
+        if not s.get("n"):
+            continue
+        denom = np.var(a, ddof=1) + np.var(b, ddof=1) if len(a) > 1 else 0.0
+        ratio = float(np.var(d, ddof=1) / denom) if denom > 0 else (0.0 if s["sd"] == 0 else math.inf)
+        name, scope = c.split("|", 1)
+        rows.append({"kpi": name, "scope": scope, "base": base.meta.get("scenario"),
+                     "other": other.meta.get("scenario"), "mean_base": float(a.mean()),
+                     "mean_other": float(b.mean()), "difference": s["mean"], "sd": s["sd"],
+                     "ci95_low": s["ci95_low"], "ci95_high": s["ci95_high"], "n": s["n"],
+                     "variance_ratio_paired_vs_unpaired": ratio})
+    return pd.DataFrame(rows)
+
+
+def compare_scenarios(network, scenarios: Sequence, *, reps: int = 100, seed: int = 0,
+                      **kwargs) -> tuple[list[MonteCarloResults], Any]:
+    """Run several scenarios with common random numbers and compare each to the first."""
+    import pandas as pd
+
+    results = [monte_carlo(network, s, reps=reps, seed=seed, **kwargs) for s in scenarios]
+    diffs = [paired_comparison(results[0], r) for r in results[1:]]
+    return results, (pd.concat(diffs, ignore_index=True) if diffs else pd.DataFrame())
+
+
+def digest_of(obj: Any) -> str:
+    """SHA-256 of a JSON-serialisable object (for manifests)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,355 @@
+"""Parameter sweeps: a grid or Latin hypercube over scenario and network parameters.
+
+Parameters are addressed by a dotted *path* into the TOML structure of the scenario or the
+network (optionally prefixed ``scenario.`` or ``network.``), for example::
+
+    truce.outcomes.extend                  # a field of the scenario file
+    controls.apr_2025.approval_probability
+    controls.apr_2025.review_days          # a number sets a fixed review time
+    nodes.nds_us.stock.ndfeb_magnet.initial
+    lanes.mine_au->sep_my:concentrate.share  # lanes by id (from->to:material) or index
+
+and these aliases:
+
+* ``truce.renewal_probability`` = p: the probability that the truce is extended at expiry;
+  the remaining 1 - p is split between reinstatement and escalation in their current
+  proportions (all of it to reinstatement if both are zero).
+* ``nodes.<id>.initial.<material>``: the initial stock of that material at that node.
+
+Every point is rebuilt and validated like a file, so an out-of-range value fails with a
+:class:`~sim.errors.ModelError` naming the path. Each point runs the same replication indices
+(common random numbers across points).
+
+With ``out_dir`` the sweep is resumable: every completed chunk of replications is written with
+an atomic rename; a rerun with the same output folder skips finished chunks and produces the
+same final tables as an uninterrupted run. The final tables and ``manifest.json`` (written last)
+appear only when every chunk is done.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import copy
+import itertools
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+from .experiment import (_Task, _progress, _write_table, available_cores, digest_of,
+                         git_commit, make_executor, run_chunk, summarise)
+from .network import Network, load_network
+from .scenario import Scenario, resolve_scenario
+
+__all__ = ["sweep", "SweepResults", "apply_params", "design_points"]
+
+_SCENARIO_KEYS = {"scenario", "controls", "truce", "tariffs", "outages", "lane_closures",
+                  "demand_surges"}
+_NETWORK_KEYS = {"network", "materials", "nodes", "lanes"}
+
+
+def _split(path: str) -> tuple[str, list[str]]:
+    parts = path.split(".")
+    if parts[0] in ("scenario", "network") and len(parts) > 1:
+        rest = parts[1:]
+        keys = _SCENARIO_KEYS if parts[0] == "scenario" else _NETWORK_KEYS
+        if rest[0] in keys:
+            return parts[0], rest
+    if parts[0] in _SCENARIO_KEYS:
+        return "scenario", parts
+    if parts[0] in _NETWORK_KEYS:
+        return "network", parts
+    raise ModelError(f"path must start with one of {sorted(_SCENARIO_KEYS | _NETWORK_KEYS)}",
+                     where=f"parameter '{path}'")
+
+
+def _rejoin_lane_ids(parts: list[str]) -> list[str]:
+    # lane ids contain dots only inside numbers; "a->b:m" has none, so parts are fine as is
+    return parts
+
+
+def _set(doc: dict, parts: list[str], value: Any, path: str) -> None:
+    node: Any = doc
+    for i, key in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = _list_item(node, key, path)
+        elif isinstance(node, dict):
+            if key not in node:
+                raise ModelError(f"no key {key!r} at {'.'.join(parts[:i]) or 'top level'} "
+                                 f"(keys: {sorted(node)})", where=f"parameter '{path}'")
+            node = node[key]
+        else:
+            raise ModelError(f"{'.'.join(parts[:i + 1])} is a value, not a table",
+                             where=f"parameter '{path}'")
+    last = parts[-1]
+    if isinstance(node, list):
+        idx = _list_index(node, last, path)
+        node[idx] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ModelError(f"{'.'.join(parts[:-1])} is a value, not a table", where=f"parameter '{path}'")
+
+
+def _list_index(items: list, key: str, path: str) -> int:
+    if key.lstrip("-").isdigit():
+        i = int(key)
+        if not -len(items) <= i < len(items):
+            raise ModelError(f"index {i} out of range (0..{len(items) - 1})", where=f"parameter '{path}'")
+        return i
+    for i, it in enumerate(items):
+        if isinstance(it, dict) and f"{it.get('from')}->{it.get('to')}:{it.get('material')}" == key:
+            return i
+    raise ModelError(f"no list item {key!r} (use an index or a lane id 'from->to:material')",
+                     where=f"parameter '{path}'")
+
+
+def _list_item(items: list, key: str, path: str):
+    return items[_list_index(items, key, path)]
+
+
+def apply_params(network: Network, scenario: Scenario, params: dict[str, Any]) -> tuple[Network, Scenario]:
+    """Return the network and scenario with the dotted-path *params* set (validated)."""
+    net_doc = None
+    sc_doc = None
+    for path, value in params.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        target, parts = _split(path)
+        if target == "network":
+            net_doc = net_doc if net_doc is not None else network.to_dict()
+            if len(parts) == 4 and parts[0] == "nodes" and parts[2] == "initial":
+                node = net_doc["nodes"].get(parts[1])
+                if node is None:
+                    raise ModelError(f"no node {parts[1]!r} in network '{network.name}'",
+                                     where=f"parameter '{path}'")
+                node.setdefault("stock", {}).setdefault(parts[3], {})["initial"] = value
+            else:
+                _set(net_doc, parts, value, path)
+        else:
+            sc_doc = sc_doc if sc_doc is not None else scenario.to_dict()
+            if parts == ["truce", "renewal_probability"]:
+                _set_renewal(sc_doc, value, path)
+            else:
+                _set(sc_doc, parts, value, path)
+    try:
+        net = Network.from_dict(net_doc) if net_doc is not None else network
+        sc = Scenario.from_dict(sc_doc) if sc_doc is not None else scenario
+        sc.check_network(net)
+    except ModelError as exc:
+        raise ModelError(f"{exc}", where=f"sweep point {params}") from None
+    return net, sc
+
+
+def _set_renewal(doc: dict, p: Any, path: str) -> None:
+    if "truce" not in doc:
+        raise ModelError("the scenario has no [truce]", where=f"parameter '{path}'")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ModelError(f"must be a probability in [0, 1], got {p!r}", where=f"parameter '{path}'")
+    out = doc["truce"].setdefault("outcomes", {})
+    rein, esc = float(out.get("reinstate", 0.0)), float(out.get("escalate", 0.0))
+    rest = 1.0 - p
+    if rein + esc > 0:
+        out["reinstate"], out["escalate"] = rest * rein / (rein + esc), rest * esc / (rein + esc)
+    else:
+        out["reinstate"], out["escalate"] = rest, 0.0
+    out["extend"] = float(p)
+
+
+def design_points(params: dict[str, Any], design: str = "grid", samples: int | None = None,
+                  seed: int = 0) -> list[dict[str, Any]]:
+    """Points of a full grid (*params* maps path -> list of values) or of a Latin hypercube
+    (*params* maps path -> (low, high); *samples* points; reproducible from *seed*)."""
+    if not params:
+        raise ModelError("give at least one parameter", field="params")
+    names = list(params)
+    if design == "grid":
+        lists = []
+        for n in names:
+            v = params[n]
+            if not isinstance(v, (list, tuple)) or not v:
+                raise ModelError("grid values must be a non-empty list", where=f"parameter '{n}'")
+            lists.append(list(v))
+        return [dict(zip(names, combo)) for combo in itertools.product(*lists)]
+    if design == "lhs":
+        if not samples or samples < 1:
+            raise ModelError("a Latin hypercube needs samples >= 1", field="samples")
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(7_777,))))
+        cols = []
+        for n in names:
+            v = params[n]
+            if not isinstance(v, (list, tuple)) or len(v) != 2 or not v[0] <= v[1]:
+                raise ModelError("a Latin hypercube range must be [low, high]", where=f"parameter '{n}'")
+            u = (rng.permutation(samples) + rng.random(samples)) / samples
+            cols.append(v[0] + u * (v[1] - v[0]))
+        return [{n: float(c[i]) for n, c in zip(names, cols)} for i in range(samples)]
+    raise ModelError(f"design must be 'grid' or 'lhs', got {design!r}", field="design")
+
+
+@dataclass
+class SweepResults:
+    """Sweep output: ``table`` (one row per point x replication: point, parameter columns,
+    replication, KPI columns ``kpi|scope``), ``points`` (point id -> parameters), ``summary``
+    (per point and KPI: mean, sd, se, 95% CI, quantiles), ``failures`` and ``meta``."""
+
+    table: Any
+    summary: Any
+    points: list[dict]
+    failures: list[dict]
+    meta: dict
+
+    @property
+    def param_names(self) -> list[str]:
+        """Swept parameter paths."""
+        return list(self.points[0]) if self.points else []
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> "SweepResults":
+        """Read a finished sweep folder (refuses one without manifest.json)."""
+        from .experiment import _read_table
+
+        out = Path(out_dir)
+        if not (out / "manifest.json").exists():
+            raise ModelError("no manifest.json: the sweep is incomplete (rerun it to resume)",
+                             file=str(out))
+        meta = json.loads((out / "manifest.json").read_text())
+        return cls(_read_table(out / "sweep"), _read_table(out / "sweep_summary"), meta["points"],
+                   json.loads((out / "failures.json").read_text()), meta)
+
+
+def _chunk_path(root: Path, point: int, reps: tuple[int, ...]) -> Path:
+    return root / "chunks" / f"p{point:05d}_r{reps[0]:06d}-{reps[-1]:06d}.json"
+
+
+def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | None = None, *,
+          design: str = "grid", samples: int | None = None, reps: int = 20, seed: int = 0,
+          out_dir: str | Path | None = None, executor: cf.Executor | None = None,
+          workers: int | None = None, chunk_size: int | None = None, start=None,
+          horizon_days: float | None = None, progress: bool | None = None,
+          plots: bool = True) -> SweepResults:
+    """Run *reps* replications at every point of a parameter design (see module docstring)."""
+    from .results import package_versions, write_atomic
+
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
+        raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
+    base_net = load_network(network)
+    base_sc = resolve_scenario(scenario)
+    points = design_points(params or {}, design, samples, seed)
+    built = [apply_params(base_net, base_sc, p) for p in points]   # validate every point first
+    owned = None
+    if executor is None:
+        executor, owned = make_executor(workers)
+    n_workers = workers or getattr(executor, "_max_workers", None) or available_cores()
+    if chunk_size is None:
+        chunk_size = max(1, min(50, math.ceil(reps * len(points) / (4 * n_workers))))
+        chunk_size = min(chunk_size, reps)
+    spec = {"network_sha256": base_net.digest(), "scenario_sha256": base_sc.digest(),
+            "params": params, "design": design, "samples": samples, "reps": reps, "seed": seed,
+            "chunk_size": chunk_size, "start": str(start), "horizon_days": horizon_days}
+    root = Path(out_dir) if out_dir is not None else None
+    if root is not None:
+        (root / "chunks").mkdir(parents=True, exist_ok=True)
+        spec_path = root / "sweep_spec.json"
+        if spec_path.exists():
+            old = json.loads(spec_path.read_text())
+            if old.get("hash") != digest_of(spec):
+                raise ModelError("the folder holds a different sweep (other parameters, seed or "
+                                 "inputs); use a new --out folder", file=str(root))
+        else:
+            write_atomic(spec_path, json.dumps({"hash": digest_of(spec), "spec": spec}, default=str,
+                                               indent=2))
+        man = root / "manifest.json"
+        if man.exists():
+            man.unlink()
+    tasks = []
+    for j, (net, sc) in enumerate(built):
+        for c in range(0, reps, chunk_size):
+            r = tuple(range(c, min(reps, c + chunk_size)))
+            tasks.append((j, _Task(net, sc, seed, r, start, horizon_days, ())))
+    results: dict[tuple[int, int], dict] = {}
+    pending = []
+    for j, t in tasks:
+        if root is not None and _chunk_path(root, j, t.reps).exists():
+            results[(j, t.reps[0])] = json.loads(_chunk_path(root, j, t.reps).read_text())
+        else:
+            pending.append((j, t))
+    bar = _progress(sum(len(t.reps) for _, t in pending), progress, "sweep")
+    t0 = time.perf_counter()
+    try:
+        futs = {executor.submit(run_chunk, t): (j, t) for j, t in pending}
+        for fut in cf.as_completed(futs):
+            j, t = futs[fut]
+            out = fut.result()
+            rec = {"keys": out["keys"], "reps": out["reps"], "values": out["values"].tolist(),
+                   "failures": out["failures"]}
+            if root is not None:
+                write_atomic(_chunk_path(root, j, t.reps), json.dumps(rec))
+            results[(j, t.reps[0])] = rec
+            if bar is not None:
+                bar.update(len(t.reps))
+    finally:
+        if bar is not None:
+            bar.close()
+        if owned is True:
+            executor.shutdown()
+        elif owned is not None:
+            owned.close()
+    res = _assemble_sweep(points, results)
+    res.meta.update(kind="sweep", network=base_net.name, scenario=base_sc.name, seed=seed,
+                    reps=reps, design=design, samples=samples, params=params, points=points,
+                    elapsed_seconds=time.perf_counter() - t0, versions=package_versions(),
+                    git_commit=git_commit(), spec=spec, workers=n_workers)
+    if root is not None:
+        _write_table(res.table, root / "sweep")
+        _write_table(res.summary, root / "sweep_summary")
+        write_atomic(root / "failures.json", json.dumps(res.failures, indent=2))
+        files = ["sweep", "sweep_summary", "failures.json"]
+        if plots:
+            from . import plots as _plots
+            files += [p.name for p in _plots.plot_sweep(res, root)]
+        res.meta["files"] = files
+        write_atomic(root / "manifest.json", json.dumps(res.meta, indent=2, default=str))
+    return res
+
+
+def _assemble_sweep(points: list[dict], results: dict) -> SweepResults:
+    import pandas as pd
+
+    keys = next((r["keys"] for r in results.values() if r["keys"]), None) or []
+    frames, failures = [], []
+    for (j, first) in sorted(results):
+        r = results[(j, first)]
+        for f in r["failures"]:
+            failures.append({"point": j, **points[j], **f})
+        if not r["reps"]:
+            continue
+        vals = np.asarray(r["values"], dtype=float)
+        if r["keys"] != keys:
+            index = {k: i for i, k in enumerate(r["keys"])}
+            vals = np.array([[row[index[k]] if k in index else np.nan for k in keys] for row in vals])
+        df = pd.DataFrame(vals, columns=keys)
+        df.insert(0, "replication", r["reps"])
+        for name in reversed(list(points[j])):
+            df.insert(0, name, points[j][name])
+        df.insert(0, "point", j)
+        frames.append(df)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    rows = []
+    for j, p in enumerate(points):
+        sub = table[table["point"] == j] if len(table) else table
+        for col in keys:
+            name, scope = col.split("|", 1)
+            rows.append({"point": j, **p, "kpi": name, "scope": scope,
+                         **summarise(sub[col].to_numpy() if len(sub) else np.array([]))})
+    return SweepResults(table, pd.DataFrame(rows), points, failures, {})
+
+
+def copy_params(params: dict) -> dict:
+    """A deep copy of a parameter spec (helper for scripts)."""
+    return copy.deepcopy(params)
