@@ -386,7 +386,8 @@ class Production:
     """A production line making one output material from its recipe inputs."""
 
     __slots__ = ("model", "node", "out", "inputs", "rate", "batch_days", "target", "busy", "wip",
-                 "down", "confers", "origin", "value_weights", "log", "schedule")
+                 "down", "confers", "origin", "value_weights", "log", "schedule", "base_rate",
+                 "factors")
 
     def __init__(self, model, node: NodeSpec, out: Stock, inputs, spec, origin) -> None:
         self.model = model
@@ -394,7 +395,9 @@ class Production:
         self.out = out
         self.inputs: list[tuple[Stock, float]] = inputs
         self.schedule = spec.capacity      # ((date | None, t/yr), ...)
-        self.rate = 0.0                    # t/day, set by the capacity schedule
+        self.rate = 0.0                    # t/day in force: base rate x policy factors
+        self.base_rate = 0.0               # t/day from the capacity schedule
+        self.factors: list[float] = []     # capacity multipliers of policies in force
         self.batch_days = spec.batch_days
         self.target = spec.target_stock
         self.busy = False
@@ -408,7 +411,16 @@ class Production:
         self.log: list = []                # (start, quantity, end)
 
     def set_rate(self, t_per_year: float, now: float) -> None:
-        self.rate = t_per_year / 365.0
+        """A capacity-schedule step: the nominal capacity becomes *t_per_year*."""
+        self.base_rate = t_per_year / 365.0
+        self.apply_rate(now)
+
+    def apply_rate(self, now: float) -> None:
+        """Recompute the rate in force (schedule x policy factors) and try to start."""
+        rate = self.base_rate
+        for f in self.factors:
+            rate *= f
+        self.rate = rate
         self.try_start(now)
 
     def try_start(self, now: float) -> None:
@@ -738,7 +750,10 @@ class Model:
                 current = cap
             else:
                 future.append((day, cap))
-        prod.rate = current / 365.0
+        prod.base_rate = current / 365.0
+        prod.rate = prod.base_rate
+        for f in prod.factors:
+            prod.rate *= f
         for day, cap in future:
             if day >= self.horizon:
                 break

@@ -76,8 +76,8 @@ class Multiplier:
 
 
 class _ControlState:
-    __slots__ = ("spec", "active", "suspended", "params", "buyer_params", "quota_used",
-                 "quota_queue", "direct_lanes", "extra_lanes", "content")
+    __slots__ = ("spec", "active", "suspended", "params", "buyer_params", "dest_params",
+                 "quota_used", "quota_queue", "direct_lanes", "extra_lanes", "content", "capacity_on")
 
     def __init__(self, spec) -> None:
         self.spec = spec
@@ -87,6 +87,8 @@ class _ControlState:
                                                      "on_denial", "avoid_days", "quota_t",
                                                      "quota_period_days", "de_minimis")}
         self.buyer_params: dict[str, dict] = {}
+        self.dest_params: dict[str, dict] = {}
+        self.capacity_on = False
         self.quota_used = 0.0
         self.quota_queue: list = []
         self.direct_lanes: list = []
@@ -96,12 +98,16 @@ class _ControlState:
     def in_force(self) -> bool:
         return self.active and not self.suspended
 
-    def params_for(self, buyer: str) -> dict:
+    def params_for(self, buyer: str, country: str = "") -> dict:
         bp = self.buyer_params.get(buyer)
-        if bp is None:
+        dp = self.dest_params.get(country)
+        if bp is None and dp is None:
             return self.params
         merged = dict(self.params)
-        merged.update(bp)
+        if dp is not None:
+            merged.update(dp)
+        if bp is not None:
+            merged.update(bp)
         return merged
 
 
@@ -131,7 +137,8 @@ class PolicyEngine:
                 if not mat.contains_any(c.elements) or not c.covers_destination(dst_c):
                     continue
                 if src_c == c.exporter:
-                    cs.direct_lanes.append(lane)
+                    if c.direct:
+                        cs.direct_lanes.append(lane)
                 elif c.extraterritorial and dst_c != c.exporter:
                     cs.extra_lanes.append(lane)
         # value share of rare-earth content in each lane's material as made at its source
@@ -215,10 +222,14 @@ class PolicyEngine:
                 if ch.buyers:
                     for b in ch.buyers:
                         cs.buyer_params.setdefault(b, {}).update(ch.params)
+                elif ch.destinations:
+                    for d in ch.destinations:
+                        cs.dest_params.setdefault(d, {}).update(ch.params)
                 else:
                     cs.params.update(ch.params)
-                self._note(day, "change", f"{c.id}: regime change" +
-                           (f" for {len(ch.buyers)} buyers" if ch.buyers else ""))
+                who = (f" for {len(ch.buyers)} buyers" if ch.buyers else
+                       f" for {','.join(ch.destinations)}" if ch.destinations else "")
+                self._note(day, "change", f"{c.id}: regime change{who}")
             self.apply(cs)
 
     def _truce_process(self, truce):
@@ -327,7 +338,19 @@ class PolicyEngine:
 
     # -- applying controls --------------------------------------------------------------------
     def apply(self, cs: _ControlState) -> None:
-        """Recompute ban flags and gates of the lanes a control can touch."""
+        """Recompute ban flags and gates of the lanes a control can touch, and its capacity
+        effect on foreign plants."""
+        c = cs.spec
+        if c.capacity_nodes and cs.in_force != cs.capacity_on:
+            cs.capacity_on = cs.in_force
+            now = self.model.env.now
+            for p in self.model.productions:
+                if p.node.id in c.capacity_nodes:
+                    if cs.in_force:
+                        p.factors.append(c.capacity_factor)
+                    else:
+                        p.factors.remove(c.capacity_factor)
+                    p.apply_rate(now)
         touched = {l.index: l for l in cs.direct_lanes + cs.extra_lanes}
         for lane in touched.values():
             self._refresh_lane(lane)
@@ -338,12 +361,13 @@ class PolicyEngine:
         banned = False
         gated = False
         buyer = lane.spec.dst
+        country = lane.dst.node.country
         for cs in self.controls.values():
             if not cs.in_force:
                 continue
             direct = lane in cs.direct_lanes
             if direct:
-                regime = cs.params_for(buyer)["regime"]
+                regime = cs.params_for(buyer, country)["regime"]
                 if regime == "ban":
                     banned = True
                 else:
@@ -385,6 +409,7 @@ class PolicyEngine:
     def gate(self, lane, qty: float, prov, now: float) -> None:
         """Decide what happens to a shipment on a gated lane (called by the engine)."""
         buyer = lane.spec.dst
+        country = lane.dst.node.country
         review = 0.0
         approved = True
         quota_controls = []
@@ -397,11 +422,11 @@ class PolicyEngine:
             elif lane in cs.extra_lanes:
                 share = prov[self._country_index[cs.spec.exporter]] \
                     if cs.spec.exporter in self._country_index else 0.0
-                if share * self.content_share[lane.index] <= cs.params_for(buyer)["de_minimis"]:
+                if share * self.content_share[lane.index] <= cs.params_for(buyer, country)["de_minimis"]:
                     continue
             else:
                 continue
-            p = cs.params_for(buyer)
+            p = cs.params_for(buyer, country)
             regime = p["regime"]
             applied.append(cs.spec.id)
             if regime == "ban":
@@ -432,8 +457,8 @@ class PolicyEngine:
                 if lane in c.direct_lanes or lane in c.extra_lanes:
                     cs = c
                     break
-            p = cs.params_for(lane.spec.dst) if cs is not None else {"on_denial": "cancel",
-                                                                    "avoid_days": 60.0}
+            p = cs.params_for(lane.spec.dst, lane.dst.node.country) if cs is not None else \
+                {"on_denial": "cancel", "avoid_days": 60.0}
             if p["on_denial"] == "requeue" and cs is not None and cs.in_force:
                 self.gate(lane, qty, prov, now)
                 return

@@ -26,9 +26,13 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     quota_period_days = 365
     extraterritorial = false      # also cover goods made elsewhere with this country's content
     de_minimis = 0.001            # ... when that content exceeds this share of value
+    direct = true                 # false: cover only goods made elsewhere (the extraterritorial part)
+    capacity_effect = { nodes = ["neo_narva"], factor = 0.5 }   # optional: while in force, these
+                                  # nodes' capacity is multiplied (e.g. technology-transfer limits)
     [[controls.apr_2025.changes]] # parameters that change over time (e.g. general licences)
     from = 2025-12-02
     buyers = ["us_auto"]          # optional: only shipments to these nodes
+    destinations = ["US"]         # optional: only shipments into these countries
     review_days = 7
     approval_probability = 0.95
 
@@ -105,6 +109,7 @@ class RegimeChange:
     start: _dt.date
     params: dict
     buyers: tuple[str, ...] = ()
+    destinations: tuple[str, ...] = ()
     source: str = ""
 
 
@@ -127,8 +132,11 @@ class ExportControl:
     quota_t: float = 0.0
     quota_period_days: float = 365.0
     extraterritorial: bool = False
+    direct: bool = True
     de_minimis: float = 0.001
     changes: tuple[RegimeChange, ...] = ()
+    capacity_nodes: tuple[str, ...] = ()
+    capacity_factor: float = 1.0
     source: str = ""
 
     def covers_destination(self, country: str) -> bool:
@@ -290,6 +298,14 @@ class Scenario:
                     raise ScenarioError(f"material {m!r} is not in network '{network.name}'",
                                         file=where_file, where="tariffs", field="materials")
         for c in self.controls:
+            for n in c.capacity_nodes:
+                if n not in nodes:
+                    raise ScenarioError(f"node {n!r} is not in network '{network.name}'",
+                                        file=where_file, where=f"controls.{c.id}.capacity_effect",
+                                        field="nodes")
+                if not nodes[n].production:
+                    raise ScenarioError(f"node {n!r} produces nothing", file=where_file,
+                                        where=f"controls.{c.id}.capacity_effect", field="nodes")
             for ch in c.changes:
                 for b in ch.buyers:
                     if b not in nodes:
@@ -373,7 +389,7 @@ def _regime_params(t: dict, where: str) -> dict:
 def _parse_control(cid: str, t: Any) -> ExportControl:
     where = f"controls.{cid}"
     t = _keys(t, {"exporter", "elements", "destinations", "start", "end", "extraterritorial",
-                  "changes"} | _REGIME_PARAMS, where)
+                  "direct", "changes", "capacity_effect"} | _REGIME_PARAMS, where)
     for req in ("exporter", "elements", "start", "regime"):
         if req not in t:
             raise ScenarioError(f"missing '{req}'", where=where, field=req)
@@ -413,28 +429,52 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
                             field="changes")
     for i, ch in enumerate(raw_changes):
         w = f"{where}.changes[{i}]"
-        ch = _keys(ch, {"from", "buyers"} | _REGIME_PARAMS, w)
+        ch = _keys(ch, {"from", "buyers", "destinations"} | _REGIME_PARAMS, w)
         if "from" not in ch:
             raise ScenarioError("missing 'from' (a date)", where=w, field="from")
         buyers = ch.get("buyers", [])
         if not isinstance(buyers, list) or not all(isinstance(b, str) for b in buyers):
             raise ScenarioError("must be a list of node ids", where=w, field="buyers")
+        dests = ch.get("destinations", [])
+        if not isinstance(dests, list):
+            raise ScenarioError("must be a list of country codes", where=w, field="destinations")
+        dests = tuple(_country(c, w, "destinations") for c in dests)
+        if buyers and dests:
+            raise ScenarioError("give buyers or destinations, not both", where=w)
         cp = _regime_params(ch, w)
         if cp.get("regime") == "licensing" and "review_days" not in cp and "review_days" not in params:
             raise ScenarioError("licensing needs 'review_days'", where=w, field="review_days")
-        changes.append(RegimeChange(_date(ch["from"], w, "from"), cp, tuple(buyers),
+        changes.append(RegimeChange(_date(ch["from"], w, "from"), cp, tuple(buyers), dests,
                                     str(ch.get("source", ""))))
     ext = t.get("extraterritorial", False)
-    if not isinstance(ext, bool):
-        raise ScenarioError(f"must be true or false, got {ext!r}", where=where, field="extraterritorial")
+    direct = t.get("direct", True)
+    for key, val in (("extraterritorial", ext), ("direct", direct)):
+        if not isinstance(val, bool):
+            raise ScenarioError(f"must be true or false, got {val!r}", where=where, field=key)
+    if not direct and not ext:
+        raise ScenarioError("a control with direct = false must be extraterritorial", where=where,
+                            field="direct")
+    cap_nodes: tuple[str, ...] = ()
+    cap_factor = 1.0
+    if "capacity_effect" in t:
+        ce = _keys(t["capacity_effect"], {"nodes", "factor"}, f"{where}.capacity_effect")
+        nodes = ce.get("nodes")
+        if not isinstance(nodes, list) or not nodes or not all(isinstance(n, str) for n in nodes):
+            raise ScenarioError("must be a non-empty list of node ids", where=f"{where}.capacity_effect",
+                                field="nodes")
+        cap_nodes = tuple(nodes)
+        if "factor" not in ce:
+            raise ScenarioError("missing 'factor'", where=f"{where}.capacity_effect", field="factor")
+        cap_factor = _num(ce["factor"], f"{where}.capacity_effect", "factor", 0, 1)
     base = dict(review_days=None, approval_probability=1.0, on_denial="cancel", avoid_days=60.0,
                 quota_t=0.0, quota_period_days=365.0, de_minimis=0.001)
     base.update(params)
     base["regime"] = regime
     return ExportControl(id=cid, exporter=_country(t["exporter"], where, "exporter"),
                          elements=elements, start=start, end=end, destinations=destinations,
-                         excluded=excluded, extraterritorial=ext,
+                         excluded=excluded, extraterritorial=ext, direct=direct,
                          changes=tuple(sorted(changes, key=lambda c: c.start)),
+                         capacity_nodes=cap_nodes, capacity_factor=cap_factor,
                          source=str(t.get("source", "")), **base)
 
 
