@@ -42,7 +42,9 @@ Flow rules
 * Orders placed on lanes are split among the buyer's usable lanes in proportion to their shares
   (``order_split = "proportional"``) or sent whole to one lane by smooth weighted round-robin
   (``"single"``). Orders reach the supplier at once; what it cannot ship now waits in its FIFO
-  backlog. Partial shipments are allowed.
+  backlog. Partial shipments are allowed. Orders from nodes with ``priority > 0`` (rated
+  orders, e.g. US defense under the Defense Priorities and Allocations System, 15 CFR 700) are
+  served before unrated ones, first-come first-served within each class.
 * A lane with ``capacity_t_per_year`` loads shipments one after another at that rate before the
   lead time starts (a single loading dock), so throughput never exceeds capacity.
 * Customers who find too little stock take what there is; the rest is backordered or lost per
@@ -61,12 +63,16 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import time as _time
+from array import array
 from bisect import bisect_left
 from collections import deque
 from typing import Any
 
+from heapq import heappush as _heappush
+
 import numpy as np
 import simpy
+from simpy.events import Event as _Event
 
 from .network import Network, NodeSpec, load_network
 from .streams import BlockSampler, Streams
@@ -85,6 +91,7 @@ PRIORITY_REVIEW = 4
 DEFAULT_START = _dt.date(2025, 1, 1)
 DEFAULT_HORIZON_END = _dt.date(2029, 1, 1)   # runs cover 2025-2028 unless told otherwise
 EPS = 1e-9
+_new_event = object.__new__
 
 # record codes (the ``log`` of each stock holds (time, code, quantity) tuples)
 REC_RECEIVED = 0     # arrival from a lane
@@ -103,7 +110,7 @@ class Lane:
 
     __slots__ = ("spec", "id", "index", "src", "dst", "material", "share", "sample", "rate",
                  "dock_free", "in_transit", "usable", "qualified_at", "gate", "log", "price",
-                 "cw", "closed", "banned", "tariff", "avoid")
+                 "cw", "closed", "banned", "tariff", "avoid", "priority")
 
     def __init__(self, spec, index, src, dst, sampler, price) -> None:
         self.spec = spec
@@ -125,7 +132,8 @@ class Lane:
         self.gate = None           # licensing/quota gate (policy), or None
         self.tariff = 0.0          # ad-valorem tariff rate in force (policy)
         self.avoid = False         # buyer avoids the lane after a licence denial (policy)
-        self.log: list = []        # (shipped time, quantity, arrival time, tariff rate)
+        self.log = array("d")     # flat records: shipped time, quantity, arrival time, tariff rate
+        self.priority = dst.node.priority > 0   # rated orders are served first
         self.price = price
         self.cw = 0.0              # smooth weighted round-robin weight
 
@@ -133,7 +141,7 @@ class Lane:
 class Stock:
     """Inventory of one material at one node (the supplier side and the buyer side)."""
 
-    __slots__ = ("model", "node", "material", "key", "on_hand", "backlog", "backlog_qty",
+    __slots__ = ("model", "node", "material", "key", "on_hand", "backlog", "rush", "backlog_qty",
                  "on_order", "ptype", "level", "S", "Q", "review_days", "lanes_in",
                  "active", "consumers", "producer", "prov", "log", "initial", "price",
                  "single", "is_demand", "lanes_out", "waiting")
@@ -146,7 +154,8 @@ class Stock:
         self.key = (node.id, material)
         self.on_hand = float(initial)
         self.initial = float(initial)
-        self.backlog: deque = deque()
+        self.backlog: deque = deque()      # unrated orders waiting: [lane, quantity, time]
+        self.rush: deque = deque()         # rated (priority) orders waiting
         self.backlog_qty = 0.0
         self.on_order = 0.0
         self.ptype = policy.type
@@ -160,7 +169,7 @@ class Stock:
         self.consumers: list[Production] = []
         self.producer: Production | None = None
         self.prov = prov
-        self.log: list = []
+        self.log = array("d")     # flat records: time, code, quantity
         self.price = price
         self.single = node.order_split == "single"
         self.is_demand = False
@@ -198,7 +207,7 @@ class Stock:
             return
         self.waiting = False
         self.on_order += qty
-        self.log.append((now, REC_ORDERED, qty))
+        self.log.extend((now, REC_ORDERED, qty))
         if self.single or len(active) == 1:
             if len(active) == 1:
                 lane = active[0][0]
@@ -218,13 +227,14 @@ class Stock:
     # -- the supplier side ------------------------------------------------------------------
     def receive_order(self, lane: Lane, qty: float, now: float) -> None:
         """A downstream buyer orders *qty* on *lane*: ship what is on hand, queue the rest."""
-        self.log.append((now, REC_ORDER_IN, qty))
-        if not self.backlog and self.on_hand > EPS:
+        self.log.extend((now, REC_ORDER_IN, qty))
+        queue = self.rush if lane.priority else self.backlog
+        if not queue and not self.rush and self.on_hand > EPS:
             x = qty if qty <= self.on_hand else self.on_hand
             self.model.ship(lane, x, now)
             qty -= x
         if qty > EPS:
-            self.backlog.append([lane, qty, now])
+            queue.append([lane, qty, now])
             self.backlog_qty += qty
         if self.ptype != "none":
             self.review(now)
@@ -232,21 +242,22 @@ class Stock:
             self.producer.try_start(now)
 
     def serve_backlog(self, now: float) -> None:
-        """Ship queued orders first-come first-served while stock lasts."""
-        backlog = self.backlog
+        """Ship queued orders while stock lasts: rated orders first, then first-come
+        first-served."""
         ship = self.model.ship
-        while backlog and self.on_hand > EPS:
-            entry = backlog[0]
-            lane, qty = entry[0], entry[1]
-            x = qty if qty <= self.on_hand else self.on_hand
-            if x >= qty - EPS:
-                backlog.popleft()
-                x = qty
-            else:
-                entry[1] = qty - x
-            self.backlog_qty -= x
-            ship(lane, x, now)
-        if not backlog:
+        for backlog in (self.rush, self.backlog):
+            while backlog and self.on_hand > EPS:
+                entry = backlog[0]
+                lane, qty = entry[0], entry[1]
+                x = qty if qty <= self.on_hand else self.on_hand
+                if x >= qty - EPS:
+                    backlog.popleft()
+                    x = qty
+                else:
+                    entry[1] = qty - x
+                self.backlog_qty -= x
+                ship(lane, x, now)
+        if not self.backlog and not self.rush:
             self.backlog_qty = 0.0
 
     def receive(self, qty: float, prov, now: float, lane: Lane | None) -> None:
@@ -256,8 +267,8 @@ class Stock:
         self.on_hand += qty
         if lane is not None:
             self.on_order -= qty
-            self.log.append((now, REC_RECEIVED, qty))
-        if self.backlog:
+            self.log.extend((now, REC_RECEIVED, qty))
+        if self.backlog or self.rush:
             self.serve_backlog(now)
         for prod in self.consumers:
             if not prod.busy:
@@ -377,7 +388,7 @@ class DemandStock(Stock):
         self.L_e = lev + qty
         self.epochs.append((now, self.k_e, self.L_e))
         self.on_order -= qty
-        self.log.append((now, REC_RECEIVED, qty))
+        self.log.extend((now, REC_RECEIVED, qty))
         if self.lost or self.waiting:
             self.schedule_wake(now)
 
@@ -408,7 +419,7 @@ class Production:
         total = sum(a * inp.price for inp, a in inputs)
         self.value_weights = [(a * inp.price / total) if total > 0 else 1.0 / len(inputs)
                               for inp, a in inputs] if inputs else []
-        self.log: list = []                # (start, quantity, end)
+        self.log = array("d")             # flat records: start, quantity, end
 
     def set_rate(self, t_per_year: float, now: float) -> None:
         """A capacity-schedule step: the nominal capacity becomes *t_per_year*."""
@@ -444,7 +455,7 @@ class Production:
         for inp, a in self.inputs:
             use = q * a
             inp.on_hand -= use
-            inp.log.append((now, REC_CONSUMED, use))
+            inp.log.extend((now, REC_CONSUMED, use))
             provs.append(inp.prov)
         if self.confers or not self.inputs:
             prov = self.origin
@@ -453,7 +464,7 @@ class Production:
         self.busy = True
         self.wip = q
         end = now + q / self.rate
-        self.log.append((now, q, end))
+        self.log.extend((now, q, end))
         self.model.at(q / self.rate, PRIORITY_PRODUCTION, self._done, (q, prov))
         for inp, _ in self.inputs:
             inp.review(now)
@@ -464,7 +475,7 @@ class Production:
         self.busy = False
         self.wip = 0.0
         out = self.out
-        out.log.append((now, REC_PRODUCED, q))
+        out.log.extend((now, REC_PRODUCED, q))
         out.receive(q, prov, now, None)
         self.try_start(now)
         out.review(now)
@@ -525,13 +536,19 @@ class Model:
         return self.start + _dt.timedelta(days=math.floor(day))
 
     def at(self, delay: float, priority: int, callback, value: Any = None) -> simpy.Event:
-        """Schedule *callback(event)* after *delay* days with *priority* (no process involved)."""
+        """Schedule *callback(event)* after *delay* days with *priority* (no process involved).
+
+        The event is a plain, already-triggered :class:`simpy.Event` pushed on SimPy's queue
+        with ``(time, priority, id)``; this is what ``Environment.schedule`` does, inlined
+        because it is the engine's most frequent call.
+        """
         env = self.env
-        ev = simpy.Event(env)
+        ev = _new_event(_Event)
+        ev.env = env
+        ev.callbacks = [callback]
         ev._ok = True
         ev._value = value
-        ev.callbacks.append(callback)
-        env.schedule(ev, priority, delay)
+        _heappush(env._queue, (env._now + delay, priority, next(env._eid), ev))
         return ev
 
     def onehot(self, country: str) -> tuple:
@@ -551,7 +568,7 @@ class Model:
             return p2
         a = q1 / tot
         b = q2 / tot
-        return tuple(a * x + b * y for x, y in zip(p1, p2))
+        return tuple([a * x + b * y for x, y in zip(p1, p2)])
 
     @staticmethod
     def blend(provs: list, weights: list) -> tuple:
@@ -806,7 +823,7 @@ class Model:
         """Take *qty* from the lane's supplier and send it (through any policy gate)."""
         src = lane.src
         src.on_hand -= qty
-        src.log.append((now, REC_SHIPPED, qty))
+        src.log.extend((now, REC_SHIPPED, qty))
         lane.in_transit += qty
         gate = lane.gate
         if gate is not None:
@@ -823,7 +840,7 @@ class Model:
             depart += qty / lane.rate
             lane.dock_free = depart
         arrive = depart + lane.sample()
-        lane.log.append((shipped_at, qty, arrive, lane.tariff))
+        lane.log.extend((shipped_at, qty, arrive, lane.tariff))
         self.at(arrive - now, PRIORITY_ARRIVAL, self._arrival, (lane, qty, prov))
 
     def _arrival(self, event) -> None:

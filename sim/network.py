@@ -23,6 +23,7 @@ TOML schema (units: tonnes, days, US dollars; every figure may carry a ``source`
     country = "CN"                # ISO 3166-1 alpha-2
     source = "USGS MCS 2025"
     unmet = "backorder"           # or "lost": what happens to demand or orders it cannot fill
+    priority = 0                  # > 0: rated orders, served before unrated ones (e.g. DPAS)
     [nodes.mine_cn.production.concentrate]
     capacity_t_per_year = 270000  # or capacity_schedule = [{from = "2026-04-01", t_per_year = 5000}, ...]
     recipe = {}                   # inputs per tonne of output, e.g. {concentrate = 2.5}
@@ -210,6 +211,7 @@ class NodeSpec:
     confers_origin: bool = False
     holding_cost_rate: float = 0.2
     order_split: str = "proportional"
+    priority: int = 0
     stocks: dict[str, StockSpec] = field(default_factory=dict)
     production: dict[str, ProductionSpec] = field(default_factory=dict)
     demand: dict[str, DemandSpec] = field(default_factory=dict)
@@ -388,7 +390,7 @@ def _parse_demand(node: str, mat: str, raw: Any) -> DemandSpec:
 
 
 _NODE_KEYS = {"kind", "country", "name", "source", "sector", "unmet", "confers_origin",
-              "holding_cost_rate", "order_split", "stock", "production", "demand", "note",
+              "holding_cost_rate", "order_split", "priority", "stock", "production", "demand", "note",
               "lat", "lon", "operator", "status"}
 
 
@@ -432,7 +434,15 @@ def _parse_node(nid: str, raw: Any) -> NodeSpec:
         source=str(raw.get("source", "")), sector=str(raw.get("sector", "")), unmet=unmet,
         confers_origin=confers,
         holding_cost_rate=_number(raw.get("holding_cost_rate", 0.2), where, "holding_cost_rate"),
-        order_split=split, stocks=stocks, production=production, demand=demand, extra=extra)
+        order_split=split, priority=_priority(raw.get("priority", 0), where),
+        stocks=stocks, production=production, demand=demand, extra=extra)
+
+
+def _priority(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise NetworkError(f"must be a non-negative integer, got {value!r}", where=where,
+                           field="priority")
+    return value
 
 
 _LANE_KEYS = {"from", "to", "material", "lead_time", "share", "capacity_t_per_year",
@@ -583,6 +593,8 @@ class Network:
                 nd["holding_cost_rate"] = n.holding_cost_rate
             if n.order_split != "proportional":
                 nd["order_split"] = n.order_split
+            if n.priority:
+                nd["priority"] = n.priority
             nd.update(n.extra)
             if n.stocks:
                 nd["stock"] = {}

@@ -384,20 +384,22 @@ class PolicyEngine:
         """Cancel the orders queued at the supplier for *lane* (the buyer re-routes them)."""
         src = lane.src
         now = self.model.env.now
-        kept = type(src.backlog)()
         dropped = 0.0
-        for entry in src.backlog:
-            if entry[0] is lane:
-                dropped += entry[1]
-            else:
-                kept.append(entry)
+        for name in ("backlog", "rush"):
+            queue = getattr(src, name)
+            kept = type(queue)()
+            for entry in queue:
+                if entry[0] is lane:
+                    dropped += entry[1]
+                else:
+                    kept.append(entry)
+            setattr(src, name, kept)
         if dropped > 0:
-            src.backlog = kept
             src.backlog_qty -= dropped
-            src.log.append((now, REC_BACKLOG_DROP, dropped))
+            src.log.extend((now, REC_BACKLOG_DROP, dropped))
             buyer = lane.dst
             buyer.on_order -= dropped
-            buyer.log.append((now, REC_CANCELLED, dropped))
+            buyer.log.extend((now, REC_CANCELLED, dropped))
 
     def _rng(self, table: dict, kind: str, cid: str, lane):
         key = (cid, lane.index)
@@ -503,11 +505,11 @@ class PolicyEngine:
         m = self.model
         src = lane.src
         lane.in_transit -= qty
-        src.log.append((now, REC_RETURNED, qty))
+        src.log.extend((now, REC_RETURNED, qty))
         src.receive(qty, src.prov, now, None)
         buyer = lane.dst
         buyer.on_order -= qty
-        buyer.log.append((now, REC_CANCELLED, qty))
+        buyer.log.extend((now, REC_CANCELLED, qty))
         avoid = params.get("avoid_days", 60.0)
         if avoid > 0 and not lane.avoid:
             lane.avoid = True

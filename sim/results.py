@@ -155,14 +155,14 @@ class Run:
             else:
                 final = st.on_hand
                 backlog = st.backlog_qty
-            log = np.asarray(st.log, dtype=float).reshape(-1, 3)
+            log = np.array(st.log, dtype=float).reshape(-1, 3)
             stocks.append(StockRecord(st.node.id, st.material, st.node.kind, st.node.country,
                                       st.node.sector, st.initial, final, st.on_order, backlog, log,
                                       st.price, st.node.holding_cost_rate, st.is_demand))
         lanes = [LaneRecord(l.id, l.spec.src, l.spec.dst, l.material, l.price,
-                            np.asarray(l.log, dtype=float).reshape(-1, 4), l.in_transit)
+                            np.array(l.log, dtype=float).reshape(-1, 4), l.in_transit)
                  for l in model.lanes]
-        production = [(p.node.id, p.out.material, np.asarray(p.log, dtype=float).reshape(-1, 3),
+        production = [(p.node.id, p.out.material, np.array(p.log, dtype=float).reshape(-1, 3),
                        p.wip) for p in model.productions]
         pol = model.policy
         lic = np.asarray([(t, r, float(ok)) for t, _c, _l, _q, r, ok in pol.licence_log],
