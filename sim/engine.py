@@ -222,7 +222,8 @@ class Stock:
             lane.src.receive_order(lane, qty, now)
         else:
             for lane, share in active:
-                lane.src.receive_order(lane, qty * share, now)
+                if share > 0.0:
+                    lane.src.receive_order(lane, qty * share, now)
 
     # -- the supplier side ------------------------------------------------------------------
     def receive_order(self, lane: Lane, qty: float, now: float) -> None:
@@ -351,6 +352,7 @@ class DemandStock(Stock):
         """(Re)schedule the single decision event of this stock."""
         if self.model.demand_mode != "bulk":
             return
+        self.advance(now, inclusive=False)
         k = self.next_trigger()
         if k < 0:
             self.wake_k = -1
@@ -703,6 +705,7 @@ class Model:
             if st.review_days:
                 continue
             if st.is_demand:
+                st.advance(now, inclusive=False)
                 st.schedule_wake(now)
                 if st.active:
                     ip = st.position()
@@ -774,16 +777,17 @@ class Model:
         for day, cap in future:
             if day >= self.horizon:
                 break
-            yield self.env.timeout(day - self.env.now)
+            yield self.at(day - self.env.now, PRIORITY_POLICY, _noop)
             prod.set_rate(cap, self.env.now)
 
     def _draw_demand(self, node: NodeSpec, material: str, spec) -> tuple[list, list]:
         rng = self.streams.generator(("demand", node.id, material))
+        size_rng = self.streams.generator(("demand_size", node.id, material))
         H = self.horizon
         mult = self.policy.demand_multiplier(node, material) if self.policy else None
         if spec.process == "periodic":
             times = np.arange(spec.period_days, H, spec.period_days)
-            sizes = spec.size.sample(rng, len(times))
+            sizes = spec.size.sample(size_rng, len(times))
             if mult is not None:
                 sizes = sizes * mult(times)
         else:
@@ -810,7 +814,7 @@ class Model:
             op_times = np.cumsum(np.concatenate(chunks))
             op_times = op_times[op_times < op_h]
             times = op_times if mult is None else mult.inverse_cumulative(op_times)
-            sizes = spec.order_size.sample(rng, len(times))
+            sizes = spec.order_size.sample(size_rng, len(times))
         keep = sizes > 0
         if not keep.all():
             times, sizes = times[keep], sizes[keep]
@@ -864,6 +868,10 @@ class Model:
     def events_processed(self) -> int:
         """SimPy events processed so far (scheduled minus still queued)."""
         return next(self.env._eid) - len(self.env._queue) - 1
+
+
+def _noop(event) -> None:
+    """Callback of pure wake-up events (the waiting process resumes on its own)."""
 
 
 def _as_date(value) -> _dt.date:

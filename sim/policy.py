@@ -42,6 +42,10 @@ class PolicyEvent:
     label: str
 
 
+def _noop(event) -> None:
+    """Callback of pure wake-up events (the waiting process resumes on its own)."""
+
+
 class Multiplier:
     """A piecewise-constant demand multiplier m(t) with its integral and inverse integral."""
 
@@ -90,6 +94,7 @@ class _ControlState:
         self.dest_params: dict[str, dict] = {}
         self.capacity_on = False
         self.quota_used = 0.0
+        self.content = None        # index of the quota period that quota_used belongs to
         self.quota_queue: list = []
         self.direct_lanes: list = []
         self.extra_lanes: list = []
@@ -195,10 +200,14 @@ class PolicyEngine:
         if day < self.model.horizon:
             self.events.append(PolicyEvent(max(day, 0.0), kind, label))
 
+    def _sleep(self, delay: float):
+        """An event *delay* days ahead at policy priority (policy changes precede arrivals)."""
+        return self.model.at(delay, 0, _noop)
+
     def _wait_until(self, day: float):
         env = self.model.env
         if day > env.now:
-            yield env.timeout(day - env.now)
+            yield self._sleep(day - env.now)
 
     def _control_process(self, cs: _ControlState):
         m = self.model
@@ -304,14 +313,14 @@ class PolicyEngine:
             yield from self._wait_until(day)
             self._set_down(prods, +1)
             self._note(day, "outage", f"outage {o.node} ({o.duration_days:g} d)")
-            yield m.env.timeout(o.duration_days)
+            yield self._sleep(o.duration_days)
             self._set_down(prods, -1)
             return
         rng = m.streams.generator(("outage", o.node, i))
         while True:
-            yield m.env.timeout(rng.exponential(o.mtbf_days))
+            yield self._sleep(rng.exponential(o.mtbf_days))
             self._set_down(prods, +1)
-            yield m.env.timeout(rng.exponential(o.mttr_days))
+            yield self._sleep(rng.exponential(o.mttr_days))
             self._set_down(prods, -1)
 
     def _set_down(self, prods, delta: int) -> None:
@@ -332,7 +341,7 @@ class PolicyEngine:
         self._drop_backlog(lane)
         m.lanes_changed([lane.dst], m.env.now)
         self._note(day, "closure", f"lane closed {lane.id}")
-        yield m.env.timeout(lc.duration_days)
+        yield self._sleep(lc.duration_days)
         lane.closed = False
         m.lanes_changed([lane.dst], m.env.now)
 
@@ -408,8 +417,14 @@ class PolicyEngine:
             rng = table[key] = self.model.streams.generator((kind, cid, lane.id))
         return rng
 
-    def gate(self, lane, qty: float, prov, now: float) -> None:
-        """Decide what happens to a shipment on a gated lane (called by the engine)."""
+    def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None) -> None:
+        """Decide what happens to a shipment on a gated lane (called by the engine).
+
+        *shipped_at* is when the goods left the supplier (differs from *now* when a denied
+        shipment is re-applied)."""
+        if shipped_at is None:
+            shipped_at = now
+        denied_by = None
         buyer = lane.spec.dst
         country = lane.dst.node.country
         review = 0.0
@@ -443,52 +458,58 @@ class PolicyEngine:
                 < p["approval_probability"]
             self.licence_log.append((now, cs.spec.id, lane.index, qty, r, ok))
             review = max(review, r)
-            approved = approved and ok
+            if not ok and denied_by is None:
+                denied_by = cs
         if not applied:
-            self.model.dispatch(lane, qty, prov, now, now)
+            self.model.dispatch(lane, qty, prov, now, shipped_at)
             return
-        self.model.at(review, 1, self._after_review, (lane, qty, prov, now, approved,
+        self.model.at(review, 1, self._after_review, (lane, qty, prov, shipped_at, denied_by,
                                                       tuple(quota_controls)))
 
     def _after_review(self, event) -> None:
-        lane, qty, prov, shipped_at, approved, quotas = event._value
+        lane, qty, prov, shipped_at, denied_by, quotas = event._value
         now = self.model.env._now
-        if not approved:
-            cs = None
-            for c in self.controls.values():
-                if lane in c.direct_lanes or lane in c.extra_lanes:
-                    cs = c
-                    break
-            p = cs.params_for(lane.spec.dst, lane.dst.node.country) if cs is not None else \
-                {"on_denial": "cancel", "avoid_days": 60.0}
-            if p["on_denial"] == "requeue" and cs is not None and cs.in_force:
-                self.gate(lane, qty, prov, now)
+        if denied_by is not None:
+            p = denied_by.params_for(lane.spec.dst, lane.dst.node.country)
+            if p["on_denial"] == "requeue" and denied_by.in_force:
+                self.gate(lane, qty, prov, now, shipped_at)
                 return
-            self._deny(lane, qty, now, p, cs.spec.id if cs else "")
+            self._deny(lane, qty, now, p, denied_by.spec.id)
             return
         for cs in quotas:
             if not self._quota_take(cs, lane, qty, prov, shipped_at):
                 return
         self.model.dispatch(lane, qty, prov, now, shipped_at)
 
+    def _quota_period(self, cs) -> int:
+        start = self.model.day_of(cs.spec.start)
+        return math.floor((self.model.env._now - start) / cs.params["quota_period_days"] + 1e-12)
+
     def _quota_take(self, cs, lane, qty, prov, shipped_at) -> bool:
-        p = cs.params
-        if cs.quota_used == 0.0 or cs.quota_used + qty <= p["quota_t"] + 1e-9:
-            if not cs.quota_queue:
-                cs.quota_used += qty
-                return True
+        """Let a shipment through if the current period's quota allows; else queue it for the
+        next period. A shipment larger than the whole quota passes alone at a period start."""
+        period = self._quota_period(cs)
+        if period != cs.content:          # a new quota period: nothing used yet
+            cs.content = period
+            cs.quota_used = 0.0
+        quota = cs.params["quota_t"]
+        if not cs.quota_queue and (cs.quota_used == 0.0 or cs.quota_used + qty <= quota + 1e-9):
+            cs.quota_used += qty
+            return True
         if not cs.quota_queue:
-            period = p["quota_period_days"]
-            now = self.model.env._now
-            start = self.model.day_of(cs.spec.start)
-            next_reset = start + period * (math.floor((now - start) / period) + 1)
-            self.model.at(next_reset - now, 0, self._quota_reset, cs)
+            self._schedule_quota_reset(cs, period)
         cs.quota_queue.append((lane, qty, prov, shipped_at))
         return False
+
+    def _schedule_quota_reset(self, cs, period: int) -> None:
+        start = self.model.day_of(cs.spec.start)
+        next_reset = start + cs.params["quota_period_days"] * (period + 1)
+        self.model.at(max(0.0, next_reset - self.model.env._now), 0, self._quota_reset, cs)
 
     def _quota_reset(self, event) -> None:
         cs = event._value
         now = self.model.env._now
+        cs.content = self._quota_period(cs)
         cs.quota_used = 0.0
         queue, cs.quota_queue = cs.quota_queue, []
         for i, (lane, qty, prov, shipped_at) in enumerate(queue):
@@ -497,7 +518,7 @@ class PolicyEngine:
                 self.model.dispatch(lane, qty, prov, now, shipped_at)
             else:
                 cs.quota_queue = queue[i:]
-                self.model.at(cs.params["quota_period_days"], 0, self._quota_reset, cs)
+                self._schedule_quota_reset(cs, cs.content)
                 break
 
     def _deny(self, lane, qty: float, now: float, params: dict, cid: str) -> None:
