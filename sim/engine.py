@@ -741,6 +741,8 @@ class Model:
         st, k = event._value
         now = self.env._now
         st.k_next = k + 1
+        if st.review_days or st.ptype == "none":
+            return
         ip = st.position()
         if ip <= st.level and st.active:
             st.order(st.order_quantity(ip), now)

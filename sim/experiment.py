@@ -220,7 +220,10 @@ class MonteCarloResults:
         q = np.nanquantile(arr, QUANTILES, axis=0) if len(arr) else np.full((len(QUANTILES), 0), np.nan)
         start = np.datetime64(self.meta["start"])
         weeks = np.arange(arr.shape[1])
-        dates = start + (weeks * GRID_DAYS + GRID_DAYS - 1).astype("timedelta64[D]")
+        last_day = weeks * GRID_DAYS + GRID_DAYS - 1
+        if self.meta.get("ndays"):
+            last_day = np.minimum(last_day, int(self.meta["ndays"]) - 1)   # a partial last week
+        dates = start + last_day.astype("timedelta64[D]")
         df = pd.DataFrame(q.T, columns=[f"q{int(p * 100):02d}" for p in QUANTILES])
         df.insert(0, "date", dates)
         df["mean"] = np.nanmean(arr, axis=0) if len(arr) else np.nan
@@ -498,12 +501,19 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         "start": str(start or sc.start or DEFAULT_START), "horizon_days": horizon_days,
         "target": target, "target_reached": reached, "elapsed_seconds": elapsed,
         "executor": type(executor).__name__, "versions": package_versions(),
+        "ndays": _ndays(net, sc, start, horizon_days),
         "git_commit": git_commit(), "quantiles": list(QUANTILES), "grid_days": GRID_DAYS,
     }
     res = _assemble(outputs, meta, _policy_events(net, sc, start, horizon_days))
     res.meta["reps_used"] = res.reps + len(res.failures)
     res.meta["failures"] = len(res.failures)
     return res
+
+
+def _ndays(network, scenario, start, horizon_days) -> int:
+    from .engine import Model
+    m = Model(network, scenario, seed=0, start=start, horizon_days=horizon_days)
+    return int(math.ceil(m.horizon))
 
 
 def git_commit() -> str | None:

@@ -305,8 +305,7 @@ class Run:
                 inflow = f[REC_RECEIVED] + f[REC_PRODUCED] + f[REC_RETURNED]
                 outflow = f[REC_SHIPPED] + f[REC_CONSUMED]
                 on_hand.append(s.initial + np.cumsum(inflow - outflow))
-                backlog.append(np.cumsum(f[REC_ORDER_IN] - f[REC_SHIPPED] + f[REC_RETURNED]
-                                         - f[REC_BACKLOG_DROP]))
+                backlog.append(np.cumsum(f[REC_ORDER_IN] - f[REC_SHIPPED] - f[REC_BACKLOG_DROP]))
         return on_hand, on_order, backlog, flows
 
     def series(self):
@@ -409,11 +408,14 @@ class Run:
     def manifest(self, extra: dict | None = None) -> dict:
         """What produced this result: inputs' names and hashes, seed, versions, timing."""
         m = {
+            "kind": "run",
             "network": self.network_name, "network_sha256": self.network_digest,
             "scenario": self.scenario_name, "scenario_sha256": self.scenario_digest,
             "seed": self.seed, "replication": self.replication, "start": self.start.isoformat(),
             "horizon_days": self.horizon, "versions": package_versions(),
             "stats": self.stats, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            "policy_events": [list(e) for e in self.policy_events],
+            "truce_outcomes": self.truce_outcomes,
         }
         m.update(extra or {})
         return m
