@@ -544,6 +544,8 @@ class Model:
         with ``(time, priority, id)``; this is what ``Environment.schedule`` does, inlined
         because it is the engine's most frequent call.
         """
+        if delay < 0.0:
+            raise RuntimeError(f"internal error: event scheduled {delay} days in the past")
         env = self.env
         ev = _new_event(_Event)
         ev.env = env

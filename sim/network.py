@@ -659,10 +659,12 @@ class Network:
         mats = self.materials
         for n in self.nodes.values():
             where = f"node '{n.id}'"
-            for m in list(n.stocks) + list(n.production) + list(n.demand):
-                if m not in mats:
-                    raise NetworkError(f"unknown material {m!r}; declared: {sorted(mats)}", where=where,
-                                       field=m)
+            for table, keys in (("stock", n.stocks), ("production", n.production),
+                                ("demand", n.demand)):
+                for m in keys:
+                    if m not in mats:
+                        raise NetworkError(f"unknown material {m!r}; declared: {sorted(mats)}",
+                                           where=where, field=f"{table}.{m}")
             for m, p in n.production.items():
                 for inp in p.recipe:
                     if inp not in mats:

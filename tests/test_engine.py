@@ -219,9 +219,12 @@ def test_different_seed_or_replication_differs(teaching):
 # bulk vs events demand mode
 # ---------------------------------------------------------------------------------------------
 
-# Regression (found while writing these tests, fixed in 30e8490 "demand-stock advance"): bulk
-# mode searched for the next reorder from a stale order pointer after a demand node's lanes
-# became usable again, scheduled the wake-up in the past, and the SimPy clock went backwards.
+# Regressions found while writing these tests:
+# * bulk mode searched for the next reorder from a stale order pointer after a demand node's
+#   lanes became usable again (closure end, qualification), scheduled the wake-up in the past,
+#   and the SimPy clock went backwards (fixed in 30e8490, "demand-stock advance");
+# * events mode ignored ``review_days`` at demand stocks and ordered continuously (fixed in
+#   7fa8d0a); the "periodic_review" case below guards it.
 
 
 def _variant(name: str, base: dict, stressed: dict, stress_spec: dict):
@@ -247,8 +250,7 @@ def _variant(name: str, base: dict, stressed: dict, stress_spec: dict):
 
 
 @pytest.mark.parametrize("variant", [
-    "teaching", "stressed_lost", "rq_renewal", "upstream_policies",
-    "periodic_review",
+    "teaching", "stressed_lost", "rq_renewal", "upstream_policies", "periodic_review",
     "closure_into_demand_node",
 ])
 def test_bulk_and_events_modes_agree(variant, teaching_dict, stressed_teaching_dict,
@@ -493,16 +495,14 @@ def test_kpi_lookup_and_errors(teaching):
                         sum(len(d.T) for d in run.demand))
 
 
-
-
-@pytest.mark.parametrize("case", [
-    "teaching", "stressed",
-    "stress_scenario"])
+@pytest.mark.parametrize("case", ["teaching", "stressed", "stress_scenario"])
 def test_series_last_day_matches_final_state(case, teaching_dict, stressed_teaching_dict,
                                              stress_scenario):
     """The last row of the daily series (end of the last day) equals each stock's final state
     (``StockRecord.final_on_hand``, ``final_on_order``, ``final_backlog``): the series built
-    from change logs and the model's final state tell the same story."""
+    from change logs and the model's final state tell the same story. (Regression: returned,
+    denied shipments used to be added back to the supplier's backlog series; fixed in
+    7fa8d0a.)"""
     d = stressed_teaching_dict if case == "stressed" else teaching_dict
     sc = stress_scenario if case == "stress_scenario" else None
     run = sim.simulate(sim.Network.from_dict(d), sc, seed=0, horizon_days=730)
