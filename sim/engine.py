@@ -42,7 +42,9 @@ Flow rules
 * Orders placed on lanes are split among the buyer's usable lanes in proportion to their shares
   (``order_split = "proportional"``) or sent whole to one lane by smooth weighted round-robin
   (``"single"``). Orders reach the supplier at once; what it cannot ship now waits in its FIFO
-  backlog. Partial shipments are allowed. Orders from nodes with ``priority > 0`` (rated
+  backlog. Partial shipments are allowed, unless the supplier node sets
+  ``partial_shipments = false`` (then it ships whole orders only, strictly first come first
+  served). Orders from nodes with ``priority > 0`` (rated
   orders, e.g. US defense under the Defense Priorities and Allocations System, 15 CFR 700) are
   served before unrated ones, first-come first-served within each class.
 * A lane with ``capacity_t_per_year`` loads shipments one after another at that rate before the
@@ -127,7 +129,7 @@ class Lane:
         self.in_transit = 0.0
         self.qualified_at = spec.qualification_days
         self.usable = spec.qualification_days <= 0
-        self.closed = False        # lane closure (scenario)
+        self.closed = 0            # closures in force (scenario); overlapping ones count
         self.banned = False        # export ban (policy)
         self.gate = None           # licensing/quota gate (policy), or None
         self.tariff = 0.0          # ad-valorem tariff rate in force (policy)
@@ -144,7 +146,7 @@ class Stock:
     __slots__ = ("model", "node", "material", "key", "on_hand", "backlog", "rush", "backlog_qty",
                  "on_order", "ptype", "level", "S", "Q", "review_days", "lanes_in",
                  "active", "consumers", "producer", "prov", "log", "initial", "price",
-                 "single", "is_demand", "lanes_out", "waiting")
+                 "single", "is_demand", "lanes_out", "waiting", "track_prov", "partial")
 
     def __init__(self, model, node: NodeSpec, material: str, initial: float, policy, prov,
                  price) -> None:
@@ -172,8 +174,10 @@ class Stock:
         self.log = array("d")     # flat records: time, code, quantity
         self.price = price
         self.single = node.order_split == "single"
+        self.partial = node.partial_shipments   # False: ship whole orders only (strict FIFO)
         self.is_demand = False
         self.waiting = False       # an order could not be placed (no usable lane)
+        self.track_prov = True     # False when nothing downstream reads this stock's provenance
 
     # -- the buyer side ---------------------------------------------------------------------
     def position(self) -> float:
@@ -231,25 +235,33 @@ class Stock:
         self.log.extend((now, REC_ORDER_IN, qty))
         queue = self.rush if lane.priority else self.backlog
         if not queue and not self.rush and self.on_hand > EPS:
-            x = qty if qty <= self.on_hand else self.on_hand
-            self.model.ship(lane, x, now)
-            qty -= x
+            if qty <= self.on_hand:
+                self.model.ship(lane, qty, now)
+                qty = 0.0
+            elif self.partial:
+                x = self.on_hand
+                self.model.ship(lane, x, now)
+                qty -= x
         if qty > EPS:
             queue.append([lane, qty, now])
             self.backlog_qty += qty
         if self.ptype != "none":
             self.review(now)
-        if self.producer is not None:
-            self.producer.try_start(now)
+        producer = self.producer
+        if producer is not None and not producer.busy:
+            producer.try_start(now)
 
     def serve_backlog(self, now: float) -> None:
         """Ship queued orders while stock lasts: rated orders first, then first-come
         first-served."""
         ship = self.model.ship
+        partial = self.partial
         for backlog in (self.rush, self.backlog):
             while backlog and self.on_hand > EPS:
                 entry = backlog[0]
                 lane, qty = entry[0], entry[1]
+                if not partial and qty > self.on_hand + EPS:
+                    return          # whole orders only: the head of the queue waits
                 x = qty if qty <= self.on_hand else self.on_hand
                 if x >= qty - EPS:
                     backlog.popleft()
@@ -263,8 +275,11 @@ class Stock:
 
     def receive(self, qty: float, prov, now: float, lane: Lane | None) -> None:
         """A shipment of *qty* arrives (or production completes when *lane* is None)."""
-        if prov is not self.prov and prov != self.prov:
-            self.prov = self.model.mix(self.prov, self.on_hand if self.on_hand > 0 else 0.0, prov, qty)
+        if self.track_prov and prov is not self.prov:
+            if self.on_hand <= EPS:
+                self.prov = prov
+            elif prov != self.prov:
+                self.prov = self.model.mix(self.prov, self.on_hand, prov, qty)
         self.on_hand += qty
         if lane is not None:
             self.on_order -= qty
@@ -382,9 +397,9 @@ class DemandStock(Stock):
         self.schedule_wake(now)
 
     def receive(self, qty: float, prov, now: float, lane: Lane | None) -> None:
-        if prov is not self.prov and prov != self.prov:
-            self.prov = self.model.mix(self.prov, max(self.level_before(self.k_next), 0.0), prov, qty)
         self.advance(now, inclusive=False)
+        if self.track_prov and prov is not self.prov:
+            self.prov = self.model.mix(self.prov, max(self.level_before(self.k_next), 0.0), prov, qty)
         lev = self.level_before(self.k_next)
         self.k_e = self.k_next
         self.L_e = lev + qty
@@ -628,6 +643,9 @@ class Model:
                 self.productions.append(prod)
         for st in self.stocks.values():
             self.refresh_lanes(st)
+            # provenance is read only when shipped on, or consumed by a producer that passes
+            # its inputs' origin on; elsewhere mixing it would be wasted work
+            st.track_prov = bool(st.lanes_out) or any(not p.confers for p in st.consumers)
         # policy layer (scenario): it may adjust lanes, capacities and demand before time starts
         from .policy import PolicyEngine
         self.policy = PolicyEngine(self, self.scenario)

@@ -24,6 +24,7 @@ TOML schema (units: tonnes, days, US dollars; every figure may carry a ``source`
     source = "USGS MCS 2025"
     unmet = "backorder"           # or "lost": what happens to demand or orders it cannot fill
     priority = 0                  # > 0: rated orders, served before unrated ones (e.g. DPAS)
+    partial_shipments = true      # false: ship only whole orders, strictly first come first served
     [nodes.mine_cn.production.concentrate]
     capacity_t_per_year = 270000  # or capacity_schedule = [{from = "2026-04-01", t_per_year = 5000}, ...]
     recipe = {}                   # inputs per tonne of output, e.g. {concentrate = 2.5}
@@ -212,6 +213,7 @@ class NodeSpec:
     holding_cost_rate: float = 0.2
     order_split: str = "proportional"
     priority: int = 0
+    partial_shipments: bool = True
     stocks: dict[str, StockSpec] = field(default_factory=dict)
     production: dict[str, ProductionSpec] = field(default_factory=dict)
     demand: dict[str, DemandSpec] = field(default_factory=dict)
@@ -390,7 +392,7 @@ def _parse_demand(node: str, mat: str, raw: Any) -> DemandSpec:
 
 
 _NODE_KEYS = {"kind", "country", "name", "source", "sector", "unmet", "confers_origin",
-              "holding_cost_rate", "order_split", "priority", "stock", "production", "demand", "note",
+              "holding_cost_rate", "order_split", "priority", "partial_shipments", "stock", "production", "demand", "note",
               "lat", "lon", "operator", "status"}
 
 
@@ -435,7 +437,14 @@ def _parse_node(nid: str, raw: Any) -> NodeSpec:
         confers_origin=confers,
         holding_cost_rate=_number(raw.get("holding_cost_rate", 0.2), where, "holding_cost_rate"),
         order_split=split, priority=_priority(raw.get("priority", 0), where),
+        partial_shipments=_flag(raw.get("partial_shipments", True), where, "partial_shipments"),
         stocks=stocks, production=production, demand=demand, extra=extra)
+
+
+def _flag(value: Any, where: str, field_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise NetworkError(f"must be true or false, got {value!r}", where=where, field=field_name)
+    return value
 
 
 def _priority(value: Any, where: str) -> int:
@@ -595,6 +604,8 @@ class Network:
                 nd["order_split"] = n.order_split
             if n.priority:
                 nd["priority"] = n.priority
+            if not n.partial_shipments:
+                nd["partial_shipments"] = False
             nd.update(n.extra)
             if n.stocks:
                 nd["stock"] = {}

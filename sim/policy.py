@@ -337,12 +337,12 @@ class PolicyEngine:
         if day >= m.horizon:
             return
         yield from self._wait_until(day)
-        lane.closed = True
+        lane.closed += 1
         self._drop_backlog(lane)
         m.lanes_changed([lane.dst], m.env.now)
         self._note(day, "closure", f"lane closed {lane.id}")
         yield self._sleep(lc.duration_days)
-        lane.closed = False
+        lane.closed -= 1
         m.lanes_changed([lane.dst], m.env.now)
 
     # -- applying controls --------------------------------------------------------------------
