@@ -67,6 +67,7 @@ import math
 import time as _time
 from array import array
 from bisect import bisect_left
+from itertools import accumulate
 from collections import deque
 from typing import Any
 
@@ -146,7 +147,8 @@ class Stock:
     __slots__ = ("model", "node", "material", "key", "on_hand", "backlog", "rush", "backlog_qty",
                  "on_order", "ptype", "level", "S", "Q", "review_days", "lanes_in",
                  "active", "consumers", "producer", "prov", "log", "initial", "price",
-                 "single", "is_demand", "lanes_out", "waiting", "track_prov", "partial")
+                 "single", "is_demand", "lanes_out", "waiting", "track_prov", "partial",
+                 "echelon", "echelon_inputs")
 
     def __init__(self, model, node: NodeSpec, material: str, initial: float, policy, prov,
                  price) -> None:
@@ -175,15 +177,23 @@ class Stock:
         self.price = price
         self.single = node.order_split == "single"
         self.partial = node.partial_shipments   # False: ship whole orders only (strict FIFO)
+        self.echelon = None        # (production line, recipe qty) for echelon input policies
+        self.echelon_inputs: list[Stock] = []   # output stock: inputs whose position counts it
         self.is_demand = False
         self.waiting = False       # an order could not be placed (no usable lane)
         self.track_prov = True     # False when nothing downstream reads this stock's provenance
 
     # -- the buyer side ---------------------------------------------------------------------
     def position(self) -> float:
-        """Inventory position: on hand - backlog + on order + work in process."""
+        """Inventory position: on hand - backlog + on order + work in process (plus, for an
+        echelon policy, the consuming line's output position times its recipe quantity)."""
         wip = self.producer.wip if self.producer is not None else 0.0
-        return self.on_hand - self.backlog_qty + self.on_order + wip
+        ip = self.on_hand - self.backlog_qty + self.on_order + wip
+        if self.echelon is not None:
+            prod, a = self.echelon
+            out = prod.out
+            ip += a * (out.on_hand - out.backlog_qty + prod.wip)
+        return ip
 
     def review(self, now: float) -> None:
         """Continuous review: order if the position is at or below the reorder level."""
@@ -247,6 +257,8 @@ class Stock:
             self.backlog_qty += qty
         if self.ptype != "none":
             self.review(now)
+        for inp in self.echelon_inputs:
+            inp.review(now)
         producer = self.producer
         if producer is not None and not producer.busy:
             producer.try_start(now)
@@ -308,12 +320,7 @@ class DemandStock(Stock):
         self.is_demand = True
         self.T = times
         self.D = sizes
-        c = [0.0]
-        acc = 0.0
-        for d in sizes:
-            acc += d
-            c.append(acc)
-        self.C = c
+        self.C = [0.0, *accumulate(sizes)]
         self.n = len(times)
         self.k_next = 0
         self.k_e = 0
@@ -453,38 +460,43 @@ class Production:
 
     def try_start(self, now: float) -> None:
         """Start a batch if the line is idle, up, below target and has inputs."""
-        if self.busy or self.down or self.rate <= 0.0:
+        if self.busy or self.down:
+            return
+        rate = self.rate
+        if rate <= 0.0:
             return
         out = self.out
         want = self.target - (out.on_hand - out.backlog_qty)
         if want <= EPS:
             return
-        q = self.rate * self.batch_days
+        q = rate * self.batch_days
         if want < q:
             q = want
-        for inp, a in self.inputs:
-            avail = inp.on_hand / a
-            if avail < q:
-                q = avail
-        if q <= EPS:
-            return
-        provs = []
-        for inp, a in self.inputs:
-            use = q * a
-            inp.on_hand -= use
-            inp.log.extend((now, REC_CONSUMED, use))
-            provs.append(inp.prov)
-        if self.confers or not self.inputs:
-            prov = self.origin
+        inputs = self.inputs
+        if inputs:
+            for inp, a in inputs:
+                avail = inp.on_hand / a
+                if avail < q:
+                    q = avail
+            if q <= EPS:
+                return
+            provs = []
+            for inp, a in inputs:
+                use = q * a
+                inp.on_hand -= use
+                inp.log.extend((now, REC_CONSUMED, use))
+                provs.append(inp.prov)
+            prov = self.origin if self.confers else self.model.blend(provs, self.value_weights)
         else:
-            prov = self.model.blend(provs, self.value_weights)
+            prov = self.origin
         self.busy = True
         self.wip = q
-        end = now + q / self.rate
-        self.log.extend((now, q, end))
-        self.model.at(q / self.rate, PRIORITY_PRODUCTION, self._done, (q, prov))
-        for inp, _ in self.inputs:
-            inp.review(now)
+        duration = q / rate
+        self.log.extend((now, q, now + duration))
+        self.model.at(duration, PRIORITY_PRODUCTION, self._done, (q, prov))
+        for inp, _ in inputs:
+            if inp.ptype != "none":
+                inp.review(now)
 
     def _done(self, event) -> None:
         q, prov = event._value
@@ -495,7 +507,8 @@ class Production:
         out.log.extend((now, REC_PRODUCED, q))
         out.receive(q, prov, now, None)
         self.try_start(now)
-        out.review(now)
+        if out.ptype != "none":
+            out.review(now)
 
 
 class Model:
@@ -638,8 +651,12 @@ class Model:
                 inputs = [(self.stocks[(n.id, i)], a) for i, a in p.recipe.items()]
                 prod = Production(self, n, out, inputs, p, self.onehot(n.country))
                 out.producer = prod
-                for inp, _ in inputs:
+                for inp, a in inputs:
                     inp.consumers.append(prod)
+                    spec = n.stocks.get(inp.material)
+                    if spec is not None and spec.policy.echelon:
+                        inp.echelon = (prod, a)
+                        out.echelon_inputs.append(inp)
                 self.productions.append(prod)
         for st in self.stocks.values():
             self.refresh_lanes(st)

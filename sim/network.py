@@ -127,6 +127,10 @@ class PolicySpec:
     ``rQ``: when the position is at or below ``r``, order the smallest multiple of ``Q`` that
     lifts it above ``r``. ``review_days`` = 0 means continuous review (the check runs in the
     callback that lowers the stock); > 0 means periodic review every that many days.
+    ``echelon = true`` (recipe inputs only): the position also counts the node's output of the
+    line that consumes this stock (on hand - backlog + work in process, times the recipe
+    quantity), so raw-material orders follow what the plant owes downstream (an echelon, or
+    make-to-plan, policy).
     """
 
     type: str = "none"
@@ -134,6 +138,7 @@ class PolicySpec:
     S: float = 0.0
     Q: float = 0.0
     review_days: float = 0.0
+    echelon: bool = False
 
     @property
     def reorder_level(self) -> float:
@@ -154,6 +159,8 @@ class PolicySpec:
             d.update(r=self.s, Q=self.Q)
         if self.review_days:
             d["review_days"] = self.review_days
+        if self.echelon:
+            d["echelon"] = True
         return d
 
 
@@ -279,16 +286,20 @@ def _parse_policy(raw: Any, where: str) -> PolicySpec:
         raise NetworkError(f"unknown policy type {ptype!r}; expected one of {POLICY_TYPES}",
                            where=where, field="policy.type")
     review = _number(raw.get("review_days", 0), w, "review_days")
+    echelon = raw.get("echelon", False)
+    if not isinstance(echelon, bool):
+        raise NetworkError(f"must be true or false, got {echelon!r}", where=w, field="echelon")
     if ptype == "none":
         _check_keys(raw, {"type"}, w)
         return PolicySpec()
     if ptype == "base_stock":
-        _check_keys(raw, {"type", "S", "review_days"}, w)
+        _check_keys(raw, {"type", "S", "review_days", "echelon"}, w)
         if "S" not in raw:
             raise NetworkError("base_stock policy needs 'S'", where=w, field="S")
-        return PolicySpec("base_stock", S=_number(raw["S"], w, "S"), review_days=review)
+        return PolicySpec("base_stock", S=_number(raw["S"], w, "S"), review_days=review,
+                          echelon=echelon)
     if ptype == "sS":
-        _check_keys(raw, {"type", "s", "S", "review_days"}, w)
+        _check_keys(raw, {"type", "s", "S", "review_days", "echelon"}, w)
         for k in ("s", "S"):
             if k not in raw:
                 raise NetworkError(f"sS policy needs '{k}'", where=w, field=k)
@@ -296,13 +307,13 @@ def _parse_policy(raw: Any, where: str) -> PolicySpec:
         big_s = _number(raw["S"], w, "S")
         if not s < big_s:
             raise NetworkError(f"need s < S, got s={s:g}, S={big_s:g}", where=w, field="s")
-        return PolicySpec("sS", s=s, S=big_s, review_days=review)
-    _check_keys(raw, {"type", "r", "Q", "review_days"}, w)
+        return PolicySpec("sS", s=s, S=big_s, review_days=review, echelon=echelon)
+    _check_keys(raw, {"type", "r", "Q", "review_days", "echelon"}, w)
     for k in ("r", "Q"):
         if k not in raw:
             raise NetworkError(f"rQ policy needs '{k}'", where=w, field=k)
     return PolicySpec("rQ", s=_number(raw["r"], w, "r"),
-                      Q=_number(raw["Q"], w, "Q", strict=True), review_days=review)
+                      Q=_number(raw["Q"], w, "Q", strict=True), review_days=review, echelon=echelon)
 
 
 def _parse_dist(value: Any, where: str, field_name: str) -> Distribution:
@@ -729,6 +740,14 @@ class Network:
             if l.material in dst.production:
                 raise NetworkError(f"destination '{l.dst}' produces {l.material!r} itself",
                                    where=where, field="to")
+        for n in self.nodes.values():
+            for m, st in n.stocks.items():
+                if st.policy.echelon:
+                    users = [o for o, p in n.production.items() if m in p.recipe]
+                    if len(users) != 1:
+                        raise NetworkError("an echelon policy needs exactly one production line "
+                                           f"consuming {m!r} at this node, found {len(users)}",
+                                           where=f"node '{n.id}'", field=f"stock.{m}.policy.echelon")
         # shares per (buyer, material) sum to one; stocks with inbound lanes have a policy
         inbound: dict[tuple[str, str], list[LaneSpec]] = {}
         for l in self.lanes:
