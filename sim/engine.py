@@ -71,6 +71,7 @@ from itertools import accumulate
 from collections import deque
 from typing import Any
 
+from heapq import heappop as _heappop
 from heapq import heappush as _heappush
 
 import numpy as np
@@ -242,6 +243,9 @@ class Stock:
     # -- the supplier side ------------------------------------------------------------------
     def receive_order(self, lane: Lane, qty: float, now: float) -> None:
         """A downstream buyer orders *qty* on *lane*: ship what is on hand, queue the rest."""
+        producer = self.producer
+        if producer is not None and producer.lazy:
+            producer.sync(now)
         self.log.extend((now, REC_ORDER_IN, qty))
         queue = self.rush if lane.priority else self.backlog
         if not queue and not self.rush and self.on_hand > EPS:
@@ -255,11 +259,12 @@ class Stock:
         if qty > EPS:
             queue.append([lane, qty, now])
             self.backlog_qty += qty
+            if producer is not None and producer.lazy:
+                producer.materialize(now)
         if self.ptype != "none":
             self.review(now)
         for inp in self.echelon_inputs:
             inp.review(now)
-        producer = self.producer
         if producer is not None and not producer.busy:
             producer.try_start(now)
 
@@ -287,6 +292,9 @@ class Stock:
 
     def receive(self, qty: float, prov, now: float, lane: Lane | None) -> None:
         """A shipment of *qty* arrives (or production completes when *lane* is None)."""
+        producer = self.producer
+        if producer is not None and producer.lazy and lane is None and producer.pend_event is None:
+            producer.sync(now)          # e.g. a denied shipment coming back to a mine
         if self.track_prov and prov is not self.prov:
             if self.on_hand <= EPS:
                 self.prov = prov
@@ -422,7 +430,7 @@ class Production:
 
     __slots__ = ("model", "node", "out", "inputs", "rate", "batch_days", "target", "busy", "wip",
                  "down", "confers", "origin", "value_weights", "log", "schedule", "base_rate",
-                 "factors")
+                 "factors", "lazy", "pend_end", "pend_event")
 
     def __init__(self, model, node: NodeSpec, out: Stock, inputs, spec, origin) -> None:
         self.model = model
@@ -444,6 +452,36 @@ class Production:
         self.value_weights = [(a * inp.price / total) if total > 0 else 1.0 / len(inputs)
                               for inp, a in inputs] if inputs else []
         self.log = array("d")             # flat records: start, quantity, end
+        # A line with no inputs whose output nobody at the node consumes can run "lazily": a
+        # batch whose completion ships nothing (the output has no queued orders) is not an
+        # event; it is completed by sync() when something next looks at the output stock.
+        self.lazy = False
+        self.pend_end = 0.0               # completion time of the batch in progress
+        self.pend_event = None            # its event, when it has one
+
+    def sync(self, now: float) -> None:
+        """Complete the lazy batches that ended before *now* (or at *now*, when the current
+        event's priority comes after production), starting each next batch at its due time."""
+        if not self.busy or self.pend_event is not None:
+            return
+        model = self.model
+        out = self.out
+        late = model.prio >= PRIORITY_PRODUCTION
+        while self.busy and self.pend_event is None and (
+                self.pend_end < now or (late and self.pend_end == now)):
+            t = self.pend_end
+            q = self.wip
+            self.busy = False
+            self.wip = 0.0
+            out.on_hand += q
+            out.log.extend((t, REC_PRODUCED, q))
+            self.try_start(t)
+
+    def materialize(self, now: float) -> None:
+        """Give the batch in progress a real completion event (its output must be shipped)."""
+        if self.busy and self.pend_event is None:
+            self.pend_event = self.model.at(self.pend_end - now, PRIORITY_PRODUCTION, self._done,
+                                            (self.wip, self.origin))
 
     def set_rate(self, t_per_year: float, now: float) -> None:
         """A capacity-schedule step: the nominal capacity becomes *t_per_year*."""
@@ -452,6 +490,8 @@ class Production:
 
     def apply_rate(self, now: float) -> None:
         """Recompute the rate in force (schedule x policy factors) and try to start."""
+        if self.lazy:
+            self.sync(now)
         rate = self.base_rate
         for f in self.factors:
             rate *= f
@@ -493,7 +533,11 @@ class Production:
         self.wip = q
         duration = q / rate
         self.log.extend((now, q, now + duration))
-        self.model.at(duration, PRIORITY_PRODUCTION, self._done, (q, prov))
+        if self.lazy and not out.backlog and not out.rush:
+            self.pend_end = now + duration
+            self.pend_event = None
+        else:
+            self.pend_event = self.model.at(duration, PRIORITY_PRODUCTION, self._done, (q, prov))
         for inp, _ in inputs:
             if inp.ptype != "none":
                 inp.review(now)
@@ -503,6 +547,7 @@ class Production:
         now = self.model.env._now
         self.busy = False
         self.wip = 0.0
+        self.pend_event = None
         out = self.out
         out.log.extend((now, REC_PRODUCED, q))
         out.receive(q, prov, now, None)
@@ -520,7 +565,7 @@ class Model:
 
     def __init__(self, network: Network, scenario=None, *, seed: int = 0, replication: int = 0,
                  start: _dt.date | str | None = None, horizon_days: float | None = None,
-                 demand_mode: str = "bulk") -> None:
+                 demand_mode: str = "bulk", production_mode: str = "bulk") -> None:
         from .scenario import Scenario, resolve_scenario
 
         self.network = network
@@ -528,6 +573,11 @@ class Model:
         if demand_mode not in ("bulk", "events"):
             raise ValueError(f"demand_mode must be 'bulk' or 'events', got {demand_mode!r}")
         self.demand_mode = demand_mode
+        if production_mode not in ("bulk", "events"):
+            raise ValueError(f"production_mode must be 'bulk' or 'events', got {production_mode!r}")
+        self.production_mode = production_mode
+        self.prio = PRIORITY_POLICY       # priority of the event being processed
+        self.events = 0                   # events processed by run()
         self.start = _as_date(start) if start is not None else self.scenario.start or DEFAULT_START
         if horizon_days is None:
             end = self.scenario.end or DEFAULT_HORIZON_END
@@ -658,6 +708,11 @@ class Model:
                         inp.echelon = (prod, a)
                         out.echelon_inputs.append(inp)
                 self.productions.append(prod)
+        if self.production_mode == "bulk":
+            for prod in self.productions:
+                out = prod.out
+                prod.lazy = (not prod.inputs and not out.consumers and out.ptype == "none"
+                             and not out.echelon_inputs and not out.is_demand)
         for st in self.stocks.values():
             self.refresh_lanes(st)
             # provenance is read only when shipped on, or consumed by a producer that passes
@@ -897,16 +952,45 @@ class Model:
         from .results import Run
 
         t0 = _time.perf_counter()
-        self.env.run(until=self.horizon)
+        self._loop(self.horizon)
+        self.prio = PRIORITY_POLICY       # the end: batches ending exactly at the horizon wait
+        for prod in self.productions:
+            if prod.lazy:
+                prod.sync(self.horizon)
         for st in self.demand_stocks:
             st.advance(self.horizon, inclusive=False)
         self.run_seconds = _time.perf_counter() - t0
         return Run.from_model(self)
 
+    def _loop(self, until: float) -> None:
+        """Process SimPy's event queue up to (not including) *until*.
+
+        This is ``Environment.step`` in a loop, inlined, that also records the priority of the
+        event being processed (lazy production lines need it to order simultaneous events).
+        Failed events that nobody handled are raised, as SimPy does."""
+        env = self.env
+        queue = env._queue
+        pop = _heappop
+        n = 0
+        try:
+            while queue and queue[0][0] < until:
+                env._now, self.prio, _, event = pop(queue)
+                callbacks, event.callbacks = event.callbacks, None
+                for callback in callbacks:
+                    callback(event)
+                n += 1
+                if not event._ok and not hasattr(event, "_defused"):
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    raise exc
+        finally:
+            self.events += n
+        env._now = until
+
     @property
     def events_processed(self) -> int:
-        """SimPy events processed so far (scheduled minus still queued)."""
-        return next(self.env._eid) - len(self.env._queue) - 1
+        """SimPy events processed by :meth:`run`."""
+        return self.events
 
 
 def _noop(event) -> None:
@@ -927,7 +1011,7 @@ def _as_date(value) -> _dt.date:
 
 def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replication: int = 0,
              start: _dt.date | str | None = None, horizon_days: float | None = None,
-             demand_mode: str = "bulk"):
+             demand_mode: str = "bulk", production_mode: str = "bulk"):
     """Run one replication and return its :class:`~sim.results.Run`.
 
     Parameters
@@ -947,6 +1031,9 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
     demand_mode:
         ``"bulk"`` (default, fast) or ``"events"`` (one SimPy event per customer order; same
         results, for testing).
+    production_mode:
+        ``"bulk"`` (default): production lines without inputs complete batches that ship
+        nothing without an event; ``"events"``: every batch is an event (same results).
 
     Examples
     --------
@@ -956,5 +1043,6 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
     """
     net = load_network(network)
     model = Model(net, scenario, seed=seed, replication=replication, start=start,
-                  horizon_days=horizon_days, demand_mode=demand_mode)
+                  horizon_days=horizon_days, demand_mode=demand_mode,
+                  production_mode=production_mode)
     return model.run()

@@ -326,6 +326,8 @@ class PolicyEngine:
     def _set_down(self, prods, delta: int) -> None:
         now = self.model.env.now
         for p in prods:
+            if p.lazy:
+                p.sync(now)
             p.down += delta
             if not p.down:
                 p.try_start(now)
@@ -393,6 +395,8 @@ class PolicyEngine:
         """Cancel the orders queued at the supplier for *lane* (the buyer re-routes them)."""
         src = lane.src
         now = self.model.env.now
+        if src.producer is not None and src.producer.lazy:
+            src.producer.sync(now)
         dropped = 0.0
         for name in ("backlog", "rush"):
             queue = getattr(src, name)
