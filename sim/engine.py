@@ -464,9 +464,8 @@ class Production:
         event's priority comes after production), starting each next batch at its due time."""
         if not self.busy or self.pend_event is not None:
             return
-        model = self.model
         out = self.out
-        late = model.prio >= PRIORITY_PRODUCTION
+        late = self.model.prio >= PRIORITY_PRODUCTION
         while self.busy and self.pend_event is None and (
                 self.pend_end < now or (late and self.pend_end == now)):
             t = self.pend_end
@@ -475,6 +474,22 @@ class Production:
             self.wip = 0.0
             out.on_hand += q
             out.log.extend((t, REC_PRODUCED, q))
+            rate = self.rate
+            if not self.down and rate > 0.0:
+                # full batches back to back: the same arithmetic as try_start, without calls
+                full = rate * self.batch_days
+                duration = full / rate
+                target = self.target
+                log = self.log
+                out_log = out.log
+                while target - (out.on_hand - out.backlog_qty) >= full:
+                    end = t + duration
+                    if end > now or (end == now and not late):
+                        break
+                    log.extend((t, full, end))
+                    out.on_hand += full
+                    out_log.extend((end, REC_PRODUCED, full))
+                    t = end
             self.try_start(t)
 
     def materialize(self, now: float) -> None:
