@@ -41,7 +41,9 @@ Flow rules
 ----------
 * Orders placed on lanes are split among the buyer's usable lanes in proportion to their shares
   (``order_split = "proportional"``) or sent whole to one lane by smooth weighted round-robin
-  (``"single"``). Orders reach the supplier at once; what it cannot ship now waits in its FIFO
+  (``"single"``). A buyer with ``max_supplier_wait_days`` leaves out, for each order, the lanes
+  whose supplier could not ship it within that many days (its queue beyond stock, at its
+  production rate), so it does not queue behind a congested supplier while others have stock. Orders reach the supplier at once; what it cannot ship now waits in its FIFO
   backlog. Partial shipments are allowed, unless the supplier node sets
   ``partial_shipments = false`` (then it ships whole orders only, strictly first come first
   served). Orders from nodes with ``priority > 0`` (rated
@@ -149,7 +151,7 @@ class Stock:
                  "on_order", "ptype", "level", "S", "Q", "review_days", "lanes_in",
                  "active", "consumers", "producer", "prov", "log", "initial", "price",
                  "single", "is_demand", "lanes_out", "waiting", "track_prov", "partial",
-                 "echelon", "echelon_inputs")
+                 "echelon", "echelon_inputs", "max_wait")
 
     def __init__(self, model, node: NodeSpec, material: str, initial: float, policy, prov,
                  price) -> None:
@@ -178,6 +180,7 @@ class Stock:
         self.price = price
         self.single = node.order_split == "single"
         self.partial = node.partial_shipments   # False: ship whole orders only (strict FIFO)
+        self.max_wait = node.max_supplier_wait_days   # responsive sourcing (None: off)
         self.echelon = None        # (production line, recipe qty) for echelon input policies
         self.echelon_inputs: list[Stock] = []   # output stock: inputs whose position counts it
         self.is_demand = False
@@ -223,6 +226,8 @@ class Stock:
         self.waiting = False
         self.on_order += qty
         self.log.extend((now, REC_ORDERED, qty))
+        if self.max_wait is not None and len(active) > 1:
+            active = self.responsive(active, qty)
         if self.single or len(active) == 1:
             if len(active) == 1:
                 lane = active[0][0]
@@ -239,6 +244,29 @@ class Stock:
             for lane, share in active:
                 if share > 0.0:
                     lane.src.receive_order(lane, qty * share, now)
+
+    def responsive(self, active: list, qty: float) -> list:
+        """Drop the lanes whose supplier would take longer than ``max_supplier_wait_days`` to
+        ship (its queue beyond stock, at its production rate; a supplier that does not produce
+        and cannot ship now counts as too slow) and renormalise the shares of the others. If
+        every lane is too slow the order is split as usual."""
+        keep = []
+        limit = self.max_wait
+        for lane, share in active:
+            src = lane.src
+            queued = src.backlog_qty + qty * share - src.on_hand
+            if queued > EPS:
+                prod = src.producer
+                rate = prod.rate if prod is not None and not prod.down else 0.0
+                if rate <= 0.0 or queued / rate > limit:
+                    continue
+            keep.append((lane, share))
+        if not keep or len(keep) == len(active):
+            return active
+        total = sum(share for _, share in keep)
+        if total <= 0.0:
+            return [(lane, 1.0 / len(keep)) for lane, _ in keep]
+        return [(lane, share / total) for lane, share in keep]
 
     # -- the supplier side ------------------------------------------------------------------
     def receive_order(self, lane: Lane, qty: float, now: float) -> None:

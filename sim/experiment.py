@@ -437,6 +437,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         raise ModelError(f"must be a non-negative integer, got {seed!r}", field="seed")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ModelError(f"must be a positive integer, got {workers!r}", field="workers")
+    check_horizon(horizon_days)
     net = load_network(network)
     sc = resolve_scenario(scenario)
     sc.check_network(net)
@@ -508,6 +509,16 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     res.meta["reps_used"] = res.reps + len(res.failures)
     res.meta["failures"] = len(res.failures)
     return res
+
+
+def check_horizon(horizon_days) -> None:
+    """Raise :class:`ModelError` unless *horizon_days* is None or a positive finite number."""
+    if horizon_days is None:
+        return
+    if isinstance(horizon_days, bool) or not isinstance(horizon_days, (int, float)) \
+            or not math.isfinite(horizon_days) or horizon_days <= 0:
+        raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
+                         field="horizon_days")
 
 
 def _ndays(network, scenario, start, horizon_days) -> int:

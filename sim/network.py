@@ -25,6 +25,7 @@ TOML schema (units: tonnes, days, US dollars; every figure may carry a ``source`
     unmet = "backorder"           # or "lost": what happens to demand or orders it cannot fill
     priority = 0                  # > 0: rated orders, served before unrated ones (e.g. DPAS)
     partial_shipments = true      # false: ship only whole orders, strictly first come first served
+    max_supplier_wait_days = 60   # optional: skip suppliers that could not ship within this
     [nodes.mine_cn.production.concentrate]
     capacity_t_per_year = 270000  # or capacity_schedule = [{from = "2026-04-01", t_per_year = 5000}, ...]
     recipe = {}                   # inputs per tonne of output, e.g. {concentrate = 2.5}
@@ -221,6 +222,7 @@ class NodeSpec:
     order_split: str = "proportional"
     priority: int = 0
     partial_shipments: bool = True
+    max_supplier_wait_days: float | None = None
     stocks: dict[str, StockSpec] = field(default_factory=dict)
     production: dict[str, ProductionSpec] = field(default_factory=dict)
     demand: dict[str, DemandSpec] = field(default_factory=dict)
@@ -403,7 +405,7 @@ def _parse_demand(node: str, mat: str, raw: Any) -> DemandSpec:
 
 
 _NODE_KEYS = {"kind", "country", "name", "source", "sector", "unmet", "confers_origin",
-              "holding_cost_rate", "order_split", "priority", "partial_shipments", "stock", "production", "demand", "note",
+              "holding_cost_rate", "order_split", "priority", "partial_shipments", "max_supplier_wait_days", "stock", "production", "demand", "note",
               "lat", "lon", "operator", "status"}
 
 
@@ -449,6 +451,8 @@ def _parse_node(nid: str, raw: Any) -> NodeSpec:
         holding_cost_rate=_number(raw.get("holding_cost_rate", 0.2), where, "holding_cost_rate"),
         order_split=split, priority=_priority(raw.get("priority", 0), where),
         partial_shipments=_flag(raw.get("partial_shipments", True), where, "partial_shipments"),
+        max_supplier_wait_days=None if raw.get("max_supplier_wait_days") is None else _number(
+            raw["max_supplier_wait_days"], where, "max_supplier_wait_days"),
         stocks=stocks, production=production, demand=demand, extra=extra)
 
 
@@ -617,6 +621,8 @@ class Network:
                 nd["priority"] = n.priority
             if not n.partial_shipments:
                 nd["partial_shipments"] = False
+            if n.max_supplier_wait_days is not None:
+                nd["max_supplier_wait_days"] = n.max_supplier_wait_days
             nd.update(n.extra)
             if n.stocks:
                 nd["stock"] = {}

@@ -519,6 +519,15 @@ def _parse(data: dict, file: str | None) -> Scenario:
                                 where="truce.outcomes")
         esc = _regime_params(_keys(t.get("escalation", {}), _REGIME_PARAMS, "truce.escalation"),
                              "truce.escalation")
+        for cid in sus:
+            c = next(c for c in controls if c.id == cid)
+            regime = esc.get("regime", c.regime)
+            if regime == "licensing" and esc.get("review_days", c.review_days) is None:
+                raise ScenarioError(f"escalating control {cid!r} to licensing needs 'review_days'",
+                                    where="truce.escalation", field="review_days")
+            if regime == "quota" and not esc.get("quota_t", c.quota_t):
+                raise ScenarioError(f"escalating control {cid!r} to a quota needs 'quota_t'",
+                                    where="truce.escalation", field="quota_t")
         truce = Truce(tuple(sus), _date(t["start"], tw, "start"),
                       _num(t["duration_days"], tw, "duration_days", 0, strict=True),
                       extension_days=_num(t.get("extension_days", 365.0), tw, "extension_days", 0,

@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
-from .experiment import (_Task, _progress, _write_table, available_cores, digest_of,
-                         git_commit, make_executor, run_chunk, summarise)
+from .experiment import (_Task, _progress, _write_table, available_cores, check_horizon,
+                         digest_of, git_commit, make_executor, run_chunk, summarise)
 from .network import Network, load_network
 from .scenario import Scenario, resolve_scenario
 
@@ -238,6 +238,7 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
 
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
+    check_horizon(horizon_days)
     base_net = load_network(network)
     base_sc = resolve_scenario(scenario)
     points = design_points(params or {}, design, samples, seed)
