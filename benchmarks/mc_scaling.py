@@ -1,0 +1,144 @@
+"""Monte Carlo scaling: replications per second and parallel efficiency by worker count.
+
+Covers: ``sim.experiment.monte_carlo`` on the default network and scenario through a local
+process pool and through a Dask ``LocalCluster`` (the same code path, any
+``concurrent.futures.Executor``), at several worker counts, with a fixed number of replications
+per worker (weak scaling) so each run lasts about as long. It also checks that the tables are
+identical whatever the executor and the worker count (replication *i* always has the same
+streams), and measures the peak resident memory of a long run.
+
+Usage::
+
+    python benchmarks/mc_scaling.py                      # 1 and all cores, process pool
+    python benchmarks/mc_scaling.py --workers 1,4,16 --dask --memory-reps 10000
+
+Prints a table, then one line of JSON with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # noqa: E402
+
+from sim.experiment import available_cores, monte_carlo  # noqa: E402
+
+NETWORK = "rare_earth_2025"
+SCENARIO = "truce-uncertain"
+SEED = 2025
+
+
+def _rss_sampler(stop: threading.Event, out: list) -> None:
+    try:
+        import psutil
+    except ImportError:
+        return
+    me = psutil.Process()
+    peak = 0
+    while not stop.is_set():
+        try:
+            total = me.memory_info().rss + sum(c.memory_info().rss
+                                               for c in me.children(recursive=True))
+        except psutil.Error:
+            total = 0
+        peak = max(peak, total)
+        time.sleep(0.05)
+    out.append(peak)
+
+
+def timed(fn):
+    """Run *fn* and return (result, seconds, peak RSS of this process and its children in MB)."""
+    stop = threading.Event()
+    peak: list = []
+    th = threading.Thread(target=_rss_sampler, args=(stop, peak), daemon=True)
+    th.start()
+    t0 = time.perf_counter()
+    res = fn()
+    dt = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    return res, dt, (peak[0] / 2**20 if peak else None)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workers", default=f"1,{available_cores()}",
+                    help="comma-separated worker counts (default: 1 and all cores)")
+    ap.add_argument("--reps-per-worker", type=int, default=40)
+    ap.add_argument("--dask", action="store_true", help="also run on a Dask LocalCluster")
+    ap.add_argument("--memory-reps", type=int, default=0,
+                    help="also run this many reps on all workers and report peak memory")
+    args = ap.parse_args()
+    counts = [int(w) for w in args.workers.split(",")]
+    out = {"network": NETWORK, "scenario": SCENARIO, "cores": available_cores(),
+           "reps_per_worker": args.reps_per_worker, "runs": [], "python": sys.version.split()[0]}
+    reference = None
+    print(f"{'executor':10s} {'workers':>7s} {'reps':>6s} {'seconds':>8s} {'reps/s':>8s} "
+          f"{'efficiency':>10s} {'peak MB':>8s} identical")
+    for kind in ["pool"] + (["dask"] if args.dask else []):
+        base_rate = None
+        for w in counts:
+            reps = args.reps_per_worker * w
+            client = cluster = None
+            if kind == "dask":
+                from distributed import Client, LocalCluster
+                cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+                client = Client(cluster)
+                executor = client.get_executor()
+                run = lambda: monte_carlo(NETWORK, SCENARIO, reps=reps, seed=SEED,  # noqa: E731
+                                          executor=executor, workers=w, progress=False)
+            else:
+                run = lambda: monte_carlo(NETWORK, SCENARIO, reps=reps, seed=SEED,  # noqa: E731
+                                          workers=w, progress=False)
+            try:
+                res, dt, peak = timed(run)
+            finally:
+                if client is not None:
+                    client.close()
+                    cluster.close()
+            rate = res.reps / dt
+            if base_rate is None:
+                base_rate = rate / w
+            eff = rate / (base_rate * w)
+            n = min(len(res.per_rep), args.reps_per_worker * counts[0])
+            head = res.per_rep.iloc[:n]
+            if reference is None:
+                reference = head
+                same = True
+            else:
+                same = bool(head.equals(reference.iloc[:len(head)]))
+            out["runs"].append({"executor": kind, "workers": w, "reps": res.reps,
+                                "failures": len(res.failures), "seconds": round(dt, 3),
+                                "reps_per_s": round(rate, 2), "parallel_efficiency": round(eff, 3),
+                                "peak_rss_mb": None if peak is None else round(peak),
+                                "identical_to_first": same})
+            print(f"{kind:10s} {w:7d} {res.reps:6d} {dt:8.2f} {rate:8.2f} {eff:10.3f} "
+                  f"{(peak or 0):8.0f} {same}", flush=True)
+    if args.memory_reps:
+        w = max(counts)
+        res, dt, peak = timed(lambda: monte_carlo(NETWORK, SCENARIO, reps=args.memory_reps,
+                                                  seed=SEED, workers=w, progress=False))
+        out["memory"] = {"reps": res.reps, "workers": w, "seconds": round(dt, 2),
+                         "reps_per_s": round(res.reps / dt, 2),
+                         "peak_rss_mb_all_processes": None if peak is None else round(peak),
+                         "series_mb": round(res.series_nbytes() / 2**20, 1),
+                         "per_rep_mb": round(res.per_rep.memory_usage(deep=True).sum() / 2**20, 1)}
+        print(f"memory: {res.reps} reps on {w} workers in {dt:.1f} s, peak RSS "
+              f"{out['memory']['peak_rss_mb_all_processes']} MB (series "
+              f"{out['memory']['series_mb']} MB, per-rep table {out['memory']['per_rep_mb']} MB)")
+    print(json.dumps(out, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    pd.set_option("display.width", 120)
+    raise SystemExit(main())
