@@ -415,7 +415,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         default: a process pool with *workers* processes (default: available cores), or
         in-process for ``workers=1``.
     chunk_size:
-        Replications per task (default: about four tasks per worker, at most 50 reps each).
+        Replications per task (default: about 16 tasks per worker, at most 20 reps each).
     track:
         ``(node, material)`` stocks whose weekly inventory gets quantile bands, besides the
         per-sector fill rate, backorders and net inventory that always do.
@@ -456,8 +456,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     else:
         total = reps
     if chunk_size is None:
-        chunk_size = max(1, min(50, math.ceil(min(total, check_every if target else total)
-                                             / (4 * max(1, n_workers)))))
+        chunk_size = default_chunk_size(min(total, check_every if target else total), n_workers)
     t0 = time.perf_counter()
     bar = _progress(total, progress, sc.name)
     outputs: list[dict] = []
@@ -509,6 +508,12 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     res.meta["reps_used"] = res.reps + len(res.failures)
     res.meta["failures"] = len(res.failures)
     return res
+
+
+def default_chunk_size(reps: int, workers: int) -> int:
+    """Replications per task: about 16 tasks per worker (so the last round leaves workers idle
+    for at most a few replications), at most 20 (results stream back as they finish)."""
+    return max(1, min(20, math.ceil(reps / (16 * max(1, workers)))))
 
 
 def check_horizon(horizon_days) -> None:

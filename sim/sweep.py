@@ -43,7 +43,8 @@ import numpy as np
 
 from .errors import ModelError
 from .experiment import (_Task, _progress, _write_table, available_cores, check_horizon,
-                         digest_of, git_commit, make_executor, run_chunk, summarise)
+                         default_chunk_size, digest_of, git_commit, make_executor, run_chunk,
+                         summarise)
 from .network import Network, load_network
 from .scenario import Scenario, resolve_scenario
 
@@ -248,8 +249,7 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
         executor, owned = make_executor(workers)
     n_workers = workers or getattr(executor, "_max_workers", None) or available_cores()
     if chunk_size is None:
-        chunk_size = max(1, min(50, math.ceil(reps * len(points) / (4 * n_workers))))
-        chunk_size = min(chunk_size, reps)
+        chunk_size = min(default_chunk_size(reps * len(points), n_workers), reps)
     spec = {"network_sha256": base_net.digest(), "scenario_sha256": base_sc.digest(),
             "params": params, "design": design, "samples": samples, "reps": reps, "seed": seed,
             "chunk_size": chunk_size, "start": str(start), "horizon_days": horizon_days}
