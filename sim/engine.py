@@ -69,7 +69,6 @@ import math
 import time as _time
 from array import array
 from bisect import bisect_left
-from itertools import accumulate
 from collections import deque
 from typing import Any
 
@@ -350,14 +349,16 @@ class DemandStock(Stock):
     """
 
     __slots__ = ("T", "D", "C", "n", "k_next", "k_e", "L_e", "epochs", "lost", "wake_gen",
-                 "wake_k", "sector")
+                 "wake_k", "sector", "arrays")
 
-    def setup_demand(self, times: list, sizes: list, lost: bool, sector: str) -> None:
+    def setup_demand(self, times: np.ndarray, sizes: np.ndarray, lost: bool, sector: str) -> None:
         self.is_demand = True
-        self.T = times
-        self.D = sizes
-        self.C = [0.0, *accumulate(sizes)]
-        self.n = len(times)
+        cum = np.concatenate(([0.0], np.cumsum(sizes)))
+        self.arrays = (times, sizes, cum)      # numpy copies for the results
+        self.T = times.tolist()                # lists for the hot loop (fast indexing)
+        self.D = sizes.tolist()
+        self.C = cum.tolist()
+        self.n = len(self.T)
         self.k_next = 0
         self.k_e = 0
         self.L_e = self.on_hand
@@ -715,11 +716,15 @@ class Model:
             inbound.setdefault((l.dst, l.material), []).append(l)
         # which stocks exist at each node
         keys: list[tuple[str, str]] = []
+        lane_materials: dict[str, set] = {}
+        for l in net.lanes:
+            lane_materials.setdefault(l.src, set()).add(l.material)
+            lane_materials.setdefault(l.dst, set()).add(l.material)
         for n in net.nodes.values():
             ms = set(n.stocks) | set(n.production) | set(n.demand)
             for p in n.production.values():
                 ms |= set(p.recipe)
-            ms |= {l.material for l in net.lanes if l.dst == n.id or l.src == n.id}
+            ms |= lane_materials.get(n.id, set())
             keys += [(n.id, m) for m in sorted(ms)]
         init_prov = self._initial_provenance(keys, inbound)
         from .network import StockSpec
@@ -733,7 +738,7 @@ class Model:
         for i, l in enumerate(net.lanes):
             src = self.stocks[(l.src, l.material)]
             dst = self.stocks[(l.dst, l.material)]
-            sampler = BlockSampler(l.lead_time, self.streams.generator(("lead_time", l.id)))
+            sampler = BlockSampler(l.lead_time, self.streams, ("lead_time", l.id))
             lane = Lane(l, i, src, dst, sampler, mats[l.material].price_usd_per_t)
             self.lanes.append(lane)
             src.lanes_out.append(lane)
@@ -936,7 +941,7 @@ class Model:
                 gap_dist = spec.interarrival
                 mean_gap = gap_dist.mean
             if not math.isfinite(mean_gap):
-                return [], []
+                return np.zeros(0), np.zeros(0)
             # operational time: a demand surge speeds up the arrival clock (time change), so the
             # same random numbers give more orders while it lasts (common random numbers hold)
             op_h = H if mult is None else mult.cumulative(H)
@@ -957,7 +962,7 @@ class Model:
             times, sizes = times[keep], sizes[keep]
         if (sizes < 0).any() or not np.isfinite(sizes).all():
             raise ValueError(f"demand at node '{node.id}' drew invalid sizes")
-        return times.tolist(), sizes.tolist()
+        return np.asarray(times, dtype=float), np.asarray(sizes, dtype=float)
 
     # -- the hot path -----------------------------------------------------------------------
     def ship(self, lane: Lane, qty: float, now: float) -> None:

@@ -127,9 +127,7 @@ class Run:
         shortage_from = model.day_of(sc.shortage_after) if sc.shortage_after else 0.0
         demand = []
         for st in model.demand_stocks:
-            T = np.asarray(st.T, dtype=float)
-            D = np.asarray(st.D, dtype=float)
-            C = np.asarray(st.C, dtype=float)
+            T, D, C = st.arrays
             ep = np.asarray(st.epochs, dtype=float)
             ep_t, ep_k, ep_L = ep[:, 0], ep[:, 1].astype(np.int64), ep[:, 2]
             k = np.arange(len(T))

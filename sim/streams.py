@@ -54,13 +54,17 @@ class Streams:
 
 
 class BlockSampler:
-    """Draws from a distribution in blocks so the hot loop pays one list index per value."""
+    """Draws from a distribution in blocks so the hot loop pays one list index per value.
 
-    __slots__ = ("dist", "rng", "block", "_buf", "_i")
+    *rng* is a generator, or a :class:`Streams` whose stream *name* is opened on the first
+    draw (lanes that never ship then cost nothing to set up)."""
 
-    def __init__(self, dist, rng: np.random.Generator, block: int = 64) -> None:
+    __slots__ = ("dist", "rng", "name", "block", "_buf", "_i")
+
+    def __init__(self, dist, rng, name=None, block: int = 64) -> None:
         self.dist = dist
         self.rng = rng
+        self.name = name
         self.block = block
         self._buf: list[float] = []
         self._i = 0
@@ -68,6 +72,9 @@ class BlockSampler:
     def __call__(self) -> float:
         i = self._i
         if i >= len(self._buf):
+            if self.name is not None:
+                self.rng = self.rng.generator(self.name)
+                self.name = None
             self._buf = self.dist.sample(self.rng, self.block).tolist()
             i = 0
         self._i = i + 1
