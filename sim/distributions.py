@@ -146,12 +146,11 @@ class Triangular(Distribution):
 
 
 @dataclass(frozen=True)
-class LogNormal(Distribution):
-    """Log-normal given by the mean and standard deviation of the variable itself (not its log)."""
+class _MeanSd(Distribution):
+    """A distribution given by the mean and standard deviation of the variable itself."""
 
     mean_: float
     sd_: float
-    name: ClassVar[str] = "lognormal"
 
     @property
     def mean(self) -> float:
@@ -160,6 +159,16 @@ class LogNormal(Distribution):
     @property
     def variance(self) -> float:
         return self.sd_ ** 2
+
+    def to_dict(self):
+        return {"dist": self.name, "mean": self.mean_, "sd": self.sd_}
+
+
+@dataclass(frozen=True)
+class LogNormal(_MeanSd):
+    """Log-normal given by the mean and standard deviation of the variable itself (not its log)."""
+
+    name: ClassVar[str] = "lognormal"
 
     def _draw(self, rng, n):
         if self.sd_ == 0:
@@ -167,25 +176,12 @@ class LogNormal(Distribution):
         s2 = math.log1p((self.sd_ / self.mean_) ** 2)
         return rng.lognormal(math.log(self.mean_) - 0.5 * s2, math.sqrt(s2), n)
 
-    def to_dict(self):
-        return {"dist": self.name, "mean": self.mean_, "sd": self.sd_}
-
 
 @dataclass(frozen=True)
-class Gamma(Distribution):
+class Gamma(_MeanSd):
     """Gamma given by its mean and standard deviation."""
 
-    mean_: float
-    sd_: float
     name: ClassVar[str] = "gamma"
-
-    @property
-    def mean(self) -> float:
-        return self.mean_
-
-    @property
-    def variance(self) -> float:
-        return self.sd_ ** 2
 
     def _draw(self, rng, n):
         if self.sd_ == 0:
@@ -193,31 +189,15 @@ class Gamma(Distribution):
         shape = (self.mean_ / self.sd_) ** 2
         return rng.gamma(shape, self.mean_ / shape, n)
 
-    def to_dict(self):
-        return {"dist": self.name, "mean": self.mean_, "sd": self.sd_}
-
 
 @dataclass(frozen=True)
-class Normal(Distribution):
-    """Normal truncated at zero by resampling-free clipping; use only with small cv (< 0.3)."""
+class Normal(_MeanSd):
+    """Normal clipped at zero; use only with small cv (< 0.3), where clipping is negligible."""
 
-    mean_: float
-    sd_: float
     name: ClassVar[str] = "normal"
-
-    @property
-    def mean(self) -> float:
-        return self.mean_
-
-    @property
-    def variance(self) -> float:
-        return self.sd_ ** 2
 
     def _draw(self, rng, n):
         return np.maximum(rng.normal(self.mean_, self.sd_, n), 0.0)
-
-    def to_dict(self):
-        return {"dist": self.name, "mean": self.mean_, "sd": self.sd_}
 
 
 @dataclass(frozen=True)

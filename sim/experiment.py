@@ -73,6 +73,16 @@ def make_executor(workers: int | None = None, scheduler: str | None = None):
     return cf.ProcessPoolExecutor(max_workers=workers), True
 
 
+def release(executor, owned, bar=None) -> None:
+    """Close a progress bar and shut down an executor made by :func:`make_executor`."""
+    if bar is not None:
+        bar.close()
+    if owned is True:
+        executor.shutdown()
+    elif owned is not None:
+        owned.close()
+
+
 def available_cores() -> int:
     """CPU cores this process may use."""
     try:
@@ -485,12 +495,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
                     reached = widths
                     break
     finally:
-        if bar is not None:
-            bar.close()
-        if owned is True:
-            executor.shutdown()
-        elif owned is not None:
-            owned.close()
+        release(executor, owned, bar)
     elapsed = time.perf_counter() - t0
     from .engine import DEFAULT_START
     from .results import package_versions

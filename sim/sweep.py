@@ -43,8 +43,8 @@ import numpy as np
 
 from .errors import ModelError
 from .experiment import (_Task, _progress, _write_table, available_cores, check_horizon,
-                         default_chunk_size, digest_of, git_commit, make_executor, run_chunk,
-                         summarise)
+                         default_chunk_size, digest_of, git_commit, make_executor, release,
+                         run_chunk, summarise)
 from .network import Network, load_network
 from .scenario import Scenario, resolve_scenario
 
@@ -295,12 +295,7 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
             if bar is not None:
                 bar.update(len(t.reps))
     finally:
-        if bar is not None:
-            bar.close()
-        if owned is True:
-            executor.shutdown()
-        elif owned is not None:
-            owned.close()
+        release(executor, owned, bar)
     res = _assemble_sweep(points, results)
     res.meta.update(kind="sweep", network=base_net.name, scenario=base_sc.name, seed=seed,
                     reps=reps, design=design, samples=samples, params=params, points=points,
