@@ -609,11 +609,14 @@ class Model:
 
     def __init__(self, network: Network, scenario=None, *, seed: int = 0, replication: int = 0,
                  start: _dt.date | str | None = None, horizon_days: float | None = None,
-                 demand_mode: str = "bulk", production_mode: str = "bulk") -> None:
+                 demand_mode: str = "bulk", production_mode: str = "bulk",
+                 shortage_after: _dt.date | str | None = None) -> None:
         from .scenario import Scenario, resolve_scenario
 
         self.network = network
         self.scenario: Scenario = resolve_scenario(scenario)
+        if shortage_after is not None:
+            self.scenario = self.scenario.with_changes(shortage_after=_as_date(shortage_after))
         if demand_mode not in ("bulk", "events"):
             raise ValueError(f"demand_mode must be 'bulk' or 'events', got {demand_mode!r}")
         self.demand_mode = demand_mode
@@ -1059,7 +1062,8 @@ def _as_date(value) -> _dt.date:
 
 def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replication: int = 0,
              start: _dt.date | str | None = None, horizon_days: float | None = None,
-             demand_mode: str = "bulk", production_mode: str = "bulk"):
+             demand_mode: str = "bulk", production_mode: str = "bulk",
+             shortage_after: _dt.date | str | None = None):
     """Run one replication and return its :class:`~sim.results.Run`.
 
     Parameters
@@ -1082,6 +1086,9 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
     production_mode:
         ``"bulk"`` (default): production lines without inputs complete batches that ship
         nothing without an event; ``"events"``: every batch is an event (same results).
+    shortage_after:
+        Date from which ``first_shortage_day`` is measured (default: the scenario's
+        ``shortage_after``, else the start).
 
     Examples
     --------
@@ -1092,5 +1099,5 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
     net = load_network(network)
     model = Model(net, scenario, seed=seed, replication=replication, start=start,
                   horizon_days=horizon_days, demand_mode=demand_mode,
-                  production_mode=production_mode)
+                  production_mode=production_mode, shortage_after=shortage_after)
     return model.run()

@@ -192,3 +192,18 @@ def test_responsive_sourcing_avoids_a_congested_supplier():
     assert fast(responsive) > fast(fixed)
     for run in (fixed, responsive):
         assert abs(run.material_balance()["residual"]).max() < 1e-6
+
+
+def test_first_shortage_is_counted_from_shortage_after():
+    """first_shortage_day is the first order not filled completely at or after the given date;
+    it moves later (or is censored at the horizon) when the date moves later."""
+    net = _two_supplier_net(None)          # a buyer that runs short early and stays short
+    early = sim.simulate(net, seed=1, horizon_days=300)
+    assert early.kpi("shortage_occurred") == 1.0
+    first = early.kpi("first_shortage_day")
+    assert first < 212.0
+    later = sim.simulate(net, seed=1, horizon_days=300, shortage_after="2025-08-01")
+    assert later.shortage_from == 212.0
+    assert later.kpi("first_shortage_day") >= max(first, 212.0)
+    row = later.kpis().query("kpi == 'first_shortage_day' and scope == 'network'").iloc[0]
+    assert row["date"] == "" or row["date"] >= "2025-08-01"
