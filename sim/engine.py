@@ -79,6 +79,7 @@ import numpy as np
 import simpy
 from simpy.events import Event as _Event
 
+from .errors import ModelError
 from .network import Network, NodeSpec, load_network
 from .streams import BlockSampler, Streams
 
@@ -618,10 +619,11 @@ class Model:
         if shortage_after is not None:
             self.scenario = self.scenario.with_changes(shortage_after=_as_date(shortage_after))
         if demand_mode not in ("bulk", "events"):
-            raise ValueError(f"demand_mode must be 'bulk' or 'events', got {demand_mode!r}")
+            raise ModelError(f"must be 'bulk' or 'events', got {demand_mode!r}", field="demand_mode")
         self.demand_mode = demand_mode
         if production_mode not in ("bulk", "events"):
-            raise ValueError(f"production_mode must be 'bulk' or 'events', got {production_mode!r}")
+            raise ModelError(f"must be 'bulk' or 'events', got {production_mode!r}",
+                             field="production_mode")
         self.production_mode = production_mode
         self.prio = PRIORITY_POLICY       # priority of the event being processed
         self.events = 0                   # events processed by run()
@@ -631,7 +633,6 @@ class Model:
             horizon_days = (end - self.start).days
         if not (isinstance(horizon_days, (int, float)) and not isinstance(horizon_days, bool)) \
                 or not math.isfinite(horizon_days) or horizon_days <= 0:
-            from .errors import ModelError
             raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
                              field="horizon_days")
         self.horizon = float(horizon_days)
@@ -1056,7 +1057,6 @@ def _as_date(value) -> _dt.date:
     try:
         return _dt.date.fromisoformat(str(value))
     except ValueError:
-        from .errors import ModelError
         raise ModelError(f"must be a date YYYY-MM-DD, got {value!r}", field="start") from None
 
 

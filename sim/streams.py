@@ -15,6 +15,8 @@ import hashlib
 
 import numpy as np
 
+from .errors import ModelError
+
 __all__ = ["Streams", "name_key", "BlockSampler"]
 
 
@@ -38,9 +40,10 @@ class Streams:
 
     def __init__(self, seed: int = 0, replication: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+            raise ModelError(f"must be a non-negative integer, got {seed!r}", field="seed")
         if isinstance(replication, bool) or not isinstance(replication, (int, np.integer)) or replication < 0:
-            raise ValueError(f"replication must be a non-negative integer, got {replication!r}")
+            raise ModelError(f"must be a non-negative integer, got {replication!r}",
+                             field="replication")
         self.seed = int(seed)
         self.replication = int(replication)
 

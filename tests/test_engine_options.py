@@ -207,3 +207,16 @@ def test_first_shortage_is_counted_from_shortage_after():
     assert later.kpi("first_shortage_day") >= max(first, 212.0)
     row = later.kpis().query("kpi == 'first_shortage_day' and scope == 'network'").iloc[0]
     assert row["date"] == "" or row["date"] >= "2025-08-01"
+
+
+def test_bad_simulate_arguments_are_model_errors():
+    """Out-of-range arguments of sim.simulate raise ModelError naming the argument."""
+    import pytest
+
+    cases = [({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"replication": -2}, "replication"),
+             ({"demand_mode": "x"}, "demand_mode"), ({"production_mode": "x"}, "production_mode"),
+             ({"horizon_days": 0}, "horizon_days"), ({"horizon_days": float("nan")}, "horizon_days"),
+             ({"start": "2025-13-01"}, "start")]
+    for kwargs, name in cases:
+        with pytest.raises(sim.ModelError, match=f"^{name}: "):
+            sim.simulate("teaching", **kwargs)
