@@ -81,7 +81,9 @@ class Multiplier:
 
 class _ControlState:
     __slots__ = ("spec", "active", "suspended", "params", "buyer_params", "dest_params",
-                 "quota_used", "quota_queue", "direct_lanes", "extra_lanes", "content", "capacity_on")
+                 "quota_used", "quota_queue", "direct_lanes", "extra_lanes", "quota_period",
+                 "direct_set", "extra_set",
+                 "capacity_on")
 
     def __init__(self, spec) -> None:
         self.spec = spec
@@ -94,7 +96,7 @@ class _ControlState:
         self.dest_params: dict[str, dict] = {}
         self.capacity_on = False
         self.quota_used = 0.0
-        self.content = None        # index of the quota period that quota_used belongs to
+        self.quota_period = None   # index of the quota period that quota_used belongs to
         self.quota_queue: list = []
         self.direct_lanes: list = []
         self.extra_lanes: list = []
@@ -157,6 +159,9 @@ class PolicyEngine:
                 inp = sum(a * mats[m].price_usd_per_t for m, a in prod.recipe.items())
                 share = min(1.0, inp / out_price) if out_price > 0 else 1.0
             self.content_share[lane.index] = share
+        for cs in self.controls.values():
+            cs.direct_set = frozenset(l.index for l in cs.direct_lanes)
+            cs.extra_set = frozenset(l.index for l in cs.extra_lanes)
         self._country_index = {c: i for i, c in enumerate(model.countries)}
         self._review_rngs: dict = {}
         self._approve_rngs: dict = {}
@@ -376,14 +381,14 @@ class PolicyEngine:
         for cs in self.controls.values():
             if not cs.in_force:
                 continue
-            direct = lane in cs.direct_lanes
+            direct = lane.index in cs.direct_set
             if direct:
                 regime = cs.params_for(buyer, country)["regime"]
                 if regime == "ban":
                     banned = True
                 else:
                     gated = True
-            elif lane in cs.extra_lanes:
+            elif lane.index in cs.extra_set:
                 gated = True
         was = lane.banned
         lane.banned = banned
@@ -438,9 +443,9 @@ class PolicyEngine:
         for cs in self.controls.values():
             if not cs.in_force:
                 continue
-            if lane in cs.direct_lanes:
+            if lane.index in cs.direct_set:
                 pass
-            elif lane in cs.extra_lanes:
+            elif lane.index in cs.extra_set:
                 share = prov[self._country_index[cs.spec.exporter]] \
                     if cs.spec.exporter in self._country_index else 0.0
                 if share * self.content_share[lane.index] <= cs.params_for(buyer, country)["de_minimis"]:
@@ -493,8 +498,8 @@ class PolicyEngine:
         """Let a shipment through if the current period's quota allows; else queue it for the
         next period. A shipment larger than the whole quota passes alone at a period start."""
         period = self._quota_period(cs)
-        if period != cs.content:          # a new quota period: nothing used yet
-            cs.content = period
+        if period != cs.quota_period:     # a new quota period: nothing used yet
+            cs.quota_period = period
             cs.quota_used = 0.0
         quota = cs.params["quota_t"]
         if not cs.quota_queue and (cs.quota_used == 0.0 or cs.quota_used + qty <= quota + 1e-9):
@@ -513,7 +518,7 @@ class PolicyEngine:
     def _quota_reset(self, event) -> None:
         cs = event._value
         now = self.model.env._now
-        cs.content = self._quota_period(cs)
+        cs.quota_period = self._quota_period(cs)
         cs.quota_used = 0.0
         queue, cs.quota_queue = cs.quota_queue, []
         for i, (lane, qty, prov, shipped_at) in enumerate(queue):
@@ -522,7 +527,7 @@ class PolicyEngine:
                 self.model.dispatch(lane, qty, prov, now, shipped_at)
             else:
                 cs.quota_queue = queue[i:]
-                self._schedule_quota_reset(cs, cs.content)
+                self._schedule_quota_reset(cs, cs.quota_period)
                 break
 
     def _deny(self, lane, qty: float, now: float, params: dict, cid: str) -> None:
