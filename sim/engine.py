@@ -30,12 +30,20 @@ What makes it fast
   at which the inventory position first reaches the reorder level and schedules a single event
   there. Orders in between are accounted in bulk, with exactly the results of serving them one
   by one (``demand_mode="events"`` does that, for testing).
+* Production lines without inputs (mines) whose output nobody at the node consumes run lazily:
+  a batch that completes while no order is queued for the output ships nothing and decides
+  nothing, so it is not an event; it is completed (back-to-back full batches in one step) when
+  something next touches the output stock. A batch becomes a real event as soon as an order
+  queues for the output (``production_mode="events"`` makes every batch an event, for testing).
 * Everything frequent is a callback on a plain :class:`simpy.Event` scheduled with a priority;
-  generator processes are used only for rare things (policy events).
+  generator processes are used only for rare things (policy events). :meth:`Model._loop` is
+  SimPy's ``Environment.step`` inlined in a loop, which also records the priority of the event
+  being processed (lazy lines need it to order simultaneous events exactly).
 * Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
   callback that lowers stock; production starts when output falls below target or inputs arrive.
-* Statistics are appended to plain lists as ``(time, code, quantity)`` and turned into daily
-  series and KPIs with numpy after the run (:mod:`sim.results`, :mod:`sim.metrics`).
+* Statistics are appended to flat ``array('d')`` logs as ``(time, code, quantity)`` records and
+  turned into daily series and KPIs with numpy after the run (:mod:`sim.results`,
+  :mod:`sim.metrics`). Provenance is mixed only in stocks whose provenance is read later.
 
 Flow rules
 ----------
@@ -43,12 +51,15 @@ Flow rules
   (``order_split = "proportional"``) or sent whole to one lane by smooth weighted round-robin
   (``"single"``). A buyer with ``max_supplier_wait_days`` leaves out, for each order, the lanes
   whose supplier could not ship it within that many days (its queue beyond stock, at its
-  production rate), so it does not queue behind a congested supplier while others have stock. Orders reach the supplier at once; what it cannot ship now waits in its FIFO
-  backlog. Partial shipments are allowed, unless the supplier node sets
-  ``partial_shipments = false`` (then it ships whole orders only, strictly first come first
-  served). Orders from nodes with ``priority > 0`` (rated
-  orders, e.g. US defense under the Defense Priorities and Allocations System, 15 CFR 700) are
-  served before unrated ones, first-come first-served within each class.
+  production rate), so it does not queue behind a congested supplier while others have stock.
+  Orders reach the supplier at once; what it cannot ship now waits in its FIFO backlog.
+  Partial shipments are allowed, unless the supplier node sets ``partial_shipments = false``
+  (then it ships whole orders only, strictly first come first served). Orders from nodes with
+  ``priority > 0`` (rated orders, e.g. US defense under the Defense Priorities and Allocations
+  System, 15 CFR 700) are served before unrated ones, first-come first-served within each
+  class.
+* Raw-material stocks with an ``echelon`` policy order on their own position plus the consuming
+  line's output position times the recipe quantity (make-to-plan).
 * A lane with ``capacity_t_per_year`` loads shipments one after another at that rate before the
   lead time starts (a single loading dock), so throughput never exceeds capacity.
 * Customers who find too little stock take what there is; the rest is backordered or lost per
