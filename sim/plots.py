@@ -156,16 +156,28 @@ def _dates(start: _dt.date, n: int) -> np.ndarray:
     return np.array([start + _dt.timedelta(days=i) for i in range(n)])
 
 
-def mark_policy_events(ax, events, start: _dt.date, *, label: bool = True, max_labels: int = 12):
-    """Draw vertical lines for policy events ``(day, kind, label)`` on a date axis."""
-    seen = set()
-    for i, (day, _kind, text) in enumerate(events):
+MAJOR_EVENT_KINDS = ("control", "truce", "outage", "closure", "surge")
+
+
+def mark_policy_events(ax, events, start: _dt.date, *, label: bool = True, max_labels: int = 12,
+                       min_gap_days: float = 45.0):
+    """Draw vertical lines for policy events ``(day, kind, label)`` on a date axis.
+
+    Controls, the truce, outages, closures and surges are drawn dark and labelled (at most
+    *max_labels*, none closer than *min_gap_days* to the previous label, so labels never pile
+    up); tariff steps and regime changes are drawn as light dotted lines without labels."""
+    last = -math.inf
+    shown = 0
+    for day, kind, text in sorted(events, key=lambda e: e[0]):
         x = start + _dt.timedelta(days=float(day))
-        ax.axvline(x, color="0.4", lw=0.8, ls="--", zorder=0)
-        if label and i < max_labels and (day, text) not in seen:
-            seen.add((day, text))
+        major = kind in MAJOR_EVENT_KINDS
+        ax.axvline(x, color="0.35" if major else "0.7", lw=0.8 if major else 0.6,
+                   ls="--" if major else ":", zorder=0)
+        if label and major and shown < max_labels and day - last >= min_gap_days:
+            last = day
+            shown += 1
             ax.text(x, 0.98, " " + text, rotation=90, va="top", ha="left", fontsize=6,
-                    color="0.3", transform=ax.get_xaxis_transform())
+                    color="0.25", transform=ax.get_xaxis_transform(), clip_on=True)
 
 
 def rolling_fill_rate(demand: np.ndarray, filled: np.ndarray, window: int = 30) -> np.ndarray:
