@@ -81,10 +81,9 @@ import time as _time
 from array import array
 from bisect import bisect_left
 from collections import deque
-from typing import Any
-
 from heapq import heappop as _heappop
 from heapq import heappush as _heappush
+from typing import Any
 
 import numpy as np
 import simpy

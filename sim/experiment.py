@@ -46,11 +46,11 @@ Z95 = 1.959963984540054
 class SerialExecutor(cf.Executor):
     """An executor that runs each task at once in the calling process (one worker)."""
 
-    def submit(self, fn, /, *args, **kwargs):  # noqa: D102 - Executor API
+    def submit(self, fn, /, *args, **kwargs):
         fut: cf.Future = cf.Future()
         try:
             fut.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+        except BaseException as exc:
             fut.set_exception(exc)
         return fut
 
@@ -156,7 +156,7 @@ def run_chunk(task: _Task) -> dict:
             rows.append([v for _, _, v in kr])
             series.append(_reduce_series(run, task.track))
             reps_ok.append(i)
-        except Exception as exc:  # noqa: BLE001 - recorded and reported at the end
+        except Exception as exc:
             failures.append({"replication": i, "seed": task.seed, "error": f"{type(exc).__name__}: {exc}",
                              "traceback": traceback.format_exc(limit=6)})
     return {"keys": keys, "reps": reps_ok, "values": np.asarray(rows, dtype=float),
@@ -452,9 +452,14 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     sc = resolve_scenario(scenario)
     sc.check_network(net)
     track = tuple(tuple(t) for t in track)
+    held = {(l.dst, l.material) for l in net.lanes} | {(l.src, l.material) for l in net.lanes}
+    for n in net.nodes.values():
+        held |= {(n.id, m) for m in (*n.stocks, *n.production, *n.demand)}
     for node, mat in track:
         if node not in net.nodes:
             raise ModelError(f"node {node!r} is not in network '{net.name}'", field="track")
+        if (node, mat) not in held:
+            raise ModelError(f"node {node!r} holds no {mat!r}", field="track")
     owned = None
     if executor is None:
         executor, owned = make_executor(workers)

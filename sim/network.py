@@ -771,8 +771,8 @@ class Network:
                                    where=f"node '{dst}'", field=f"stock.{m}.policy")
         for n in self.nodes.values():
             for m in n.demand:
-                if not self._supplied(n.id, m, set()) or (n.id, m) not in inbound and \
-                        n.stocks.get(m, StockSpec()).initial <= 0:
+                if not self._supplied(n.id, m, set()) or ((n.id, m) not in inbound and \
+                        n.stocks.get(m, StockSpec()).initial <= 0):
                     raise NetworkError(f"demand for {m!r} has no supplier path (no inbound lane from "
                                        "a node that produces or holds it)",
                                        where=f"node '{n.id}'", field=f"demand.{m}")

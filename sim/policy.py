@@ -437,7 +437,6 @@ class PolicyEngine:
         buyer = lane.spec.dst
         country = lane.dst.node.country
         review = 0.0
-        approved = True
         quota_controls = []
         applied = []
         for cs in self.controls.values():

@@ -20,8 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .engine import (REC_BACKLOG_DROP, REC_CANCELLED, REC_CONSUMED, REC_ORDER_IN, REC_ORDERED,
-                     REC_PRODUCED, REC_RECEIVED, REC_RETURNED, REC_SHIPPED)
+from .engine import (
+    REC_BACKLOG_DROP,
+    REC_CANCELLED,
+    REC_CONSUMED,
+    REC_ORDER_IN,
+    REC_ORDERED,
+    REC_PRODUCED,
+    REC_RECEIVED,
+    REC_RETURNED,
+    REC_SHIPPED,
+)
 
 __all__ = ["Run", "DemandRecord", "StockRecord", "LaneRecord", "write_atomic", "package_versions"]
 
@@ -411,7 +420,7 @@ class Run:
             "scenario": self.scenario_name, "scenario_sha256": self.scenario_digest,
             "seed": self.seed, "replication": self.replication, "start": self.start.isoformat(),
             "horizon_days": self.horizon, "versions": package_versions(),
-            "stats": self.stats, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            "stats": self.stats, "created": _dt.datetime.now(_dt.UTC).isoformat(),
             "policy_events": [list(e) for e in self.policy_events],
             "truce_outcomes": self.truce_outcomes,
         }

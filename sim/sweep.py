@@ -29,11 +29,8 @@ appear only when every chunk is done.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import copy
 import itertools
 import json
-import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +39,20 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
-from .experiment import (_Task, _progress, _write_table, available_cores, check_horizon,
-                         default_chunk_size, digest_of, git_commit, make_executor, release,
-                         run_chunk, summarise)
+from .experiment import (
+    _progress,
+    _Task,
+    _write_table,
+    available_cores,
+    check_horizon,
+    default_chunk_size,
+    digest_of,
+    git_commit,
+    make_executor,
+    release,
+    run_chunk,
+    summarise,
+)
 from .network import Network, load_network
 from .scenario import Scenario, resolve_scenario
 
@@ -68,11 +76,6 @@ def _split(path: str) -> tuple[str, list[str]]:
         return "network", parts
     raise ModelError(f"path must start with one of {sorted(_SCENARIO_KEYS | _NETWORK_KEYS)}",
                      where=f"parameter '{path}'")
-
-
-def _rejoin_lane_ids(parts: list[str]) -> list[str]:
-    # lane ids contain dots only inside numbers; "a->b:m" has none, so parts are fine as is
-    return parts
 
 
 def _set(doc: dict, parts: list[str], value: Any, path: str) -> None:
@@ -344,8 +347,3 @@ def _assemble_sweep(points: list[dict], results: dict) -> SweepResults:
             rows.append({"point": j, **p, "kpi": name, "scope": scope,
                          **summarise(sub[col].to_numpy() if len(sub) else np.array([]))})
     return SweepResults(table, pd.DataFrame(rows), points, failures, {})
-
-
-def copy_params(params: dict) -> dict:
-    """A deep copy of a parameter spec (helper for scripts)."""
-    return copy.deepcopy(params)
