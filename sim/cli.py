@@ -151,7 +151,14 @@ def _cmd_run(args) -> int:
     run = simulate(net, scenario, seed=args.seed, start=args.start, horizon_days=args.days)
     print(run.summary())
     extra = {"command": " ".join(["python -m sim"] + sys.argv[1:])}
-    run.save(out, plots=not args.no_plots, extra_manifest=extra, series_format=args.format)
+    maps: tuple[str, ...] = ()
+    if not args.no_plots:
+        from .plots import network_map
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "manifest.json").unlink(missing_ok=True)   # incomplete until save() ends
+        maps = (network_map(net, out / "network_map.png", result=run).name,)
+    run.save(out, plots=not args.no_plots, extra_manifest=extra, series_format=args.format,
+             extra_files=maps)
     if other is not None:
         run2 = simulate(net, other, seed=args.seed, start=args.start, horizon_days=args.days)
         print()

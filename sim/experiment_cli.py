@@ -138,6 +138,12 @@ def dispatch(args) -> int:
                               max_reps=args.max_reps if target else None, progress=args.progress)
             out = args.out or _default_out(f"mc-{res.meta['scenario']}")
             res.meta["command"] = " ".join(["python -m sim"] + sys.argv[1:])
+            if not args.no_plots:
+                from .network import load_network
+                from .plots import network_map
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "manifest.json").unlink(missing_ok=True)   # incomplete until saved
+                network_map(load_network(args.network), out / "network_map.png", result=res)
             res.save(out, plots=not args.no_plots)
             _print_mc(res)
         elif args.command == "compare":

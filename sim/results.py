@@ -428,11 +428,13 @@ class Run:
         return m
 
     def save(self, out_dir: str | Path, *, plots: bool = True, extra_manifest: dict | None = None,
-             series_format: str = "csv") -> Path:
+             series_format: str = "csv", extra_files: tuple[str, ...] = ()) -> Path:
         """Write ``summary.csv``, ``series.csv`` (or ``.parquet``), plots and ``manifest.json``.
 
-        Files are written to a temporary folder first and moved into place at the end, with
-        ``manifest.json`` last, so an interrupted save never leaves a complete-looking result.
+        Each file is written under a temporary name and renamed into place, ``manifest.json``
+        last (an old one is removed first), so an interrupted save never leaves a
+        complete-looking result. *extra_files* (already written by the caller, e.g. a network
+        map) are listed in the manifest.
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -447,7 +449,7 @@ class Run:
             os.replace(tmp, out / "series.parquet")
         else:
             write_atomic(out / "series.csv", series.to_csv(index=False))
-        files = ["summary.csv", f"series.{series_format}"]
+        files = ["summary.csv", f"series.{series_format}", *extra_files]
         if plots:
             from . import plots as _plots
             files += [p.name for p in _plots.plot_run(self, out)]
