@@ -121,12 +121,19 @@ def _week_grid(daily: np.ndarray, how: str) -> np.ndarray:
 
 def _reduce_series(run, track) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
-    for sector, s in sorted(run.sector_series().items()):
-        dem = _week_grid(s["demand"], "sum")
-        fil = _week_grid(s["filled"], "sum")
-        out[f"fill_rate|sector:{sector}"] = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
-        out[f"backorders_t|sector:{sector}"] = _week_grid(s["backorders"], "end")
-        out[f"net_inventory_t|sector:{sector}"] = _week_grid(s["inventory"] - s["backorders"], "end")
+    sectors = run.sector_series()
+    groups = {f"sector:{name}": [name] for name in sorted(sectors)}
+    civil = [name for name in sorted(sectors) if name != "defense"]
+    if civil and len(civil) < len(sectors):
+        groups["civil"] = civil              # every sector but defense
+    for scope, names in groups.items():
+        dem = sum(_week_grid(sectors[n]["demand"], "sum") for n in names)
+        fil = sum(_week_grid(sectors[n]["filled"], "sum") for n in names)
+        bo = sum(sectors[n]["backorders"] for n in names)
+        inv = sum(sectors[n]["inventory"] for n in names)
+        out[f"fill_rate|{scope}"] = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
+        out[f"backorders_t|{scope}"] = _week_grid(bo, "end")
+        out[f"net_inventory_t|{scope}"] = _week_grid(inv - bo, "end")
     if track:
         keys = [(s.node, s.material) for s in run.stocks]
         on_hand = run.daily_on_hand_by_stock()

@@ -15,8 +15,9 @@ Definitions (per demand stream, then aggregated over the streams of a scope):
   (purchase value x tariff rate in force at shipment), ``holding_cost_usd`` (end-of-day stock
   x price x the node's holding rate / 365), by buyer.
 
-Scopes: ``network``, ``sector:<s>``, ``country:<ISO>`` (of the demand node), ``node:<id>``,
-``policy`` (truce outcome and licence counts).
+Scopes: ``network``, ``civil`` (every sector but defense, when both exist), ``sector:<s>``,
+``country:<ISO>`` (of the demand node), ``node:<id>``, ``policy`` (truce outcome and licence
+counts).
 """
 
 from __future__ import annotations

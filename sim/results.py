@@ -208,6 +208,9 @@ class Run:
         rows: list[tuple[str, str, float]] = []
         per = self._stream_kpis
         groups: dict[str, list[int]] = {"network": list(range(len(self.demand)))}
+        civil = [i for i, d in enumerate(self.demand) if d.sector != "defense"]
+        if civil and len(civil) < len(self.demand):
+            groups["civil"] = civil          # every sector but defense
         for i, d in enumerate(self.demand):
             groups.setdefault(f"sector:{d.sector}", []).append(i)
             groups.setdefault(f"country:{d.country}", []).append(i)

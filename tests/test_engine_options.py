@@ -220,3 +220,14 @@ def test_bad_simulate_arguments_are_model_errors():
     for kwargs, name in cases:
         with pytest.raises(sim.ModelError, match=f"^{name}: "):
             sim.simulate("teaching", **kwargs)
+
+
+def test_civil_scope_aggregates_every_sector_but_defense():
+    """The `civil` scope is the tonnage-weighted aggregate of all non-defense demand."""
+    run = sim.simulate("rare_earth_2025", "controls-oct-2025", seed=2)
+    civil = [d for d in run.demand if d.sector != "defense"]
+    demand = sum(d.D.sum() for d in civil)
+    filled = sum(d.filled.sum() for d in civil)
+    assert abs(run.kpi("fill_rate", "civil") - filled / demand) < 1e-12
+    assert abs(run.kpi("demand_t", "civil") + run.kpi("demand_t", "sector:defense")
+               - run.kpi("demand_t", "network")) < 1e-6

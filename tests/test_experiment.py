@@ -588,7 +588,8 @@ def test_series_memory_is_linear_and_weekly(stressed):
     big = monte_carlo(stressed, None, reps=40, seed=1, workers=1, horizon_days=DAYS,
                       chunk_size=7)
     n_series = len(small.series)
-    assert n_series == 3 * 2                     # fill rate, backorders, net inventory x 2 sectors
+    # fill rate, backorders, net inventory x (2 sectors + the civil group)
+    assert n_series == 3 * 3
     for res, reps in ((small, 10), (big, 40)):
         assert res.series_nbytes() == reps * WEEKS * n_series * 4
         for arr in res.series.values():
