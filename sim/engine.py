@@ -213,7 +213,15 @@ class Stock:
         """Continuous review: order if the position is at or below the reorder level."""
         if self.review_days or self.ptype == "none":
             return
-        ip = self.position()
+        # position(), inlined: this runs after every shipment and batch start
+        producer = self.producer
+        ip = self.on_hand - self.backlog_qty + self.on_order
+        if producer is not None:
+            ip += producer.wip
+        if self.echelon is not None:
+            prod, a = self.echelon
+            out = prod.out
+            ip += a * (out.on_hand - out.backlog_qty + prod.wip)
         if ip <= self.level:
             self.order(self.order_quantity(ip), now)
 
@@ -713,9 +721,13 @@ class Model:
     @staticmethod
     def blend(provs: list, weights: list) -> tuple:
         """Weighted mix of several provenance vectors (weights sum to one)."""
-        if len(provs) == 1:
-            return provs[0]
-        out = [0.0] * len(provs[0])
+        first = provs[0]
+        if len(provs) == 1 or all(p is first for p in provs):
+            return first
+        if len(provs) == 2:
+            w0, w1 = weights
+            return tuple([w0 * a + w1 * b for a, b in zip(first, provs[1])])
+        out = [0.0] * len(first)
         for p, w in zip(provs, weights):
             for i, x in enumerate(p):
                 out[i] += w * x
