@@ -215,12 +215,17 @@ class Run:
             groups.setdefault(f"sector:{d.sector}", []).append(i)
             groups.setdefault(f"country:{d.country}", []).append(i)
             groups.setdefault(f"node:{d.node}", []).append(i)
+        done: dict[tuple[int, ...], dict] = {}     # scopes with the same streams share KPIs
         for scope, idx in groups.items():
-            if len(idx) == 1:
-                k = dict(per[idx[0]])
-            else:
-                k = metrics.group_kpis([self.demand[i] for i in idx], [per[i] for i in idx],
-                                       self.horizon)
+            key = tuple(idx)
+            k = done.get(key)
+            if k is None:
+                if len(idx) == 1:
+                    k = per[idx[0]]
+                else:
+                    k = metrics.group_kpis([self.demand[i] for i in idx],
+                                           [per[i] for i in idx], self.horizon)
+                done[key] = k
             for name in metrics.KPI_NAMES:
                 if name in k:
                     rows.append((name, scope, float(k[name])))
