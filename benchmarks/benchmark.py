@@ -117,10 +117,14 @@ def loadavg():
 
 
 def versions():
+    """The package's own version list plus the machine and the peer's packages."""
     from importlib.metadata import PackageNotFoundError, version
-    out = {"python": platform.python_version(), "machine": platform.machine(),
-           "platform": platform.platform(), "cpus": os.cpu_count()}
-    for p in ("simpy", "numpy", "pandas", "networkx", "supplynetpy", "psutil"):
+
+    from sim.results import package_versions
+
+    out = package_versions()
+    out.update(machine=platform.machine(), platform=platform.platform(), cpus=os.cpu_count())
+    for p in ("supplynetpy", "psutil"):
         try:
             out[p] = version(p)
         except PackageNotFoundError:

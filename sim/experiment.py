@@ -388,11 +388,14 @@ def _assemble(outputs: list[dict], meta: dict, events) -> MonteCarloResults:
                              meta, events)
 
 
-def _policy_events(network, scenario, start, horizon_days) -> list:
+def _timeline(network, scenario, start, horizon_days) -> tuple[list, int]:
+    """The policy events known before time starts and the number of days of a run (from one
+    model built, not run)."""
     from .engine import Model
 
     m = Model(network, scenario, seed=0, start=start, horizon_days=horizon_days)
-    return [(e.day, e.kind, e.label) for e in m.policy.events] + _scheduled(m)
+    events = [(e.day, e.kind, e.label) for e in m.policy.events] + _scheduled(m)
+    return events, int(math.ceil(m.horizon))
 
 
 def _scheduled(model) -> list:
@@ -511,6 +514,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     elapsed = time.perf_counter() - t0
     from .engine import DEFAULT_START
     from .results import package_versions
+    events, ndays = _timeline(net, sc, start, horizon_days)
     meta = {
         "kind": "monte_carlo", "network": net.name, "network_sha256": net.digest(),
         "scenario": sc.name, "scenario_sha256": sc.digest(), "seed": seed,
@@ -518,10 +522,10 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         "start": str(start or sc.start or DEFAULT_START), "horizon_days": horizon_days,
         "target": target, "target_reached": reached, "elapsed_seconds": elapsed,
         "executor": type(executor).__name__, "versions": package_versions(),
-        "ndays": _ndays(net, sc, start, horizon_days),
+        "ndays": ndays,
         "git_commit": git_commit(), "quantiles": list(QUANTILES), "grid_days": GRID_DAYS,
     }
-    res = _assemble(outputs, meta, _policy_events(net, sc, start, horizon_days))
+    res = _assemble(outputs, meta, events)
     res.meta["reps_used"] = res.reps + len(res.failures)
     res.meta["failures"] = len(res.failures)
     return res
@@ -541,12 +545,6 @@ def check_horizon(horizon_days) -> None:
             or not math.isfinite(horizon_days) or horizon_days <= 0:
         raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
                          field="horizon_days")
-
-
-def _ndays(network, scenario, start, horizon_days) -> int:
-    from .engine import Model
-    m = Model(network, scenario, seed=0, start=start, horizon_days=horizon_days)
-    return int(math.ceil(m.horizon))
 
 
 def git_commit() -> str | None:

@@ -22,7 +22,6 @@ counts).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -96,8 +95,3 @@ def group_kpis(records: list, per_stream: list[dict], horizon: float) -> dict:
         "first_shortage_day": first,
         "shortage_occurred": float(any(k["shortage_occurred"] for k in per_stream)),
     }
-
-
-def censored(value: float, horizon: float) -> bool:
-    """True when a first-shortage day is the censoring value (no shortage seen)."""
-    return math.isclose(value, horizon)

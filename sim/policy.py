@@ -24,13 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .engine import REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED, _noop
 from .errors import ScenarioError
 
 __all__ = ["PolicyEngine", "Multiplier", "PolicyEvent"]
 
-REC_RETURNED = 7
-REC_CANCELLED = 6
-REC_BACKLOG_DROP = 8
 
 
 @dataclass(frozen=True)
@@ -40,10 +38,6 @@ class PolicyEvent:
     day: float
     kind: str
     label: str
-
-
-def _noop(event) -> None:
-    """Callback of pure wake-up events (the waiting process resumes on its own)."""
 
 
 class Multiplier:
