@@ -16,7 +16,10 @@ offsets are needed:
    effect first, so a rule that starts on a date applies to everything on that date;
 2. ``PRIORITY_ARRIVAL`` (1) -- shipments arrive and are put away (backorders are filled);
 3. ``PRIORITY_PRODUCTION`` (2) -- production batches complete and new ones start;
-4. ``PRIORITY_DEMAND`` (3) -- customer orders are served;
+4. ``PRIORITY_DEMAND`` (3) -- customer orders are served; simultaneous orders at different
+   demand stocks (e.g. weekly call-offs) in the order the stocks appear in the network
+   (each demand stock has its own priority in ``[3, 4)``), so the bulk and the one-event-per-
+   order paths break such ties identically;
 5. ``PRIORITY_REVIEW`` (4) -- periodic inventory reviews place replenishment orders.
 
 Within one priority, events run in the order they were scheduled (SimPy's FIFO tie-break).
@@ -41,7 +44,8 @@ What makes it fast
   being processed (lazy lines need it to order simultaneous events exactly).
 * Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
   callback that lowers stock; production starts when output falls below target or inputs arrive.
-* Statistics are appended to flat ``array('d')`` logs as ``(time, code, quantity)`` records and
+* Statistics are appended to flat lists as ``(time, code, quantity)`` records (``list.extend``
+  of a tuple costs a fifth of ``array('d').extend``) and
   turned into daily series and KPIs with numpy after the run (:mod:`sim.results`,
   :mod:`sim.metrics`). Provenance is mixed only in stocks whose provenance is read later.
 
@@ -78,11 +82,11 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import time as _time
-from array import array
 from bisect import bisect_left
 from collections import deque
 from heapq import heappop as _heappop
 from heapq import heappush as _heappush
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -108,6 +112,7 @@ DEFAULT_START = _dt.date(2025, 1, 1)
 DEFAULT_HORIZON_END = _dt.date(2029, 1, 1)   # runs cover 2025-2028 unless told otherwise
 EPS = 1e-9
 _new_event = object.__new__
+_first = itemgetter(0)
 
 # record codes (the ``log`` of each stock holds (time, code, quantity) tuples)
 REC_RECEIVED = 0     # arrival from a lane
@@ -148,7 +153,7 @@ class Lane:
         self.gate = None           # licensing/quota gate (policy), or None
         self.tariff = 0.0          # ad-valorem tariff rate in force (policy)
         self.avoid = False         # buyer avoids the lane after a licence denial (policy)
-        self.log = array("d")     # flat records: shipped time, quantity, arrival time, tariff rate
+        self.log: list[float] = []   # flat records: shipped time, quantity, arrival time, tariff rate
         self.priority = dst.node.priority > 0   # rated orders are served first
         self.price = price
         self.cw = 0.0              # smooth weighted round-robin weight
@@ -161,7 +166,7 @@ class Stock:
                  "on_order", "ptype", "level", "S", "Q", "review_days", "lanes_in",
                  "active", "consumers", "producer", "prov", "log", "initial", "price",
                  "single", "is_demand", "lanes_out", "waiting", "track_prov", "partial",
-                 "echelon", "echelon_inputs", "max_wait")
+                 "echelon", "echelon_inputs", "max_wait", "deferred")
 
     def __init__(self, model, node: NodeSpec, material: str, initial: float, policy, prov,
                  price) -> None:
@@ -186,7 +191,7 @@ class Stock:
         self.consumers: list[Production] = []
         self.producer: Production | None = None
         self.prov = prov
-        self.log = array("d")     # flat records: time, code, quantity
+        self.log: list[float] = []   # flat records: time, code, quantity
         self.price = price
         self.single = node.order_split == "single"
         self.partial = node.partial_shipments   # False: ship whole orders only (strict FIFO)
@@ -196,6 +201,7 @@ class Stock:
         self.is_demand = False
         self.waiting = False       # an order could not be placed (no usable lane)
         self.track_prov = True     # False when nothing downstream reads this stock's provenance
+        self.deferred = None       # arrivals settled after the run (see Model._build), or None
 
     # -- the buyer side ---------------------------------------------------------------------
     def position(self) -> float:
@@ -368,7 +374,7 @@ class DemandStock(Stock):
     """
 
     __slots__ = ("T", "D", "C", "n", "k_next", "k_e", "L_e", "epochs", "lost", "wake_gen",
-                 "wake_k", "sector", "arrays")
+                 "wake_k", "sector", "arrays", "priority")
 
     def setup_demand(self, times: np.ndarray, sizes: np.ndarray, lost: bool, sector: str) -> None:
         self.is_demand = True
@@ -440,10 +446,10 @@ class DemandStock(Stock):
             return
         self.wake_gen += 1
         self.wake_k = k
-        self.model.at(self.T[k] - now, PRIORITY_DEMAND, self._wake, (self.wake_gen, k))
+        self.model.at(self.T[k] - now, self.priority, self._wake, (self.wake_gen, k))
 
-    def _wake(self, event) -> None:
-        gen, k = event._value
+    def _wake(self, value) -> None:
+        gen, k = value
         if gen != self.wake_gen:
             return                          # superseded by a later prediction
         now = self.model.env._now
@@ -472,6 +478,29 @@ class DemandStock(Stock):
         if self.lost or self.waiting:
             self.schedule_wake(now)
 
+    def settle(self, until: float) -> None:
+        """Put away the deferred arrivals due before *until*, in time order (ties in the order
+        they were dispatched, as their events would have run), exactly as :meth:`receive`
+        would have done at each arrival."""
+        due = sorted((a for a in self.deferred if a[0] < until), key=_first)
+        if not due:
+            return
+        self.deferred = [a for a in self.deferred if a[0] >= until]
+        T, C = self.T, self.C
+        k_e, L = self.k_e, self.L_e
+        records = []
+        for t, qty, lane in due:
+            k = bisect_left(T, t, k_e)       # orders at t come after the arrival (priority)
+            L = L - (C[k] - C[k_e]) + qty
+            k_e = k
+            self.epochs.append((t, k, L))
+            self.on_order -= qty
+            lane.in_transit -= qty
+            records.extend((t, REC_RECEIVED, qty))
+        self.k_e, self.L_e = k_e, L
+        log = np.concatenate((np.asarray(self.log, dtype=float), records)).reshape(-1, 3)
+        self.log = log[np.argsort(log[:, 0], kind="stable")].ravel().tolist()
+
 
 class Production:
     """A production line making one output material from its recipe inputs."""
@@ -499,7 +528,7 @@ class Production:
         total = sum(a * inp.price for inp, a in inputs)
         self.value_weights = [(a * inp.price / total) if total > 0 else 1.0 / len(inputs)
                               for inp, a in inputs] if inputs else []
-        self.log = array("d")             # flat records: start, quantity, end
+        self.log: list[float] = []        # flat records: start, quantity, end
         # A line with no inputs whose output nobody at the node consumes can run "lazily": a
         # batch whose completion ships nothing (the output has no queued orders) is not an
         # event; it is completed by sync() when something next looks at the output stock.
@@ -605,8 +634,8 @@ class Production:
             if inp.ptype != "none":
                 inp.review(now)
 
-    def _done(self, event) -> None:
-        q, prov = event._value
+    def _done(self, value) -> None:
+        q, prov = value
         now = self.model.env._now
         self.busy = False
         self.wip = 0.0
@@ -681,21 +710,33 @@ class Model:
         """Calendar date of simulation *day*."""
         return self.start + _dt.timedelta(days=math.floor(day))
 
-    def at(self, delay: float, priority: int, callback, value: Any = None) -> simpy.Event:
-        """Schedule *callback(event)* after *delay* days with *priority* (no process involved).
+    def at(self, delay: float, priority: int, callback, value: Any = None) -> tuple:
+        """Schedule *callback(value)* after *delay* days with *priority* (no process involved).
 
-        The event is a plain, already-triggered :class:`simpy.Event` pushed on SimPy's queue
-        with ``(time, priority, id)``; this is what ``Environment.schedule`` does, inlined
-        because it is the engine's most frequent call.
+        The entry goes on SimPy's own queue with SimPy's key ``(time, priority, id)``, so it is
+        ordered with every SimPy event exactly as ``Environment.schedule`` would order it; in
+        place of an :class:`simpy.Event` it carries the pair ``(callback, value)``, which
+        :meth:`_loop` calls directly (an Event object costs seven times as much to make, and
+        these are the engine's most frequent events). Returns the pair.
         """
+        if delay < 0.0:
+            raise RuntimeError(f"internal error: event scheduled {delay} days in the past")
+        env = self.env
+        call = (callback, value)
+        _heappush(env._queue, (env._now + delay, priority, next(env._eid), call))
+        return call
+
+    def sleep(self, delay: float, priority: int = PRIORITY_POLICY) -> simpy.Event:
+        """A real, already-triggered :class:`simpy.Event` *delay* days ahead with *priority*,
+        for generator processes to ``yield`` (rare events: policy dates, capacity steps)."""
         if delay < 0.0:
             raise RuntimeError(f"internal error: event scheduled {delay} days in the past")
         env = self.env
         ev = _new_event(_Event)
         ev.env = env
-        ev.callbacks = [callback]
+        ev.callbacks = []
         ev._ok = True
-        ev._value = value
+        ev._value = None
         _heappush(env._queue, (env._now + delay, priority, next(env._eid), ev))
         return ev
 
@@ -801,6 +842,14 @@ class Model:
                 times, sizes = self._draw_demand(n, m, d)
                 st.setup_demand(times, sizes, n.unmet == "lost", n.sector)
                 self.demand_stocks.append(st)
+                # With backorders an arrival leaves the inventory position (and so every
+                # decision) unchanged; it only moves net inventory, which is read after the
+                # run. Such arrivals are not events: they are settled after the run.
+                if (self.demand_mode == "bulk" and not st.lost and not st.lanes_out
+                        and not st.consumers and st.producer is None):
+                    st.deferred = []
+        for i, st in enumerate(self.demand_stocks):
+            st.priority = PRIORITY_DEMAND + i / (len(self.demand_stocks) + 1)
         # capacity schedules (rare events): one process per production line
         for prod in self.productions:
             self.env.process(self._capacity_process(prod))
@@ -816,7 +865,7 @@ class Model:
         for st in self.demand_stocks:
             if self.demand_mode == "events":
                 for k, t in enumerate(st.T):
-                    self.at(t, PRIORITY_DEMAND, self._customer_order, (st, k))
+                    self.at(t, st.priority, self._customer_order, (st, k))
         self.at(0.0, PRIORITY_PRODUCTION, self._kickoff)
 
     def _initial_provenance(self, keys, inbound) -> dict:
@@ -881,12 +930,11 @@ class Model:
             else:
                 st.review(now)
 
-    def _qualify(self, event) -> None:
-        lane = event._value
+    def _qualify(self, lane) -> None:
         lane.usable = True
         self.lanes_changed([lane.dst], self.env._now)
 
-    def _kickoff(self, event) -> None:
+    def _kickoff(self, _value) -> None:
         now = self.env._now
         for prod in self.productions:
             prod.try_start(now)
@@ -902,9 +950,9 @@ class Model:
             else:
                 st.review(now)
 
-    def _customer_order(self, event) -> None:
+    def _customer_order(self, value) -> None:
         # straightforward path: one event per customer order (for tests and comparisons)
-        st, k = event._value
+        st, k = value
         now = self.env._now
         st.k_next = k + 1
         if st.review_days or st.ptype == "none":
@@ -913,8 +961,7 @@ class Model:
         if ip <= st.level and st.active:
             st.order(st.order_quantity(ip), now)
 
-    def _periodic_review(self, event) -> None:
-        st = event._value
+    def _periodic_review(self, st) -> None:
         now = self.env._now
         if st.is_demand:
             st.advance(now, inclusive=True)
@@ -945,7 +992,7 @@ class Model:
         for day, cap in future:
             if day >= self.horizon:
                 break
-            yield self.at(day - self.env.now, PRIORITY_POLICY, _noop)
+            yield self.sleep(day - self.env.now)
             prod.set_rate(cap, self.env.now)
 
     def _draw_demand(self, node: NodeSpec, material: str, spec) -> tuple[list, list]:
@@ -1013,10 +1060,14 @@ class Model:
             lane.dock_free = depart
         arrive = depart + lane.sample()
         lane.log.extend((shipped_at, qty, arrive, lane.tariff))
+        deferred = lane.dst.deferred
+        if deferred is not None:
+            deferred.append((arrive, qty, lane))
+            return
         self.at(arrive - now, PRIORITY_ARRIVAL, self._arrival, (lane, qty, prov))
 
-    def _arrival(self, event) -> None:
-        lane, qty, prov = event._value
+    def _arrival(self, value) -> None:
+        lane, qty, prov = value
         lane.in_transit -= qty
         lane.dst.receive(qty, prov, self.env._now, lane)
 
@@ -1032,43 +1083,58 @@ class Model:
             if prod.lazy:
                 prod.sync(self.horizon)
         for st in self.demand_stocks:
+            if st.deferred:
+                st.settle(self.horizon)
             st.advance(self.horizon, inclusive=False)
         self.run_seconds = _time.perf_counter() - t0
         return Run.from_model(self)
 
-    def _loop(self, until: float) -> None:
+    def _loop(self, until: float, limit: int = -1) -> None:
         """Process SimPy's event queue up to (not including) *until*.
 
         This is ``Environment.step`` in a loop, inlined, that also records the priority of the
-        event being processed (lazy production lines need it to order simultaneous events).
-        Failed events that nobody handled are raised, as SimPy does."""
+        event being processed (lazy production lines need it to order simultaneous events) and
+        calls the engine's own ``(callback, value)`` entries (see :meth:`at`) directly. SimPy
+        events (processes, timeouts) are processed as SimPy does, and failed events that
+        nobody handled are raised. With *limit* >= 0, stop after that many events."""
         env = self.env
         queue = env._queue
         pop = _heappop
         n = 0
+        if limit >= 0:
+            until = math.inf
         try:
-            while queue and queue[0][0] < until:
+            while queue and queue[0][0] < until and n != limit:
                 env._now, self.prio, _, event = pop(queue)
+                n += 1
+                if event.__class__ is tuple:
+                    event[0](event[1])
+                    continue
                 callbacks, event.callbacks = event.callbacks, None
                 for callback in callbacks:
                     callback(event)
-                n += 1
                 if not event._ok and not hasattr(event, "_defused"):
                     exc = type(event._value)(*event._value.args)
                     exc.__cause__ = event._value
                     raise exc
         finally:
             self.events += n
-        env._now = until
+        if limit < 0:
+            env._now = until
+
+    def step(self) -> None:
+        """Process the next event on the queue, as ``Environment.step`` does (for tracing and
+        tests; :meth:`run` is the fast path). The engine's own ``(callback, value)`` entries
+        are not SimPy events, so step the model with this, not ``env.step()``."""
+        env = self.env
+        if not env._queue:
+            raise simpy.core.EmptySchedule()
+        self._loop(math.inf, limit=1)
 
     @property
     def events_processed(self) -> int:
         """SimPy events processed by :meth:`run`."""
         return self.events
-
-
-def _noop(event) -> None:
-    """Callback of pure wake-up events (the waiting process resumes on its own)."""
 
 
 def _as_date(value) -> _dt.date:

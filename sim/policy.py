@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine import REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED, _noop
+from .engine import REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
 from .errors import ScenarioError
 
 __all__ = ["PolicyEngine", "Multiplier", "PolicyEvent"]
@@ -201,7 +201,7 @@ class PolicyEngine:
 
     def _sleep(self, delay: float):
         """An event *delay* days ahead at policy priority (policy changes precede arrivals)."""
-        return self.model.at(delay, 0, _noop)
+        return self.model.sleep(delay)
 
     def _wait_until(self, day: float):
         env = self.model.env
@@ -468,8 +468,8 @@ class PolicyEngine:
         self.model.at(review, 1, self._after_review, (lane, qty, prov, shipped_at, denied_by,
                                                       tuple(quota_controls)))
 
-    def _after_review(self, event) -> None:
-        lane, qty, prov, shipped_at, denied_by, quotas = event._value
+    def _after_review(self, value) -> None:
+        lane, qty, prov, shipped_at, denied_by, quotas = value
         now = self.model.env._now
         if denied_by is not None:
             p = denied_by.params_for(lane.spec.dst, lane.dst.node.country)
@@ -508,8 +508,7 @@ class PolicyEngine:
         next_reset = start + cs.params["quota_period_days"] * (period + 1)
         self.model.at(max(0.0, next_reset - self.model.env._now), 0, self._quota_reset, cs)
 
-    def _quota_reset(self, event) -> None:
-        cs = event._value
+    def _quota_reset(self, cs) -> None:
         now = self.model.env._now
         cs.quota_period = self._quota_period(cs)
         cs.quota_used = 0.0
@@ -539,7 +538,6 @@ class PolicyEngine:
             m.at(avoid, 0, self._unavoid, lane)
         m.lanes_changed([buyer], now)
 
-    def _unavoid(self, event) -> None:
-        lane = event._value
+    def _unavoid(self, lane) -> None:
         lane.avoid = False
         self.model.lanes_changed([lane.dst], self.model.env._now)
