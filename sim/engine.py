@@ -75,6 +75,9 @@ Flow rules
 * Provenance: every stock carries the value share of its rare-earth content by country of origin.
   Mines and processors (``confers_origin``) stamp their country on what they make; other
   producers pass on the value-weighted mix of their inputs; stocks mix what they receive.
+  Only extraterritorial controls read it (their exporter's share, against the de minimis
+  threshold), so the vectors hold only those exporters' shares (``Model.origins``) and are
+  kept only in stocks from which material can reach a lane such a control inspects.
 """
 
 from __future__ import annotations
@@ -499,7 +502,7 @@ class DemandStock(Stock):
             records.extend((t, REC_RECEIVED, qty))
         self.k_e, self.L_e = k_e, L
         log = np.concatenate((np.asarray(self.log, dtype=float), records)).reshape(-1, 3)
-        self.log = log[np.argsort(log[:, 0], kind="stable")].ravel().tolist()
+        self.log = log[np.argsort(log[:, 0], kind="stable")]   # the run is over: an array
 
 
 class Production:
@@ -507,7 +510,7 @@ class Production:
 
     __slots__ = ("model", "node", "out", "inputs", "rate", "batch_days", "target", "busy", "wip",
                  "down", "confers", "origin", "value_weights", "log", "schedule", "base_rate",
-                 "factors", "lazy", "pend_end", "pend_event")
+                 "factors", "lazy", "pend_end", "pend_event", "blends")
 
     def __init__(self, model, node: NodeSpec, out: Stock, inputs, spec, origin) -> None:
         self.model = model
@@ -525,6 +528,7 @@ class Production:
         self.down = 0                      # number of outages in force
         self.confers = node.confers_origin
         self.origin = origin
+        self.blends = False     # passes its inputs' origin on to a stock whose origin is read
         total = sum(a * inp.price for inp, a in inputs)
         self.value_weights = [(a * inp.price / total) if total > 0 else 1.0 / len(inputs)
                               for inp, a in inputs] if inputs else []
@@ -612,13 +616,14 @@ class Production:
                     q = avail
             if q <= EPS:
                 return
-            provs = []
             for inp, a in inputs:
                 use = q * a
                 inp.on_hand -= use
                 inp.log.extend((now, REC_CONSUMED, use))
-                provs.append(inp.prov)
-            prov = self.origin if self.confers else self.model.blend(provs, self.value_weights)
+            if self.blends:
+                prov = self.model.blend([inp.prov for inp, _ in inputs], self.value_weights)
+            else:
+                prov = self.origin
         else:
             prov = self.origin
         self.busy = True
@@ -687,8 +692,10 @@ class Model:
         self.seed = seed
         self.replication = replication
         self.env = simpy.Environment()
-        self.countries = sorted({n.country for n in network.nodes.values()})
-        self._cidx = {c: i for i, c in enumerate(self.countries)}
+        # Provenance is read only by extraterritorial controls, and only as their exporter's
+        # share: vectors carry just those origins (none at all without such controls).
+        self.origins = sorted({c.exporter for c in self.scenario.controls if c.extraterritorial})
+        self._cidx = {c: i for i, c in enumerate(self.origins)}
         self._onehot: dict[str, tuple] = {}
         self.stocks: dict[tuple[str, str], Stock] = {}
         self.lanes: list[Lane] = []
@@ -744,9 +751,7 @@ class Model:
         """Provenance vector of material wholly from *country*."""
         v = self._onehot.get(country)
         if v is None:
-            vec = [0.0] * len(self.countries)
-            vec[self._cidx[country]] = 1.0
-            v = self._onehot[country] = tuple(vec)
+            v = self._onehot[country] = tuple(float(c == country) for c in self.origins)
         return v
 
     @staticmethod
@@ -830,12 +835,10 @@ class Model:
                              and not out.echelon_inputs and not out.is_demand)
         for st in self.stocks.values():
             self.refresh_lanes(st)
-            # provenance is read only when shipped on, or consumed by a producer that passes
-            # its inputs' origin on; elsewhere mixing it would be wasted work
-            st.track_prov = bool(st.lanes_out) or any(not p.confers for p in st.consumers)
         # policy layer (scenario): it may adjust lanes, capacities and demand before time starts
         from .policy import PolicyEngine
         self.policy = PolicyEngine(self, self.scenario)
+        self._mark_provenance_readers()
         for n in net.nodes.values():
             for m, d in n.demand.items():
                 st = self.stocks[(n.id, m)]
@@ -902,6 +905,26 @@ class Model:
             return v
 
         return {k: prov(k) for k in keys}
+
+    def _mark_provenance_readers(self) -> None:
+        """Track provenance only where it can reach a lane that an extraterritorial control
+        inspects: the sources of such lanes and, upstream of them, the suppliers and the inputs
+        of producers that pass their inputs' origin on (origin-conferring producers stamp
+        their own). Everywhere else mixing it would be wasted work."""
+        readers: set[int] = set()
+        frontier = [lane.src for cs in self.policy.controls.values() for lane in cs.extra_lanes]
+        while frontier:
+            st = frontier.pop()
+            if id(st) in readers:
+                continue
+            readers.add(id(st))
+            frontier.extend(lane.src for lane in st.lanes_in)
+            prod = st.producer
+            if prod is not None and not prod.confers:
+                prod.blends = True
+                frontier.extend(inp for inp, _ in prod.inputs)
+        for st in self.stocks.values():
+            st.track_prov = id(st) in readers
 
     def refresh_lanes(self, st: Stock) -> None:
         """Recompute the usable inbound lanes of *st* and their renormalised shares."""

@@ -156,7 +156,7 @@ class PolicyEngine:
         for cs in self.controls.values():
             cs.direct_set = frozenset(l.index for l in cs.direct_lanes)
             cs.extra_set = frozenset(l.index for l in cs.extra_lanes)
-        self._country_index = {c: i for i, c in enumerate(model.countries)}
+        self._country_index = {c: i for i, c in enumerate(model.origins)}
         self._review_rngs: dict = {}
         self._approve_rngs: dict = {}
 
