@@ -1071,7 +1071,28 @@ class Model:
         if gate is not None:
             gate(lane, qty, src.prov, now)
             return
-        self.dispatch(lane, qty, src.prov, now, now)
+        # dispatch(), inlined for the ungated lanes that carry most shipments
+        depart = now
+        if lane.rate is not None:
+            if lane.dock_free > depart:
+                depart = lane.dock_free
+            depart += qty / lane.rate
+            lane.dock_free = depart
+        sampler = lane.sample
+        i = sampler._i
+        if i < len(sampler._buf):
+            sampler._i = i + 1
+            arrive = depart + sampler._buf[i]
+        else:
+            arrive = depart + sampler()
+        lane.log.extend((now, qty, arrive, lane.tariff))
+        deferred = lane.dst.deferred
+        if deferred is not None:
+            deferred.append((arrive, qty, lane))
+            return
+        env = self.env
+        _heappush(env._queue, (env._now + (arrive - now), PRIORITY_ARRIVAL, next(env._eid),
+                               (self._arrival, (lane, qty, src.prov))))
 
     def dispatch(self, lane: Lane, qty: float, prov, now: float, shipped_at: float) -> None:
         """Load (respecting lane capacity) and start the lead time of a shipment."""
