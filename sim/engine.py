@@ -369,14 +369,14 @@ class Stock:
 class DemandStock(Stock):
     """A stock that faces pre-drawn customer demand, served in bulk between decisions.
 
-    ``T``, ``D`` and ``C`` are the order times, sizes and exclusive prefix sums of the customer
+    ``T`` and ``C`` are the order times and exclusive prefix sums of the sizes of the customer
     stream (``C[k]`` = demand of orders before *k*). The level is tracked per *epoch* (the time
     between two replenishment arrivals): at the start of an epoch the level is ``L_e`` before
     order ``k_e``; before order ``k`` of the same epoch it is ``L_e - (C[k] - C[k_e])`` (net
     inventory, with backorders) or that value floored at zero (lost sales).
     """
 
-    __slots__ = ("T", "D", "C", "n", "k_next", "k_e", "L_e", "epochs", "lost", "wake_gen",
+    __slots__ = ("T", "C", "n", "k_next", "k_e", "L_e", "epochs", "lost", "wake_gen",
                  "wake_k", "sector", "arrays", "priority")
 
     def setup_demand(self, times: np.ndarray, sizes: np.ndarray, lost: bool, sector: str) -> None:
@@ -384,7 +384,6 @@ class DemandStock(Stock):
         cum = np.concatenate(([0.0], np.cumsum(sizes)))
         self.arrays = (times, sizes, cum)      # numpy copies for the results
         self.T = times.tolist()                # lists for the hot loop (fast indexing)
-        self.D = sizes.tolist()
         self.C = cum.tolist()
         self.n = len(self.T)
         self.k_next = 0

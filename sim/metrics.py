@@ -22,6 +22,7 @@ counts).
 
 from __future__ import annotations
 
+import math
 
 import numpy as np
 
@@ -41,6 +42,10 @@ def stream_kpis(d, shortage_from: float, horizon: float) -> dict:
     tot = float(D.sum())
     filled = float(f.sum())
     short = f < D - EPS
+    # T is sorted, so the days with a short order come sorted: count the distinct ones
+    days = np.floor(T[short]).astype(np.int64)
+    if len(days):
+        days = days[np.concatenate(([True], days[1:] != days[:-1]))]
     out = {
         "orders": float(n),
         "demand_t": tot,
@@ -49,7 +54,8 @@ def stream_kpis(d, shortage_from: float, horizon: float) -> dict:
         "fill_rate_type1": float(1.0 - short.mean()) if n else 1.0,
         "backordered_t": 0.0 if d.lost else tot - filled,
         "lost_t": tot - filled if d.lost else 0.0,
-        "stockout_days": float(len(np.unique(np.floor(T[short])))) if short.any() else 0.0,
+        "stockout_days": float(len(days)),
+        "short_days": days,          # not a KPI: lets groups count distinct days
     }
     if d.lost or n == 0:
         out["peak_backorders_t"] = 0.0
@@ -74,11 +80,9 @@ def group_kpis(records: list, per_stream: list[dict], horizon: float) -> dict:
     filled = sum(k["filled_t"] for k in per_stream)
     orders = sum(k["orders"] for k in per_stream)
     full = sum(k["fill_rate_type1"] * k["orders"] for k in per_stream)
-    short_days: set = set()
-    for d in records:
-        short = d.filled < d.D - EPS
-        if short.any():
-            short_days.update(np.floor(d.T[short]).tolist())
+    short_days = np.zeros(int(math.ceil(horizon)) + 1, dtype=bool)
+    for k in per_stream:
+        short_days[k["short_days"]] = True
     bo = np.sum([d.daily_backorders for d in records], axis=0)
     first = min(k["first_shortage_day"] for k in per_stream)
     return {
@@ -91,7 +95,7 @@ def group_kpis(records: list, per_stream: list[dict], horizon: float) -> dict:
         "lost_t": sum(k["lost_t"] for k in per_stream),
         "peak_backorders_t": float(bo.max()) if bo.size else 0.0,
         "mean_backorders_t": float(bo.mean()) if bo.size else 0.0,
-        "stockout_days": float(len(short_days)),
+        "stockout_days": float(short_days.sum()),
         "first_shortage_day": first,
         "shortage_occurred": float(any(k["shortage_occurred"] for k in per_stream)),
     }

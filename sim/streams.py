@@ -11,6 +11,7 @@ numbers). Nothing here touches global random state.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -20,6 +21,7 @@ from .errors import ModelError
 __all__ = ["Streams", "name_key", "BlockSampler"]
 
 
+@functools.lru_cache(maxsize=1 << 16)     # the same names recur in every replication
 def name_key(name: tuple | str) -> tuple[int, ...]:
     """A stable tuple of 32-bit integers identifying *name* (independent of Python's hash seed)."""
     text = "\x1f".join(map(str, name)) if isinstance(name, tuple) else str(name)
