@@ -38,16 +38,24 @@ What makes it fast
   nothing, so it is not an event; it is completed (back-to-back full batches in one step) when
   something next touches the output stock. A batch becomes a real event as soon as an order
   queues for the output (``production_mode="events"`` makes every batch an event, for testing).
-* Everything frequent is a callback on a plain :class:`simpy.Event` scheduled with a priority;
-  generator processes are used only for rare things (policy events). :meth:`Model._loop` is
-  SimPy's ``Environment.step`` inlined in a loop, which also records the priority of the event
-  being processed (lazy lines need it to order simultaneous events exactly).
+* Arrivals that decide nothing are not events. With backorders, an arrival at a demand stock
+  leaves its inventory position (and so every decision) unchanged: it is settled after the
+  run. An arrival at another stock that finds no queued order and no consumer waiting for
+  inputs only adds stock: it is held back (with the event id it would have had) and put away
+  when the stock is next read, or given its event the moment the stock stops being quiet (an
+  order queues, a consumer runs short of inputs). Results are exactly those of one event per
+  arrival (``demand_mode="events"`` for demand stocks and ``production_mode="events"`` for
+  the others make every arrival an event, for testing).
+* Everything frequent is a ``(callback, value)`` entry on SimPy's event queue, keyed like a
+  SimPy event by ``(time, priority, id)``; generator processes are used only for rare things
+  (policy events). :meth:`Model._loop` is SimPy's ``Environment.step`` inlined in a loop,
+  which also records the priority and id of the event being processed (lazy lines and
+  held-back arrivals need them to order simultaneous events exactly).
 * Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
   callback that lowers stock; production starts when output falls below target or inputs arrive.
 * Statistics are appended to flat lists as ``(time, code, quantity)`` records (``list.extend``
-  of a tuple costs a fifth of ``array('d').extend``) and
-  turned into daily series and KPIs with numpy after the run (:mod:`sim.results`,
-  :mod:`sim.metrics`). Provenance is mixed only in stocks whose provenance is read later.
+  of a tuple costs a fifth of ``array('d').extend``) and turned into daily series and KPIs
+  with numpy after the run (:mod:`sim.results`, :mod:`sim.metrics`). Provenance is mixed only in stocks whose provenance is read later.
 
 Flow rules
 ----------
@@ -169,7 +177,7 @@ class Stock:
                  "on_order", "ptype", "level", "S", "Q", "review_days", "lanes_in",
                  "active", "consumers", "producer", "prov", "log", "initial", "price",
                  "single", "is_demand", "lanes_out", "waiting", "track_prov", "partial",
-                 "echelon", "echelon_inputs", "max_wait", "deferred")
+                 "echelon", "echelon_inputs", "max_wait", "deferred", "defers", "pending")
 
     def __init__(self, model, node: NodeSpec, material: str, initial: float, policy, prov,
                  price) -> None:
@@ -205,6 +213,8 @@ class Stock:
         self.waiting = False       # an order could not be placed (no usable lane)
         self.track_prov = True     # False when nothing downstream reads this stock's provenance
         self.deferred = None       # arrivals settled after the run (see Model._build), or None
+        self.defers = False        # may hold quiet arrivals back (see Model._build)
+        self.pending: list = []    # held-back arrivals: heap of (time, event id, qty, prov, lane)
 
     # -- the buyer side ---------------------------------------------------------------------
     def position(self) -> float:
@@ -222,6 +232,8 @@ class Stock:
         """Continuous review: order if the position is at or below the reorder level."""
         if self.review_days or self.ptype == "none":
             return
+        if self.pending:
+            self.settle_arrivals(now)
         # position(), inlined: this runs after every shipment and batch start
         producer = self.producer
         ip = self.on_hand - self.backlog_qty + self.on_order
@@ -254,7 +266,7 @@ class Stock:
         self.on_order += qty
         self.log.extend((now, REC_ORDERED, qty))
         if self.max_wait is not None and len(active) > 1:
-            active = self.responsive(active, qty)
+            active = self.responsive(active, qty, now)
         if self.single or len(active) == 1:
             if len(active) == 1:
                 lane = active[0][0]
@@ -272,7 +284,7 @@ class Stock:
                 if share > 0.0:
                     lane.src.receive_order(lane, qty * share, now)
 
-    def responsive(self, active: list, qty: float) -> list:
+    def responsive(self, active: list, qty: float, now: float) -> list:
         """Drop the lanes whose supplier would take longer than ``max_supplier_wait_days`` to
         ship (its queue beyond stock, at its production rate; a supplier that does not produce
         and cannot ship now counts as too slow) and renormalise the shares of the others. If
@@ -281,6 +293,8 @@ class Stock:
         limit = self.max_wait
         for lane, share in active:
             src = lane.src
+            if src.pending:
+                src.settle_arrivals(now)
             queued = src.backlog_qty + qty * share - src.on_hand
             if queued > EPS:
                 prod = src.producer
@@ -301,6 +315,8 @@ class Stock:
         producer = self.producer
         if producer is not None and producer.lazy:
             producer.sync(now)
+        if self.pending:
+            self.settle_arrivals(now)
         self.log.extend((now, REC_ORDER_IN, qty))
         queue = self.rush if lane.priority else self.backlog
         if not queue and not self.rush and self.on_hand > EPS:
@@ -316,6 +332,8 @@ class Stock:
             self.backlog_qty += qty
             if producer is not None and producer.lazy:
                 producer.materialize(now)
+            if self.pending:
+                self.materialize_arrivals()     # arrivals now serve the queue
         if self.ptype != "none":
             self.review(now)
         for inp in self.echelon_inputs:
@@ -350,6 +368,8 @@ class Stock:
         producer = self.producer
         if producer is not None and producer.lazy and lane is None and producer.pend_event is None:
             producer.sync(now)          # e.g. a denied shipment coming back to a mine
+        if self.pending:
+            self.settle_arrivals(now)
         if self.track_prov and prov is not self.prov:
             if self.on_hand <= EPS:
                 self.prov = prov
@@ -364,6 +384,43 @@ class Stock:
         for prod in self.consumers:
             if not prod.busy:
                 prod.try_start(now)
+
+
+    # -- held-back arrivals ------------------------------------------------------------------
+    def settle_arrivals(self, now: float) -> None:
+        """Put away the held-back arrivals that precede the current event (in SimPy's order:
+        time, priority, event id), as :meth:`receive` would have done at each of them. They
+        were quiet (no queued order to serve, no consumer waiting for inputs), so putting
+        them away is all that their events would have done."""
+        pending = self.pending
+        model = self.model
+        prio = model.prio
+        cur = model.cur_eid
+        log = self.log
+        while pending:
+            t, eid, qty, prov, lane = pending[0]
+            if t > now or (t == now and (prio < PRIORITY_ARRIVAL
+                                         or (prio == PRIORITY_ARRIVAL and eid > cur))):
+                break
+            _heappop(pending)
+            lane.in_transit -= qty
+            if self.track_prov and prov is not self.prov:
+                if self.on_hand <= EPS:
+                    self.prov = prov
+                elif prov != self.prov:
+                    self.prov = model.mix(self.prov, self.on_hand, prov, qty)
+            self.on_hand += qty
+            self.on_order -= qty
+            log.extend((t, REC_RECEIVED, qty))
+
+    def materialize_arrivals(self) -> None:
+        """The stock is no longer quiet: give its held-back arrivals their events (with the
+        event ids reserved when they were shipped, so they run exactly when they would have)."""
+        env = self.model.env
+        call = self.model._arrival
+        for t, eid, qty, prov, lane in self.pending:
+            _heappush(env._queue, (t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov))))
+        self.pending = []
 
 
 class DemandStock(Stock):
@@ -509,7 +566,7 @@ class Production:
 
     __slots__ = ("model", "node", "out", "inputs", "rate", "batch_days", "target", "busy", "wip",
                  "down", "confers", "origin", "value_weights", "log", "schedule", "base_rate",
-                 "factors", "lazy", "pend_end", "pend_event", "blends")
+                 "factors", "lazy", "pend_end", "pend_event", "blends", "blocked")
 
     def __init__(self, model, node: NodeSpec, out: Stock, inputs, spec, origin) -> None:
         self.model = model
@@ -528,6 +585,7 @@ class Production:
         self.confers = node.confers_origin
         self.origin = origin
         self.blends = False     # passes its inputs' origin on to a stock whose origin is read
+        self.blocked = False    # idle for want of inputs: arrivals of inputs are decisions
         total = sum(a * inp.price for inp, a in inputs)
         self.value_weights = [(a * inp.price / total) if total > 0 else 1.0 / len(inputs)
                               for inp, a in inputs] if inputs else []
@@ -603,6 +661,7 @@ class Production:
         out = self.out
         want = self.target - (out.on_hand - out.backlog_qty)
         if want <= EPS:
+            self.blocked = False
             return
         q = rate * self.batch_days
         if want < q:
@@ -610,11 +669,18 @@ class Production:
         inputs = self.inputs
         if inputs:
             for inp, a in inputs:
+                if inp.pending:
+                    inp.settle_arrivals(now)
                 avail = inp.on_hand / a
                 if avail < q:
                     q = avail
             if q <= EPS:
+                self.blocked = True
+                for inp, _ in inputs:
+                    if inp.pending:
+                        inp.materialize_arrivals()
                 return
+            self.blocked = False
             for inp, a in inputs:
                 use = q * a
                 inp.on_hand -= use
@@ -677,6 +743,7 @@ class Model:
                              field="production_mode")
         self.production_mode = production_mode
         self.prio = PRIORITY_POLICY       # priority of the event being processed
+        self.cur_eid = -1                 # and its SimPy event id
         self.events = 0                   # events processed by run()
         self.start = _as_date(start) if start is not None else self.scenario.start or DEFAULT_START
         if horizon_days is None:
@@ -852,6 +919,15 @@ class Model:
                     st.deferred = []
         for i, st in enumerate(self.demand_stocks):
             st.priority = PRIORITY_DEMAND + i / (len(self.demand_stocks) + 1)
+        if self.production_mode == "bulk":
+            # An arrival that finds no queued order and no consumer waiting for inputs only
+            # adds stock (the position is unchanged, so no review orders): it is held back
+            # and put away when something next reads the stock, or gets its event if the
+            # stock stops being quiet first. Demand, produced and periodically reviewed
+            # stocks take arrivals as events (or settle them after the run, see above).
+            for st in self.stocks.values():
+                st.defers = (not st.is_demand and st.producer is None and not st.review_days
+                             and st.echelon is None)
         # capacity schedules (rare events): one process per production line
         for prod in self.productions:
             self.env.process(self._capacity_process(prod))
@@ -1085,12 +1161,20 @@ class Model:
         else:
             arrive = depart + sampler()
         lane.log.extend((now, qty, arrive, lane.tariff))
-        deferred = lane.dst.deferred
-        if deferred is not None:
-            deferred.append((arrive, qty, lane))
+        dst = lane.dst
+        if dst.deferred is not None:
+            dst.deferred.append((arrive, qty, lane))
             return
         env = self.env
-        _heappush(env._queue, (env._now + (arrive - now), PRIORITY_ARRIVAL, next(env._eid),
+        t = env._now + (arrive - now)
+        if dst.defers and not dst.backlog and not dst.rush:
+            for prod in dst.consumers:
+                if prod.blocked:
+                    break
+            else:       # quiet: held back (its event id reserved) until something reads it
+                _heappush(dst.pending, (t, next(env._eid), qty, src.prov, lane))
+                return
+        _heappush(env._queue, (t, PRIORITY_ARRIVAL, next(env._eid),
                                (self._arrival, (lane, qty, src.prov))))
 
     def dispatch(self, lane: Lane, qty: float, prov, now: float, shipped_at: float) -> None:
@@ -1103,9 +1187,14 @@ class Model:
             lane.dock_free = depart
         arrive = depart + lane.sample()
         lane.log.extend((shipped_at, qty, arrive, lane.tariff))
-        deferred = lane.dst.deferred
-        if deferred is not None:
-            deferred.append((arrive, qty, lane))
+        dst = lane.dst
+        if dst.deferred is not None:
+            dst.deferred.append((arrive, qty, lane))
+            return
+        if dst.defers and not dst.backlog and not dst.rush \
+                and not any(prod.blocked for prod in dst.consumers):
+            env = self.env
+            _heappush(dst.pending, (env._now + (arrive - now), next(env._eid), qty, prov, lane))
             return
         self.at(arrive - now, PRIORITY_ARRIVAL, self._arrival, (lane, qty, prov))
 
@@ -1125,6 +1214,9 @@ class Model:
         for prod in self.productions:
             if prod.lazy:
                 prod.sync(self.horizon)
+        for st in self.stocks.values():
+            if st.pending:
+                st.settle_arrivals(self.horizon)
         for st in self.demand_stocks:
             if st.deferred:
                 st.settle(self.horizon)
@@ -1148,7 +1240,7 @@ class Model:
             until = math.inf
         try:
             while queue and queue[0][0] < until and n != limit:
-                env._now, self.prio, _, event = pop(queue)
+                env._now, self.prio, self.cur_eid, event = pop(queue)
                 n += 1
                 if event.__class__ is tuple:
                     event[0](event[1])

@@ -396,6 +396,9 @@ class PolicyEngine:
         now = self.model.env.now
         if src.producer is not None and src.producer.lazy:
             src.producer.sync(now)
+        for st in (src, lane.dst):
+            if st.pending:
+                st.settle_arrivals(now)
         dropped = 0.0
         for name in ("backlog", "rush"):
             queue = getattr(src, name)
@@ -526,10 +529,12 @@ class PolicyEngine:
         """A denied shipment goes back to the supplier; the buyer cancels and re-routes."""
         m = self.model
         src = lane.src
+        buyer = lane.dst
+        if buyer.pending:
+            buyer.settle_arrivals(now)
         lane.in_transit -= qty
         src.log.extend((now, REC_RETURNED, qty))
         src.receive(qty, src.prov, now, None)
-        buyer = lane.dst
         buyer.on_order -= qty
         buyer.log.extend((now, REC_CANCELLED, qty))
         avoid = params.get("avoid_days", 60.0)

@@ -131,8 +131,9 @@ def _assert_same(a, b):
 
 
 def test_lazy_production_gives_the_same_results_as_one_event_per_batch():
-    """production_mode="bulk" (batches of input-free lines that ship nothing are not events)
-    reproduces production_mode="events" exactly, with fewer events: on the teaching network,
+    """production_mode="bulk" (batches of input-free lines that ship nothing are not events,
+    nor are arrivals at quiet stocks) reproduces production_mode="events" exactly, with fewer
+    events: on the teaching network,
     on the default network under a scenario with licensing, denials, a truce and outages, and
     on a network whose mine ships whole orders."""
     outage = {"outages": [{"node": "mine_au", "start": "2025-03-01", "duration_days": 60},
@@ -148,6 +149,22 @@ def test_lazy_production_gives_the_same_results_as_one_event_per_batch():
     net, _ = _two_stage(False)
     _assert_same(sim.simulate(net, seed=3, horizon_days=300),
                  sim.simulate(net, seed=3, horizon_days=300, production_mode="events"))
+
+
+def test_held_back_arrivals_match_one_event_per_arrival_under_every_policy_path(
+        stressed_teaching_dict, stress_scenario):
+    """Arrivals held back at quiet stocks give exactly the results of one event per arrival
+    while licences are denied (shipments return, orders are cancelled), bans and closures
+    drop backlogs, quotas queue shipments and outages stop lines."""
+    net = sim.Network.from_dict(stressed_teaching_dict)
+    for seed in range(3):
+        bulk = sim.simulate(net, stress_scenario, seed=seed)
+        events = sim.simulate(net, stress_scenario, seed=seed, production_mode="events")
+        _assert_same(bulk, events)
+        assert bulk.kpi("licence_denials", "policy") > 0
+        assert bulk.stats["events"] < events.stats["events"]
+        for s in bulk.stocks:
+            assert np.all(np.diff(s.log[:, 0]) >= 0), s.node
 
 
 def _two_supplier_net(max_wait):
