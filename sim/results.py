@@ -93,6 +93,7 @@ class LaneRecord:
     in_transit_final: float
 
 
+_COST_KPIS = ("purchase_cost_usd", "tariff_cost_usd", "holding_cost_usd")
 # +1 for flows into on-hand stock, -1 for flows out, 0 for order bookkeeping (by record code)
 _SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
 
@@ -242,31 +243,40 @@ class Run:
 
     def _cost_rows(self) -> list[tuple[str, str, float]]:
         node_info = {s.node: (s.country, s.sector) for s in self.stocks}
-        acc: dict[tuple[str, str], float] = {}
-
-        def add(kpi, node, value):
-            country, sector = node_info[node]
-            for scope in ("network", f"country:{country}", f"node:{node}") + \
-                    ((f"sector:{sector}",) if sector else ()):
-                acc[(kpi, scope)] = acc.get((kpi, scope), 0.0) + value
-
+        # per node first (one dict update per lane or stock), then per scope (once per node)
+        per_node: dict[str, list[float]] = {}     # node -> [purchase, tariff, holding]
         for l in self.lanes:
+            acc = per_node.setdefault(l.dst, [0.0, 0.0, 0.0])
             if len(l.log):
-                value = l.log[:, 1] * l.price
-                add("purchase_cost_usd", l.dst, float(value.sum()))
-                add("tariff_cost_usd", l.dst, float((value * l.log[:, 3]).sum()))
-            else:
-                add("purchase_cost_usd", l.dst, 0.0)
-                add("tariff_cost_usd", l.dst, 0.0)
+                qty, rate = l.log[:, 1], l.log[:, 3]
+                value = float(qty.sum()) * l.price
+                acc[0] += value
+                acc[1] += float(qty @ rate) * l.price
+        demand = {(d.node, d.material): d for d in self.demand}
         for s in self.stocks:
-            add("holding_cost_usd", s.node,
-                self.stock_days(s) * s.price * s.holding_rate / 365.0)
-        return [(k, scope, v) for (k, scope), v in sorted(acc.items())]
+            acc = per_node.setdefault(s.node, [0.0, 0.0, 0.0])
+            acc[2] += self.stock_days(s, demand) * s.price * s.holding_rate / 365.0
+        out: dict[tuple[str, str], float] = {}
+        buyers = {l.dst for l in self.lanes}
+        for node, values in per_node.items():
+            country, sector = node_info[node]
+            scopes = ("network", f"country:{country}", f"node:{node}") + \
+                ((f"sector:{sector}",) if sector else ())
+            for kpi, value in zip(_COST_KPIS, values):
+                if kpi != "holding_cost_usd" and node not in buyers:
+                    continue          # purchase and tariff costs are reported for buyers only
+                for scope in scopes:
+                    out[(kpi, scope)] = out.get((kpi, scope), 0.0) + value
+        return [(k, scope, v) for (k, scope), v in sorted(out.items())]
 
-    def stock_days(self, s: StockRecord) -> float:
-        """Integral of the stock on hand over the run (tonne-days), exact between changes."""
+    def stock_days(self, s: StockRecord, demand: dict | None = None) -> float:
+        """Integral of the stock on hand over the run (tonne-days), exact between changes
+        (*demand*: the demand records by (node, material), when the caller has them)."""
         if s.is_demand:
-            d = next(d for d in self.demand if d.node == s.node and d.material == s.material)
+            if demand is not None:
+                d = demand[(s.node, s.material)]
+            else:
+                d = next(d for d in self.demand if d.node == s.node and d.material == s.material)
             return float(d.daily_on_hand.sum())
         t, c, q = s.log[:, 0], s.log[:, 1], s.log[:, 2]
         sign = _SIGN[c.astype(np.int64)]
