@@ -293,11 +293,13 @@ class Stock:
         limit = self.max_wait
         for lane, share in active:
             src = lane.src
+            prod = src.producer
+            if prod is not None and prod.lazy:
+                prod.sync(now)          # the supplier's stock, brought up to date
             if src.pending:
                 src.settle_arrivals(now)
             queued = src.backlog_qty + qty * share - src.on_hand
             if queued > EPS:
-                prod = src.producer
                 rate = prod.rate if prod is not None and not prod.down else 0.0
                 if rate <= 0.0 or queued / rate > limit:
                     continue

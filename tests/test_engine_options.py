@@ -211,6 +211,29 @@ def test_responsive_sourcing_avoids_a_congested_supplier():
         assert abs(run.material_balance()["residual"]).max() < 1e-6
 
 
+def test_responsive_sourcing_reads_a_lazy_supplier_up_to_date():
+    """A buyer with max_supplier_wait_days judges a mine whose batches complete without events
+    (lazy production) by its stock brought up to date: the same shipments as with one event
+    per batch. (Before the fix the mine's stock was read as of its last event, and the buyer
+    dropped the lane when it should not have.)"""
+    def net():
+        buyer = {"kind": "manufacturer", "country": "US", "sector": "automotive",
+                 "max_supplier_wait_days": 3,
+                 "stock": {"ore": {"initial": 20, "policy": {"type": "sS", "s": 10, "S": 30}}},
+                 "demand": {"ore": {"process": "poisson", "rate_t_per_year": 365,
+                                    "order_size": 1.0}}}
+        d = _two_supplier_net(None).to_dict()
+        d["nodes"]["buyer"] = buyer
+        d["nodes"]["slow"]["production"]["ore"].update(batch_days=10, target_stock=20)
+        return sim.Network.from_dict(d)
+    for seed in range(2):
+        bulk = sim.simulate(net(), seed=seed, horizon_days=365)
+        events = sim.simulate(net(), seed=seed, horizon_days=365, production_mode="events")
+        _assert_same(bulk, events)
+        for a, b in zip(bulk.lanes, events.lanes, strict=True):
+            np.testing.assert_allclose(a.log, b.log, rtol=1e-12, atol=1e-9, err_msg=a.id)
+
+
 def test_first_shortage_is_counted_from_shortage_after():
     """first_shortage_day is the first order not filled completely at or after the given date;
     it moves later (or is censored at the horizon) when the date moves later."""
