@@ -1148,7 +1148,10 @@ class Model:
         if gate is not None:
             gate(lane, qty, src.prov, now)
             return
-        # dispatch(), inlined for the ungated lanes that carry most shipments
+        self.dispatch(lane, qty, src.prov, now, now)
+
+    def dispatch(self, lane: Lane, qty: float, prov, now: float, shipped_at: float) -> None:
+        """Load (respecting lane capacity) and start the lead time of a shipment."""
         depart = now
         if lane.rate is not None:
             if lane.dock_free > depart:
@@ -1157,12 +1160,12 @@ class Model:
             lane.dock_free = depart
         sampler = lane.sample
         i = sampler._i
-        if i < len(sampler._buf):
+        if i < len(sampler._buf):      # the sampler's fast path, inlined (every shipment)
             sampler._i = i + 1
             arrive = depart + sampler._buf[i]
         else:
             arrive = depart + sampler()
-        lane.log.extend((now, qty, arrive, lane.tariff))
+        lane.log.extend((shipped_at, qty, arrive, lane.tariff))
         dst = lane.dst
         if dst.deferred is not None:
             dst.deferred.append((arrive, qty, lane))
@@ -1174,31 +1177,10 @@ class Model:
                 if prod.blocked:
                     break
             else:       # quiet: held back (its event id reserved) until something reads it
-                _heappush(dst.pending, (t, next(env._eid), qty, src.prov, lane))
+                _heappush(dst.pending, (t, next(env._eid), qty, prov, lane))
                 return
         _heappush(env._queue, (t, PRIORITY_ARRIVAL, next(env._eid),
-                               (self._arrival, (lane, qty, src.prov))))
-
-    def dispatch(self, lane: Lane, qty: float, prov, now: float, shipped_at: float) -> None:
-        """Load (respecting lane capacity) and start the lead time of a shipment."""
-        depart = now
-        if lane.rate is not None:
-            if lane.dock_free > depart:
-                depart = lane.dock_free
-            depart += qty / lane.rate
-            lane.dock_free = depart
-        arrive = depart + lane.sample()
-        lane.log.extend((shipped_at, qty, arrive, lane.tariff))
-        dst = lane.dst
-        if dst.deferred is not None:
-            dst.deferred.append((arrive, qty, lane))
-            return
-        if dst.defers and not dst.backlog and not dst.rush \
-                and not any(prod.blocked for prod in dst.consumers):
-            env = self.env
-            _heappush(dst.pending, (env._now + (arrive - now), next(env._eid), qty, prov, lane))
-            return
-        self.at(arrive - now, PRIORITY_ARRIVAL, self._arrival, (lane, qty, prov))
+                               (self._arrival, (lane, qty, prov))))
 
     def _arrival(self, value) -> None:
         lane, qty, prov = value
