@@ -538,13 +538,17 @@ def section_mc(args, default_res):
         out["parallel"] = {"reps": reps_n, "workers": cores, "seconds": rnd(dtn, 3),
                            "reps_per_s": rnd(rate_n, 2), "failures": fn_, **peak}
         out["parallel_efficiency"] = rnd(rate_n / (reps_1 / dt1) / cores, 3)
-        rows = [["1", reps_1, fmt(dt1, ".2f"), fmt(reps_1 / dt1, ".2f"), "-", "-"],
+        from mc_scaling import machine_ceiling
+        out["machine_ceiling_x"] = rnd(machine_ceiling(cores), 2) if cores > 1 else 1.0
+        rows = [["1", reps_1, fmt(dt1, ".2f"), fmt(reps_1 / dt1, ".2f"), "-", "-", "-"],
                 [str(cores), reps_n, fmt(dtn, ".2f"), fmt(rate_n, ".2f"),
-                 fmt(out["parallel_efficiency"], ".2f"),
+                 fmt(out["parallel_efficiency"], ".2f"), fmt(out["machine_ceiling_x"], ".2f"),
                  fmt(peak.get("peak_rss_total_mb"), ".0f")]]
         table(f"Monte Carlo throughput ({where}, {net_name}, scenario {sc or 'baseline'})",
-              ["workers", "reps", "seconds", "reps/s", "efficiency", "peak RSS MB (all procs)"],
-              rows)
+              ["workers", "reps", "seconds", "reps/s", "efficiency", "machine ceiling x",
+               "peak RSS MB (all procs)"], rows)
+        print("  machine ceiling x = throughput of that many processes running one pure-Python "
+              "loop at once / one alone")
     except Exception as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"[:400]
         print("\nMonte Carlo: failed:", out["error"])
