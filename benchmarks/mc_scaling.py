@@ -69,15 +69,19 @@ def _burn(n: int) -> float:
     return time.perf_counter() - t0
 
 
-def machine_ceiling(workers: int, n: int = 5_000_000) -> float:
+def machine_ceiling(workers: int, n: int = 10_000_000) -> float:
     """Throughput of *workers* processes each running the same CPU loop at once, relative to
-    one process alone: the most any Python code can scale on this machine (hyperthreads and
-    shared or throttled cores bring it below the worker count)."""
+    one process alone (the sum of their rates over the lone rate): the most any Python code
+    can scale on this machine (hyperthreads and shared or throttled cores bring it below the
+    worker count)."""
+    ratios = []
     with cf.ProcessPoolExecutor(max_workers=workers) as ex:
         list(ex.map(_burn, [n // 10] * workers))             # start and warm the processes
-        alone = min(ex.submit(_burn, n).result() for _ in range(2))
-        together = max(ex.map(_burn, [n] * workers))
-    return workers * alone / together
+        for _ in range(3):              # interleaved rounds: the machine's speed drifts
+            alone = ex.submit(_burn, n).result()
+            together = list(ex.map(_burn, [n] * workers))
+            ratios.append(sum(alone / t for t in together))
+    return sorted(ratios)[1]
 
 
 def timed(fn):
