@@ -930,9 +930,11 @@ class Model:
             for st in self.stocks.values():
                 st.defers = (not st.is_demand and st.producer is None and not st.review_days
                              and st.echelon is None)
-        # capacity schedules (rare events): one process per production line
+        # capacity schedules (rare events): a process per line whose capacity changes
         for prod in self.productions:
-            self.env.process(self._capacity_process(prod))
+            future = self._initial_capacity(prod)
+            if future:          # lines whose capacity never changes need no process
+                self.env.process(self._capacity_process(prod, future))
         for lane in self.lanes:
             if not lane.usable and lane.qualified_at < self.horizon:
                 self.at(lane.qualified_at, PRIORITY_POLICY, self._qualify, lane)
@@ -1071,7 +1073,8 @@ class Model:
         if now + st.review_days < self.horizon:
             self.at(st.review_days, PRIORITY_REVIEW, self._periodic_review, st)
 
-    def _capacity_process(self, prod: Production):
+    def _initial_capacity(self, prod: Production) -> list[tuple[float, float]]:
+        """Set the line's capacity in force at time 0; return its later steps in the run."""
         steps = []
         for date, cap in prod.schedule:
             day = 0.0 if date is None else max(0.0, self.day_of(date))
@@ -1089,9 +1092,10 @@ class Model:
         prod.rate = prod.base_rate
         for f in prod.factors:
             prod.rate *= f
+        return [(day, cap) for day, cap in future if day < self.horizon]
+
+    def _capacity_process(self, prod: Production, future: list[tuple[float, float]]):
         for day, cap in future:
-            if day >= self.horizon:
-                break
             yield self.sleep(day - self.env.now)
             prod.set_rate(cap, self.env.now)
 
