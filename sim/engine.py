@@ -448,7 +448,7 @@ class DemandStock(Stock):
         self.k_next = 0
         self.k_e = 0
         self.L_e = self.on_hand
-        self.epochs = [(0.0, 0, self.on_hand)]   # (time, first order index, level at start)
+        self.epochs = [0.0, 0, self.on_hand]     # flat (time, first order index, level at start)
         self.lost = lost
         self.wake_gen = 0
         self.wake_k = -1
@@ -533,7 +533,7 @@ class DemandStock(Stock):
         lev = self.level_before(self.k_next)
         self.k_e = self.k_next
         self.L_e = lev + qty
-        self.epochs.append((now, self.k_e, self.L_e))
+        self.epochs.extend((now, self.k_e, self.L_e))
         self.on_order -= qty
         self.log.extend((now, REC_RECEIVED, qty))
         if self.lost or self.waiting:
@@ -554,7 +554,7 @@ class DemandStock(Stock):
             k = bisect_left(T, t, k_e)       # orders at t come after the arrival (priority)
             L = L - (C[k] - C[k_e]) + qty
             k_e = k
-            self.epochs.append((t, k, L))
+            self.epochs.extend((t, k, L))
             self.on_order -= qty
             lane.in_transit -= qty
             records.extend((t, REC_RECEIVED, qty))

@@ -136,9 +136,11 @@ class Run:
         sc = model.scenario
         shortage_from = model.day_of(sc.shortage_after) if sc.shortage_after else 0.0
         demand = []
+        b = np.arange(1, ndays + 1, dtype=float)      # ends of days (the last one at H)
+        b[-1] = min(b[-1], H)
         for st in model.demand_stocks:
             T, D, C = st.arrays
-            ep = np.asarray(st.epochs, dtype=float)
+            ep = np.array(st.epochs, dtype=float).reshape(-1, 3)
             ep_t, ep_k, ep_L = ep[:, 0], ep[:, 1].astype(np.int64), ep[:, 2]
             k = np.arange(len(T))
             e = np.searchsorted(ep_k, k, side="right") - 1
@@ -146,8 +148,6 @@ class Run:
             if st.lost:
                 lev = np.maximum(lev, 0.0)
             filled = np.clip(lev, 0.0, D)
-            b = np.arange(1, ndays + 1, dtype=float)
-            b[-1] = min(b[-1], H)
             kb = np.searchsorted(T, b, side="left")
             eb = np.searchsorted(ep_t, b, side="left") - 1
             daily = ep_L[eb] - (C[kb] - C[ep_k[eb]])
