@@ -539,7 +539,7 @@ class DemandStock(Stock):
         if self.lost or self.waiting:
             self.schedule_wake(now)
 
-    def settle(self, until: float) -> None:
+    def settle_deferred(self, until: float) -> None:
         """Put away the deferred arrivals due before *until*, in time order (ties in the order
         they were dispatched, as their events would have run), exactly as :meth:`receive`
         would have done at each arrival."""
@@ -1207,7 +1207,7 @@ class Model:
                 st.settle_arrivals(self.horizon)
         for st in self.demand_stocks:
             if st.deferred:
-                st.settle(self.horizon)
+                st.settle_deferred(self.horizon)
             st.advance(self.horizon, inclusive=False)
         self.run_seconds = _time.perf_counter() - t0
         return Run.from_model(self)
