@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import sim
 
@@ -271,3 +272,21 @@ def test_civil_scope_aggregates_every_sector_but_defense():
     assert abs(run.kpi("fill_rate", "civil") - filled / demand) < 1e-12
     assert abs(run.kpi("demand_t", "civil") + run.kpi("demand_t", "sector:defense")
                - run.kpi("demand_t", "network")) < 1e-6
+
+
+def test_garbage_collector_state_is_restored():
+    """The engine pauses Python's cyclic garbage collector while it builds and runs a model and
+    leaves it as it found it, also when a run fails."""
+    import gc
+    assert gc.isenabled()
+    sim.simulate("teaching", seed=0, horizon_days=60)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        sim.simulate("teaching", seed=0, horizon_days=60)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(sim.ModelError):
+        sim.simulate("teaching", seed=0, horizon_days=-1)
+    assert gc.isenabled()
