@@ -49,7 +49,7 @@ def inputs(pkg, network: str):
         return pkg.load_network("rare_earth_2025"), pkg.scenario.load_scenario("truce-uncertain")
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, str(HERE.parent))
-    import peer_network  # noqa: E402  (imports this checkout's sim only to build the dict)
+    import peer_network  # imports this checkout's sim, only to build the network's dict
     return pkg.Network.from_dict(peer_network.peer_network(network).to_dict()), None
 
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import functools
 import json
-import os
 import sys
 import threading
 import time
@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from sim.experiment import available_cores, monte_carlo  # noqa: E402
+from sim.experiment import available_cores, monte_carlo
 
 NETWORK = "rare_earth_2025"
 SCENARIO = "truce-uncertain"
@@ -135,9 +135,9 @@ def main() -> int:
                 monte_carlo(NETWORK, SCENARIO, reps=w, seed=SEED + 1, executor=executor,
                             workers=w, progress=False)
                 start_s = time.perf_counter() - t_start
-                res, dt, peak = timed(lambda: monte_carlo(  # noqa: B023
-                    NETWORK, SCENARIO, reps=reps, seed=SEED, executor=executor, workers=w,
-                    progress=False))
+                res, dt, peak = timed(functools.partial(
+                    monte_carlo, NETWORK, SCENARIO, reps=reps, seed=SEED, executor=executor,
+                    workers=w, progress=False))
             finally:
                 if client is not None:
                     client.close()

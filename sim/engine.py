@@ -97,8 +97,8 @@ import gc
 import math
 import time as _time
 from bisect import bisect_left
-from contextlib import contextmanager
 from collections import deque
+from contextlib import contextmanager
 from heapq import heappop as _heappop
 from heapq import heappush as _heappush
 from operator import itemgetter
