@@ -56,13 +56,16 @@ def inputs(pkg, network: str):
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("a", type=Path, help="source tree A (e.g. a git worktree of the old commit)")
-    ap.add_argument("b", type=Path, nargs="?", default=HERE.parent, help="source tree B (default: this one)")
-    ap.add_argument("--network", default="default", choices=["default", "small", "medium", "large"])
+    ap.add_argument("b", type=Path, nargs="?", default=HERE.parent,
+                    help="source tree B (default: this one)")
+    ap.add_argument("--network", default="default",
+                    choices=["default", "small", "medium", "large"])
     ap.add_argument("--reps", type=int, default=20)
     args = ap.parse_args(argv)
     if args.reps < 1:
         ap.error("--reps must be at least 1")
-    pkgs = {"A": load_package("sim_a", args.a.resolve()), "B": load_package("sim_b", args.b.resolve())}
+    pkgs = {"A": load_package("sim_a", args.a.resolve()),
+            "B": load_package("sim_b", args.b.resolve())}
     data = {k: inputs(p, args.network) for k, p in pkgs.items()}
     rows: dict[str, list] = {"A": [], "B": []}
     for i in range(args.reps + 1):                 # replication 0 warms both up
@@ -82,7 +85,8 @@ def main(argv=None) -> None:
               f"whole replication {med[2] * 1e3:.2f} ms, events {med[3]:.0f}, fill {med[4]:.4f}")
     a, b = np.array(rows["A"]), np.array(rows["B"])
     print(f"A/B (median of per-replication ratios, {args.network}, {args.reps} reps): "
-          f"engine {np.median(a[:, 1] / b[:, 1]):.2f}, whole replication {np.median(a[:, 2] / b[:, 2]):.2f}")
+          f"engine {np.median(a[:, 1] / b[:, 1]):.2f}, "
+          f"whole replication {np.median(a[:, 2] / b[:, 2]):.2f}")
 
 
 if __name__ == "__main__":
