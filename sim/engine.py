@@ -57,7 +57,7 @@ What makes it fast
   :func:`gc_paused`).
 * Statistics are appended to flat lists as ``(time, code, quantity)`` records (``list.extend``
   of a tuple costs a fifth of ``array('d').extend``) and turned into daily series and KPIs
-  with numpy after the run (:mod:`sim.results`, :mod:`sim.metrics`). Provenance is mixed only in stocks whose provenance is read later.
+  with numpy after the run (:mod:`sim.results`, :mod:`sim.metrics`).
 
 Flow rules
 ----------
@@ -297,13 +297,10 @@ class Stock:
         limit = self.max_wait
         for lane, share in active:
             src = lane.src
-            prod = src.producer
-            if prod is not None and prod.lazy:
-                prod.sync(now)          # the supplier's stock, brought up to date
-            if src.pending:
-                src.settle_arrivals(now)
+            src.bring_up_to_date(now)
             queued = src.backlog_qty + qty * share - src.on_hand
             if queued > EPS:
+                prod = src.producer
                 rate = prod.rate if prod is not None and not prod.down else 0.0
                 if rate <= 0.0 or queued / rate > limit:
                     continue
@@ -393,6 +390,16 @@ class Stock:
 
 
     # -- held-back arrivals ------------------------------------------------------------------
+    def bring_up_to_date(self, now: float) -> None:
+        """Before the stock is read or changed from outside its own callbacks (a buyer judging
+        it, a policy cancelling orders): complete its lazy producer's batches and put away
+        its held-back arrivals that precede the current event."""
+        prod = self.producer
+        if prod is not None and prod.lazy:
+            prod.sync(now)
+        if self.pending:
+            self.settle_arrivals(now)
+
     def settle_arrivals(self, now: float) -> None:
         """Put away the held-back arrivals that precede the current event (in SimPy's order:
         time, priority, event id), as :meth:`receive` would have done at each of them. They

@@ -394,11 +394,8 @@ class PolicyEngine:
         """Cancel the orders queued at the supplier for *lane* (the buyer re-routes them)."""
         src = lane.src
         now = self.model.env.now
-        if src.producer is not None and src.producer.lazy:
-            src.producer.sync(now)
-        for st in (src, lane.dst):
-            if st.pending:
-                st.settle_arrivals(now)
+        src.bring_up_to_date(now)
+        lane.dst.bring_up_to_date(now)
         dropped = 0.0
         for name in ("backlog", "rush"):
             queue = getattr(src, name)
@@ -530,8 +527,7 @@ class PolicyEngine:
         m = self.model
         src = lane.src
         buyer = lane.dst
-        if buyer.pending:
-            buyer.settle_arrivals(now)
+        buyer.bring_up_to_date(now)
         lane.in_transit -= qty
         src.log.extend((now, REC_RETURNED, qty))
         src.receive(qty, src.prov, now, None)
