@@ -54,7 +54,9 @@ What makes it fast
 * Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
   callback that lowers stock; production starts when output falls below target or inputs arrive.
 * Python's cyclic garbage collector is paused while a model is built and run (see
-  :func:`gc_paused`).
+  :func:`gc_paused`), and :func:`simulate` takes the finished model apart
+  (:meth:`Model.release`) so that reference counting frees it at once: no collection ever
+  has to walk it.
 * Statistics are appended to flat lists as ``(time, code, quantity)`` records (``list.extend``
   of a tuple costs a fifth of ``array('d').extend``) and turned into daily series and KPIs
   with numpy after the run (:mod:`sim.results`, :mod:`sim.metrics`).
@@ -995,7 +997,9 @@ class Model:
             memo[key] = v
             return v
 
-        return {k: prov(k) for k in keys}
+        result = {k: prov(k) for k in keys}
+        prov = None     # the recursive closure refers to itself: break that cycle
+        return result
 
     def _mark_provenance_readers(self) -> None:
         """Track provenance only where it can reach a lane that an extraterritorial control
@@ -1267,6 +1271,36 @@ class Model:
             raise simpy.core.EmptySchedule()
         self._loop(math.inf, limit=1)
 
+    def release(self) -> None:
+        """Take the finished model apart after :meth:`run`, so that reference counting frees
+        it at once (the returned :class:`~sim.results.Run` holds everything it recorded, as
+        arrays). The model is a web of reference cycles (stocks, lanes, lines, scheduled
+        callbacks and the model point at each other); left whole, it would wait for Python's
+        cyclic garbage collector, and each collection until then would walk all of it, change
+        logs item by item: ~10% of a replication's time, in rare long pauses. The model
+        cannot be used afterwards; :func:`simulate` calls this."""
+        for st in self.stocks.values():
+            st.model = st.producer = st.echelon = st.deferred = None
+            st.lanes_in = st.lanes_out = st.active = st.consumers = st.echelon_inputs = []
+            st.backlog, st.rush, st.pending = deque(), deque(), []
+        for lane in self.lanes:
+            lane.src = lane.dst = lane.gate = None
+        for prod in self.productions:
+            prod.model = prod.out = prod.pend_event = None
+            prod.inputs = []
+        for entry in self.env._queue:
+            event = entry[3]
+            if event.__class__ is not tuple:     # a process waits on it: end the process
+                for callback in event.callbacks or ():
+                    proc = getattr(callback, "__self__", None)
+                    if isinstance(proc, simpy.Process):
+                        proc._generator.close()
+        self.env._queue.clear()
+        if self.policy is not None:
+            self.policy.model = None
+        self.policy = None
+        self.stocks, self.lanes, self.productions, self.demand_stocks = {}, [], [], []
+
     @property
     def events_processed(self) -> int:
         """SimPy events processed by :meth:`run`."""
@@ -1278,7 +1312,8 @@ def gc_paused():
     """Pause Python's cyclic garbage collector while a model is built and run. The event loop
     creates no reference cycles (its garbage goes by reference counting), but its many small
     allocations set off collections that walk every live object; on the large peer network
-    that was ~12% of a replication. The model's own cycles are collected afterwards."""
+    that was ~12% of a replication. The model's own cycles are broken after the run by
+    :meth:`Model.release` (in :func:`simulate`), or collected later."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -1336,7 +1371,10 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
     True
     """
     net = load_network(network)
-    model = Model(net, scenario, seed=seed, replication=replication, start=start,
-                  horizon_days=horizon_days, demand_mode=demand_mode,
-                  production_mode=production_mode, shortage_after=shortage_after)
-    return model.run()
+    with gc_paused():
+        model = Model(net, scenario, seed=seed, replication=replication, start=start,
+                      horizon_days=horizon_days, demand_mode=demand_mode,
+                      production_mode=production_mode, shortage_after=shortage_after)
+        run = model.run()
+        model.release()
+    return run

@@ -290,3 +290,37 @@ def test_garbage_collector_state_is_restored():
     with pytest.raises(sim.ModelError):
         sim.simulate("teaching", seed=0, horizon_days=-1)
     assert gc.isenabled()
+
+
+def test_simulate_frees_its_model_by_reference_counting(monkeypatch, stressed_teaching_dict,
+                                                        stress_scenario):
+    """``simulate`` takes the finished model apart (its cycles: stocks, lanes, lines, pending
+    policy processes), so reference counting frees it at once and no garbage collection has
+    to walk it (that was ~10% of a replication's time); the Run is unaffected."""
+    import gc
+    import weakref
+
+    built = []
+    original = sim.engine.Model.run
+
+    def run(self):
+        built.append(weakref.ref(self))
+        return original(self)
+
+    monkeypatch.setattr(sim.engine.Model, "run", run)
+    cases = [("rare_earth_2025", name) for name in sim.list_scenarios()]
+    cases.append((sim.Network.from_dict(stressed_teaching_dict), stress_scenario))
+    gc.collect()
+    gc.disable()
+    try:
+        for net, sc in cases:
+            result = sim.simulate(net, sc, seed=2, horizon_days=400)
+            assert built[-1]() is None, f"model not freed under {sc}"
+            assert result.kpi("fill_rate", "network") >= 0.0
+    finally:
+        gc.enable()
+    # the Run of a released model equals the Run of one left intact
+    net = sim.Network.from_dict(stressed_teaching_dict)
+    released = sim.simulate(net, stress_scenario, seed=5)
+    intact = sim.engine.Model(net, stress_scenario, seed=5).run()
+    assert released.kpi_rows() == intact.kpi_rows()
