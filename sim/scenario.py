@@ -254,7 +254,9 @@ class Scenario:
         """SHA-256 of the canonical JSON form of the scenario."""
         cached = self.__dict__.get("_digest")
         if cached is None:
-            blob = json.dumps(self.to_dict() or {"name": self.name}, sort_keys=True, default=str)
+            # the parsed input itself (to_dict() would copy it first; dumping does not change it)
+            data = self.raw or self.to_dict()
+            blob = json.dumps(data, sort_keys=True, default=str)
             cached = hashlib.sha256(blob.encode()).hexdigest()
             object.__setattr__(self, "_digest", cached)
         return cached
