@@ -1,4 +1,4 @@
-"""Time two checkouts of the project in one process, replication by replication.
+"""Time two checkouts of the project side by side, replication by replication.
 
 The development machines drift in speed by up to 2x within minutes, so timings taken in
 separate runs are not comparable. This script imports the ``sim`` package of two source trees
@@ -14,13 +14,19 @@ Usage::
 ``--network`` is ``default`` (the shipped network under ``truce-uncertain``) or a peer network
 size (``small``, ``medium``, ``large``; built by ``benchmarks/peer_network.py``, no scenario).
 Prints medians of build, engine (run) and whole-replication time (``simulate`` + KPIs), events,
-the network fill rate, and the median of the per-replication ratios A/B.
+the network fill rate, the median of the per-replication ratios A/B, and the ratio of the
+total times. ``--processes`` runs each tree in a process of its own (still alternating, one
+replication at a time): in one process a garbage collection set off by one tree's garbage
+may fall into the other's replication, so compare total times (which include such rare,
+long pauses; medians do not) with ``--processes``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -53,6 +59,24 @@ def inputs(pkg, network: str):
     return pkg.Network.from_dict(peer_network.peer_network(network).to_dict()), None
 
 
+def measure(pkg, net, sc, replication: int) -> tuple:
+    """(build s, engine s, whole replication s, events, fill rate) of one replication."""
+    t0 = time.perf_counter()
+    run = pkg.simulate(net, sc, seed=0, replication=replication)
+    run.kpi_rows()
+    total = time.perf_counter() - t0
+    return (run.stats["build_seconds"], run.stats["run_seconds"], total, run.stats["events"],
+            run.kpi("fill_rate", "network"))
+
+
+def child(root: Path, network: str) -> None:
+    """Serve ``--processes``: read replication indices from stdin, print one JSON row each."""
+    pkg = load_package("sim_child", root)
+    net, sc = inputs(pkg, network)
+    for line in sys.stdin:
+        print(json.dumps(measure(pkg, net, sc, int(line))), flush=True)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("a", type=Path, help="source tree A (e.g. a git worktree of the old commit)")
@@ -61,32 +85,57 @@ def main(argv=None) -> None:
     ap.add_argument("--network", default="default",
                     choices=["default", "small", "medium", "large"])
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--processes", action="store_true",
+                    help="run each tree in its own process (for total times; see above)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child:
+        child(args.a.resolve(), args.network)
+        return
     if args.reps < 1:
         ap.error("--reps must be at least 1")
-    pkgs = {"A": load_package("sim_a", args.a.resolve()),
-            "B": load_package("sim_b", args.b.resolve())}
-    data = {k: inputs(p, args.network) for k, p in pkgs.items()}
+    roots = {"A": args.a.resolve(), "B": args.b.resolve()}
+    if args.processes:
+        procs = {k: subprocess.Popen([sys.executable, __file__, str(root), "--child",
+                                      "--network", args.network],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for k, root in roots.items()}
+
+        def one(k: str, i: int) -> tuple:
+            procs[k].stdin.write(f"{i}\n")
+            procs[k].stdin.flush()
+            line = procs[k].stdout.readline()
+            if not line:
+                sys.exit(f"error: the process of tree {k} ({roots[k]}) stopped")
+            return tuple(json.loads(line))
+    else:
+        pkgs = {"A": load_package("sim_a", roots["A"]), "B": load_package("sim_b", roots["B"])}
+        data = {k: inputs(p, args.network) for k, p in pkgs.items()}
+
+        def one(k: str, i: int) -> tuple:
+            return measure(pkgs[k], *data[k], i)
+
     rows: dict[str, list] = {"A": [], "B": []}
     for i in range(args.reps + 1):                 # replication 0 warms both up
         order = ("A", "B") if i % 2 else ("B", "A")
         for k in order:
-            net, sc = data[k]
-            t0 = time.perf_counter()
-            run = pkgs[k].simulate(net, sc, seed=0, replication=i)
-            run.kpi_rows()
-            total = time.perf_counter() - t0
+            row = one(k, i)
             if i:
-                rows[k].append((run.stats["build_seconds"], run.stats["run_seconds"], total,
-                                run.stats["events"], run.kpi("fill_rate", "network")))
+                rows[k].append(row)
+    if args.processes:
+        for p in procs.values():
+            p.stdin.close()
+            p.wait()
     for k, root in (("A", args.a), ("B", args.b)):
         med = np.median(np.array(rows[k]), axis=0)
         print(f"{k} {root}: build {med[0] * 1e3:.2f} ms, engine {med[1] * 1e3:.2f} ms, "
               f"whole replication {med[2] * 1e3:.2f} ms, events {med[3]:.0f}, fill {med[4]:.4f}")
     a, b = np.array(rows["A"]), np.array(rows["B"])
-    print(f"A/B (median of per-replication ratios, {args.network}, {args.reps} reps): "
+    where = "separate processes" if args.processes else "one process"
+    print(f"A/B ({args.network}, {args.reps} reps, {where}): median of per-replication ratios: "
           f"engine {np.median(a[:, 1] / b[:, 1]):.2f}, "
-          f"whole replication {np.median(a[:, 2] / b[:, 2]):.2f}")
+          f"whole replication {np.median(a[:, 2] / b[:, 2]):.2f}; "
+          f"total time {a[:, 2].sum() / b[:, 2].sum():.3f}")
 
 
 if __name__ == "__main__":
