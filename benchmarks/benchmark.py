@@ -32,7 +32,6 @@ import pstats
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import traceback
 import warnings
@@ -45,6 +44,7 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
 import simpy  # noqa: E402
+from memory import PeakMemory  # noqa: E402
 from peer_network import DAYS, layer_counts, peer_network, peer_scenario  # noqa: E402
 from snp_driver import snp_available, snp_replication, snp_version  # noqa: E402
 
@@ -426,49 +426,6 @@ def section_peer(args, bare):
 # 5. Monte Carlo throughput
 # ---------------------------------------------------------------------------------------------
 
-class PeakRSS:
-    """Samples the resident memory of this process plus its children (psutil) in a thread."""
-
-    def __init__(self, interval=0.05):
-        import psutil
-        self.psutil = psutil
-        self.proc = psutil.Process()
-        self.interval = interval
-        self.peak_total = 0
-        self.peak_self = 0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self):
-        try:
-            own = self.proc.memory_info().rss
-            kids = 0
-            for c in self.proc.children(recursive=True):
-                try:
-                    kids += c.memory_info().rss
-                except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
-                    pass
-            self.peak_self = max(self.peak_self, own)
-            self.peak_total = max(self.peak_total, own + kids)
-        except self.psutil.Error:
-            pass
-
-    def _run(self):
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._sample()
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self._sample()
-
-
 def find_monte_carlo():
     fn = getattr(sim, "monte_carlo", None)
     if callable(fn):
@@ -489,11 +446,6 @@ def section_mc(args, default_res):
         msg = "skipped: sim.monte_carlo does not exist yet"
         print("\nMonte Carlo:", msg)
         return {"skipped": True, "note": msg}
-    try:
-        import psutil  # noqa: F401
-        have_psutil = True
-    except ImportError:
-        have_psutil = False
     import inspect
     params = inspect.signature(fn).parameters
     net_name = default_res.get("network") or DEFAULT_NETWORK
@@ -526,27 +478,30 @@ def section_mc(args, default_res):
         dt1, f1 = call(reps_1, 1)
         out["serial"] = {"reps": reps_1, "seconds": rnd(dt1, 3), "reps_per_s": rnd(reps_1 / dt1, 2),
                          "failures": f1}
-        if have_psutil:
-            with PeakRSS() as mem:
-                dtn, fn_ = call(reps_n, cores)
-            peak = {"peak_rss_total_mb": rnd(mem.peak_total / 2**20, 1),
-                    "peak_rss_parent_mb": rnd(mem.peak_self / 2**20, 1)}
-        else:
+        with PeakMemory() as mem:
             dtn, fn_ = call(reps_n, cores)
-            peak = {"note": "psutil missing: no RSS"}
+        if mem.available:
+            peak = {"peak_rss_total_mb": mem.mb(mem.peak_rss_total),
+                    "peak_rss_parent_mb": mem.mb(mem.peak_rss_self),
+                    "peak_pss_total_mb": mem.mb(mem.peak_pss_total)}
+        else:
+            peak = {"note": "psutil missing: no memory figures"}
         rate_n = reps_n / dtn
         out["parallel"] = {"reps": reps_n, "workers": cores, "seconds": rnd(dtn, 3),
                            "reps_per_s": rnd(rate_n, 2), "failures": fn_, **peak}
         out["parallel_efficiency"] = rnd(rate_n / (reps_1 / dt1) / cores, 3)
         from mc_scaling import machine_ceiling
         out["machine_ceiling_x"] = rnd(machine_ceiling(cores), 2) if cores > 1 else 1.0
-        rows = [["1", reps_1, fmt(dt1, ".2f"), fmt(reps_1 / dt1, ".2f"), "-", "-", "-"],
+        rows = [["1", reps_1, fmt(dt1, ".2f"), fmt(reps_1 / dt1, ".2f"), "-", "-", "-", "-"],
                 [str(cores), reps_n, fmt(dtn, ".2f"), fmt(rate_n, ".2f"),
                  fmt(out["parallel_efficiency"], ".2f"), fmt(out["machine_ceiling_x"], ".2f"),
-                 fmt(peak.get("peak_rss_total_mb"), ".0f")]]
+                 fmt(peak.get("peak_rss_total_mb"), ".0f"),
+                 fmt(peak.get("peak_pss_total_mb"), ".0f")]]
         table(f"Monte Carlo throughput ({where}, {net_name}, scenario {sc or 'baseline'})",
               ["workers", "reps", "seconds", "reps/s", "efficiency", "machine ceiling x",
-               "peak RSS MB (all procs)"], rows)
+               "peak RSS MB", "peak PSS MB"], rows)
+        print("  peak RSS / PSS = peak over the run of the summed resident / proportional set "
+              "sizes of all processes (see benchmarks/memory.py)")
         print("  machine ceiling x = throughput of that many processes running one pure-Python "
               "loop at once / one alone")
     except Exception as exc:

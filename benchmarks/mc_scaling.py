@@ -10,7 +10,8 @@ separately (``start_s``). ``ceiling x`` is what the machine itself allows: the t
 that many processes running the same pure-Python loop at once, relative to one alone (below
 the worker count on hyperthreaded, shared or throttled cores). It also checks that the tables are
 identical whatever the executor and the worker count (replication *i* always has the same
-streams), and measures the peak resident memory of a long run.
+streams), and measures the peak memory of a long run (all processes; resident
+and proportional set sizes, see ``memory.py``).
 
 Usage::
 
@@ -27,37 +28,20 @@ import concurrent.futures as cf
 import functools
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd
+from memory import PeakMemory
 
 from sim.experiment import available_cores, monte_carlo
 
 NETWORK = "rare_earth_2025"
 SCENARIO = "truce-uncertain"
 SEED = 2025
-
-
-def _rss_sampler(stop: threading.Event, out: list) -> None:
-    try:
-        import psutil
-    except ImportError:
-        return
-    me = psutil.Process()
-    peak = 0
-    while not stop.is_set():
-        try:
-            total = me.memory_info().rss + sum(c.memory_info().rss
-                                               for c in me.children(recursive=True))
-        except psutil.Error:
-            total = 0
-        peak = max(peak, total)
-        time.sleep(0.05)
-    out.append(peak)
 
 
 def _burn(n: int) -> float:
@@ -85,17 +69,17 @@ def machine_ceiling(workers: int, n: int = 10_000_000) -> float:
 
 
 def timed(fn):
-    """Run *fn* and return (result, seconds, peak RSS of this process and its children in MB)."""
-    stop = threading.Event()
-    peak: list = []
-    th = threading.Thread(target=_rss_sampler, args=(stop, peak), daemon=True)
-    th.start()
-    t0 = time.perf_counter()
-    res = fn()
-    dt = time.perf_counter() - t0
-    stop.set()
-    th.join()
-    return res, dt, (peak[0] / 2**20 if peak else None)
+    """Run *fn* and return (result, seconds, :class:`memory.PeakMemory` of this process and
+    its children)."""
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        res = fn()
+        dt = time.perf_counter() - t0
+    return res, dt, mem
+
+
+def _fmt(mb) -> str:
+    return "-" if mb is None else f"{mb:.0f}"
 
 
 def main() -> int:
@@ -112,7 +96,8 @@ def main() -> int:
            "reps_per_worker": args.reps_per_worker, "runs": [], "python": sys.version.split()[0]}
     reference = None
     print(f"{'executor':10s} {'workers':>7s} {'start s':>7s} {'reps':>6s} {'seconds':>8s} "
-          f"{'reps/s':>8s} {'efficiency':>10s} {'ceiling x':>9s} {'peak MB':>8s} identical")
+          f"{'reps/s':>8s} {'efficiency':>10s} {'ceiling x':>9s} {'RSS MB':>7s} {'PSS MB':>7s} "
+          "identical")
     for kind in ["pool"] + (["dask"] if args.dask else []):
         base_rate = None
         for w in counts:
@@ -161,21 +146,25 @@ def main() -> int:
                                 "seconds": round(dt, 3),
                                 "reps_per_s": round(rate, 2), "parallel_efficiency": round(eff, 3),
                                 "machine_ceiling_x": round(ceiling, 2),
-                                "peak_rss_mb": None if peak is None else round(peak),
+                                "peak_rss_mb": peak.mb(peak.peak_rss_total),
+                                "peak_pss_mb": peak.mb(peak.peak_pss_total),
                                 "identical_to_first": same})
             print(f"{kind:10s} {w:7d} {start_s:7.2f} {res.reps:6d} {dt:8.2f} {rate:8.2f} "
-                  f"{eff:10.3f} {ceiling:9.2f} {(peak or 0):8.0f} {same}", flush=True)
+                  f"{eff:10.3f} {ceiling:9.2f} {_fmt(peak.mb(peak.peak_rss_total)):>7s} "
+                  f"{_fmt(peak.mb(peak.peak_pss_total)):>7s} {same}", flush=True)
     if args.memory_reps:
         w = max(counts)
         res, dt, peak = timed(lambda: monte_carlo(NETWORK, SCENARIO, reps=args.memory_reps,
                                                   seed=SEED, workers=w, progress=False))
         out["memory"] = {"reps": res.reps, "workers": w, "seconds": round(dt, 2),
                          "reps_per_s": round(res.reps / dt, 2),
-                         "peak_rss_mb_all_processes": None if peak is None else round(peak),
+                         "peak_rss_mb_all_processes": peak.mb(peak.peak_rss_total),
+                         "peak_pss_mb_all_processes": peak.mb(peak.peak_pss_total),
                          "series_mb": round(res.series_nbytes() / 2**20, 1),
                          "per_rep_mb": round(res.per_rep.memory_usage(deep=True).sum() / 2**20, 1)}
-        print(f"memory: {res.reps} reps on {w} workers in {dt:.1f} s, peak RSS "
-              f"{out['memory']['peak_rss_mb_all_processes']} MB (series "
+        print(f"memory: {res.reps} reps on {w} workers in {dt:.1f} s, peak memory of all "
+              f"processes: RSS {_fmt(out['memory']['peak_rss_mb_all_processes'])} MB, PSS "
+              f"{_fmt(out['memory']['peak_pss_mb_all_processes'])} MB (series "
               f"{out['memory']['series_mb']} MB, per-rep table {out['memory']['per_rep_mb']} MB)")
     print(json.dumps(out, separators=(",", ":")))
     return 0
