@@ -35,6 +35,11 @@ from .engine import (
 __all__ = ["Run", "DemandRecord", "StockRecord", "LaneRecord", "write_atomic", "package_versions"]
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
 @dataclass
 class DemandRecord:
     """Customer demand of one (node, material) and how it was served."""
@@ -50,15 +55,16 @@ class DemandRecord:
     filled: np.ndarray           # filled from stock on arrival of each order
     daily_level: np.ndarray      # end-of-day level (net inventory; floored at 0 for lost sales)
 
-    @property
+    @cached_property
     def daily_backorders(self) -> np.ndarray:
-        """End-of-day backorder level."""
-        return np.maximum(-self.daily_level, 0.0)
+        """End-of-day backorder level (computed once: every KPI scope holding this stream
+        reads it; read-only, so no caller can change the cached copy)."""
+        return _read_only(np.maximum(-self.daily_level, 0.0))
 
-    @property
+    @cached_property
     def daily_on_hand(self) -> np.ndarray:
-        """End-of-day stock on hand."""
-        return np.maximum(self.daily_level, 0.0)
+        """End-of-day stock on hand (read-only)."""
+        return _read_only(np.maximum(self.daily_level, 0.0))
 
 
 @dataclass
