@@ -48,7 +48,7 @@ class PeakMemory:
         except self.psutil.Error:
             return [me]
 
-    def _sample(self) -> None:
+    def _sample(self, pss: bool = False) -> None:
         psutil = self.psutil
         procs = self._processes()
         rss = 0
@@ -61,7 +61,7 @@ class PeakMemory:
             if i == 0:
                 self.peak_rss_self = max(self.peak_rss_self, r)
         self.peak_rss_total = max(self.peak_rss_total, rss)
-        if self._pss_ok and self._n % self.pss_every == 0:
+        if self._pss_ok and (pss or self._n % self.pss_every == 0):
             pss = 0
             for p in procs:
                 try:
@@ -88,8 +88,7 @@ class PeakMemory:
         if self.available:
             self._stop.set()
             self._thread.join()
-            self._n = 0                       # the last sample reads PSS too
-            self._sample()
+            self._sample(pss=True)
 
     @staticmethod
     def mb(value: int | None) -> float | None:
