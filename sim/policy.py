@@ -528,6 +528,7 @@ class PolicyEngine:
         src = lane.src
         buyer = lane.dst
         buyer.bring_up_to_date(now)
+        src.bring_up_to_date(now)      # what it finished before now is booked first
         lane.in_transit -= qty
         src.log.extend((now, REC_RETURNED, qty))
         src.receive(qty, src.prov, now, None)
