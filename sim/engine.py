@@ -560,19 +560,23 @@ class DemandStock(Stock):
         if not due:
             return
         self.deferred = [a for a in self.deferred if a[0] >= until]
-        T, C = self.T, self.C
-        k_e, L = self.k_e, self.L_e
-        records = []
-        for t, qty, lane in due:
-            k = bisect_left(T, t, k_e)       # orders at t come after the arrival (priority)
-            L = L - (C[k] - C[k_e]) + qty
-            k_e = k
-            self.epochs.extend((t, k, L))
-            self.on_order -= qty
+        t = np.array([a[0] for a in due])
+        q = np.array([a[1] for a in due])
+        # orders at t come after the arrival (priority): the first order index at or after t
+        k = np.maximum(np.searchsorted(self.arrays[0], t, side="left"), self.k_e)
+        L, c_prev, on_order = self.L_e, self.C[self.k_e], self.on_order
+        levels = []
+        # the level recurrence and the running sums in the order receive() would do them
+        for (_, qty, lane), c in zip(due, self.arrays[2][k].tolist()):
+            L = L - (c - c_prev) + qty
+            c_prev = c
+            levels.append(L)
+            on_order -= qty
             lane.in_transit -= qty
-            records.extend((t, REC_RECEIVED, qty))
-        self.k_e, self.L_e = k_e, L
-        log = np.concatenate((np.asarray(self.log, dtype=float), records)).reshape(-1, 3)
+        self.k_e, self.L_e, self.on_order = int(k[-1]), L, on_order
+        self.epochs.extend(np.column_stack((t, k, levels)).ravel().tolist())
+        records = np.column_stack((t, np.full(len(t), float(REC_RECEIVED)), q))
+        log = np.concatenate((np.asarray(self.log, dtype=float).reshape(-1, 3), records))
         self.log = log[np.argsort(log[:, 0], kind="stable")]   # the run is over: an array
 
 

@@ -104,6 +104,14 @@ _COST_KPIS = ("purchase_cost_usd", "tariff_cost_usd", "holding_cost_usd")
 _SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
+def _rows(records, width: int) -> np.ndarray:
+    """A flat list of change records as an (n, width) float array (``np.fromiter`` is a
+    fifth faster than ``np.array`` on a list of floats; arrays pass through)."""
+    if isinstance(records, np.ndarray):
+        return records.reshape(-1, width)
+    return np.fromiter(records, dtype=float, count=len(records)).reshape(-1, width)
+
+
 def _daily(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
     if len(t) == 0:
         return np.zeros(ndays)
@@ -146,7 +154,7 @@ class Run:
         b[-1] = min(b[-1], H)
         for st in model.demand_stocks:
             T, D, C = st.arrays
-            ep = np.array(st.epochs, dtype=float).reshape(-1, 3)
+            ep = _rows(st.epochs, 3)
             ep_t, ep_k, ep_L = ep[:, 0], ep[:, 1].astype(np.int64), ep[:, 2]
             k = np.arange(len(T))
             e = np.searchsorted(ep_k, k, side="right") - 1
@@ -169,15 +177,15 @@ class Run:
             else:
                 final = st.on_hand
                 backlog = st.backlog_qty
-            log = np.array(st.log, dtype=float).reshape(-1, 3)
+            log = _rows(st.log, 3)
             stocks.append(StockRecord(st.node.id, st.material, st.node.kind, st.node.country,
                                       st.node.sector, st.initial, final, st.on_order, backlog, log,
                                       st.price, st.node.holding_cost_rate, st.is_demand))
         lanes = [LaneRecord(l.id, l.spec.src, l.spec.dst, l.material, l.price,
-                            np.array(l.log, dtype=float).reshape(-1, 4), l.in_transit)
+                            _rows(l.log, 4), l.in_transit)
                  for l in model.lanes]
-        production = [(p.node.id, p.out.material, np.array(p.log, dtype=float).reshape(-1, 3),
-                       p.wip) for p in model.productions]
+        production = [(p.node.id, p.out.material, _rows(p.log, 3), p.wip)
+                      for p in model.productions]
         pol = model.policy
         lic = np.asarray([(t, r, float(ok)) for t, _c, _l, _q, r, ok in pol.licence_log],
                          dtype=float).reshape(-1, 3)
