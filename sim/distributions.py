@@ -29,6 +29,10 @@ class Distribution:
 
     name: ClassVar[str] = ""
     nonnegative: ClassVar[bool] = True
+    #: n values drawn at once are the n values of n single draws, and a block's first k values
+    #: use up exactly what k single draws do (numpy draws these element by element); False
+    #: where numpy buffers (bounded integers), so block and single draws differ
+    blockable: ClassVar[bool] = True
 
     @property
     def mean(self) -> float:  # pragma: no cover - abstract
@@ -116,6 +120,8 @@ class UniformInt(Distribution):
     def variance(self) -> float:
         k = self.max - self.min + 1
         return (k * k - 1) / 12.0
+
+    blockable: ClassVar[bool] = False
 
     def _draw(self, rng, n):
         return rng.integers(self.min, self.max + 1, n)
@@ -237,6 +243,10 @@ class Scaled(Distribution):
     @property
     def variance(self) -> float:
         return self.base.variance * self.factor ** 2
+
+    @property
+    def blockable(self) -> bool:    # type: ignore[override]
+        return self.base.blockable
 
     def _draw(self, rng, n):
         return self.base.sample(rng, n) * self.factor

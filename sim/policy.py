@@ -24,10 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .distributions import Uniform
 from .engine import REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
 from .errors import ScenarioError
+from .streams import SwitchingSampler
 
 __all__ = ["PolicyEngine", "Multiplier", "PolicyEvent"]
+
+# licence approvals: U(0, 1) draws (``rng.uniform(0, 1)`` is ``rng.random()``, value for value)
+_STANDARD_UNIFORM = Uniform(0.0, 1.0)
 
 
 
@@ -156,9 +161,15 @@ class PolicyEngine:
         for cs in self.controls.values():
             cs.direct_set = frozenset(l.index for l in cs.direct_lanes)
             cs.extra_set = frozenset(l.index for l in cs.extra_lanes)
+        # per lane, the controls that may gate it (in scenario order) and whether by origin
+        self._lane_controls: dict[int, list] = {}
+        for cs in self.controls.values():
+            for index in sorted(cs.direct_set | cs.extra_set):
+                self._lane_controls.setdefault(index, []).append(
+                    (cs, index not in cs.direct_set))
         self._country_index = {c: i for i, c in enumerate(model.origins)}
-        self._review_rngs: dict = {}
-        self._approve_rngs: dict = {}
+        self._review_draws: dict = {}      # (control id, lane index) -> SwitchingSampler
+        self._approval_draws: dict = {}
 
     # -- demand -----------------------------------------------------------------------------
     def demand_multiplier(self, node, material: str) -> Multiplier | None:
@@ -413,12 +424,12 @@ class PolicyEngine:
             buyer.on_order -= dropped
             buyer.log.extend((now, REC_CANCELLED, dropped))
 
-    def _rng(self, table: dict, kind: str, cid: str, lane):
+    def _draws(self, table: dict, kind: str, cid: str, lane) -> SwitchingSampler:
         key = (cid, lane.index)
-        rng = table.get(key)
-        if rng is None:
-            rng = table[key] = self.model.streams.generator((kind, cid, lane.id))
-        return rng
+        draws = table.get(key)
+        if draws is None:
+            draws = table[key] = SwitchingSampler(self.model.streams, (kind, cid, lane.id))
+        return draws
 
     def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None) -> None:
         """Decide what happens to a shipment on a gated lane (called by the engine).
@@ -432,34 +443,32 @@ class PolicyEngine:
         country = lane.dst.node.country
         review = 0.0
         quota_controls = []
-        applied = []
-        for cs in self.controls.values():
-            if not cs.in_force:
-                continue
-            if lane.index in cs.direct_set:
-                pass
-            elif lane.index in cs.extra_set:
-                share = prov[self._country_index[cs.spec.exporter]] \
-                    if cs.spec.exporter in self._country_index else 0.0
-                if share * self.content_share[lane.index] <= cs.params_for(buyer, country)["de_minimis"]:
-                    continue
-            else:
+        applied = False
+        for cs, by_origin in self._lane_controls.get(lane.index, ()):
+            if not cs.active or cs.suspended:
                 continue
             p = cs.params_for(buyer, country)
+            if by_origin:
+                exporter = cs.spec.exporter
+                share = prov[self._country_index[exporter]] \
+                    if exporter in self._country_index else 0.0
+                if share * self.content_share[lane.index] <= p["de_minimis"]:
+                    continue
             regime = p["regime"]
-            applied.append(cs.spec.id)
+            applied = True
             if regime == "ban":
                 self._deny(lane, qty, now, p, cs.spec.id)
                 return
             if regime == "quota":
                 quota_controls.append(cs)
                 continue
-            r = float(p["review_days"].sample(self._rng(self._review_rngs, "licence_review",
-                                                        cs.spec.id, lane), 1)[0])
-            ok = self._rng(self._approve_rngs, "licence_approval", cs.spec.id, lane).random() \
-                < p["approval_probability"]
-            self.licence_log.append((now, cs.spec.id, lane.index, qty, r, ok))
-            review = max(review, r)
+            cid = cs.spec.id
+            r = self._draws(self._review_draws, "licence_review", cid, lane)(p["review_days"])
+            ok = self._draws(self._approval_draws, "licence_approval", cid, lane)(
+                _STANDARD_UNIFORM) < p["approval_probability"]
+            self.licence_log.append((now, cid, lane.index, qty, r, ok))
+            if r > review:
+                review = r
             if not ok and denied_by is None:
                 denied_by = cs
         if not applied:

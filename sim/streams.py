@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["Streams", "name_key", "BlockSampler"]
+__all__ = ["Streams", "name_key", "BlockSampler", "SwitchingSampler"]
 
 
 @functools.lru_cache(maxsize=1 << 16)     # the same names recur in every replication
@@ -84,3 +84,50 @@ class BlockSampler:
             i = 0
         self._i = i + 1
         return self._buf[i]
+
+
+class SwitchingSampler:
+    """One draw per call from stream *name* of *streams*, from the distribution passed to
+    that call (e.g. a licence review time that a policy step changes), with exactly the values
+    of one ``dist.sample(rng, 1)`` per call, but drawn in blocks so the common call costs a
+    list index.
+
+    When the distribution changes in mid-block, the stream is wound back to the start of the
+    block and the values already used are drawn again (so the stream is where single draws
+    would have left it) before a block of the new distribution is drawn. Distributions whose
+    block and single draws differ (``blockable`` False) are drawn one at a time."""
+
+    __slots__ = ("streams", "name", "block", "rng", "dist", "_buf", "_i", "_state")
+
+    def __init__(self, streams: Streams, name: tuple | str, block: int = 64) -> None:
+        self.streams = streams
+        self.name = name
+        self.block = block
+        self.rng: np.random.Generator | None = None     # opened on the first draw
+        self.dist = None        # the distribution of the current block
+        self._buf: list[float] = []
+        self._i = 0
+        self._state = None      # the stream's state at the start of the block
+
+    def __call__(self, dist) -> float:
+        i = self._i
+        if dist is not self.dist or i >= len(self._buf):
+            return self._refill(dist)
+        self._i = i + 1
+        return self._buf[i]
+
+    def _refill(self, dist) -> float:
+        if self.rng is None:
+            self.rng = self.streams.generator(self.name)
+        rng = self.rng
+        if self.dist is not None and self._i < len(self._buf):
+            rng.bit_generator.state = self._state     # unused values left: wind back
+            self.dist.sample(rng, self._i)
+        if not dist.blockable:
+            self.dist, self._buf, self._i = None, [], 0
+            return float(dist.sample(rng, 1)[0])
+        self._state = rng.bit_generator.state
+        self.dist = dist
+        self._buf = dist.sample(rng, self.block).tolist()
+        self._i = 1
+        return self._buf[0]

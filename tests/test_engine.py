@@ -369,6 +369,31 @@ def test_unrelated_node_leaves_other_draws_unchanged(teaching_dict, teaching):
     assert len(b.demand) == len(a.demand) + 1
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_switching_sampler_gives_the_values_of_single_draws(seed):
+    """Licence review times are drawn in blocks from a distribution that policy steps change
+    mid-run; the values are exactly those of one ``sample(rng, 1)`` per call, whatever the
+    switches (mid-block, back and forth, to a distribution numpy draws with a buffer, to a
+    constant)."""
+    from sim.distributions import from_spec
+    from sim.streams import Streams, SwitchingSampler
+
+    dists = [from_spec({"dist": "triangular", "min": 1, "mode": 2, "max": 5}, "x"),
+             from_spec({"dist": "lognormal", "mean": 3, "sd": 1}, "x"),
+             from_spec({"dist": "uniform_int", "min": 1, "max": 9}, "x"),
+             from_spec(4.0, "x"),
+             from_spec({"dist": "gamma", "mean": 3, "sd": 2}, "x").scaled(2.0),
+             from_spec({"dist": "uniform_int", "min": 1, "max": 9}, "x").scaled(0.5)]
+    pick = np.random.default_rng(seed)
+    runs = zip(pick.integers(0, len(dists), 60), pick.integers(1, 150, 60))
+    sequence = [dists[int(j)] for j, n in runs for _ in range(n)]
+    streams = Streams(seed, 3)
+    rng = streams.generator(("licence_review", "c", "lane"))
+    expected = [float(d.sample(rng, 1)[0]) for d in sequence]
+    sampler = SwitchingSampler(streams, ("licence_review", "c", "lane"))
+    assert [sampler(d) for d in sequence] == expected
+
+
 def test_demand_surge_keeps_common_random_numbers(single_stage_spec):
     """Common random numbers: under a demand surge that starts late in the run, the orders
     before the surge are the same (times and sizes) as in the baseline run, and so are the
