@@ -238,7 +238,7 @@ class Stock:
         """Continuous review: order if the position is at or below the reorder level."""
         if self.review_days or self.ptype == "none":
             return
-        if self.pending:
+        if self.pending and self.pending[0][0] <= now:
             self.settle_arrivals(now)
         # position(), inlined: this runs after every shipment and batch start
         producer = self.producer
@@ -320,7 +320,7 @@ class Stock:
         producer = self.producer
         if producer is not None and producer.lazy:
             producer.sync(now)
-        if self.pending:
+        if self.pending and self.pending[0][0] <= now:
             self.settle_arrivals(now)
         self.log.extend((now, REC_ORDER_IN, qty))
         queue = self.rush if lane.priority else self.backlog
@@ -373,7 +373,7 @@ class Stock:
         producer = self.producer
         if producer is not None and producer.lazy and lane is None and producer.pend_event is None:
             producer.sync(now)          # e.g. a denied shipment coming back to a mine
-        if self.pending:
+        if self.pending and self.pending[0][0] <= now:
             self.settle_arrivals(now)
         if self.track_prov and prov is not self.prov:
             if self.on_hand <= EPS:
@@ -406,7 +406,8 @@ class Stock:
         """Put away the held-back arrivals that precede the current event (in SimPy's order:
         time, priority, event id), as :meth:`receive` would have done at each of them. They
         were quiet (no queued order to serve, no consumer waiting for inputs), so putting
-        them away is all that their events would have done."""
+        them away is all that their events would have done. (Hot callers skip the call when
+        the earliest one is later than *now*: two in three calls would settle nothing.)"""
         pending = self.pending
         model = self.model
         prio = model.prio
@@ -688,7 +689,7 @@ class Production:
         inputs = self.inputs
         if inputs:
             for inp, a in inputs:
-                if inp.pending:
+                if inp.pending and inp.pending[0][0] <= now:
                     inp.settle_arrivals(now)
                 avail = inp.on_hand / a
                 if avail < q:
@@ -717,8 +718,10 @@ class Production:
         if self.lazy and not out.backlog and not out.rush:
             self.pend_end = now + duration
             self.pend_event = None
-        else:
-            self.pend_event = self.model.at(duration, PRIORITY_PRODUCTION, self._done, (q, prov))
+        else:       # Model.at, inlined (every batch start; duration > 0 here)
+            env = self.model.env
+            call = self.pend_event = (self._done, (q, prov))
+            _heappush(env._queue, (env._now + duration, PRIORITY_PRODUCTION, next(env._eid), call))
         for inp, _ in inputs:
             if inp.ptype != "none":
                 inp.review(now)
