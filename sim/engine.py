@@ -295,9 +295,9 @@ class Stock:
         ship (its queue beyond stock, at its production rate; a supplier that does not produce
         and cannot ship now counts as too slow) and renormalise the shares of the others. If
         every lane is too slow the order is split as usual."""
-        keep = []
+        keep = None         # built only once a lane is dropped (four in five orders keep all)
         limit = self.max_wait
-        for lane, share in active:
+        for i, (lane, share) in enumerate(active):
             src = lane.src
             src.bring_up_to_date(now)
             queued = src.backlog_qty + qty * share - src.on_hand
@@ -305,9 +305,12 @@ class Stock:
                 prod = src.producer
                 rate = prod.rate if prod is not None and not prod.down else 0.0
                 if rate <= 0.0 or queued / rate > limit:
+                    if keep is None:
+                        keep = active[:i]
                     continue
-            keep.append((lane, share))
-        if not keep or len(keep) == len(active):
+            if keep is not None:
+                keep.append((lane, share))
+        if not keep:
             return active
         total = sum(share for _, share in keep)
         if total <= 0.0:
