@@ -602,7 +602,25 @@ def _parse(data: dict, file: str | None) -> Scenario:
         else None, network=head.get("network"), controls=controls, truce=truce,
         tariffs=tuple(tariffs), outages=tuple(outages), lane_closures=tuple(closures),
         demand_surges=tuple(surges), source=str(head.get("source", "")), file=file,
-        raw=copy.deepcopy(data))
+        raw=_copy_plain(data))
+
+
+_IMMUTABLE = (str, int, float, bool, type(None), _dt.date, _dt.datetime, _dt.time)
+
+
+def _copy_plain(obj: Any) -> Any:
+    """A deep copy of TOML-shaped data (dicts, lists, tuples of scalars and dates), several
+    times cheaper than :func:`copy.deepcopy` on it (scenarios sampled per replication are
+    built thousands of times); anything else goes to ``copy.deepcopy``."""
+    if isinstance(obj, dict):
+        return {k: _copy_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_copy_plain(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_copy_plain(v) for v in obj)
+    if isinstance(obj, _IMMUTABLE):
+        return obj
+    return copy.deepcopy(obj)
 
 
 def _list(data: dict, key: str) -> list:
