@@ -303,6 +303,13 @@ def section_scaling(args):
 # 4. peer comparison
 # ---------------------------------------------------------------------------------------------
 
+def _pair_range(pairs) -> str:
+    """'median [min-max]' of the per-replication ratios, for the table."""
+    if not pairs:
+        return "-"
+    return f"{med(pairs):.1f} [{min(pairs):.1f}-{max(pairs):.1f}]"
+
+
 def section_peer(args, bare):
     ok, why = snp_available()
     sizes = args.sizes.split(",")
@@ -375,6 +382,15 @@ def section_peer(args, bare):
                 c["supplynetpy"] = p
                 c["speedup_engine"] = rnd(p["run_s_median"] / o["engine_s_median"], 2)
                 c["speedup_total"] = rnd(p["total_s_median"] / o["total_s_median"], 2)
+                if len(peer) == len(ours):
+                    # replication r of both ran back to back on the same seed: their ratio is
+                    # the least exposed to this machine's drift; its spread shows the noise
+                    for key, num, den in (("engine", lambda x: x["run_s"], lambda x: x["run_s"]),
+                                          ("total", lambda x: x["build_s"] + x["run_s"],
+                                           lambda x: x["total_s"])):
+                        pairs = [num(b) / den(a) for a, b in zip(ours, peer)]
+                        c[f"speedup_{key}_pairs"] = [rnd(v, 2) for v in pairs]
+                        c[f"speedup_{key}_pairs_median"] = rnd(med(pairs), 2)
                 diff = o["fill_mean"] - p["fill_mean"]
                 se = math.sqrt((o["fill_se"] or 0) ** 2 + (p["fill_se"] or 0) ** 2)
                 c["fill_diff"] = rnd(diff, 5)
@@ -394,6 +410,7 @@ def section_peer(args, bare):
                          fmt(o["engine_s_median"], ".4f"), fmt(o["total_s_median"], ".4f"),
                          fmt(p.get("run_s_median"), ".4f"), fmt(p.get("total_s_median"), ".4f"),
                          fmt(c.get("speedup_engine"), ".1f"), fmt(c.get("speedup_total"), ".1f"),
+                         _pair_range(c.get("speedup_total_pairs")),
                          f"{o['events_median']:,.0f}", fmt(p.get("events_median"), ",.0f"),
                          fmt(o["events_per_order"], ".2f"), fmt(p.get("events_per_order"), ".2f")])
             rows_fill.append([f"{size}/{variant}", fmt(o["fill_mean"], ".4f"),
@@ -409,8 +426,8 @@ def section_peer(args, bare):
           "ours total = scenario + sim.simulate + run.kpi_rows(); peer run = simulate_sc_net, "
           "peer total = build + run",
           ["config", "nodes", "lanes", "ours engine", "ours total", "peer run", "peer total",
-           "x engine", "x total", "ours events", "peer events", "ours ev/order",
-           "peer ev/order"], rows)
+           "x engine", "x total", "x total, pairs", "ours events", "peer events",
+           "ours ev/order", "peer ev/order"], rows)
     table("Peer network, customer unit fill rate (mean and standard error over reps)",
           ["config", "ours", "se", "ours whole-order", "peer", "se", "diff", "z", "agree (3 se)",
            "peer partial-ship", "diff", "z"], rows_fill)

@@ -3,6 +3,8 @@ asserted: they live in the benchmark scripts' output)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -57,3 +59,36 @@ def test_compare_versions_runs_a_tree_against_itself_in_separate_processes():
     assert tail_a == tail_b                       # same events and fill rate
     assert "separate processes" in lines[2]
     assert "total time" in lines[2]
+
+
+def test_benchmark_suite_runs_and_writes_its_json(tmp_path):
+    """``benchmark.py --quick`` (bare SimPy and the default network; the peer section without
+    SupplyNetPy's driver reports only this project's side) ends with one line of JSON holding
+    the figures, the same as the file it writes."""
+    out_file = tmp_path / "bench.json"
+    out = subprocess.run([sys.executable, str(BENCH / "benchmark.py"), "--quick",
+                          "--sections", "bare,default,peer", "--sizes", "small",
+                          "--variants", "base", "--reps", "1", "--no-fill-diagnostic",
+                          "--json-out", str(out_file)],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PEER_BENCH": str(tmp_path / "no_such_driver.py")})
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures == json.loads(out_file.read_text())
+    assert figures["bare_simpy"]["timeouts_per_s_median"] > 0
+    default = figures["default_network"]
+    assert default["events_median"] > 1000 and default["cost_per_event_vs_bare_simpy"] > 0
+    peer = figures["peer"]
+    assert peer["available"] is False and peer["note"]
+    assert peer["configs"]["small/base"]["ours"]["events_median"] > 0
+
+
+def test_paired_ratio_range_is_median_min_and_max():
+    """The peer table's "x total, pairs" column: median [min-max] of per-replication ratios."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import benchmark
+    finally:
+        sys.path.remove(str(BENCH))
+    assert benchmark._pair_range([30.0, 28.0, 35.0]) == "30.0 [28.0-35.0]"
+    assert benchmark._pair_range(None) == "-"
