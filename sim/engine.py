@@ -453,7 +453,7 @@ class DemandStock(Stock):
     """
 
     __slots__ = ("T", "C", "n", "k_next", "k_e", "L_e", "epochs", "lost", "wake_gen",
-                 "wake_k", "sector", "arrays", "priority")
+                 "wake_k", "sector", "arrays", "priority", "predicts")
 
     def setup_demand(self, times: np.ndarray, sizes: np.ndarray, lost: bool, sector: str) -> None:
         self.is_demand = True
@@ -471,6 +471,9 @@ class DemandStock(Stock):
         self.wake_k = -1
         self.sector = sector
         self.on_hand = 0.0   # the level lives in (k_e, L_e); on_hand is not used here
+        # continuous review in bulk mode: the stock predicts its next reorder (schedule_wake)
+        self.predicts = (self.model.demand_mode == "bulk" and not self.review_days
+                         and self.ptype != "none")
 
     def level_before(self, k: int) -> float:
         lev = self.L_e - (self.C[k] - self.C[self.k_e])
@@ -493,29 +496,27 @@ class DemandStock(Stock):
                 k = bisect_left(T, now, k)
             self.k_next = k
 
-    def next_trigger(self) -> int:
-        """Index of the first future order after which the position is at or below the level."""
-        if self.review_days or self.ptype == "none" or not self.active:
-            return -1
-        kn = self.k_next
-        if kn >= self.n:
-            return -1
-        C = self.C
-        need = self.L_e + self.on_order - self.level   # demand (sales) that reaches the level
-        if self.lost:
-            if need > self.L_e:       # sales cannot exceed the stock of this epoch
-                return -1
-        j = bisect_left(C, C[self.k_e] + need, kn + 1)
-        if j > self.n:
-            return -1
-        return j - 1
-
     def schedule_wake(self, now: float) -> None:
-        """(Re)schedule the single decision event of this stock."""
-        if self.model.demand_mode != "bulk":
+        """(Re)schedule the single decision event of this stock: serve the orders before
+        *now*, then find the first future order after which the position is at or below the
+        reorder level (by bisection on the demand's prefix sums) and schedule the wake there.
+        (``advance`` and the prediction are written out here: this runs at every wake and
+        every arrival at a lost-sales stock.)"""
+        if not self.predicts:
             return
-        self.advance(now, inclusive=False)
-        k = self.next_trigger()
+        T = self.T
+        n = self.n
+        kn = self.k_next
+        if kn < n and T[kn] < now:                  # advance(now, inclusive=False)
+            kn = self.k_next = bisect_left(T, now, kn)
+        k = -1
+        if self.active and kn < n:
+            need = self.L_e + self.on_order - self.level   # demand (sales) that reaches the level
+            if not self.lost or need <= self.L_e:   # lost sales: at most this epoch's stock
+                C = self.C
+                j = bisect_left(C, C[self.k_e] + need, kn + 1)
+                if j <= n:
+                    k = j - 1
         if k < 0:
             self.wake_k = -1
             self.wake_gen += 1
@@ -524,7 +525,9 @@ class DemandStock(Stock):
             return
         self.wake_gen += 1
         self.wake_k = k
-        self.model.at(self.T[k] - now, self.priority, self._wake, (self.wake_gen, k))
+        env = self.model.env     # Model.at, inlined (T[k] >= now: k is at or after k_next)
+        _heappush(env._queue, (env._now + (T[k] - now), self.priority, next(env._eid),
+                               (self._wake, (self.wake_gen, k))))
 
     def _wake(self, value) -> None:
         gen, k = value
@@ -533,7 +536,10 @@ class DemandStock(Stock):
         now = self.model.env._now
         self.k_next = k + 1
         self.wake_k = -1
-        ip = self.position()
+        lev = self.L_e - (self.C[k + 1] - self.C[self.k_e])      # level_before(k + 1)
+        if lev < 0.0 and self.lost:
+            lev = 0.0
+        ip = lev + self.on_order
         if ip <= self.level:
             self.order(self.order_quantity(ip), now)
         self.schedule_wake(now)
