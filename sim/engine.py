@@ -649,14 +649,16 @@ class Production:
                 target = self.target
                 log = self.log
                 out_log = out.log
-                while target - (out.on_hand - out.backlog_qty) >= full:
+                on_hand, backlog = out.on_hand, out.backlog_qty   # locals in the loop
+                while target - (on_hand - backlog) >= full:
                     end = t + duration
                     if end > now or (end == now and not late):
                         break
                     log.extend((t, full, end))
-                    out.on_hand += full
+                    on_hand += full
                     out_log.extend((end, REC_PRODUCED, full))
                     t = end
+                out.on_hand = on_hand
             self.try_start(t)
 
     def materialize(self, now: float) -> None:
