@@ -550,13 +550,18 @@ class DemandStock(Stock):
         self.schedule_wake(now)
 
     def receive(self, qty: float, prov, now: float, lane: Lane | None) -> None:
-        self.advance(now, inclusive=False)
+        T = self.T
+        kn = self.k_next
+        if kn < self.n and T[kn] < now:              # advance(now, inclusive=False)
+            kn = self.k_next = bisect_left(T, now, kn)
+        lev = self.L_e - (self.C[kn] - self.C[self.k_e])   # level_before(kn)
+        if lev < 0.0 and self.lost:
+            lev = 0.0
         if self.track_prov and prov is not self.prov:
-            self.prov = self.model.mix(self.prov, max(self.level_before(self.k_next), 0.0), prov, qty)
-        lev = self.level_before(self.k_next)
-        self.k_e = self.k_next
+            self.prov = self.model.mix(self.prov, max(lev, 0.0), prov, qty)
+        self.k_e = kn
         self.L_e = lev + qty
-        self.epochs.extend((now, self.k_e, self.L_e))
+        self.epochs.extend((now, kn, self.L_e))
         self.on_order -= qty
         self.log.extend((now, REC_RECEIVED, qty))
         if self.lost or self.waiting:
