@@ -379,10 +379,7 @@ class Stock:
         if self.pending and self.pending[0][0] <= now:
             self.settle_arrivals(now)
         if self.track_prov and prov is not self.prov:
-            if self.on_hand <= EPS:
-                self.prov = prov
-            elif prov != self.prov:
-                self.prov = self.model.mix(self.prov, self.on_hand, prov, qty)
+            self.take_origin(prov, qty)
         self.on_hand += qty
         if lane is not None:
             self.on_order -= qty
@@ -393,6 +390,13 @@ class Stock:
             if not prod.busy:
                 prod.try_start(now)
 
+
+    def take_origin(self, prov, qty: float) -> None:
+        """Mix the origin *prov* of *qty* arriving into this stock's (before it is added)."""
+        if self.on_hand <= EPS:
+            self.prov = prov
+        elif prov != self.prov:
+            self.prov = self.model.mix(self.prov, self.on_hand, prov, qty)
 
     # -- held-back arrivals ------------------------------------------------------------------
     def bring_up_to_date(self, now: float) -> None:
@@ -424,10 +428,7 @@ class Stock:
             _heappop(pending)
             lane.in_transit -= qty
             if self.track_prov and prov is not self.prov:
-                if self.on_hand <= EPS:
-                    self.prov = prov
-                elif prov != self.prov:
-                    self.prov = model.mix(self.prov, self.on_hand, prov, qty)
+                self.take_origin(prov, qty)
             self.on_hand += qty
             self.on_order -= qty
             log.extend((t, REC_RECEIVED, qty))
@@ -536,7 +537,7 @@ class DemandStock(Stock):
         now = self.model.env._now
         self.k_next = k + 1
         self.wake_k = -1
-        lev = self.L_e - (self.C[k + 1] - self.C[self.k_e])      # level_before(k + 1)
+        lev = self.L_e - (self.C[k + 1] - self.C[self.k_e])      # level_before(k + 1), inlined
         if lev < 0.0 and self.lost:
             lev = 0.0
         ip = lev + self.on_order
@@ -552,9 +553,9 @@ class DemandStock(Stock):
     def receive(self, qty: float, prov, now: float, lane: Lane | None) -> None:
         T = self.T
         kn = self.k_next
-        if kn < self.n and T[kn] < now:              # advance(now, inclusive=False)
+        if kn < self.n and T[kn] < now:              # advance(now, inclusive=False), inlined
             kn = self.k_next = bisect_left(T, now, kn)
-        lev = self.L_e - (self.C[kn] - self.C[self.k_e])   # level_before(kn)
+        lev = self.L_e - (self.C[kn] - self.C[self.k_e])   # level_before(kn), inlined
         if lev < 0.0 and self.lost:
             lev = 0.0
         if self.track_prov and prov is not self.prov:

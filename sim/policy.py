@@ -445,7 +445,7 @@ class PolicyEngine:
         quota_controls = []
         applied = False
         for cs, by_origin in self._lane_controls.get(lane.index, ()):
-            if not cs.active or cs.suspended:
+            if not cs.in_force:
                 continue
             p = cs.params_for(buyer, country)
             if by_origin:
