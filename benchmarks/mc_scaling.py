@@ -8,7 +8,13 @@ included, is started and warmed up (processes started, modules imported) before 
 so the efficiency compares the same per-task costs at both ends; the start-up is reported
 separately (``start_s``). ``ceiling x`` is what the machine itself allows: the throughput of
 that many processes running the same pure-Python loop at once, relative to one alone (below
-the worker count on hyperthreaded, shared or throttled cores). It also checks that the tables are
+the worker count on hyperthreaded, shared or throttled cores). ``task ms/rep`` is the time spent
+inside the tasks per replication and ``busy`` the share of the workers' wall time spent there:
+a slow executor either makes the replications themselves slower (task ms/rep up) or leaves
+workers waiting (busy down). ``dask-noprofile`` is a LocalCluster whose workers' statistical
+profiler (on by default: it samples the running task's stack every 10 ms) is switched off,
+``dask-notrim`` one whose workers start without Dask's ``MALLOC_TRIM_THRESHOLD_=65536``.
+It also checks that the tables are
 identical whatever the executor and the worker count (replication *i* always has the same
 streams), and measures the peak memory of a long run (all processes; resident
 and proportional set sizes, see ``memory.py``).
@@ -17,6 +23,7 @@ Usage::
 
     python benchmarks/mc_scaling.py                      # 1 and all cores, process pool
     python benchmarks/mc_scaling.py --workers 1,4,16 --dask --memory-reps 10000
+    python benchmarks/mc_scaling.py --workers 1,16 --executors pool,dask,dask-noprofile
 
 Prints a table, then one line of JSON with every figure.
 """
@@ -39,6 +46,17 @@ from memory import PeakMemory
 
 from sim.experiment import available_cores, monte_carlo
 
+# Dask settings of each executor variant (Dask's defaults, then one change at a time)
+DASK_VARIANTS = {
+    "dask": {},
+    # the workers' statistical profiler samples the running task's stack every 10 ms
+    "dask-noprofile": {"distributed.worker.profile.enabled": False},
+    # the nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, so glibc hands freed memory
+    # back to the system (a system call) far more often than by default
+    "dask-notrim": {"distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}},
+}
+EXECUTORS = ("pool", *DASK_VARIANTS)
 NETWORK = "rare_earth_2025"
 SCENARIO = "truce-uncertain"
 SEED = 2025
@@ -87,27 +105,40 @@ def main() -> int:
     ap.add_argument("--workers", default=f"1,{available_cores()}",
                     help="comma-separated worker counts (default: 1 and all cores)")
     ap.add_argument("--reps-per-worker", type=int, default=40)
-    ap.add_argument("--dask", action="store_true", help="also run on a Dask LocalCluster")
+    ap.add_argument("--dask", action="store_true",
+                    help="also run on a Dask LocalCluster (same as adding 'dask' to --executors)")
+    ap.add_argument("--executors", default="pool",
+                    help="comma-separated subset of pool, dask, dask-noprofile (the workers' "
+                         "statistical profiler off), dask-notrim (no MALLOC_TRIM_THRESHOLD_)")
     ap.add_argument("--memory-reps", type=int, default=0,
                     help="also run this many reps on all workers and report peak memory")
     args = ap.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
+    kinds = [k for k in args.executors.split(",") if k]
+    if args.dask and "dask" not in kinds:
+        kinds.append("dask")
+    unknown = sorted(set(kinds) - set(EXECUTORS))
+    if unknown:
+        ap.error(f"--executors: unknown {unknown}; choose from {', '.join(EXECUTORS)}")
     out = {"network": NETWORK, "scenario": SCENARIO, "cores": available_cores(),
            "reps_per_worker": args.reps_per_worker, "runs": [], "python": sys.version.split()[0]}
     reference = None
-    print(f"{'executor':10s} {'workers':>7s} {'start s':>7s} {'reps':>6s} {'seconds':>8s} "
-          f"{'reps/s':>8s} {'efficiency':>10s} {'ceiling x':>9s} {'RSS MB':>7s} {'PSS MB':>7s} "
-          "identical")
-    for kind in ["pool"] + (["dask"] if args.dask else []):
+    print(f"{'executor':14s} {'workers':>7s} {'start s':>7s} {'reps':>6s} {'seconds':>8s} "
+          f"{'reps/s':>8s} {'efficiency':>10s} {'ceiling x':>9s} {'task ms/rep':>11s} "
+          f"{'busy':>5s} {'RSS MB':>7s} {'PSS MB':>7s} identical")
+    for kind in kinds:
         base_rate = None
         for w in counts:
             reps = args.reps_per_worker * w
             client = cluster = None
             t_start = time.perf_counter()
-            if kind == "dask":
+            if kind.startswith("dask"):
+                import dask
                 from distributed import Client, LocalCluster
-                cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+                # the nannies hand this configuration to the worker processes they start
+                with dask.config.set(DASK_VARIANTS[kind]):
+                    cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
                 client = Client(cluster)
                 executor = client.get_executor()
             else:
@@ -130,6 +161,9 @@ def main() -> int:
                 else:
                     executor.shutdown()
             rate = res.reps / dt
+            # time inside the tasks: per replication, and as a share of the workers' wall time
+            task_ms = 1e3 * res.meta["task_seconds"] / max(1, res.reps)
+            busy = res.meta["task_seconds"] / (dt * w)
             if base_rate is None:
                 base_rate = rate / w
             eff = rate / (base_rate * w)
@@ -141,16 +175,23 @@ def main() -> int:
                 same = True
             else:
                 same = bool(head.equals(reference.iloc[:len(head)]))
+            pool_rate = next((r["reps_per_s"] for r in out["runs"]
+                              if r["executor"] == "pool" and r["workers"] == w), None)
             out["runs"].append({"executor": kind, "workers": w, "reps": res.reps,
+                                "rate_vs_pool": None if pool_rate is None or kind == "pool"
+                                else round(rate / pool_rate, 3),
                                 "failures": len(res.failures), "start_s": round(start_s, 2),
                                 "seconds": round(dt, 3),
                                 "reps_per_s": round(rate, 2), "parallel_efficiency": round(eff, 3),
                                 "machine_ceiling_x": round(ceiling, 2),
+                                "task_ms_per_rep": round(task_ms, 2),
+                                "busy_fraction": round(busy, 3),
                                 "peak_rss_mb": peak.mb(peak.peak_rss_total),
                                 "peak_pss_mb": peak.mb(peak.peak_pss_total),
                                 "identical_to_first": same})
-            print(f"{kind:10s} {w:7d} {start_s:7.2f} {res.reps:6d} {dt:8.2f} {rate:8.2f} "
-                  f"{eff:10.3f} {ceiling:9.2f} {_fmt(peak.mb(peak.peak_rss_total)):>7s} "
+            print(f"{kind:14s} {w:7d} {start_s:7.2f} {res.reps:6d} {dt:8.2f} {rate:8.2f} "
+                  f"{eff:10.3f} {ceiling:9.2f} {task_ms:11.1f} {busy:5.2f} "
+                  f"{_fmt(peak.mb(peak.peak_rss_total)):>7s} "
                   f"{_fmt(peak.mb(peak.peak_pss_total)):>7s} {same}", flush=True)
     if args.memory_reps:
         w = max(counts)

@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import ModelError
 from .experiment import (
+    _Inputs,
     _progress,
     _Task,
     _write_table,
@@ -273,9 +274,10 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
             man.unlink()
     tasks = []
     for j, (net, sc) in enumerate(built):
+        inputs = _Inputs(net, sc)               # serialised once for the point's chunks
         for c in range(0, reps, chunk_size):
             r = tuple(range(c, min(reps, c + chunk_size)))
-            tasks.append((j, _Task(net, sc, seed, r, start, horizon_days, ())))
+            tasks.append((j, _Task(inputs, seed, r, start, horizon_days, ())))
     results: dict[tuple[int, int], dict] = {}
     pending = []
     for j, t in tasks:

@@ -194,6 +194,42 @@ def test_same_results_on_dask_cluster(teaching, random_policy, serial_result):
     _assert_same_results(serial_result, res)
 
 
+def _pickled_in_worker(blobs: list[bytes]) -> list:
+    """Unpickle task payloads the way a worker process does; report what came out."""
+    from sim.experiment import _UNPACKED, _UNPACKED_KEEP
+
+    got = [pickle.loads(b) for b in blobs]
+    return [[id(t.inputs) for t in got], [t.inputs.network.digest() for t in got],
+            [t.reps for t in got], len(_UNPACKED) <= _UNPACKED_KEEP]
+
+
+def test_shared_inputs_are_pickled_once_and_unpickled_once_per_process(teaching):
+    """The tasks of a run share one network and scenario: their pickles carry the same bytes,
+    prepared once; a worker process unpickles them into one object, equal to the original;
+    a Dask client names them by the bytes' SHA-256; other inputs stay apart."""
+    import hashlib
+
+    from sim.experiment import _Inputs, _Task
+
+    sc = sim.Scenario.from_dict({"scenario": {"name": "x"}})
+    inputs = _Inputs(teaching, sc)
+    key, blob = inputs.packed()
+    assert inputs.packed()[1] is blob                       # prepared once
+    assert key == hashlib.sha256(blob).hexdigest() == inputs.__dask_tokenize__()
+    other = _Inputs(teaching, sim.Scenario.from_dict({"scenario": {"name": "y"}}))
+    assert other.packed()[0] != key
+    tasks = [_Task(inputs, 4, (i,), None, None, ()) for i in range(3)] + \
+        [_Task(other, 4, (9,), None, None, ())]
+    blobs = [pickle.dumps(t) for t in tasks]
+    assert all(len(b) < len(blob) + 1000 for b in blobs)  # the bytes, not a second copy
+    with cf.ProcessPoolExecutor(max_workers=1) as pool:
+        ids, digests, reps, bounded = pool.submit(_pickled_in_worker, blobs).result()
+    assert ids[0] == ids[1] == ids[2] != ids[3]
+    assert digests == [teaching.digest()] * 4
+    assert reps == [(0,), (1,), (2,), (9,)]
+    assert bounded
+
+
 @pytest.mark.parametrize("chunk_size", [1, 3, 8])
 def test_results_independent_of_chunk_size(teaching, random_policy, serial_result, chunk_size):
     """Chunks of 1, 3 (uneven) or all 8 replications give the same results."""
@@ -439,10 +475,10 @@ def test_escalation_to_licensing_without_review_days_is_rejected():
 def test_run_chunk_records_failures(teaching):
     """run_chunk (what each worker runs) records every replication that raises, with its
     index, seed and error, and returns no values for them."""
-    from sim.experiment import _Task, run_chunk
+    from sim.experiment import _Inputs, _Task, run_chunk
 
-    task = _Task(teaching, sim.Scenario.from_dict({"scenario": {"name": "x"}}), 4, (2, 3, 5),
-                 None, -1.0, ())
+    task = _Task(_Inputs(teaching, sim.Scenario.from_dict({"scenario": {"name": "x"}})), 4,
+                 (2, 3, 5), None, -1.0, ())
     out = run_chunk(task)
     assert out["reps"] == []
     assert len(out["values"]) == 0
@@ -451,7 +487,7 @@ def test_run_chunk_records_failures(teaching):
         assert f["seed"] == 4
         assert f["error"].startswith("ModelError")
         assert "horizon_days" in f["error"]
-    ok = run_chunk(_Task(teaching, None, 4, (2, 3), None, 60.0, ()))
+    ok = run_chunk(_Task(_Inputs(teaching, None), 4, (2, 3), None, 60.0, ()))
     assert ok["reps"] == [2, 3]
     assert ok["failures"] == []
     assert ok["values"].shape == (2, len(ok["keys"]))
