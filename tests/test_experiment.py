@@ -228,6 +228,11 @@ def test_shared_inputs_are_pickled_once_and_unpickled_once_per_process(teaching)
     assert digests == [teaching.digest()] * 4
     assert reps == [(0,), (1,), (2,), (9,)]
     assert bounded
+    dask_base = pytest.importorskip("dask.base")
+    # Dask names a task by hashing its arguments: by the inputs' key, never walking the network
+    copy_ = pickle.loads(pickle.dumps(inputs))
+    assert dask_base.tokenize(tasks[0]) == dask_base.tokenize(_Task(copy_, 4, (0,), None, None, ()))
+    assert dask_base.tokenize(tasks[0]) != dask_base.tokenize(tasks[1])
 
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 8])
