@@ -21,6 +21,7 @@ from pathlib import Path
 
 __all__ = [
     "PEER_BENCH",
+    "customers_take_available",
     "load_peer_module",
     "partial_shipments",
     "snp_available",
@@ -71,13 +72,16 @@ def snp_version() -> str | None:
 
 
 def snp_replication(size: str, variant: str, seed: int, days: float = 1095,
-                    partial: bool = False) -> dict:
+                    partial: bool = False, take_available: bool = False) -> dict:
     """One peer replication, timed like the shared driver (build, then ``simulate_sc_net``).
 
-    ``partial=True`` runs it under :func:`partial_shipments` (a diagnostic, not the library's
-    behaviour)."""
+    ``partial=True`` runs it under :func:`partial_shipments`, ``take_available=True`` under
+    :func:`customers_take_available` (diagnostics, not how the shared driver runs the peer)."""
     if partial:
         with partial_shipments():
+            return snp_replication(size, variant, seed, days, take_available=take_available)
+    if take_available:
+        with customers_take_available():
             return snp_replication(size, variant, seed, days)
     mod = load_peer_module()
     scm = mod.scm
@@ -106,6 +110,33 @@ def snp_replication(size: str, variant: str, seed: int, days: float = 1095,
 # ---------------------------------------------------------------------------------------------
 # Diagnostic: the peer with partial shipments
 # ---------------------------------------------------------------------------------------------
+
+@contextmanager
+def customers_take_available():
+    """Temporarily make every SupplyNetPy customer take what there is.
+
+    The shared driver's customers (``Demand(tolerance=0.0)``, ``consume_available`` left
+    False) take nothing when the stock cannot fill the whole order; this simulator's lost-sales
+    customers take what there is. Inside this context every ``Demand`` built without an
+    explicit ``consume_available`` gets ``consume_available=True`` (the library's own option),
+    so the two simulators' customers follow the same rule. Used only to check that the
+    fill-rate gap between them is that rule; the library's code is restored on exit.
+    """
+    load_peer_module()
+    from SupplyNetPy.Components import core
+
+    orig_init = core.Demand.__init__
+
+    def init(self, *args, **kwargs):
+        kwargs.setdefault("consume_available", True)
+        orig_init(self, *args, **kwargs)
+
+    core.Demand.__init__ = init
+    try:
+        yield
+    finally:
+        core.Demand.__init__ = orig_init
+
 
 @contextmanager
 def partial_shipments():

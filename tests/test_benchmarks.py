@@ -3,6 +3,7 @@ asserted: they live in the benchmark scripts' output)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -16,15 +17,19 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
+def _benchmark_module(name: str):
+    """Import benchmarks/<name>.py (the scripts import each other by plain name)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
+
+
 @pytest.fixture(scope="module")
 def memory_module():
     pytest.importorskip("psutil")
-    sys.path.insert(0, str(BENCH))
-    try:
-        import memory
-        yield memory
-    finally:
-        sys.path.remove(str(BENCH))
+    yield from _benchmark_module("memory")
 
 
 def test_peak_memory_sees_an_allocation_and_pss_is_at_most_rss(memory_module):
@@ -92,3 +97,29 @@ def test_paired_ratio_range_is_median_min_and_max():
         sys.path.remove(str(BENCH))
     assert benchmark._pair_range([30.0, 28.0, 35.0]) == "30.0 [28.0-35.0]"
     assert benchmark._pair_range(None) == "-"
+
+
+@pytest.fixture(scope="module")
+def peer_network_module():
+    yield from _benchmark_module("peer_network")
+
+
+def test_peer_disrupt_maps_mine_outages_to_closed_lanes_by_default(peer_network_module):
+    """The peer's disrupted mine accepts no orders, so by default the disrupt variant closes
+    every mine's outbound lanes over sampled periods (no production outages at mines); the
+    other mapping stops the mines' production instead. Both keep the processors' year offline."""
+    pn = peer_network_module
+    net = pn.network_dict("medium")
+    mines = {nid for nid, n in net["nodes"].items() if n["kind"] == "mine"}
+    procs = [nid for nid, n in net["nodes"].items() if n["kind"] == "processor"]
+    lanes = pn.peer_scenario("medium", "disrupt", seed=3)
+    closed_from = {c.lane.split("->")[0] for c in lanes.lane_closures}
+    assert closed_from & mines                       # ~0.002/day x 3 years: most mines
+    assert not {o.node for o in lanes.outages} & mines
+    production = pn.peer_scenario("medium", "disrupt", seed=3, mine_outages="production")
+    assert {o.node for o in production.outages} >= mines
+    assert not {c.lane.split("->")[0] for c in production.lane_closures} & mines
+    for sc in (lanes, production):
+        assert {o.node for o in sc.outages} >= set(procs[:2])
+    assert pn.peer_scenario("medium", "disrupt", seed=3).digest() == lanes.digest()
+    assert pn.peer_scenario("medium", "disrupt", seed=4).digest() != lanes.digest()
