@@ -48,6 +48,12 @@ from memory import PeakMemory  # noqa: E402
 from peer_network import DAYS, layer_counts, peer_network, peer_scenario  # noqa: E402
 from snp_driver import snp_available, snp_replication, snp_version  # noqa: E402
 
+import sim  # noqa: E402
+
+DEFAULT_NETWORK = "rare_earth_2025"
+DEFAULT_SCENARIO = "truce-uncertain"
+_DEFAULT_OBJECTS: dict = {}     # the default network and scenario objects, for Monte Carlo
+
 # fill-rate diagnostics: the peer re-run with one of its rules set to ours (snp_driver)
 DIAGNOSTICS = {"take-available": "take_available", "partial-ship": "partial"}
 DIAGNOSTIC_NOTES = {
@@ -55,12 +61,6 @@ DIAGNOSTIC_NOTES = {
     "partial-ship": "with replenishment orders shipped partially (ours ships whole orders "
                     "on this network: how much that rule matters)",
 }
-
-import sim  # noqa: E402
-
-DEFAULT_NETWORK = "rare_earth_2025"
-DEFAULT_SCENARIO = "truce-uncertain"
-_DEFAULT_OBJECTS: dict = {}     # the default network and scenario objects, for Monte Carlo
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def snp_replication(size: str, variant: str, seed: int, days: float = 1095,
 
 
 # ---------------------------------------------------------------------------------------------
-# Diagnostic: the peer with partial shipments
+# Diagnostics: the peer with one of its rules set to ours
 # ---------------------------------------------------------------------------------------------
 
 @contextmanager
