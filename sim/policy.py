@@ -9,6 +9,9 @@ lanes before time starts, updated only when a policy event fires:
   lane; each shipment then passes :meth:`PolicyEngine.gate` (review delay, approval draw, quota).
   Lanes that no control can touch have ``gate = None`` and pay nothing.
 * ``lane.tariff``: the ad-valorem tariff rate paid on shipments dispatched now.
+* ``lane.closed``: a scenario closure is in force; buyers place no new orders on the lane.
+  The orders already queued for it at the supplier are cancelled and re-ordered
+  elsewhere (``queued_orders = "reroute"``) or stay queued and ship (``"keep"``).
 
 A control covers a shipment when it is in force (started, not ended, not suspended by a truce),
 the material contains one of its elements, the shipment crosses a border into a covered
@@ -350,7 +353,8 @@ class PolicyEngine:
             return
         yield from self._wait_until(day)
         lane.closed += 1
-        self._drop_backlog(lane)
+        if lc.queued_orders == "reroute":
+            self._drop_backlog(lane)
         m.lanes_changed([lane.dst], m.env.now)
         self._note(day, "closure", f"lane closed {lane.id}")
         yield self._sleep(lc.duration_days)

@@ -65,6 +65,7 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     lane = "mine_au->sep_my:concentrate"
     start = 2026-01-01
     duration_days = 30
+    queued_orders = "reroute"     # default; "keep": orders already queued still ship
 
     [[demand_surges]]
     sector = "defense"            # or node = "..."; optional material = "..."
@@ -191,14 +192,23 @@ class Outage:
     source: str = ""
 
 
+LANE_CLOSURE_QUEUED = ("reroute", "keep")
+
+
 @dataclass(frozen=True)
 class LaneClosure:
-    """A lane closed for a period (buyers re-route their orders)."""
+    """A lane closed for a period: buyers place no new orders on it and order from their other
+    lanes (or wait for it to reopen). ``queued_orders`` says what becomes of the orders already
+    queued at the supplier for the lane: ``"reroute"`` (the default) cancels them and the buyer
+    orders the quantity again elsewhere (an embargo, a route abandoned); ``"keep"`` leaves them
+    in the supplier's queue, shipped as stock allows (the lane stops taking orders but delivers
+    what it owes: a contract or booking suspension; SupplyNetPy's link disruption)."""
 
     lane: str
     start: _dt.date
     duration_days: float
     source: str = ""
+    queued_orders: str = "reroute"
 
 
 @dataclass(frozen=True)
@@ -574,13 +584,17 @@ def _parse(data: dict, file: str | None) -> Scenario:
     closures = []
     for i, t in enumerate(_list(data, "lane_closures")):
         tw = f"lane_closures[{i}]"
-        t = _keys(t, {"lane", "start", "duration_days"}, tw)
+        t = _keys(t, {"lane", "start", "duration_days", "queued_orders"}, tw)
         for req in ("lane", "start", "duration_days"):
             if req not in t:
                 raise ScenarioError(f"missing '{req}'", where=tw, field=req)
+        queued = t.get("queued_orders", "reroute")
+        if queued not in LANE_CLOSURE_QUEUED:
+            raise ScenarioError(f"must be one of {', '.join(map(repr, LANE_CLOSURE_QUEUED))}, "
+                                f"got {queued!r}", where=tw, field="queued_orders")
         closures.append(LaneClosure(str(t["lane"]), _date(t["start"], tw, "start"),
                                     _num(t["duration_days"], tw, "duration_days", 0, strict=True),
-                                    str(t.get("source", ""))))
+                                    str(t.get("source", "")), queued))
     surges = []
     for i, t in enumerate(_list(data, "demand_surges")):
         tw = f"demand_surges[{i}]"

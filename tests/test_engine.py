@@ -163,6 +163,40 @@ def test_material_conservation_when_backlogs_are_dropped(mode, processor_queue):
     assert proc.final_backlog == pytest.approx(0.0, abs=1e-9)   # banned lane: nothing queued
 
 
+@pytest.mark.parametrize("mode", ["bulk", "events"])
+def test_closure_keeping_queued_orders_ships_them(mode, processor_queue):
+    """``queued_orders = "keep"``: closing a lane leaves the orders already queued for it at the
+    supplier, which ships them during the closure as it makes stock; the buyer places no new
+    order on the lane until it reopens. ``"reroute"`` (the default) cancels them at once, so
+    nothing moves on the lane while it is closed."""
+    net = processor_queue(1.5, 365.0, target_stock=0.0)     # overloaded: a standing backlog
+    t0, t1 = 90.0, 120.0                                    # 2025-04-01 + 30 days
+
+    def run(queued):
+        closure = {"lane": "proc->buyer:m", "start": "2025-04-01", "duration_days": 30}
+        if queued is not None:
+            closure["queued_orders"] = queued
+        sc = {"scenario": {"name": "closure"}, "lane_closures": [closure]}
+        r = sim.simulate(net, sc, seed=3, horizon_days=200, demand_mode=mode)
+        assert_balanced(r)
+        proc = next(s for s in r.stocks if (s.node, s.material) == ("proc", "m"))
+        buyer = next(s for s in r.stocks if s.node == "buyer")
+        shipped = r.lanes[0].log[:, 0]
+        ordered = proc.log[proc.log[:, 1] == engine.REC_ORDER_IN, 0]
+        return {"drops": proc.log[proc.log[:, 1] == engine.REC_BACKLOG_DROP],
+                "cancels": buyer.log[buyer.log[:, 1] == engine.REC_CANCELLED],
+                "shipped_during": np.count_nonzero((shipped >= t0) & (shipped < t1)),
+                "ordered_during": np.count_nonzero((ordered > t0) & (ordered < t1))}
+
+    keep, reroute, default = run("keep"), run("reroute"), run(None)
+    assert len(keep["drops"]) == 0 and len(keep["cancels"]) == 0
+    assert keep["shipped_during"] > 10          # the standing backlog keeps flowing
+    assert keep["ordered_during"] == 0          # but no new order uses the closed lane
+    assert reroute["drops"][:, 0].tolist() == [t0] and len(reroute["cancels"]) == 1
+    assert reroute["shipped_during"] == 0 and reroute["ordered_during"] == 0
+    np.testing.assert_array_equal(default["drops"], reroute["drops"])
+
+
 def test_material_balance_terms_match_records(teaching):
     """The balance terms agree with independent records: produced with the production logs
     (batches completed before the horizon), in transit with the lane logs (arrival at or after
@@ -246,12 +280,18 @@ def _variant(name: str, base: dict, stressed: dict, stress_spec: dict):
               "lane_closures": [{"lane": "magnets_jp->auto_us:ndfeb_magnet",
                                  "start": "2025-03-01", "duration_days": 45}]}
         return base, sim.Scenario.from_dict(sc)
+    if name == "closure_keeping_queued_orders":
+        sc = {"scenario": {"name": "closure-keep"},
+              "lane_closures": [{"lane": "magnets_jp->auto_us:ndfeb_magnet",
+                                 "start": "2025-03-01", "duration_days": 45,
+                                 "queued_orders": "keep"}]}
+        return base, sim.Scenario.from_dict(sc)
     raise KeyError(name)
 
 
 @pytest.mark.parametrize("variant", [
     "teaching", "stressed_lost", "rq_renewal", "upstream_policies", "periodic_review",
-    "closure_into_demand_node",
+    "closure_into_demand_node", "closure_keeping_queued_orders",
 ])
 def test_bulk_and_events_modes_agree(variant, teaching_dict, stressed_teaching_dict,
                                      stress_scenario_spec):

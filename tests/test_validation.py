@@ -227,6 +227,10 @@ SCENARIO_CASES = [
     ("bad_tariff_rate",
      lambda d: _set(d, "tariffs", [{"origin": "CN", "rate": -0.1, "start": "2025-01-01"}]),
      ["tariffs[0]", "rate", "-0.1"]),
+    ("bad_closure_queued_orders",
+     lambda d: _set(d, "lane_closures", [{"lane": "a->b:m", "start": "2025-02-01",
+                                          "duration_days": 5, "queued_orders": "hold"}]),
+     ["lane_closures[0]", "queued_orders", "'reroute'", "'keep'", "'hold'"]),
 ]
 
 
