@@ -54,10 +54,19 @@ DEFAULT_NETWORK = "rare_earth_2025"
 DEFAULT_SCENARIO = "truce-uncertain"
 _DEFAULT_OBJECTS: dict = {}     # the default network and scenario objects, for Monte Carlo
 
-# fill-rate diagnostics: the peer re-run with one of its rules set to ours (snp_driver)
-DIAGNOSTICS = {"take-available": "take_available", "partial-ship": "partial"}
+# fill-rate diagnostics: the peer re-run with some of its rules set to ours (snp_driver)
+DIAGNOSTICS = {
+    "same-rules": {"take_available": True, "per_order": True},
+    "take-available": {"take_available": True},
+    "per-order": {"per_order": True},
+    "partial-ship": {"partial": True},
+}
 DIAGNOSTIC_NOTES = {
+    "same-rules": "with customers who take what there is when stock is short and buyers who "
+                  "choose their supplier for each order, as ours do",
     "take-available": "with customers who take what there is when stock is short, as ours do",
+    "per-order": "with buyers who choose their supplier for each order (not the supplier of "
+                 "their first order for good), as ours do",
     "partial-ship": "with replenishment orders shipped partially (ours ships whole orders "
                     "on this network: how much that rule matters)",
 }
@@ -349,7 +358,7 @@ def section_peer(args, bare):
                         if args.fill_diagnostic:
                             peer[-1]["fill_diagnostic"] = snp_replication(
                                 size, variant, seed, DAYS,
-                                **{DIAGNOSTICS[args.diagnostic]: True})["fill"]
+                                **DIAGNOSTICS[args.diagnostic])["fill"]
                     except Exception as exc:  # keep going; report
                         out["note"] = f"SupplyNetPy failed on {size}/{variant}: {exc!r}"
                         traceback.print_exc()
@@ -581,9 +590,10 @@ def main(argv=None):
                     help="comma-separated subset of bare,default,scaling,peer,mc")
     ap.add_argument("--no-fill-diagnostic", dest="fill_diagnostic", action="store_false",
                     help="skip re-running the peer for the fill-rate diagnostic")
-    ap.add_argument("--diagnostic", choices=sorted(DIAGNOSTICS), default="take-available",
+    ap.add_argument("--diagnostic", choices=sorted(DIAGNOSTICS), default="same-rules",
                     help="which of the peer's rules the fill-rate diagnostic sets to ours "
-                         "(default: take-available, the customers' rule)")
+                         "(default: same-rules, the customers' and the buyers' rules; "
+                         "take-available or per-order: one of them)")
     ap.add_argument("--profile", action="store_true",
                     help="also print a cProfile top 15 of one medium peer replication")
     args = ap.parse_args(argv)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 __all__ = [
     "PEER_BENCH",
+    "buyers_choose_per_order",
     "customers_take_available",
     "load_peer_module",
     "partial_shipments",
@@ -72,16 +73,22 @@ def snp_version() -> str | None:
 
 
 def snp_replication(size: str, variant: str, seed: int, days: float = 1095,
-                    partial: bool = False, take_available: bool = False) -> dict:
+                    partial: bool = False, take_available: bool = False,
+                    per_order: bool = False) -> dict:
     """One peer replication, timed like the shared driver (build, then ``simulate_sc_net``).
 
     ``partial=True`` runs it under :func:`partial_shipments`, ``take_available=True`` under
-    :func:`customers_take_available` (diagnostics, not how the shared driver runs the peer)."""
+    :func:`customers_take_available`, ``per_order=True`` under
+    :func:`buyers_choose_per_order` (diagnostics, not how the shared driver runs the peer)."""
     if partial:
         with partial_shipments():
-            return snp_replication(size, variant, seed, days, take_available=take_available)
+            return snp_replication(size, variant, seed, days, take_available=take_available,
+                                   per_order=per_order)
     if take_available:
         with customers_take_available():
+            return snp_replication(size, variant, seed, days, per_order=per_order)
+    if per_order:
+        with buyers_choose_per_order():
             return snp_replication(size, variant, seed, days)
     mod = load_peer_module()
     scm = mod.scm
@@ -108,7 +115,7 @@ def snp_replication(size: str, variant: str, seed: int, days: float = 1095,
 
 
 # ---------------------------------------------------------------------------------------------
-# Diagnostics: the peer with one of its rules set to ours
+# Diagnostics: the peer with some of its rules set to ours
 # ---------------------------------------------------------------------------------------------
 
 @contextmanager
@@ -125,17 +132,49 @@ def customers_take_available():
     load_peer_module()
     from SupplyNetPy.Components import core
 
-    orig_init = core.Demand.__init__
+    with _default_keyword(core.Demand, "consume_available", True):
+        yield
+
+
+@contextmanager
+def buyers_choose_per_order():
+    """Temporarily make every SupplyNetPy ``InventoryNode`` choose its supplier for each order.
+
+    The library's default supplier selection (``SelectFirst`` in ``"fixed"`` mode) remembers
+    the supplier of a node's *first* order and orders from it for the rest of the run, using
+    another only while it or its link is disrupted. So when a node's first order falls in an
+    outage of its first link, the second supplier becomes its supplier for good, and that
+    supplier then serves two buyers. This simulator's buyers order on their first lane whenever
+    it is open. Inside this context every ``InventoryNode`` built without an explicit
+    ``supplier_selection_mode`` gets ``"dynamic"`` (the library's own option: the first
+    supplier that can take the order, chosen afresh for each order), which is our rule. Only
+    the disrupt variant's link outages can tell the two apart. (A ``Manufacturer`` already
+    orders each raw material from the first supplier that can take it.) Used only to check
+    that the fill-rate gap is that rule; the library's code is restored on exit.
+    """
+    load_peer_module()
+    from SupplyNetPy.Components import core
+
+    with _default_keyword(core.InventoryNode, "supplier_selection_mode", "dynamic"):
+        yield
+
+
+@contextmanager
+def _default_keyword(cls, name: str, value):
+    """Temporarily give keyword *name* the value *value* in every ``cls(...)`` that leaves it
+    out (or passes None); the class's ``__init__`` is restored on exit."""
+    orig_init = cls.__init__
 
     def init(self, *args, **kwargs):
-        kwargs.setdefault("consume_available", True)
+        if kwargs.get(name) is None:
+            kwargs[name] = value
         orig_init(self, *args, **kwargs)
 
-    core.Demand.__init__ = init
+    cls.__init__ = init
     try:
         yield
     finally:
-        core.Demand.__init__ = orig_init
+        cls.__init__ = orig_init
 
 
 @contextmanager

@@ -107,7 +107,8 @@ def peer_network_module():
 def test_peer_disrupt_maps_mine_outages_to_closed_lanes_by_default(peer_network_module):
     """The peer's disrupted mine accepts no orders, so by default the disrupt variant closes
     every mine's outbound lanes over sampled periods (no production outages at mines); the
-    other mapping stops the mines' production instead. Both keep the processors' year offline."""
+    other mapping stops the mines' production instead. Both keep the processors' year offline.
+    Closures keep the orders queued on the lane, as the peer's disruptions do."""
     pn = peer_network_module
     net = pn.network_dict("medium")
     mines = {nid for nid, n in net["nodes"].items() if n["kind"] == "mine"}
@@ -123,3 +124,34 @@ def test_peer_disrupt_maps_mine_outages_to_closed_lanes_by_default(peer_network_
         assert {o.node for o in sc.outages} >= set(procs[:2])
     assert pn.peer_scenario("medium", "disrupt", seed=3).digest() == lanes.digest()
     assert pn.peer_scenario("medium", "disrupt", seed=4).digest() != lanes.digest()
+    # a disrupted peer link or node still delivers the orders already queued: so do ours
+    assert {c.queued_orders for c in lanes.lane_closures} == {"keep"}
+    reroute = pn.peer_scenario("medium", "disrupt", seed=3, queued_orders="reroute")
+    assert {c.queued_orders for c in reroute.lane_closures} == {"reroute"}
+    assert [c.lane for c in reroute.lane_closures] == [c.lane for c in lanes.lane_closures]
+
+
+@pytest.fixture(scope="module")
+def snp_driver_module():
+    yield from _benchmark_module("snp_driver")
+
+
+def test_peer_diagnostics_set_a_default_keyword_and_restore_the_class(snp_driver_module):
+    """The diagnostics' patch gives a keyword left out (or None) the diagnostic's value, keeps
+    one given explicitly, and restores the class on exit, also when the block raises."""
+    snp = snp_driver_module
+
+    class Node:
+        def __init__(self, name, mode=None):
+            self.name, self.mode = name, mode
+
+    original = Node.__init__
+    with snp._default_keyword(Node, "mode", "dynamic"):
+        assert Node("a").mode == "dynamic"
+        assert Node("b", mode=None).mode == "dynamic"
+        assert Node("c", mode="fixed").mode == "fixed"
+    assert Node.__init__ is original and Node("d").mode is None
+    with pytest.raises(RuntimeError):
+        with snp._default_keyword(Node, "mode", "dynamic"):
+            raise RuntimeError
+    assert Node.__init__ is original
