@@ -12,7 +12,9 @@ Usage::
     python benchmarks/compare_versions.py /tmp/before . --network medium --reps 20
 
 ``--network`` is ``default`` (the shipped network under ``truce-uncertain``) or a peer network
-size (``small``, ``medium``, ``large``; built by ``benchmarks/peer_network.py``, no scenario).
+size (``small``, ``medium``, ``large``; built by ``benchmarks/peer_network.py``), with no
+scenario or, with ``--variant disrupt``, the peer's disrupt scenario of each replication
+(built before the replication is timed).
 Prints medians of build, engine (run) and whole-replication time (``simulate`` + KPIs), events,
 the network fill rate, the median of the per-replication ratios A/B, and the ratio of the
 total times. ``--processes`` runs each tree in a process of its own (still alternating, one
@@ -49,14 +51,20 @@ def load_package(alias: str, root: Path):
     return module
 
 
-def inputs(pkg, network: str):
-    """(network, scenario) for *pkg*: the default pair, or a peer network without scenario."""
+def inputs(pkg, network: str, variant: str = "base"):
+    """(network, scenario of replication *i*) for *pkg*: the default pair, or a peer network
+    with no scenario (``base``) or the disrupt scenario of each replication."""
     if network == "default":
-        return pkg.load_network("rare_earth_2025"), pkg.scenario.load_scenario("truce-uncertain")
+        sc = pkg.scenario.load_scenario("truce-uncertain")
+        return pkg.load_network("rare_earth_2025"), lambda i: sc
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, str(HERE.parent))
-    import peer_network  # imports this checkout's sim, only to build the network's dict
-    return pkg.Network.from_dict(peer_network.peer_network(network).to_dict()), None
+    import peer_network  # imports this checkout's sim, only to build the inputs' dicts
+    net = pkg.Network.from_dict(peer_network.peer_network(network).to_dict())
+    if variant == "base":
+        return net, lambda i: None
+    return net, lambda i: pkg.Scenario.from_dict(
+        peer_network.peer_scenario(network, "disrupt", seed=i).to_dict())
 
 
 def measure(pkg, net, sc, replication: int) -> tuple:
@@ -69,12 +77,13 @@ def measure(pkg, net, sc, replication: int) -> tuple:
             run.kpi("fill_rate", "network"))
 
 
-def child(root: Path, network: str) -> None:
+def child(root: Path, network: str, variant: str) -> None:
     """Serve ``--processes``: read replication indices from stdin, print one JSON row each."""
     pkg = load_package("sim_child", root)
-    net, sc = inputs(pkg, network)
+    net, scenario_of = inputs(pkg, network, variant)
     for line in sys.stdin:
-        print(json.dumps(measure(pkg, net, sc, int(line))), flush=True)
+        i = int(line)
+        print(json.dumps(measure(pkg, net, scenario_of(i), i)), flush=True)
 
 
 def main(argv=None) -> None:
@@ -84,20 +93,24 @@ def main(argv=None) -> None:
                     help="source tree B (default: this one)")
     ap.add_argument("--network", default="default",
                     choices=["default", "small", "medium", "large"])
+    ap.add_argument("--variant", default="base", choices=["base", "disrupt"],
+                    help="peer networks: no scenario, or the disrupt scenario")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--processes", action="store_true",
                     help="run each tree in its own process (for total times; see above)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(args.a.resolve(), args.network)
+        child(args.a.resolve(), args.network, args.variant)
         return
     if args.reps < 1:
         ap.error("--reps must be at least 1")
+    if args.variant != "base" and args.network == "default":
+        ap.error("--variant applies to the peer networks (small, medium, large)")
     roots = {"A": args.a.resolve(), "B": args.b.resolve()}
     if args.processes:
         procs = {k: subprocess.Popen([sys.executable, __file__, str(root), "--child",
-                                      "--network", args.network],
+                                      "--network", args.network, "--variant", args.variant],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                  for k, root in roots.items()}
 
@@ -110,10 +123,11 @@ def main(argv=None) -> None:
             return tuple(json.loads(line))
     else:
         pkgs = {"A": load_package("sim_a", roots["A"]), "B": load_package("sim_b", roots["B"])}
-        data = {k: inputs(p, args.network) for k, p in pkgs.items()}
+        data = {k: inputs(p, args.network, args.variant) for k, p in pkgs.items()}
 
         def one(k: str, i: int) -> tuple:
-            return measure(pkgs[k], *data[k], i)
+            net, scenario_of = data[k]
+            return measure(pkgs[k], net, scenario_of(i), i)
 
     rows: dict[str, list] = {"A": [], "B": []}
     for i in range(args.reps + 1):                 # replication 0 warms both up
@@ -132,7 +146,8 @@ def main(argv=None) -> None:
               f"whole replication {med[2] * 1e3:.2f} ms, events {med[3]:.0f}, fill {med[4]:.4f}")
     a, b = np.array(rows["A"]), np.array(rows["B"])
     where = "separate processes" if args.processes else "one process"
-    print(f"A/B ({args.network}, {args.reps} reps, {where}): median of per-replication ratios: "
+    label = args.network if args.variant == "base" else f"{args.network}/{args.variant}"
+    print(f"A/B ({label}, {args.reps} reps, {where}): median of per-replication ratios: "
           f"engine {np.median(a[:, 1] / b[:, 1]):.2f}, "
           f"whole replication {np.median(a[:, 2] / b[:, 2]):.2f}; "
           f"total time {a[:, 2].sum() / b[:, 2].sum():.3f}")

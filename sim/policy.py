@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .distributions import Uniform
-from .engine import REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
+from .engine import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
 from .errors import ScenarioError
 from .streams import SwitchingSampler
 
@@ -204,7 +204,10 @@ class PolicyEngine:
         for i, o in enumerate(sc.outages):
             env.process(self._outage_process(o, i))
         for lc in sc.lane_closures:
-            env.process(self._closure_process(lc))
+            # plain callbacks, not a process: a scenario may close hundreds of lanes. The first
+            # one is due at time 0, where a process would start, so simultaneous policy events
+            # keep the order they had as processes.
+            self.model.at(0.0, PRIORITY_POLICY, self._closure_due, lc)
         for s in sc.demand_surges:
             who = s.node or f"sector {s.sector}"
             self._note(self.model.day_of(s.start), "surge", f"demand x{s.factor:g} ({who})")
@@ -345,21 +348,31 @@ class PolicyEngine:
             if not p.down:
                 p.try_start(now)
 
-    def _closure_process(self, lc):
+    def _closure_due(self, lc) -> None:
         m = self.model
         lane = next(l for l in m.lanes if l.id == lc.lane)
         day = m.day_of(lc.start)
         if day >= m.horizon:
             return
-        yield from self._wait_until(day)
+        now = m.env.now
+        if day > now:
+            m.at(day - now, PRIORITY_POLICY, self._close_lane, (lc, lane))
+        else:
+            self._close_lane((lc, lane))
+
+    def _close_lane(self, value) -> None:
+        lc, lane = value
+        m = self.model
         lane.closed += 1
         if lc.queued_orders == "reroute":
             self._drop_backlog(lane)
         m.lanes_changed([lane.dst], m.env.now)
-        self._note(day, "closure", f"lane closed {lane.id}")
-        yield self._sleep(lc.duration_days)
+        self._note(m.day_of(lc.start), "closure", f"lane closed {lane.id}")
+        m.at(lc.duration_days, PRIORITY_POLICY, self._reopen_lane, lane)
+
+    def _reopen_lane(self, lane) -> None:
         lane.closed -= 1
-        m.lanes_changed([lane.dst], m.env.now)
+        self.model.lanes_changed([lane.dst], self.model.env.now)
 
     # -- applying controls --------------------------------------------------------------------
     def apply(self, cs: _ControlState) -> None:

@@ -48,12 +48,15 @@ def test_peak_memory_sees_an_allocation_and_pss_is_at_most_rss(memory_module):
         assert 0 < during.peak_pss_total <= during.peak_rss_total * 1.01
 
 
-def test_compare_versions_runs_a_tree_against_itself_in_separate_processes():
+@pytest.mark.parametrize("variant", ["base", "disrupt"])
+def test_compare_versions_runs_a_tree_against_itself_in_separate_processes(variant):
     """``compare_versions.py --processes`` drives one process per tree and reports the same
-    events and fill rate for a tree compared with itself."""
+    events and fill rate for a tree compared with itself (also with the peer's disrupt
+    scenarios, one per replication)."""
     root = BENCH.parent
     out = subprocess.run([sys.executable, str(BENCH / "compare_versions.py"), str(root), str(root),
-                          "--network", "small", "--reps", "2", "--processes"],
+                          "--network", "small", "--variant", variant, "--reps", "2",
+                          "--processes"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
@@ -64,6 +67,7 @@ def test_compare_versions_runs_a_tree_against_itself_in_separate_processes():
     assert tail_a == tail_b                       # same events and fill rate
     assert "separate processes" in lines[2]
     assert "total time" in lines[2]
+    assert ("small/disrupt" in lines[2]) == (variant == "disrupt")
 
 
 def test_benchmark_suite_runs_and_writes_its_json(tmp_path):
