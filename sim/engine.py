@@ -526,8 +526,11 @@ class DemandStock(Stock):
             return
         self.wake_gen += 1
         self.wake_k = k
-        env = self.model.env     # Model.at, inlined (T[k] >= now: k is at or after k_next)
-        _heappush(env._queue, (env._now + (T[k] - now), self.priority, next(env._eid),
+        # at the order's own time T[k] (>= now: k is at or after k_next), as the one-event-per-
+        # order mode schedules it, not at now + (T[k] - now), which can differ in the last bit
+        # and would depend on when the wake was predicted
+        env = self.model.env
+        _heappush(env._queue, (T[k], self.priority, next(env._eid),
                                (self._wake, (self.wake_gen, k))))
 
     def _wake(self, value) -> None:
