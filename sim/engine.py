@@ -574,29 +574,48 @@ class DemandStock(Stock):
     def settle_deferred(self, until: float) -> None:
         """Put away the deferred arrivals due before *until*, in time order (ties in the order
         they were dispatched, as their events would have run), exactly as :meth:`receive`
-        would have done at each arrival."""
-        due = sorted((a for a in self.deferred if a[0] < until), key=_first)
+        would have done at each arrival.
+
+        The level recurrence ``L = L - (C[k] - C[k_prev]) + qty`` and the running sums run
+        with ``np.add.accumulate`` over the interleaved terms: it adds strictly left to right,
+        so every value is bit for bit what the arrival-by-arrival loop gives."""
+        deferred = self.deferred
+        due = [a for a in deferred if a[0] < until]
         if not due:
             return
-        self.deferred = [a for a in self.deferred if a[0] >= until]
-        t = np.array([a[0] for a in due])
-        q = np.array([a[1] for a in due])
+        self.deferred = [a for a in deferred if a[0] >= until] if len(due) < len(deferred) else []
+        due.sort(key=_first)                  # stable: ties stay in dispatch order
+        n = len(due)
+        times, _, cum = self.arrays
+        t = np.fromiter([a[0] for a in due], dtype=float, count=n)
+        q = np.fromiter([a[1] for a in due], dtype=float, count=n)
         # orders at t come after the arrival (priority): the first order index at or after t
-        k = np.maximum(np.searchsorted(self.arrays[0], t, side="left"), self.k_e)
-        L, c_prev, on_order = self.L_e, self.C[self.k_e], self.on_order
-        levels = []
-        # the level recurrence and the running sums in the order receive() would do them
-        for (_, qty, lane), c in zip(due, self.arrays[2][k].tolist()):
-            L = L - (c - c_prev) + qty
-            c_prev = c
-            levels.append(L)
-            on_order -= qty
-            lane.in_transit -= qty
-        self.k_e, self.L_e, self.on_order = int(k[-1]), L, on_order
-        self.epochs.extend(np.column_stack((t, k, levels)).ravel().tolist())
-        records = np.column_stack((t, np.full(len(t), float(REC_RECEIVED)), q))
-        log = np.concatenate((np.asarray(self.log, dtype=float).reshape(-1, 3), records))
-        self.log = log[np.argsort(log[:, 0], kind="stable")]   # the run is over: an array
+        k = np.searchsorted(times, t, side="left")
+        np.maximum(k, self.k_e, out=k)
+        c = cum[k]
+        terms = np.empty(2 * n + 1)
+        terms[0] = self.L_e
+        terms[1] = self.C[self.k_e] - c[0]          # -(c - c_prev), exactly
+        terms[3::2] = c[:-1] - c[1:]
+        terms[2::2] = q
+        levels = np.add.accumulate(terms)[2::2]
+        terms = np.empty(n + 1)
+        terms[0] = self.on_order
+        np.negative(q, out=terms[1:])
+        self.on_order = float(np.add.accumulate(terms)[-1])
+        for a in due:
+            a[2].in_transit -= a[1]
+        self.k_e, self.L_e = int(k[-1]), float(levels[-1])
+        self.epochs = np.concatenate((np.asarray(self.epochs, dtype=float),
+                                      np.column_stack((t, k, levels)).ravel()))
+        records = np.empty((n, 3))
+        records[:, 0] = t
+        records[:, 1] = REC_RECEIVED
+        records[:, 2] = q
+        log = np.fromiter(self.log, dtype=float, count=len(self.log)).reshape(-1, 3)
+        log = np.concatenate((log, records))
+        # the run is over: an array, in time order (the arrivals after the records at a tie)
+        self.log = log[np.argsort(log[:, 0], kind="stable")]
 
 
 class Production:
