@@ -112,6 +112,13 @@ def _rows(records, width: int) -> np.ndarray:
     return np.fromiter(records, dtype=float, count=len(records)).reshape(-1, width)
 
 
+def _count_before_day_ends(t: np.ndarray, ndays: int) -> np.ndarray:
+    """For sorted times *t* in ``[0, ndays)``: how many are before the end of each day,
+    ``searchsorted(t, [1, 2, ..., ndays])``, in one pass instead of a search per day."""
+    per_day = np.bincount(t.astype(np.int64), minlength=ndays)
+    return np.cumsum(per_day[:ndays])
+
+
 def _daily(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
     if len(t) == 0:
         return np.zeros(ndays)
@@ -150,20 +157,24 @@ class Run:
         sc = model.scenario
         shortage_from = model.day_of(sc.shortage_after) if sc.shortage_after else 0.0
         demand = []
-        b = np.arange(1, ndays + 1, dtype=float)      # ends of days (the last one at H)
-        b[-1] = min(b[-1], H)
         for st in model.demand_stocks:
             T, D, C = st.arrays
+            n = len(T)
             ep = _rows(st.epochs, 3)
             ep_t, ep_k, ep_L = ep[:, 0], ep[:, 1].astype(np.int64), ep[:, 2]
-            k = np.arange(len(T))
-            e = np.searchsorted(ep_k, k, side="right") - 1
-            lev = ep_L[e] - (C[k] - C[ep_k[e]])
+            # Epoch j (a level L_j set before order k_j) covers orders k_j .. k_{j+1} - 1: the
+            # k_j start at 0 and never decrease, so repeating each epoch's values over its
+            # orders is the lookup "last epoch with k_j <= k" without a search
+            in_epoch = np.diff(ep_k, append=n)
+            lev = np.repeat(ep_L, in_epoch) - (C[:n] - np.repeat(C[ep_k], in_epoch))
             if st.lost:
                 lev = np.maximum(lev, 0.0)
             filled = np.clip(lev, 0.0, D)
-            kb = np.searchsorted(T, b, side="left")
-            eb = np.searchsorted(ep_t, b, side="left") - 1
+            # at the end of day d (time min(d + 1, H)): orders and epochs before it; for times
+            # t >= 0 (all orders and epochs are within [0, H)), t < d + 1 exactly when
+            # floor(t) <= d, so a running count per day replaces two sorted searches
+            kb = _count_before_day_ends(T, ndays)
+            eb = _count_before_day_ends(ep_t, ndays) - 1
             daily = ep_L[eb] - (C[kb] - C[ep_k[eb]])
             if st.lost:
                 daily = np.maximum(daily, 0.0)
