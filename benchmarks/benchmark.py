@@ -370,6 +370,8 @@ def section_peer(args, bare):
                 "scenario_s_median": rnd(med([x["scenario_s"] for x in ours]), 5),
                 "simulate_s_median": rnd(med([x["simulate_s"] for x in ours]), 5),
                 "kpi_s_median": rnd(med([x["kpi_s"] for x in ours]), 5),
+                # sim.simulate after the run: collecting the records into arrays, freeing the model
+                "collect_s_median": rnd(med([x["post_s"] for x in ours]), 5),
                 "total_s_median": rnd(med([x["total_s"] for x in ours]), 5),
                 "total_s_min": rnd(min(x["total_s"] for x in ours), 5),
                 "total_s_max": rnd(max(x["total_s"] for x in ours), 5),
@@ -447,6 +449,12 @@ def section_peer(args, bare):
           ["config", "nodes", "lanes", "ours engine", "ours total", "peer run", "peer total",
            "x engine", "x total", "x total, pairs", "ours events", "peer events",
            "ours ev/order", "peer ev/order"], rows)
+    parts = [f"{name} {1e3 * c['ours']['build_s_median']:.1f} / {1e3 * c['ours']['engine_s_median']:.1f}"
+             f" / {1e3 * c['ours']['collect_s_median']:.1f} / {1e3 * c['ours']['kpi_s_median']:.1f}"
+             for name, c in out["configs"].items() if "ours" in c]
+    if parts:
+        print("  ours, medians in ms, build / engine / collect (records to arrays, model freed) / "
+              "KPIs: " + "; ".join(parts))
     table("Peer network, customer unit fill rate (mean and standard error over reps)",
           ["config", "ours", "se", "ours whole-order", "peer", "se", "diff", "z", "agree (3 se)",
            f"peer {args.diagnostic}", "diff", "z"], rows_fill)
