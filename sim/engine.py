@@ -937,6 +937,11 @@ class Model:
             st = cls(self, n, m, spec.initial, spec.policy, init_prov[(nid, m)],
                      mats[m].price_usd_per_t)
             self.stocks[(nid, m)] = st
+        # the seeds of the streams every replication opens (lead times of lanes that ship,
+        # customer demand), in one pass rather than a SeedSequence each (see Streams.prepare)
+        self.streams.prepare([("lead_time", l.id) for l in net.lanes]
+                             + [(kind, n.id, m) for n in net.nodes.values() for m in n.demand
+                                for kind in ("demand", "demand_size")])
         for i, l in enumerate(net.lanes):
             src = self.stocks[(l.src, l.material)]
             dst = self.stocks[(l.dst, l.material)]

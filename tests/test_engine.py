@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -465,6 +466,30 @@ def test_switching_sampler_gives_the_values_of_single_draws(seed):
     expected = [float(d.sample(rng, 1)[0]) for d in sequence]
     sampler = SwitchingSampler(streams, ("licence_review", "c", "lane"))
     assert [sampler(d) for d in sequence] == expected
+
+
+@pytest.mark.parametrize(("seed", "replication"),
+                         [(0, 0), (1, 7), (2**32 - 1, 2**32 - 1), (2**32, 2**32 + 1),
+                          (2**100 + 3, 2**70), (12345, 0)])
+def test_prepared_streams_are_numpys_seed_sequence_streams(seed, replication):
+    """Streams.prepare computes the SeedSequence hash itself, for many names at once; every
+    generator it gives has exactly the state of numpy's own ``PCG64(SeedSequence(...))``
+    (seeds and replications of one word, of several words and at the word boundaries), a
+    name asked for twice or never prepared too, and numpy raises no overflow warning."""
+    from sim.streams import Streams
+
+    names = [("lead_time", f"lane{i}") for i in range(40)] + \
+        [("demand", "buyer", "ndfeb"), ("demand_size", "buyer", "ndfeb"), ("truce",), "plain"]
+    streams = Streams(seed, replication)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        streams.prepare(names + names[:3])
+    for name in names + names[:2] + [("outage", "mine", 0)]:
+        ours = streams.generator(name)
+        ref = np.random.Generator(np.random.PCG64(
+            np.random.SeedSequence(seed, spawn_key=(replication, *sim.streams.name_key(name)))))
+        assert ours.bit_generator.state == ref.bit_generator.state, name
+        np.testing.assert_array_equal(ours.random(5), ref.random(5))
 
 
 def test_demand_surge_keeps_common_random_numbers(single_stage_spec):
