@@ -115,11 +115,15 @@ def main(argv=None) -> None:
                  for k, root in roots.items()}
 
         def one(k: str, i: int) -> tuple:
-            procs[k].stdin.write(f"{i}\n")
-            procs[k].stdin.flush()
-            line = procs[k].stdout.readline()
+            try:
+                procs[k].stdin.write(f"{i}\n")
+                procs[k].stdin.flush()
+                line = procs[k].stdout.readline()
+            except OSError:          # e.g. a broken pipe: it stopped before reading
+                line = ""
             if not line:
-                sys.exit(f"error: the process of tree {k} ({roots[k]}) stopped")
+                sys.exit(f"error: the process of tree {k} ({roots[k]}) stopped; its error is "
+                         "printed above")
             return tuple(json.loads(line))
     else:
         pkgs = {"A": load_package("sim_a", roots["A"]), "B": load_package("sim_b", roots["B"])}
