@@ -170,6 +170,12 @@ class PolicyEngine:
             for index in sorted(cs.direct_set | cs.extra_set):
                 self._lane_controls.setdefault(index, []).append(
                     (cs, index not in cs.direct_set))
+        # the licence streams of every lane a control may gate, seeded in one pass (each is
+        # opened at the lane's first shipment under the control; see Streams.prepare)
+        model.streams.prepare([(kind, cs.spec.id, model.lanes[index].id)
+                               for index, gating in self._lane_controls.items()
+                               for cs, _ in gating
+                               for kind in ("licence_review", "licence_approval")])
         self._country_index = {c: i for i, c in enumerate(model.origins)}
         self._review_draws: dict = {}      # (control id, lane index) -> SwitchingSampler
         self._approval_draws: dict = {}
