@@ -62,6 +62,7 @@ def _hashmix(value, consts: tuple[int, int]):
 
 
 def _mix(x, y):
+    """SeedSequence's mix of two words (ints or uint32 arrays)."""
     r = (_MIX_MULT_L * x - _MIX_MULT_R * y) & _MASK32 if isinstance(x, int) \
         else np.uint32(_MIX_MULT_L) * x - np.uint32(_MIX_MULT_R) * y
     return r ^ (r >> 16)
