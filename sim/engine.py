@@ -131,6 +131,16 @@ EPS = 1e-9
 _new_event = object.__new__
 _first = itemgetter(0)
 
+
+def _lead_time_stream(lane_id: str) -> tuple:
+    """Name of a lane's lead-time stream (see :mod:`sim.streams`)."""
+    return ("lead_time", lane_id)
+
+
+def _demand_streams(node_id: str, material: str) -> tuple[tuple, tuple]:
+    """Names of a demand stream's order-time and order-size streams."""
+    return ("demand", node_id, material), ("demand_size", node_id, material)
+
 # record codes (the ``log`` of each stock holds (time, code, quantity) tuples). They are floats
 # because the logs become float arrays after the run: numpy converts a Python int to a double
 # about 2.5 times slower than a float, which made the conversion of a log a third slower.
@@ -939,13 +949,13 @@ class Model:
             self.stocks[(nid, m)] = st
         # the seeds of the streams every replication opens (lead times of lanes that ship,
         # customer demand), in one pass rather than a SeedSequence each (see Streams.prepare)
-        self.streams.prepare([("lead_time", l.id) for l in net.lanes]
-                             + [(kind, n.id, m) for n in net.nodes.values() for m in n.demand
-                                for kind in ("demand", "demand_size")])
+        self.streams.prepare([_lead_time_stream(l.id) for l in net.lanes]
+                             + [name for n in net.nodes.values() for m in n.demand
+                                for name in _demand_streams(n.id, m)])
         for i, l in enumerate(net.lanes):
             src = self.stocks[(l.src, l.material)]
             dst = self.stocks[(l.dst, l.material)]
-            sampler = BlockSampler(l.lead_time, self.streams, ("lead_time", l.id))
+            sampler = BlockSampler(l.lead_time, self.streams, _lead_time_stream(l.id))
             lane = Lane(l, i, src, dst, sampler, mats[l.material].price_usd_per_t)
             self.lanes.append(lane)
             src.lanes_out.append(lane)
@@ -1169,8 +1179,9 @@ class Model:
             prod.set_rate(cap, self.env.now)
 
     def _draw_demand(self, node: NodeSpec, material: str, spec) -> tuple[list, list]:
-        rng = self.streams.generator(("demand", node.id, material))
-        size_rng = self.streams.generator(("demand_size", node.id, material))
+        times_name, sizes_name = _demand_streams(node.id, material)
+        rng = self.streams.generator(times_name)
+        size_rng = self.streams.generator(sizes_name)
         H = self.horizon
         mult = self.policy.demand_multiplier(node, material) if self.policy else None
         if spec.process == "periodic":

@@ -36,6 +36,12 @@ __all__ = ["PolicyEngine", "Multiplier", "PolicyEvent"]
 
 # licence approvals: U(0, 1) draws (``rng.uniform(0, 1)`` is ``rng.random()``, value for value)
 _STANDARD_UNIFORM = Uniform(0.0, 1.0)
+_REVIEW_STREAM, _APPROVAL_STREAM = "licence_review", "licence_approval"
+
+
+def _licence_stream(kind: str, cid: str, lane_id: str) -> tuple:
+    """Name of the licence review-time or approval stream of one control on one lane."""
+    return (kind, cid, lane_id)
 
 
 
@@ -172,10 +178,10 @@ class PolicyEngine:
                     (cs, index not in cs.direct_set))
         # the licence streams of every lane a control may gate, seeded in one pass (each is
         # opened at the lane's first shipment under the control; see Streams.prepare)
-        model.streams.prepare([(kind, cs.spec.id, model.lanes[index].id)
+        model.streams.prepare([_licence_stream(kind, cs.spec.id, model.lanes[index].id)
                                for index, gating in self._lane_controls.items()
                                for cs, _ in gating
-                               for kind in ("licence_review", "licence_approval")])
+                               for kind in (_REVIEW_STREAM, _APPROVAL_STREAM)])
         self._country_index = {c: i for i, c in enumerate(model.origins)}
         self._review_draws: dict = {}      # (control id, lane index) -> SwitchingSampler
         self._approval_draws: dict = {}
@@ -451,7 +457,8 @@ class PolicyEngine:
         key = (cid, lane.index)
         draws = table.get(key)
         if draws is None:
-            draws = table[key] = SwitchingSampler(self.model.streams, (kind, cid, lane.id))
+            name = _licence_stream(kind, cid, lane.id)
+            draws = table[key] = SwitchingSampler(self.model.streams, name)
         return draws
 
     def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None) -> None:
@@ -486,8 +493,8 @@ class PolicyEngine:
                 quota_controls.append(cs)
                 continue
             cid = cs.spec.id
-            r = self._draws(self._review_draws, "licence_review", cid, lane)(p["review_days"])
-            ok = self._draws(self._approval_draws, "licence_approval", cid, lane)(
+            r = self._draws(self._review_draws, _REVIEW_STREAM, cid, lane)(p["review_days"])
+            ok = self._draws(self._approval_draws, _APPROVAL_STREAM, cid, lane)(
                 _STANDARD_UNIFORM) < p["approval_probability"]
             self.licence_log.append((now, cid, lane.index, qty, r, ok))
             if r > review:
