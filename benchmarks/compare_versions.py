@@ -21,6 +21,13 @@ total times. ``--processes`` runs each tree in a process of its own (still alter
 replication at a time): in one process a garbage collection set off by one tree's garbage
 may fall into the other's replication, so compare total times (which include such rare,
 long pauses; medians do not) with ``--processes``.
+
+The compiled engine (see README, "Speed") serves a tree only in ``--processes`` mode, where
+each tree is imported as ``sim``; build it in a worktree with ``python setup.py build_ext
+--inplace``. ``--engine-a`` / ``--engine-b`` choose each tree's build
+(``RARE_EARTH_SIM_ENGINE``), e.g. the two builds of this tree::
+
+    python benchmarks/compare_versions.py . . --processes --engine-a python --engine-b compiled
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -78,9 +86,12 @@ def measure(pkg, net, sc, replication: int) -> tuple:
 
 
 def child(root: Path, network: str, variant: str) -> None:
-    """Serve ``--processes``: read replication indices from stdin, print one JSON row each."""
-    pkg = load_package("sim_child", root)
+    """Serve ``--processes``: read replication indices from stdin, print one JSON row each.
+    The tree is imported as ``sim`` itself (alone in its process), so its compiled engine, if
+    built, serves it; the first line names the build that runs."""
+    pkg = load_package("sim", root)
     net, scenario_of = inputs(pkg, network, variant)
+    print(json.dumps(pkg.engine.ENGINE), flush=True)
     for line in sys.stdin:
         i = int(line)
         print(json.dumps(measure(pkg, net, scenario_of(i), i)), flush=True)
@@ -98,6 +109,9 @@ def main(argv=None) -> None:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--processes", action="store_true",
                     help="run each tree in its own process (for total times; see above)")
+    for k in ("a", "b"):
+        ap.add_argument(f"--engine-{k}", default="auto", choices=["auto", "compiled", "python"],
+                        help=f"tree {k.upper()}'s engine build (with --processes; default auto)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -108,11 +122,22 @@ def main(argv=None) -> None:
     if args.variant != "base" and args.network == "default":
         ap.error("--variant applies to the peer networks (small, medium, large)")
     roots = {"A": args.a.resolve(), "B": args.b.resolve()}
+    wanted = {"A": args.engine_a, "B": args.engine_b}
+    if not args.processes and set(wanted.values()) != {"auto"}:
+        ap.error("--engine-a/--engine-b need --processes")
     if args.processes:
         procs = {k: subprocess.Popen([sys.executable, __file__, str(root), "--child",
                                       "--network", args.network, "--variant", args.variant],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, RARE_EARTH_SIM_ENGINE=wanted[k]))
                  for k, root in roots.items()}
+        engines = {}
+        for k, proc in procs.items():
+            line = proc.stdout.readline()
+            if not line:
+                sys.exit(f"error: the process of tree {k} ({roots[k]}) stopped; its error is "
+                         "printed above")
+            engines[k] = json.loads(line)
 
         def one(k: str, i: int) -> tuple:
             try:
@@ -127,6 +152,9 @@ def main(argv=None) -> None:
             return tuple(json.loads(line))
     else:
         pkgs = {"A": load_package("sim_a", roots["A"]), "B": load_package("sim_b", roots["B"])}
+        # under these names a tree's compiled engine cannot serve it: both run as Python
+        engines = {k: getattr(getattr(p, "engine", None), "ENGINE", "python")
+                   for k, p in pkgs.items()}
         data = {k: inputs(p, args.network, args.variant) for k, p in pkgs.items()}
 
         def one(k: str, i: int) -> tuple:
@@ -146,7 +174,8 @@ def main(argv=None) -> None:
             p.wait()
     for k, root in (("A", args.a), ("B", args.b)):
         med = np.median(np.array(rows[k]), axis=0)
-        print(f"{k} {root}: build {med[0] * 1e3:.2f} ms, engine {med[1] * 1e3:.2f} ms, "
+        print(f"{k} {root} ({engines[k]} engine): build {med[0] * 1e3:.2f} ms, "
+              f"engine {med[1] * 1e3:.2f} ms, "
               f"whole replication {med[2] * 1e3:.2f} ms, events {med[3]:.0f}, fill {med[4]:.4f}")
     a, b = np.array(rows["A"]), np.array(rows["B"])
     where = "separate processes" if args.processes else "one process"

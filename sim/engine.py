@@ -195,7 +195,8 @@ class Stock:
                  "on_order", "ptype", "level", "S", "Q", "review_days", "lanes_in",
                  "active", "consumers", "producer", "prov", "log", "initial", "price",
                  "single", "is_demand", "lanes_out", "waiting", "track_prov", "partial",
-                 "echelon", "echelon_inputs", "max_wait", "deferred", "defers", "pending")
+                 "echelon", "echelon_inputs", "max_wait", "deferred", "defers", "pending",
+                 "log_array")
 
     def __init__(self, model, node: NodeSpec, material: str, initial: float, policy, prov,
                  price) -> None:
@@ -221,6 +222,7 @@ class Stock:
         self.producer: Production | None = None
         self.prov = prov
         self.log: list[float] = []   # flat records: time, code, quantity
+        self.log_array = None      # the log as an (n, 3) array, when settle_deferred made it
         self.price = price
         self.single = node.order_split == "single"
         self.partial = node.partial_shipments   # False: ship whole orders only (strict FIFO)
@@ -625,9 +627,13 @@ class DemandStock(Stock):
         records[:, 1] = REC_RECEIVED
         records[:, 2] = q
         log = np.fromiter(self.log, dtype=float, count=len(self.log)).reshape(-1, 3)
+        if self.log_array is not None:          # settled before: those records come first
+            log = np.concatenate((self.log_array, log))
         log = np.concatenate((log, records))
-        # the run is over: an array, in time order (the arrivals after the records at a tie)
-        self.log = log[np.argsort(log[:, 0], kind="stable")]
+        # the run is over: an array, in time order (the arrivals after the records at a tie);
+        # kept beside the list, which stays a list (the compiled build types it so)
+        self.log_array = log[np.argsort(log[:, 0], kind="stable")]
+        self.log = []
 
 
 class Production:
@@ -1442,3 +1448,82 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
         run = model.run()
         model.release()
     return run
+
+
+# -- the compiled engine ----------------------------------------------------------------------
+# setup.py compiles a copy of this file with Cython, typed by engine.pxd, into
+# sim._engine_compiled (optional: without Cython or a C compiler the install goes on without
+# it). It is the same code, so it gives the same results, bit for bit (the tests run both
+# builds on the same configurations and compare every recorded array); it runs the engine
+# about twice as fast, since the hot classes' attributes and calls become C. The compiled
+# module records the SHA-256 of the engine.py and engine.pxd it was built from, and it is
+# used only when they match the files here: an edited engine.py runs as Python (with a
+# warning) until it is rebuilt, never silently as the old compiled code.
+
+ENGINE_VARIABLE = "RARE_EARTH_SIM_ENGINE"
+ENGINE_CHOICES = ("auto", "compiled", "python")
+_COMPILED_NAMES = ("Lane", "Stock", "DemandStock", "Production", "Model", "simulate")
+
+
+def source_digest() -> str:
+    """SHA-256 of ``engine.py`` and ``engine.pxd`` as setup.py computes it for the compiled
+    build (the two files' bytes joined by a NUL byte); "" when ``engine.pxd`` is missing."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).with_name("engine.py")
+    pxd = here.with_suffix(".pxd")
+    if not pxd.is_file():
+        return ""
+    return hashlib.sha256(here.read_bytes() + b"\0" + pxd.read_bytes()).hexdigest()
+
+
+def _compiled_module(mode: str):
+    """The compiled engine module to use under *mode* (see ``RARE_EARTH_SIM_ENGINE``), or None
+    for this pure-Python module; and why it is not used, when *mode* asked for it (or None).
+
+    ``auto`` uses the compiled build when it is installed and current; ``compiled`` asks for
+    it (a benchmark, say) and ``python`` declines it."""
+    if mode not in ENGINE_CHOICES:
+        return None, (f"{ENGINE_VARIABLE} must be one of {', '.join(ENGINE_CHOICES)}, got "
+                      f"{mode!r}")
+    if mode == "python":
+        return None, None
+    if __package__ != "sim":
+        # the compiled module imports its siblings as sim.*: imported under another name
+        # (benchmarks/compare_versions.py loads two trees side by side) it would mix packages
+        return None, (None if mode == "auto" else
+                      f"the compiled engine serves the package imported as 'sim', not as "
+                      f"{__package__!r}")
+    try:
+        from . import _engine_compiled as compiled
+    except ImportError as exc:
+        return None, (None if mode == "auto" else
+                      f"{ENGINE_VARIABLE}=compiled, but the compiled engine is not installed "
+                      f"({exc}); install with Cython and a C compiler available "
+                      "(python -m pip install -e .)")
+    if getattr(compiled, "SOURCE_DIGEST", None) != source_digest():
+        return None, ("the compiled engine was built from another version of sim/engine.py or "
+                      "sim/engine.pxd; rebuild it with python -m pip install -e .")
+    return compiled, None
+
+
+_IS_COMPILED_COPY = __name__.rpartition(".")[2] != "engine"
+ENGINE = "compiled" if _IS_COMPILED_COPY else "python"   # which build runs (in every manifest)
+if not _IS_COMPILED_COPY:
+    # Never an error at import: both builds give the same results, so a problem here costs
+    # speed only, and a warning that names it is enough.
+    import os as _os
+
+    _compiled, _problem = _compiled_module(
+        _os.environ.get(ENGINE_VARIABLE, "auto").strip().lower() or "auto")
+    if _problem is not None:
+        import warnings as _warnings
+
+        _warnings.warn(_problem + "; the pure-Python engine runs (same results, slower)",
+                       RuntimeWarning, stacklevel=2)
+    if _compiled is not None:
+        ENGINE = "compiled"
+        for _name in _COMPILED_NAMES:
+            globals()[_name] = getattr(_compiled, _name)
+        del _name

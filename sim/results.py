@@ -188,7 +188,7 @@ class Run:
             else:
                 final = st.on_hand
                 backlog = st.backlog_qty
-            log = _rows(st.log, 3)
+            log = st.log_array if st.log_array is not None else _rows(st.log, 3)
             stocks.append(StockRecord(st.node.id, st.material, st.node.kind, st.node.country,
                                       st.node.sector, st.initial, final, st.on_order, backlog, log,
                                       st.price, st.node.holding_cost_rate, st.is_demand))
@@ -511,10 +511,14 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def package_versions() -> dict:
-    """Versions of Python and the packages that shape the numbers."""
+    """Versions of Python and the packages that shape the numbers, and which build of the
+    engine ran (``"compiled"`` or ``"python"``: the same results, at different speeds)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version(), "platform": sys.platform}
+    from . import engine
+
+    out = {"python": platform.python_version(), "platform": sys.platform,
+           "engine": engine.ENGINE}
     for pkg in ("rare-earth-sim", "simpy", "numpy", "networkx", "pandas", "matplotlib"):
         try:
             out[pkg] = version(pkg)

@@ -1,0 +1,61 @@
+"""Build script for the one thing pyproject.toml cannot say: the optional compiled engine.
+
+``sim/engine.py`` is compiled with Cython (typed by ``sim/engine.pxd``) into the extension
+``sim._engine_compiled``. The build copies the two files under ``build/cython/`` with the
+module's name, and appends to the copy the SHA-256 of the sources, which ``sim/engine.py``
+checks before it uses the extension (see "The compiled engine" at its end). The extension is
+optional: without Cython (set ``RARE_EARTH_SIM_PURE_BUILD=1`` to skip it) or when the C
+compiler fails, the install goes on and the engine runs as pure Python, with the same results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+HERE = Path(__file__).resolve().parent
+COPY_DIR = Path("build", "cython", "sim")     # relative: setuptools wants relative sources
+
+
+def source_digest(source: bytes, declarations: bytes) -> str:
+    """The digest ``sim.engine.source_digest`` computes (keep the two identical)."""
+    return hashlib.sha256(source + b"\0" + declarations).hexdigest()
+
+
+def compiled_engine() -> list:
+    """The extension modules to build: the compiled engine, or none."""
+    if os.environ.get("RARE_EARTH_SIM_PURE_BUILD"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("rare-earth-sim: Cython is not available; the engine will run as pure Python")
+        return []
+    source = (HERE / "sim" / "engine.py").read_bytes()
+    declarations = (HERE / "sim" / "engine.pxd").read_bytes()
+    work = HERE / COPY_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "__init__.py").write_text("")       # so Cython names the module sim._engine_compiled
+    digest = source_digest(source, declarations)
+    (work / "_engine_compiled.py").write_bytes(
+        source + f'\n\nSOURCE_DIGEST = "{digest}"\n'.encode())
+    shutil.copyfile(HERE / "sim" / "engine.pxd", work / "_engine_compiled.pxd")
+    extension = Extension(
+        "sim._engine_compiled", [str(COPY_DIR / "_engine_compiled.py")],
+        # no fused multiply-add: the compiled arithmetic must round exactly as Python's does
+        extra_compile_args=["-ffp-contract=off"] if os.name != "nt" else ["/fp:precise"],
+        optional=True,             # a compiler failure skips the extension, not the install
+    )
+    return cythonize(
+        [extension], quiet=True,
+        compiler_directives={"language_level": 3,
+                             "annotation_typing": False,    # types come from engine.pxd only
+                             "embedsignature": True},
+    )
+
+
+setup(ext_modules=compiled_engine())
