@@ -50,12 +50,17 @@ def compiled_engine() -> list:
         extra_compile_args=["-ffp-contract=off"] if os.name != "nt" else ["/fp:precise"],
         optional=True,             # a compiler failure skips the extension, not the install
     )
-    return cythonize(
-        [extension], quiet=True,
-        compiler_directives={"language_level": 3,
-                             "annotation_typing": False,    # types come from engine.pxd only
-                             "embedsignature": True},
-    )
+    try:
+        return cythonize(
+            [extension], quiet=True,
+            compiler_directives={"language_level": 3,
+                                 "annotation_typing": False,   # types come from engine.pxd only
+                                 "embedsignature": True},
+        )
+    except Exception as exc:        # e.g. engine.py edited in a way Cython does not compile
+        print(f"rare-earth-sim: Cython could not compile sim/engine.py ({exc}); the engine "
+              "will run as pure Python")
+        return []
 
 
 setup(ext_modules=compiled_engine())

@@ -26,7 +26,8 @@ cdef class Lane:
 
 cdef class Stock:
     cdef public Model model
-    cdef public object node, material, key, backlog, rush, ptype, prov, price
+    cdef public object node, material, key, backlog, rush, prov, price
+    cdef public str ptype
     cdef public list log
     cdef public object max_wait, echelon, deferred, log_array
     cdef public double on_hand, initial, backlog_qty, on_order, level, S, Q, review_days
@@ -39,6 +40,9 @@ cdef class Stock:
     cpdef double order_quantity(self, double ip)
     @cython.locals(lane=Lane, best=Lane, lane_=Lane, share=double)
     cpdef order(self, double qty, double now)
+    @cython.locals(i=Py_ssize_t, lane=Lane, share=double, src=Stock, prod=Production,
+                   queued=double, rate=double, limit=double)
+    cpdef list responsive(self, list active, double qty, double now)
     @cython.locals(producer=Production, x=double)
     cpdef receive_order(self, Lane lane, double qty, double now)
     @cython.locals(lane=Lane, x=double, q=double, partial=bint)
@@ -88,7 +92,9 @@ cdef class Production:
 cdef class Model:
     cdef public object network, scenario, demand_mode, production_mode, start, streams, seed
     cdef public object replication, env, origins, _cidx, _onehot, stocks, policy
-    cdef public double prio, horizon, build_seconds, run_seconds
+    cdef public double prio, horizon, build_seconds, run_seconds, now
+    cdef public list queue
+    cdef public object eid
     cdef public Py_ssize_t cur_eid, events
     cdef public list lanes, productions, demand_stocks
     cdef object __weakref__
@@ -97,7 +103,7 @@ cdef class Model:
     cpdef ship(self, Lane lane, double qty, double now)
     @cython.locals(depart=double, arrive=double, dst=Stock, t=double, prod=Production, i=Py_ssize_t)
     cpdef dispatch(self, Lane lane, double qty, object prov, double now, double shipped_at)
-    @cython.locals(queue=list, n=Py_ssize_t)
+    @cython.locals(queue=list, n=Py_ssize_t, now=double)
     cpdef _loop(self, double until, Py_ssize_t limit=*)
     @cython.locals(lane=Lane, qty=double)
     cpdef _arrival(self, tuple value)

@@ -132,6 +132,16 @@ _new_event = object.__new__
 _first = itemgetter(0)
 
 
+def _fsum_plain(values) -> float:
+    """Sum floats left to right, as ``sum`` did before Python 3.12 (which compensates the
+    rounding, while the compiled build's ``sum`` would not): the same bits on every Python
+    version and in both builds of the engine."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
 def _lead_time_stream(lane_id: str) -> tuple:
     """Name of a lane's lead-time stream (see :mod:`sim.streams`)."""
     return ("lead_time", lane_id)
@@ -326,7 +336,7 @@ class Stock:
                 keep.append((lane, share))
         if not keep:
             return active
-        total = sum(share for _, share in keep)
+        total = _fsum_plain([share for _, share in keep])
         if total <= 0.0:
             return [(lane, 1.0 / len(keep)) for lane, _ in keep]
         return [(lane, share / total) for lane, share in keep]
@@ -450,10 +460,10 @@ class Stock:
     def materialize_arrivals(self) -> None:
         """The stock is no longer quiet: give its held-back arrivals their events (with the
         event ids reserved when they were shipped, so they run exactly when they would have)."""
-        env = self.model.env
+        queue = self.model.queue
         call = self.model._arrival
         for t, eid, qty, prov, lane in self.pending:
-            _heappush(env._queue, (t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov))))
+            _heappush(queue, (t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov))))
         self.pending = []
 
 
@@ -543,15 +553,15 @@ class DemandStock(Stock):
         # at the order's own time T[k] (>= now: k is at or after k_next), as the one-event-per-
         # order mode schedules it, not at now + (T[k] - now), which can differ in the last bit
         # and would depend on when the wake was predicted
-        env = self.model.env
-        _heappush(env._queue, (T[k], self.priority, next(env._eid),
-                               (self._wake, (self.wake_gen, k))))
+        model = self.model
+        _heappush(model.queue, (T[k], self.priority, next(model.eid),
+                                (self._wake, (self.wake_gen, k))))
 
     def _wake(self, value) -> None:
         gen, k = value
         if gen != self.wake_gen:
             return                          # superseded by a later prediction
-        now = self.model.env._now
+        now = self.model.now
         self.k_next = k + 1
         self.wake_k = -1
         lev = self.L_e - (self.C[k + 1] - self.C[self.k_e])      # level_before(k + 1), inlined
@@ -661,7 +671,7 @@ class Production:
         self.origin = origin
         self.blends = False     # passes its inputs' origin on to a stock whose origin is read
         self.blocked = False    # idle for want of inputs: arrivals of inputs are decisions
-        total = sum(a * inp.price for inp, a in inputs)
+        total = _fsum_plain([a * inp.price for inp, a in inputs])
         self.value_weights = [(a * inp.price / total) if total > 0 else 1.0 / len(inputs)
                               for inp, a in inputs] if inputs else []
         self.log: list[float] = []        # flat records: start, quantity, end
@@ -776,16 +786,17 @@ class Production:
             self.pend_end = now + duration
             self.pend_event = None
         else:       # Model.at, inlined (every batch start; duration > 0 here)
-            env = self.model.env
+            model = self.model
             call = self.pend_event = (self._done, (q, prov))
-            _heappush(env._queue, (env._now + duration, PRIORITY_PRODUCTION, next(env._eid), call))
+            _heappush(model.queue, (model.now + duration, PRIORITY_PRODUCTION, next(model.eid),
+                                    call))
         for inp, _ in inputs:
             if inp.ptype != "none":
                 inp.review(now)
 
     def _done(self, value) -> None:
         q, prov = value
-        now = self.model.env._now
+        now = self.model.now
         self.busy = False
         self.wip = 0.0
         self.pend_event = None
@@ -837,6 +848,11 @@ class Model:
         self.seed = seed
         self.replication = replication
         self.env = simpy.Environment()
+        # SimPy's queue, id counter and clock, read directly by the hot paths (the loop keeps
+        # self.now equal to env.now; the others are the environment's own objects)
+        self.queue: list = self.env._queue
+        self.eid = self.env._eid
+        self.now = 0.0
         # Provenance is read only by extraterritorial controls, and only as their exporter's
         # share: vectors carry just those origins (none at all without such controls).
         self.origins = sorted({c.exporter for c in self.scenario.controls if c.extraterritorial})
@@ -874,9 +890,8 @@ class Model:
         """
         if delay < 0.0:
             raise RuntimeError(f"internal error: event scheduled {delay} days in the past")
-        env = self.env
         call = (callback, value)
-        _heappush(env._queue, (env._now + delay, priority, next(env._eid), call))
+        _heappush(self.queue, (self.now + delay, priority, next(self.eid), call))
         return call
 
     def sleep(self, delay: float, priority: int = PRIORITY_POLICY) -> simpy.Event:
@@ -1054,7 +1069,7 @@ class Model:
                 else:
                     items = list(p.recipe.items())
                     vals = [a * net.materials[i].price_usd_per_t for i, a in items]
-                    tot = sum(vals) or 1.0
+                    tot = _fsum_plain(vals) or 1.0
                     v = self.blend([prov((nid, i), depth + 1) for i, _ in items],
                                    [x / tot for x in vals])
             elif key in inbound:
@@ -1094,7 +1109,7 @@ class Model:
         """Recompute the usable inbound lanes of *st* and their renormalised shares."""
         usable = [l for l in st.lanes_in
                   if l.usable and not l.closed and not l.banned and not l.avoid]
-        tot = sum(l.share for l in usable)
+        tot = _fsum_plain([l.share for l in usable])
         if tot <= 0 and usable:
             st.active = [(l, 1.0 / len(usable)) for l in usable]
         else:
@@ -1260,22 +1275,21 @@ class Model:
         if dst.deferred is not None:
             dst.deferred.append((arrive, qty, lane))
             return
-        env = self.env
-        t = env._now + (arrive - now)
+        t = self.now + (arrive - now)
         if dst.defers and not dst.backlog and not dst.rush:
             for prod in dst.consumers:
                 if prod.blocked:
                     break
             else:       # quiet: held back (its event id reserved) until something reads it
-                _heappush(dst.pending, (t, next(env._eid), qty, prov, lane))
+                _heappush(dst.pending, (t, next(self.eid), qty, prov, lane))
                 return
-        _heappush(env._queue, (t, PRIORITY_ARRIVAL, next(env._eid),
+        _heappush(self.queue, (t, PRIORITY_ARRIVAL, next(self.eid),
                                (self._arrival, (lane, qty, prov))))
 
     def _arrival(self, value) -> None:
         lane, qty, prov = value
         lane.in_transit -= qty
-        lane.dst.receive(qty, prov, self.env._now, lane)
+        lane.dst.receive(qty, prov, self.now, lane)
 
     # -- running ----------------------------------------------------------------------------
     def run(self):
@@ -1315,7 +1329,8 @@ class Model:
             until = math.inf
         try:
             while queue and queue[0][0] < until and n != limit:
-                env._now, self.prio, self.cur_eid, event = pop(queue)
+                now, self.prio, self.cur_eid, event = pop(queue)
+                env._now = self.now = now
                 n += 1
                 if event.__class__ is tuple:
                     event[0](event[1])
@@ -1330,7 +1345,7 @@ class Model:
         finally:
             self.events += n
         if limit < 0:
-            env._now = until
+            env._now = self.now = until
 
     def step(self) -> None:
         """Process the next event on the queue, as ``Environment.step`` does (for tracing and
