@@ -15,6 +15,9 @@ cdef class Stock
 cdef class Production
 cdef class Model
 
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, view="double[::1]")
+cpdef records_array(list values, Py_ssize_t width)
+
 cdef class Lane:
     cdef public object spec, id, material, sample, rate, gate, price, qualified_at
     cdef public Py_ssize_t index

@@ -132,6 +132,29 @@ _new_event = object.__new__
 _first = itemgetter(0)
 
 
+try:
+    import cython
+    _COMPILED = cython.compiled      # a constant: True in the compiled build, else False
+except ImportError:                  # Cython is needed only to build the compiled engine
+    _COMPILED = False
+
+
+def records_array(values: list, width: int) -> np.ndarray:
+    """A flat list of numbers (a change log) as an (n, *width*) float array, after the run.
+
+    The compiled build converts in a C loop, about five times faster than ``np.fromiter``
+    (the logs of a default replication hold ~100,000 numbers); both convert each number as
+    ``float()`` does, so the arrays are the same."""
+    n = len(values)
+    if _COMPILED:
+        out = np.empty(n)
+        view = out          # a typed memoryview in the compiled build (engine.pxd)
+        for i in range(n):
+            view[i] = values[i]
+        return out.reshape(-1, width)
+    return np.fromiter(values, dtype=float, count=n).reshape(-1, width)
+
+
 def _fsum_plain(values) -> float:
     """Sum floats left to right, as ``sum`` did before Python 3.12 (which compensates the
     rounding, while the compiled build's ``sum`` would not): the same bits on every Python
@@ -636,7 +659,7 @@ class DemandStock(Stock):
         records[:, 0] = t
         records[:, 1] = REC_RECEIVED
         records[:, 2] = q
-        log = np.fromiter(self.log, dtype=float, count=len(self.log)).reshape(-1, 3)
+        log = records_array(self.log, 3)
         if self.log_array is not None:          # settled before: those records come first
             log = np.concatenate((self.log_array, log))
         log = np.concatenate((log, records))
@@ -1477,7 +1500,8 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
 
 ENGINE_VARIABLE = "RARE_EARTH_SIM_ENGINE"
 ENGINE_CHOICES = ("auto", "compiled", "python")
-_COMPILED_NAMES = ("Lane", "Stock", "DemandStock", "Production", "Model", "simulate")
+_COMPILED_NAMES = ("Lane", "Stock", "DemandStock", "Production", "Model", "simulate",
+                   "records_array")
 
 
 def source_digest() -> str:

@@ -121,7 +121,7 @@ def test_compiled_engine_is_used_when_current_and_refused_when_stale(monkeypatch
         assert "another version of sim/engine.py" in problem and "pip install -e ." in problem
 
 
-def test_engine_choice_from_the_environment(tmp_path):
+def test_engine_choice_from_the_environment(repo_root):
     """``RARE_EARTH_SIM_ENGINE=python`` runs the pure-Python engine; a value that is not a
     choice is named in a warning, and the run goes on (both builds give the same results);
     asking for the compiled build where there is none says so."""
@@ -130,7 +130,7 @@ def test_engine_choice_from_the_environment(tmp_path):
     def run(value):
         env = dict(os.environ, RARE_EARTH_SIM_ENGINE=value)
         proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                              env=env, timeout=120, cwd=tmp_path)
+                              env=env, timeout=120, cwd=repo_root)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.split(), proc.stderr
 
