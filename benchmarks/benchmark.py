@@ -620,7 +620,7 @@ def main(argv=None):
               "loadavg_start": loadavg()}
     print(f"rare-earth-sim benchmark ({'quick' if args.quick else 'full'}), python "
           f"{platform.python_version()}, simpy {result['versions']['simpy']}, "
-          f"{os.cpu_count()} CPUs, git {str(result['git']['commit'])[:10]}"
+          f"{result['versions'].get('engine', '?')} engine, {os.cpu_count()} CPUs, git {str(result['git']['commit'])[:10]}"
           f"{' (sim/ or networks/ modified)' if result['git']['sim_or_networks_modified'] else ''}"
           f", load average {result['loadavg_start']}")
     # warm-up (imports pandas for run.kpis(), fills caches) so the first timed rep is not charged

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
 from memory import PeakMemory
 
+import sim.engine as sim_engine
 from sim.experiment import available_cores, monte_carlo
 
 # Dask settings of each executor variant (Dask's defaults, then one change at a time)
@@ -121,8 +122,10 @@ def main() -> int:
     if unknown:
         ap.error(f"--executors: unknown {unknown}; choose from {', '.join(EXECUTORS)}")
     out = {"network": NETWORK, "scenario": SCENARIO, "cores": available_cores(),
-           "reps_per_worker": args.reps_per_worker, "runs": [], "python": sys.version.split()[0]}
+           "reps_per_worker": args.reps_per_worker, "runs": [], "python": sys.version.split()[0],
+           "engine": sim_engine.ENGINE}
     reference = None
+    print(f"{sim_engine.ENGINE} engine, python {out['python']}, {out['cores']} cores")
     print(f"{'executor':14s} {'workers':>7s} {'start s':>7s} {'reps':>6s} {'seconds':>8s} "
           f"{'reps/s':>8s} {'efficiency':>10s} {'ceiling x':>9s} {'task ms/rep':>11s} "
           f"{'busy':>5s} {'RSS MB':>7s} {'PSS MB':>7s} identical")
