@@ -60,6 +60,8 @@ What makes it fast
 * Statistics are appended to flat lists as ``(time, code, quantity)`` records (``list.extend``
   of a tuple costs a fifth of ``array('d').extend``) and turned into daily series and KPIs
   with numpy after the run (:mod:`sim.results`, :mod:`sim.metrics`).
+* The install compiles this module with Cython, typed by ``engine.pxd`` (see "The compiled
+  engine" at the end): the same code and the same results, the engine about twice as fast.
 
 Flow rules
 ----------
@@ -142,7 +144,7 @@ except ImportError:                  # Cython is needed only to build the compil
 def records_array(values: list, width: int) -> np.ndarray:
     """A flat list of numbers (a change log) as an (n, *width*) float array, after the run.
 
-    The compiled build converts in a C loop, about five times faster than ``np.fromiter``
+    The compiled build converts in a C loop, about eight times faster than ``np.fromiter``
     (the logs of a default replication hold ~100,000 numbers); both convert each number as
     ``float()`` does, so the arrays are the same."""
     n = len(values)
