@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
 COPY_DIR = Path("build", "cython", "sim")     # relative: setuptools wants relative sources
@@ -24,6 +26,19 @@ COPY_DIR = Path("build", "cython", "sim")     # relative: setuptools wants relat
 def source_digest(source: bytes, declarations: bytes) -> str:
     """The digest ``sim.engine.source_digest`` computes (keep the two identical)."""
     return hashlib.sha256(source + b"\0" + declarations).hexdigest()
+
+
+class OptionalBuildExt(build_ext):
+    """``build_ext`` for which the compiled engine is optional whatever fails: setuptools'
+    own ``optional=True`` does not catch every compiler failure (a failing compiler command
+    can surface as ``subprocess.CalledProcessError``), and the install must go on."""
+
+    def build_extension(self, ext) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            print(f"rare-earth-sim: the compiled engine was not built ({exc}); the engine will "
+                  "run as pure Python (same results, slower)", file=sys.stderr)
 
 
 def compiled_engine() -> list:
@@ -51,7 +66,7 @@ def compiled_engine() -> list:
         optional=True,             # a compiler failure skips the extension, not the install
     )
     try:
-        return cythonize(
+        extensions = cythonize(
             [extension], quiet=True,
             compiler_directives={"language_level": 3,
                                  "annotation_typing": False,   # types come from engine.pxd only
@@ -59,8 +74,11 @@ def compiled_engine() -> list:
         )
     except Exception as exc:        # e.g. engine.py edited in a way Cython does not compile
         print(f"rare-earth-sim: Cython could not compile sim/engine.py ({exc}); the engine "
-              "will run as pure Python")
+              "will run as pure Python", file=sys.stderr)
         return []
+    for ext in extensions:
+        ext.optional = True         # cythonize's copies drop it; an editable install needs it
+    return extensions
 
 
-setup(ext_modules=compiled_engine())
+setup(ext_modules=compiled_engine(), cmdclass={"build_ext": OptionalBuildExt})
