@@ -131,25 +131,24 @@ def main(argv=None) -> None:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      env=dict(os.environ, RARE_EARTH_SIM_ENGINE=wanted[k]))
                  for k, root in roots.items()}
-        engines = {}
-        for k, proc in procs.items():
-            line = proc.stdout.readline()
-            if not line:
-                sys.exit(f"error: the process of tree {k} ({roots[k]}) stopped; its error is "
-                         "printed above")
-            engines[k] = json.loads(line)
-
-        def one(k: str, i: int) -> tuple:
+        def reply(k: str, request: str | None = None):
+            """The child's next line (after sending *request*), or exit naming the tree."""
             try:
-                procs[k].stdin.write(f"{i}\n")
-                procs[k].stdin.flush()
+                if request is not None:
+                    procs[k].stdin.write(request)
+                    procs[k].stdin.flush()
                 line = procs[k].stdout.readline()
             except OSError:          # e.g. a broken pipe: it stopped before reading
                 line = ""
             if not line:
                 sys.exit(f"error: the process of tree {k} ({roots[k]}) stopped; its error is "
                          "printed above")
-            return tuple(json.loads(line))
+            return json.loads(line)
+
+        engines = {k: reply(k) for k in procs}       # each child first names its build
+
+        def one(k: str, i: int) -> tuple:
+            return tuple(reply(k, f"{i}\n"))
     else:
         pkgs = {"A": load_package("sim_a", roots["A"]), "B": load_package("sim_b", roots["B"])}
         # under these names a tree's compiled engine cannot serve it: both run as Python
