@@ -141,6 +141,8 @@ def main(argv=None) -> None:
             except OSError:          # e.g. a broken pipe: it stopped before reading
                 line = ""
             if not line:
+                for proc in procs.values():     # the other tree's too, quietly
+                    proc.kill()
                 sys.exit(f"error: the process of tree {k} ({roots[k]}) stopped; its error is "
                          "printed above")
             return json.loads(line)
