@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -48,7 +47,8 @@ def compiled_engine() -> list:
     try:
         from Cython.Build import cythonize
     except ImportError:
-        print("rare-earth-sim: Cython is not available; the engine will run as pure Python")
+        print("rare-earth-sim: Cython is not available; the engine will run as pure Python",
+              file=sys.stderr)
         return []
     source = (HERE / "sim" / "engine.py").read_bytes()
     declarations = (HERE / "sim" / "engine.pxd").read_bytes()
@@ -58,12 +58,11 @@ def compiled_engine() -> list:
     digest = source_digest(source, declarations)
     (work / "_engine_compiled.py").write_bytes(
         source + f'\n\nSOURCE_DIGEST = "{digest}"\n'.encode())
-    shutil.copyfile(HERE / "sim" / "engine.pxd", work / "_engine_compiled.pxd")
+    (work / "_engine_compiled.pxd").write_bytes(declarations)   # the bytes in the digest
     extension = Extension(
         "sim._engine_compiled", [str(COPY_DIR / "_engine_compiled.py")],
         # no fused multiply-add: the compiled arithmetic must round exactly as Python's does
         extra_compile_args=["-ffp-contract=off"] if os.name != "nt" else ["/fp:precise"],
-        optional=True,             # a compiler failure skips the extension, not the install
     )
     try:
         extensions = cythonize(
@@ -77,7 +76,10 @@ def compiled_engine() -> list:
               "will run as pure Python", file=sys.stderr)
         return []
     for ext in extensions:
-        ext.optional = True         # cythonize's copies drop it; an editable install needs it
+        # a compiler failure skips the extension, not the install (set here: cythonize's
+        # copies of an Extension drop the flag, and an editable install needs it to skip
+        # copying a library that was never built)
+        ext.optional = True
     return extensions
 
 
