@@ -11,12 +11,45 @@
 
 cimport cython
 
+cdef class RecordLog
 cdef class Stock
 cdef class Production
 cdef class Model
 
 @cython.locals(n=Py_ssize_t, i=Py_ssize_t, view="double[::1]")
-cpdef records_array(list values, Py_ssize_t width)
+cpdef records_array(object values, Py_ssize_t width)
+
+cdef class RecordLog:
+    cdef public Py_ssize_t width, n
+    cdef public object buf
+    cdef double[::1] view
+
+    @cython.locals(n=Py_ssize_t)
+    cpdef add3(self, double a, double b, double c)
+    @cython.locals(n=Py_ssize_t)
+    cpdef add4(self, double a, double b, double c, double d)
+    @cython.locals(n=Py_ssize_t)
+    cpdef extend(self, object values)
+
+cdef class EventHeap:
+    cdef public Py_ssize_t n
+    cdef public list items
+    cdef public object times, prios, eids
+    cdef public double[::1] tv, pv
+    cdef public Py_ssize_t[::1] ev
+
+    @cython.locals(tj=double)
+    cdef inline bint _comes_before(self, double t, double priority, Py_ssize_t eid,
+                                   Py_ssize_t j)
+    cdef inline _put(self, Py_ssize_t i, double t, double priority, Py_ssize_t eid,
+                     object item)
+    cdef inline _move(self, Py_ssize_t i, Py_ssize_t j)
+    @cython.locals(i=Py_ssize_t, parent=Py_ssize_t)
+    cpdef push(self, double t, double priority, Py_ssize_t eid, object item)
+    @cython.locals(items=list, n=Py_ssize_t, i=Py_ssize_t, child=Py_ssize_t, right=Py_ssize_t,
+                   t=double, priority=double, eid=Py_ssize_t)
+    cpdef pop(self)
+    cpdef bint first_before(self, tuple entry)
 
 cdef class Lane:
     cdef public object spec, id, material, sample, rate, gate, price, qualified_at
@@ -25,13 +58,13 @@ cdef class Lane:
     cdef public double share, dock_free, in_transit, cw, tariff
     cdef public bint usable, banned, avoid, priority
     cdef public Py_ssize_t closed
-    cdef public list log
+    cdef public RecordLog log
 
 cdef class Stock:
     cdef public Model model
     cdef public object node, material, key, backlog, rush, prov, price
     cdef public str ptype
-    cdef public list log
+    cdef public RecordLog log
     cdef public object max_wait, echelon, deferred, log_array
     cdef public double on_hand, initial, backlog_qty, on_order, level, S, Q, review_days
     cdef public list lanes_in, lanes_out, active, consumers, echelon_inputs, pending
@@ -54,7 +87,7 @@ cdef class Stock:
     cpdef receive(self, double qty, object prov, double now, Lane lane)
     @cython.locals(prod=Production)
     cpdef bring_up_to_date(self, double now)
-    @cython.locals(t=double, qty=double, lane=Lane, prio=double)
+    @cython.locals(t=double, qty=double, lane=Lane, prio=double, log=RecordLog)
     cpdef settle_arrivals(self, double now)
 
 cdef class DemandStock(Stock):
@@ -76,13 +109,15 @@ cdef class Production:
     cdef public Model model
     cdef public object node, schedule, origin, pend_event, confers
     cdef public Stock out
-    cdef public list inputs, value_weights, log, factors
+    cdef public list inputs, value_weights, factors
+    cdef public RecordLog log
     cdef public double rate, base_rate, batch_days, target, wip, pend_end
     cdef public bint busy, lazy, blends, blocked
     cdef public Py_ssize_t down
 
     @cython.locals(out=Stock, t=double, q=double, rate=double, full=double, duration=double,
-                   target=double, on_hand=double, backlog=double, end=double, late=bint)
+                   target=double, on_hand=double, backlog=double, end=double, late=bint,
+                   log=RecordLog, out_log=RecordLog)
     cpdef sync(self, double now)
     @cython.locals(out=Stock, want=double, q=double, rate=double, inp=Stock, a=double,
                    avail=double, use=double, duration=double)
@@ -98,6 +133,7 @@ cdef class Model:
     cdef public double prio, horizon, build_seconds, run_seconds, now
     cdef public list queue
     cdef public object eid
+    cdef public EventHeap heap
     cdef public Py_ssize_t cur_eid, events
     cdef public list lanes, productions, demand_stocks
     cdef object __weakref__
@@ -106,7 +142,7 @@ cdef class Model:
     cpdef ship(self, Lane lane, double qty, double now)
     @cython.locals(depart=double, arrive=double, dst=Stock, t=double, prod=Production, i=Py_ssize_t)
     cpdef dispatch(self, Lane lane, double qty, object prov, double now, double shipped_at)
-    @cython.locals(queue=list, n=Py_ssize_t, now=double)
+    @cython.locals(queue=list, n=Py_ssize_t, now=double, heap=EventHeap)
     cpdef _loop(self, double until, Py_ssize_t limit=*)
     @cython.locals(lane=Lane, qty=double)
     cpdef _arrival(self, tuple value)

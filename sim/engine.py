@@ -141,12 +141,15 @@ except ImportError:                  # Cython is needed only to build the compil
     _COMPILED = False
 
 
-def records_array(values: list, width: int) -> np.ndarray:
-    """A flat list of numbers (a change log) as an (n, *width*) float array, after the run.
+def records_array(values, width: int) -> np.ndarray:
+    """A change log (a flat list of numbers, or a :class:`RecordLog`) as an (n, *width*)
+    float array, after the run.
 
     The compiled build converts in a C loop, about eight times faster than ``np.fromiter``
     (the logs of a default replication hold ~100,000 numbers); both convert each number as
     ``float()`` does, so the arrays are the same."""
+    if not isinstance(values, list):     # a RecordLog (of either build)
+        return values.array()
     n = len(values)
     if _COMPILED:
         out = np.empty(n)
@@ -165,6 +168,197 @@ def _fsum_plain(values) -> float:
     for v in values:
         total += v
     return total
+
+
+class RecordLog:
+    """A change log kept as C doubles: the compiled build's form of the flat lists of records
+    that the Python build appends to (see :func:`new_log`).
+
+    In the Python build a log is a list, and ``log.extend((t, code, qty))`` is the cheapest way
+    to record a change. Compiled, that costs a tuple and a float object per record (about
+    100,000 numbers in a default replication), then their conversion and freeing; this class
+    writes the doubles into a numpy buffer that doubles as it fills. It works as plain Python
+    too (slowly), and has ``extend`` and ``len`` as a list has, for the policy code."""
+
+    def __init__(self, width: int, capacity: int = 384) -> None:
+        self.width = width
+        self.n = 0
+        self.buf = np.empty(capacity)
+        self.view = self.buf     # a typed memoryview in the compiled build (engine.pxd)
+
+    def _grow(self, need: int) -> None:
+        capacity = 2 * len(self.buf)
+        while capacity < need:
+            capacity *= 2
+        buf = np.empty(capacity)
+        buf[:self.n] = self.buf[:self.n]
+        self.buf = buf
+        self.view = buf
+
+    def add3(self, a: float, b: float, c: float) -> None:
+        """Append one record of three numbers."""
+        n = self.n
+        if n + 3 > self.view.shape[0]:
+            self._grow(n + 3)
+        self.view[n] = a
+        self.view[n + 1] = b
+        self.view[n + 2] = c
+        self.n = n + 3
+
+    def add4(self, a: float, b: float, c: float, d: float) -> None:
+        """Append one record of four numbers."""
+        n = self.n
+        if n + 4 > self.view.shape[0]:
+            self._grow(n + 4)
+        self.view[n] = a
+        self.view[n + 1] = b
+        self.view[n + 2] = c
+        self.view[n + 3] = d
+        self.n = n + 4
+
+    def extend(self, values) -> None:
+        """Append numbers, as ``list.extend`` does (the policy code records so)."""
+        for value in values:
+            n = self.n
+            if n == self.view.shape[0]:
+                self._grow(n + 1)
+            self.view[n] = value
+            self.n = n + 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def array(self) -> np.ndarray:
+        """The records as an (n, width) array (a copy: the buffer is usually larger)."""
+        return self.buf[:self.n].reshape(-1, self.width).copy()
+
+
+def new_log(width: int):
+    """An empty change log of records *width* numbers wide: a list in the Python build, a
+    :class:`RecordLog` in the compiled one (hot paths append to either with ``add3``/``add4``
+    when compiled and ``extend`` otherwise; :func:`records_array` reads both)."""
+    return RecordLog(width) if _COMPILED else []
+
+
+class EventHeap:
+    """The engine's own scheduled entries, in the compiled build: a binary heap on C arrays
+    of SimPy's key ``(time, priority, event id)``, holding the ``(callback, value)`` pair (or
+    the :class:`simpy.Event`) of each.
+
+    The Python build puts these entries on SimPy's queue as tuples, where ordering them
+    costs a Python comparison of tuples at every step of every push and pop (about a tenth
+    of a compiled replication). Here the keys are compared as C numbers. Event ids are unique
+    and come from SimPy's own counter, so this heap and SimPy's queue, merged by key in
+    :meth:`Model._loop`, give exactly the order of one queue. It works as plain Python too
+    (slowly: the tests use it so)."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.n = 0
+        self.items: list = [None] * capacity
+        self.times = np.empty(capacity)
+        self.prios = np.empty(capacity)
+        self.eids = np.empty(capacity, dtype=np.intp)
+        self._views()
+
+    def _views(self) -> None:
+        # typed memoryviews in the compiled build (engine.pxd); the arrays themselves here
+        self.tv = self.times
+        self.pv = self.prios
+        self.ev = self.eids
+
+    def _grow(self) -> None:
+        n = self.n
+        capacity = 2 * len(self.items)
+        self.items.extend([None] * (capacity - len(self.items)))
+        for name in ("times", "prios", "eids"):
+            old = getattr(self, name)
+            new = np.empty(capacity, dtype=old.dtype)
+            new[:n] = old[:n]
+            setattr(self, name, new)
+        self._views()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _comes_before(self, t: float, priority: float, eid: int, j: int) -> bool:
+        """Whether the key ``(t, priority, eid)`` sorts before entry *j*'s."""
+        tj = self.tv[j]
+        if t != tj:
+            return t < tj
+        if priority != self.pv[j]:
+            return priority < self.pv[j]
+        return eid < self.ev[j]
+
+    def _put(self, i: int, t: float, priority: float, eid: int, item) -> None:
+        self.tv[i] = t
+        self.pv[i] = priority
+        self.ev[i] = eid
+        self.items[i] = item
+
+    def _move(self, i: int, j: int) -> None:
+        """Copy entry *j* to place *i*."""
+        self._put(i, self.tv[j], self.pv[j], self.ev[j], self.items[j])
+
+    def push(self, t: float, priority: float, eid: int, item) -> None:
+        """Add *item* with key ``(t, priority, eid)``."""
+        if self.n == len(self.items):
+            self._grow()
+        i = self.n
+        self.n = i + 1
+        while i > 0:            # sift up: move parents that come later down a level
+            parent = (i - 1) >> 1
+            if not self._comes_before(t, priority, eid, parent):
+                break
+            self._move(i, parent)
+            i = parent
+        self._put(i, t, priority, eid, item)
+
+    def pop(self):
+        """Remove the first entry and return its item (read its key from ``tv[0]``,
+        ``pv[0]``, ``ev[0]`` first)."""
+        items = self.items
+        first = items[0]
+        n = self.n - 1
+        self.n = n
+        last = items[n]
+        items[n] = None
+        if n == 0:
+            items[0] = None
+            return first
+        # the last entry goes where the hole at the top sinks to
+        t = self.tv[n]
+        priority = self.pv[n]
+        eid = self.ev[n]
+        i = 0
+        while True:             # sift down: move the earlier child up until the last fits
+            child = 2 * i + 1
+            if child >= n:
+                break
+            right = child + 1
+            if right < n and self._comes_before(self.tv[right], self.pv[right], self.ev[right],
+                                                child):
+                child = right
+            if self._comes_before(t, priority, eid, child):
+                break
+            self._move(i, child)
+            i = child
+        self._put(i, t, priority, eid, last)
+        return first
+
+    def first_before(self, entry: tuple) -> bool:
+        """Whether the first entry comes before SimPy's queue *entry*
+        ``(time, priority, id, event)`` (keys are never equal: ids are unique)."""
+        return not self._comes_before(entry[0], entry[1], entry[2], 0)
+
+    def entries(self) -> list:
+        """The pending items, in no particular order."""
+        return self.items[:self.n]
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        for i in range(self.n):
+            self.items[i] = None
+        self.n = 0
 
 
 def _lead_time_stream(lane_id: str) -> tuple:
@@ -217,7 +411,7 @@ class Lane:
         self.gate = None           # licensing/quota gate (policy), or None
         self.tariff = 0.0          # ad-valorem tariff rate in force (policy)
         self.avoid = False         # buyer avoids the lane after a licence denial (policy)
-        self.log: list[float] = []   # flat records: shipped time, quantity, arrival time, tariff rate
+        self.log = new_log(4)      # records: shipped time, quantity, arrival time, tariff rate
         self.priority = dst.node.priority > 0   # rated orders are served first
         self.price = price
         self.cw = 0.0              # smooth weighted round-robin weight
@@ -256,7 +450,7 @@ class Stock:
         self.consumers: list[Production] = []
         self.producer: Production | None = None
         self.prov = prov
-        self.log: list[float] = []   # flat records: time, code, quantity
+        self.log = new_log(3)      # records: time, code, quantity
         self.log_array = None      # the log as an (n, 3) array, when settle_deferred made it
         self.price = price
         self.single = node.order_split == "single"
@@ -319,7 +513,10 @@ class Stock:
             return
         self.waiting = False
         self.on_order += qty
-        self.log.extend((now, REC_ORDERED, qty))
+        if _COMPILED:
+            self.log.add3(now, REC_ORDERED, qty)
+        else:
+            self.log.extend((now, REC_ORDERED, qty))
         if self.max_wait is not None and len(active) > 1:
             active = self.responsive(active, qty, now)
         if self.single or len(active) == 1:
@@ -374,7 +571,10 @@ class Stock:
             producer.sync(now)
         if self.pending and self.pending[0][0] <= now:
             self.settle_arrivals(now)
-        self.log.extend((now, REC_ORDER_IN, qty))
+        if _COMPILED:
+            self.log.add3(now, REC_ORDER_IN, qty)
+        else:
+            self.log.extend((now, REC_ORDER_IN, qty))
         queue = self.rush if lane.priority else self.backlog
         if not queue and not self.rush and self.on_hand > EPS:
             if qty <= self.on_hand:
@@ -432,7 +632,10 @@ class Stock:
         self.on_hand += qty
         if lane is not None:
             self.on_order -= qty
-            self.log.extend((now, REC_RECEIVED, qty))
+            if _COMPILED:
+                self.log.add3(now, REC_RECEIVED, qty)
+            else:
+                self.log.extend((now, REC_RECEIVED, qty))
         if self.backlog or self.rush:
             self.serve_backlog(now)
         for prod in self.consumers:
@@ -480,15 +683,21 @@ class Stock:
                 self.take_origin(prov, qty)
             self.on_hand += qty
             self.on_order -= qty
-            log.extend((t, REC_RECEIVED, qty))
+            if _COMPILED:
+                log.add3(t, REC_RECEIVED, qty)
+            else:
+                log.extend((t, REC_RECEIVED, qty))
 
     def materialize_arrivals(self) -> None:
         """The stock is no longer quiet: give its held-back arrivals their events (with the
         event ids reserved when they were shipped, so they run exactly when they would have)."""
-        queue = self.model.queue
-        call = self.model._arrival
+        model = self.model
+        call = model._arrival
         for t, eid, qty, prov, lane in self.pending:
-            _heappush(queue, (t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov))))
+            if _COMPILED:
+                model.heap.push(t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov)))
+            else:
+                _heappush(model.queue, (t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov))))
         self.pending = []
 
 
@@ -579,8 +788,11 @@ class DemandStock(Stock):
         # order mode schedules it, not at now + (T[k] - now), which can differ in the last bit
         # and would depend on when the wake was predicted
         model = self.model
-        _heappush(model.queue, (T[k], self.priority, next(model.eid),
-                                (self._wake, (self.wake_gen, k))))
+        call = (self._wake, (self.wake_gen, k))
+        if _COMPILED:
+            model.heap.push(T[k], self.priority, next(model.eid), call)
+        else:
+            _heappush(model.queue, (T[k], self.priority, next(model.eid), call))
 
     def _wake(self, value) -> None:
         gen, k = value
@@ -616,7 +828,10 @@ class DemandStock(Stock):
         self.L_e = lev + qty
         self.epochs.extend((now, kn, self.L_e))
         self.on_order -= qty
-        self.log.extend((now, REC_RECEIVED, qty))
+        if _COMPILED:
+            self.log.add3(now, REC_RECEIVED, qty)
+        else:
+            self.log.extend((now, REC_RECEIVED, qty))
         if self.lost or self.waiting:
             self.schedule_wake(now)
 
@@ -668,7 +883,7 @@ class DemandStock(Stock):
         # the run is over: an array, in time order (the arrivals after the records at a tie);
         # kept beside the list, which stays a list (the compiled build types it so)
         self.log_array = log[np.argsort(log[:, 0], kind="stable")]
-        self.log = []
+        self.log = new_log(3)
 
 
 class Production:
@@ -699,7 +914,7 @@ class Production:
         total = _fsum_plain([a * inp.price for inp, a in inputs])
         self.value_weights = [(a * inp.price / total) if total > 0 else 1.0 / len(inputs)
                               for inp, a in inputs] if inputs else []
-        self.log: list[float] = []        # flat records: start, quantity, end
+        self.log = new_log(3)             # records: start, quantity, end
         # A line with no inputs whose output nobody at the node consumes can run "lazily": a
         # batch whose completion ships nothing (the output has no queued orders) is not an
         # event; it is completed by sync() when something next looks at the output stock.
@@ -721,7 +936,10 @@ class Production:
             self.busy = False
             self.wip = 0.0
             out.on_hand += q
-            out.log.extend((t, REC_PRODUCED, q))
+            if _COMPILED:
+                out.log.add3(t, REC_PRODUCED, q)
+            else:
+                out.log.extend((t, REC_PRODUCED, q))
             rate = self.rate
             if not self.down and rate > 0.0:
                 # full batches back to back: the same arithmetic as try_start, without calls
@@ -735,9 +953,15 @@ class Production:
                     end = t + duration
                     if end > now or (end == now and not late):
                         break
-                    log.extend((t, full, end))
+                    if _COMPILED:
+                        log.add3(t, full, end)
+                    else:
+                        log.extend((t, full, end))
                     on_hand += full
-                    out_log.extend((end, REC_PRODUCED, full))
+                    if _COMPILED:
+                        out_log.add3(end, REC_PRODUCED, full)
+                    else:
+                        out_log.extend((end, REC_PRODUCED, full))
                     t = end
                 out.on_hand = on_hand
             self.try_start(t)
@@ -796,7 +1020,10 @@ class Production:
             for inp, a in inputs:
                 use = q * a
                 inp.on_hand -= use
-                inp.log.extend((now, REC_CONSUMED, use))
+                if _COMPILED:
+                    inp.log.add3(now, REC_CONSUMED, use)
+                else:
+                    inp.log.extend((now, REC_CONSUMED, use))
             if self.blends:
                 prov = self.model.blend([inp.prov for inp, _ in inputs], self.value_weights)
             else:
@@ -806,15 +1033,21 @@ class Production:
         self.busy = True
         self.wip = q
         duration = q / rate
-        self.log.extend((now, q, now + duration))
+        if _COMPILED:
+            self.log.add3(now, q, now + duration)
+        else:
+            self.log.extend((now, q, now + duration))
         if self.lazy and not out.backlog and not out.rush:
             self.pend_end = now + duration
             self.pend_event = None
         else:       # Model.at, inlined (every batch start; duration > 0 here)
             model = self.model
             call = self.pend_event = (self._done, (q, prov))
-            _heappush(model.queue, (model.now + duration, PRIORITY_PRODUCTION, next(model.eid),
-                                    call))
+            if _COMPILED:
+                model.heap.push(model.now + duration, PRIORITY_PRODUCTION, next(model.eid), call)
+            else:
+                _heappush(model.queue, (model.now + duration, PRIORITY_PRODUCTION,
+                                        next(model.eid), call))
         for inp, _ in inputs:
             if inp.ptype != "none":
                 inp.review(now)
@@ -826,7 +1059,10 @@ class Production:
         self.wip = 0.0
         self.pend_event = None
         out = self.out
-        out.log.extend((now, REC_PRODUCED, q))
+        if _COMPILED:
+            out.log.add3(now, REC_PRODUCED, q)
+        else:
+            out.log.extend((now, REC_PRODUCED, q))
         out.receive(q, prov, now, None)
         self.try_start(now)
         if out.ptype != "none":
@@ -878,6 +1114,9 @@ class Model:
         self.queue: list = self.env._queue
         self.eid = self.env._eid
         self.now = 0.0
+        # the compiled build keeps the engine's own entries on a heap of C numbers (SimPy's
+        # queue then holds only what SimPy itself schedules: processes starting, and so on)
+        self.heap = EventHeap() if _COMPILED else None
         # Provenance is read only by extraterritorial controls, and only as their exporter's
         # share: vectors carry just those origins (none at all without such controls).
         self.origins = sorted({c.exporter for c in self.scenario.controls if c.extraterritorial})
@@ -916,7 +1155,10 @@ class Model:
         if delay < 0.0:
             raise RuntimeError(f"internal error: event scheduled {delay} days in the past")
         call = (callback, value)
-        _heappush(self.queue, (self.now + delay, priority, next(self.eid), call))
+        if _COMPILED:
+            self.heap.push(self.now + delay, priority, next(self.eid), call)
+        else:
+            _heappush(self.queue, (self.now + delay, priority, next(self.eid), call))
         return call
 
     def sleep(self, delay: float, priority: int = PRIORITY_POLICY) -> simpy.Event:
@@ -930,7 +1172,10 @@ class Model:
         ev.callbacks = []
         ev._ok = True
         ev._value = None
-        _heappush(env._queue, (env._now + delay, priority, next(env._eid), ev))
+        if _COMPILED:
+            self.heap.push(env._now + delay, priority, next(env._eid), ev)
+        else:
+            _heappush(env._queue, (env._now + delay, priority, next(env._eid), ev))
         return ev
 
     def onehot(self, country: str) -> tuple:
@@ -1272,7 +1517,10 @@ class Model:
         """Take *qty* from the lane's supplier and send it (through any policy gate)."""
         src = lane.src
         src.on_hand -= qty
-        src.log.extend((now, REC_SHIPPED, qty))
+        if _COMPILED:
+            src.log.add3(now, REC_SHIPPED, qty)
+        else:
+            src.log.extend((now, REC_SHIPPED, qty))
         lane.in_transit += qty
         gate = lane.gate
         if gate is not None:
@@ -1295,7 +1543,10 @@ class Model:
             arrive = depart + sampler._buf[i]
         else:
             arrive = depart + sampler()
-        lane.log.extend((shipped_at, qty, arrive, lane.tariff))
+        if _COMPILED:
+            lane.log.add4(shipped_at, qty, arrive, lane.tariff)
+        else:
+            lane.log.extend((shipped_at, qty, arrive, lane.tariff))
         dst = lane.dst
         if dst.deferred is not None:
             dst.deferred.append((arrive, qty, lane))
@@ -1308,8 +1559,11 @@ class Model:
             else:       # quiet: held back (its event id reserved) until something reads it
                 _heappush(dst.pending, (t, next(self.eid), qty, prov, lane))
                 return
-        _heappush(self.queue, (t, PRIORITY_ARRIVAL, next(self.eid),
-                               (self._arrival, (lane, qty, prov))))
+        call = (self._arrival, (lane, qty, prov))
+        if _COMPILED:
+            self.heap.push(t, PRIORITY_ARRIVAL, next(self.eid), call)
+        else:
+            _heappush(self.queue, (t, PRIORITY_ARRIVAL, next(self.eid), call))
 
     def _arrival(self, value) -> None:
         lane, qty, prov = value
@@ -1348,13 +1602,26 @@ class Model:
         nobody handled are raised. With *limit* >= 0, stop after that many events."""
         env = self.env
         queue = env._queue
+        heap = self.heap
         pop = _heappop
         n = 0
         if limit >= 0:
             until = math.inf
         try:
-            while queue and queue[0][0] < until and n != limit:
-                now, self.prio, self.cur_eid, event = pop(queue)
+            while n != limit:
+                # the next entry: the engine heap's first or SimPy queue's, whichever key
+                # (time, priority, id) is smaller (the Python build has only SimPy's queue)
+                if heap is not None and heap.n and (not queue or heap.first_before(queue[0])):
+                    now = heap.tv[0]
+                    if now >= until:
+                        break
+                    self.prio = heap.pv[0]
+                    self.cur_eid = heap.ev[0]
+                    event = heap.pop()
+                elif queue and queue[0][0] < until:
+                    now, self.prio, self.cur_eid, event = pop(queue)
+                else:
+                    break
                 env._now = self.now = now
                 n += 1
                 if event.__class__ is tuple:
@@ -1377,7 +1644,7 @@ class Model:
         tests; :meth:`run` is the fast path). The engine's own ``(callback, value)`` entries
         are not SimPy events, so step the model with this, not ``env.step()``."""
         env = self.env
-        if not env._queue:
+        if not env._queue and not (self.heap is not None and self.heap.n):
             raise simpy.core.EmptySchedule()
         self._loop(math.inf, limit=1)
 
@@ -1398,8 +1665,11 @@ class Model:
         for prod in self.productions:
             prod.model = prod.out = prod.pend_event = None
             prod.inputs = []
-        for entry in self.env._queue:
-            event = entry[3]
+        pending = [entry[3] for entry in self.env._queue]
+        if self.heap is not None:
+            pending += self.heap.entries()
+            self.heap.clear()
+        for event in pending:
             if event.__class__ is not tuple:     # a process waits on it: end the process
                 for callback in event.callbacks or ():
                     proc = getattr(callback, "__self__", None)

@@ -126,6 +126,27 @@ class _ControlState:
         return merged
 
 
+class _GateStep:
+    """One control's check of shipments on one gated lane (see :meth:`PolicyEngine.gate`):
+    the control, whether it reaches the lane by the goods' origin (extraterritorial) rather
+    than by the exporter, the position of its exporter in the provenance vectors (-1: not
+    tracked), the lane's rare-earth value share, and its licence review and approval draws."""
+
+    __slots__ = ("state", "cid", "by_origin", "origin_index", "content_share", "review",
+                 "approval")
+
+    def __init__(self, state: _ControlState, by_origin: bool, origin_index: int,
+                 content_share: float, review: SwitchingSampler,
+                 approval: SwitchingSampler) -> None:
+        self.state = state
+        self.cid = state.spec.id
+        self.by_origin = by_origin
+        self.origin_index = origin_index
+        self.content_share = content_share
+        self.review = review
+        self.approval = approval
+
+
 class PolicyEngine:
     """Applies a scenario to a :class:`~sim.engine.Model` (built by the model itself)."""
 
@@ -183,8 +204,18 @@ class PolicyEngine:
                                for cs, _ in gating
                                for kind in (_REVIEW_STREAM, _APPROVAL_STREAM)])
         self._country_index = {c: i for i, c in enumerate(model.origins)}
-        self._review_draws: dict = {}      # (control id, lane index) -> SwitchingSampler
-        self._approval_draws: dict = {}
+        # what gate() checks for each gated lane, worked out once (its draws open their
+        # streams at the first licence)
+        self._lane_steps = {
+            index: tuple(_GateStep(cs, by_origin, self._country_index.get(cs.spec.exporter, -1),
+                                   self.content_share[index],
+                                   SwitchingSampler(model.streams, _licence_stream(
+                                       _REVIEW_STREAM, cs.spec.id, model.lanes[index].id)),
+                                   SwitchingSampler(model.streams, _licence_stream(
+                                       _APPROVAL_STREAM, cs.spec.id, model.lanes[index].id)))
+                         for cs, by_origin in gating)
+            for index, gating in self._lane_controls.items()}
+        self._after_review_call = self._after_review
 
     # -- demand -----------------------------------------------------------------------------
     def demand_multiplier(self, node, material: str) -> Multiplier | None:
@@ -453,14 +484,6 @@ class PolicyEngine:
             buyer.on_order -= dropped
             buyer.log.extend((now, REC_CANCELLED, dropped))
 
-    def _draws(self, table: dict, kind: str, cid: str, lane) -> SwitchingSampler:
-        key = (cid, lane.index)
-        draws = table.get(key)
-        if draws is None:
-            name = _licence_stream(kind, cid, lane.id)
-            draws = table[key] = SwitchingSampler(self.model.streams, name)
-        return draws
-
     def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None) -> None:
         """Decide what happens to a shipment on a gated lane (called by the engine).
 
@@ -469,34 +492,34 @@ class PolicyEngine:
         if shipped_at is None:
             shipped_at = now
         denied_by = None
-        buyer = lane.spec.dst
-        country = lane.dst.node.country
         review = 0.0
-        quota_controls = []
+        quota_controls = None
         applied = False
-        for cs, by_origin in self._lane_controls.get(lane.index, ()):
-            if not cs.in_force:
+        for step in self._lane_steps.get(lane.index, ()):
+            cs = step.state
+            if not cs.active or cs.suspended:           # not in force
                 continue
-            p = cs.params_for(buyer, country)
-            if by_origin:
-                exporter = cs.spec.exporter
-                share = prov[self._country_index[exporter]] \
-                    if exporter in self._country_index else 0.0
-                if share * self.content_share[lane.index] <= p["de_minimis"]:
+            if cs.buyer_params or cs.dest_params:
+                p = cs.params_for(lane.spec.dst, lane.dst.node.country)
+            else:
+                p = cs.params
+            if step.by_origin:
+                share = prov[step.origin_index] if step.origin_index >= 0 else 0.0
+                if share * step.content_share <= p["de_minimis"]:
                     continue
             regime = p["regime"]
             applied = True
             if regime == "ban":
-                self._deny(lane, qty, now, p, cs.spec.id)
+                self._deny(lane, qty, now, p, step.cid)
                 return
             if regime == "quota":
+                if quota_controls is None:
+                    quota_controls = []
                 quota_controls.append(cs)
                 continue
-            cid = cs.spec.id
-            r = self._draws(self._review_draws, _REVIEW_STREAM, cid, lane)(p["review_days"])
-            ok = self._draws(self._approval_draws, _APPROVAL_STREAM, cid, lane)(
-                _STANDARD_UNIFORM) < p["approval_probability"]
-            self.licence_log.append((now, cid, lane.index, qty, r, ok))
+            r = step.review(p["review_days"])
+            ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
+            self.licence_log.append((now, step.cid, lane.index, qty, r, ok))
             if r > review:
                 review = r
             if not ok and denied_by is None:
@@ -504,8 +527,9 @@ class PolicyEngine:
         if not applied:
             self.model.dispatch(lane, qty, prov, now, shipped_at)
             return
-        self.model.at(review, 1, self._after_review, (lane, qty, prov, shipped_at, denied_by,
-                                                      tuple(quota_controls)))
+        self.model.at(review, 1, self._after_review_call,
+                      (lane, qty, prov, shipped_at, denied_by,
+                       tuple(quota_controls) if quota_controls is not None else ()))
 
     def _after_review(self, value) -> None:
         lane, qty, prov, shipped_at, denied_by, quotas = value

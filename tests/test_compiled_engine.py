@@ -149,3 +149,73 @@ def test_engine_choice_from_the_environment(repo_root):
 def test_manifest_records_the_engine_build():
     assert sim.simulate("teaching", seed=0, horizon_days=30).manifest()["versions"]["engine"] \
         == sim.engine.ENGINE
+
+
+# The compiled build's own data structures, tested as they are in each build (they are plain
+# Python in sim.engine, C-typed in the compiled module).
+BUILDS = [pytest.param(sim.engine, id="python")]
+if COMPILED is not None:
+    BUILDS.append(pytest.param(COMPILED, id="compiled"))
+
+
+@pytest.mark.parametrize("module", BUILDS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_event_heap_pops_in_the_order_of_simpys_queue(module, seed):
+    """Entries come off the heap in the order of the tuple keys ``(time, priority, id)`` that
+    SimPy's queue sorts by (many ties in time and priority, pushes between pops), whatever
+    the capacity it started with."""
+    import heapq
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    heap = module.EventHeap(capacity=4)
+    reference: list = []
+    popped, expected = [], []
+    eid = 0
+    for _ in range(3000):
+        if reference and rng.random() < 0.45:
+            key = (heap.tv[0], heap.pv[0], heap.ev[0])
+            popped.append((float(key[0]), int(key[1]), int(key[2]), heap.pop()))
+            expected.append(heapq.heappop(reference))
+        else:
+            t = float(rng.integers(0, 40)) + (0.5 if rng.random() < 0.3 else 0.0)
+            prio = int(rng.integers(0, 5))
+            item = ("entry", eid)
+            heap.push(t, prio, eid, item)
+            heapq.heappush(reference, (t, prio, eid, item))
+            eid += 1
+        assert len(heap) == len(reference)
+    while reference:
+        key = (heap.tv[0], heap.pv[0], heap.ev[0])
+        popped.append((float(key[0]), int(key[1]), int(key[2]), heap.pop()))
+        expected.append(heapq.heappop(reference))
+    assert popped == expected
+    assert len(heap) == 0 and heap.entries() == []
+
+
+@pytest.mark.parametrize("module", BUILDS)
+def test_record_log_keeps_every_number_in_order(module):
+    """A change log grows past its capacity without losing or reordering a record, and reads
+    back as the (n, width) array that the same numbers in a list give."""
+    import numpy as np
+
+    log = module.RecordLog(3, capacity=4)
+    plain: list = []
+    for i in range(500):
+        t, q = i * 0.1, 1.0 / (i + 1)
+        if i % 7 == 0:
+            log.extend((t, 5, q))          # as the policy code records
+        else:
+            log.add3(t, 2, q)
+        plain.extend((t, 2 if i % 7 else 5, q))
+    assert len(log) == len(plain)
+    expected = module.records_array(plain, 3)
+    got = module.records_array(log, 3)
+    assert got.shape == (500, 3)
+    assert got.tobytes() == expected.tobytes()
+    wide = module.RecordLog(4, capacity=1)
+    for i in range(50):
+        wide.add4(i, i + 0.5, -i, 1e-300 * i)
+    assert np.array_equal(wide.array(), np.array([[i, i + 0.5, -i, 1e-300 * i]
+                                                  for i in range(50)]))
