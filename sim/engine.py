@@ -1639,6 +1639,14 @@ class Model:
         if limit < 0:
             env._now = self.now = until
 
+    def peek(self) -> float:
+        """Time of the next scheduled event, or infinity, as ``Environment.peek`` (which sees
+        only SimPy's queue, not the compiled build's :class:`EventHeap`)."""
+        first = self.env._queue[0][0] if self.env._queue else math.inf
+        if self.heap is not None and self.heap.n and self.heap.tv[0] < first:
+            first = self.heap.tv[0]
+        return first
+
     def step(self) -> None:
         """Process the next event on the queue, as ``Environment.step`` does (for tracing and
         tests; :meth:`run` is the fast path). The engine's own ``(callback, value)`` entries
