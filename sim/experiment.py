@@ -42,6 +42,7 @@ __all__ = [
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 GRID_DAYS = 7
+_SCOPE_SERIES = ("fill_rate", "backorders_t", "net_inventory_t")   # per scope, in this order
 Z95 = 1.959963984540054
 
 
@@ -159,39 +160,57 @@ class _Task:
 
 
 def _week_grid(daily: np.ndarray, how: str) -> np.ndarray:
-    n = len(daily)
+    """Daily values on the weekly grid: each week's sum (``"sum"``, NaN counted as 0, as
+    ``np.nansum`` does) or the value on its last day (``"end"``; the last week may be partial).
+    Several series at once go as the rows of a matrix (days along the last axis); each row
+    comes out as it would alone (a week's sum is always the sum of one row of 7 days)."""
+    n = daily.shape[-1]
     w = -(-n // GRID_DAYS)
-    pad = np.full(w * GRID_DAYS, np.nan)
-    pad[:n] = daily
-    blocks = pad.reshape(w, GRID_DAYS)
     if how == "sum":
-        return np.nansum(blocks, axis=1)
+        pad = np.zeros((*daily.shape[:-1], w * GRID_DAYS))
+        pad[..., :n] = daily
+        np.copyto(pad, 0.0, where=np.isnan(pad))
+        return np.add.reduce(pad.reshape(-1, GRID_DAYS), axis=1).reshape(*daily.shape[:-1], w)
     # end of week: the last day present in each block
     last = np.minimum(np.arange(1, w + 1) * GRID_DAYS, n) - 1
-    return daily[last]
+    return daily[..., last]
 
 
 def _reduce_series(run, track) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    sectors = run.sector_series()
-    groups = {f"sector:{name}": [name] for name in sorted(sectors)}
-    civil = [name for name in sorted(sectors) if name != "defense"]
-    if civil and len(civil) < len(sectors):
-        groups["civil"] = civil              # every sector but defense
-    for scope, names in groups.items():
-        dem = sum(_week_grid(sectors[n]["demand"], "sum") for n in names)
-        fil = sum(_week_grid(sectors[n]["filled"], "sum") for n in names)
-        bo = sum(sectors[n]["backorders"] for n in names)
-        inv = sum(sectors[n]["inventory"] for n in names)
-        out[f"fill_rate|{scope}"] = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
-        out[f"backorders_t|{scope}"] = _week_grid(bo, "end")
-        out[f"net_inventory_t|{scope}"] = _week_grid(inv - bo, "end")
+    names, sums = run._sector_sums()        # the sectors' daily series, as Run.sector_series
+    rows: list[np.ndarray] = []             # the series, in the order of their keys
+    keys: list[str] = []
+    if names:
+        # Every sector at once: weekly sums of demand and filled, end-of-week backorders and
+        # inventory. A scope's series add its sectors' in order, to 0 (the end-of-week values
+        # of a sum are the sums of the sectors' end-of-week values), elementwise.
+        order = sorted(range(len(names)), key=names.__getitem__)
+        sums = sums[order]
+        weekly = _week_grid(sums[:, :2], "sum")         # (sector, demand or filled, week)
+        ends = _week_grid(sums[:, 2:], "end")           # (sector, backorders or inventory, week)
+        dem, fil, bo, inv = 0 + weekly[:, 0], 0 + weekly[:, 1], 0 + ends[:, 0], 0 + ends[:, 1]
+        fill_rate = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
+        rows.append(np.stack((fill_rate, bo, inv - bo), axis=1).reshape(-1, weekly.shape[-1]))
+        for i in order:
+            keys += [f"{kind}|sector:{names[i]}" for kind in _SCOPE_SERIES]
+        civil = [g for g, i in enumerate(order) if names[i] != "defense"]
+        if civil and len(civil) < len(names):           # every sector but defense
+            dem = sum(weekly[g, 0] for g in civil)
+            fil = sum(weekly[g, 1] for g in civil)
+            bo = sum(ends[g, 0] for g in civil)
+            inv = sum(ends[g, 1] for g in civil)
+            fill_rate = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
+            rows.append(np.stack((fill_rate, bo, inv - bo)))
+            keys += [f"{kind}|civil" for kind in _SCOPE_SERIES]
     if track:
-        keys = [(s.node, s.material) for s in run.stocks]
+        stock_keys = [(s.node, s.material) for s in run.stocks]
         on_hand = run.daily_on_hand_by_stock()
         for node, mat in track:
-            out[f"inventory_t|stock:{node}/{mat}"] = _week_grid(on_hand[keys.index((node, mat))], "end")
-    return {k: v.astype(np.float32) for k, v in out.items()}
+            rows.append(_week_grid(on_hand[stock_keys.index((node, mat))], "end")[None])
+            keys.append(f"inventory_t|stock:{node}/{mat}")
+    if not rows:
+        return {}
+    return dict(zip(keys, np.concatenate(rows).astype(np.float32)))
 
 
 def run_chunk(task: _Task) -> dict:

@@ -13,8 +13,11 @@ import math
 import os
 import platform
 import sys
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import accumulate, chain, repeat
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +104,7 @@ class LaneRecord:
 
 
 _COST_KPIS = ("purchase_cost_usd", "tariff_cost_usd", "holding_cost_usd")
+_SECTOR_SERIES = ("demand", "filled", "backorders", "inventory")
 # +1 for flows into on-hand stock, -1 for flows out, 0 for order bookkeeping (by record code)
 _SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
 
@@ -112,11 +116,117 @@ def _rows(records, width: int) -> np.ndarray:
     return records_array(records, width)
 
 
-def _count_before_day_ends(t: np.ndarray, ndays: int) -> np.ndarray:
-    """For sorted times *t* in ``[0, ndays)``: how many are before the end of each day,
-    ``searchsorted(t, [1, 2, ..., ndays])``, in one pass instead of a search per day."""
-    per_day = np.bincount(t.astype(np.int64), minlength=ndays)
-    return np.cumsum(per_day[:ndays])
+# Rows of change logs concatenated at a time. Larger arrays save few calls more, and cost more
+# than those calls when they are allocated on fresh pages of memory.
+_BATCH_ROWS = 4096
+
+
+def _batches(lengths: list[int], limit: int):
+    """Split consecutive pieces of the given lengths into runs of at most *limit* rows in all
+    (a longer piece is a run alone): yields ``(first, stop)`` index ranges."""
+    first, rows = 0, 0
+    for i, n in enumerate(lengths):
+        if rows and rows + n > limit:
+            yield first, i
+            first, rows = i, 0
+        rows += n
+    if first < len(lengths):
+        yield first, len(lengths)
+
+
+def _demand_records(streams: list, ndays: int) -> tuple[list[DemandRecord],
+                                                          metrics.DemandArrays | None]:
+    """The :class:`DemandRecord` of each demand stock of a finished model, and the streams
+    side by side for the KPIs (:class:`~sim.metrics.DemandArrays`; None without streams).
+
+    The streams are computed together (a default replication has 22; one by one, their few
+    numpy calls each on small arrays were most of the time): their arrays are concatenated,
+    the level arithmetic runs once over all of them, and each record gets its slices. Every
+    operation is elementwise, a count or a copy, so each value is the one a stream alone
+    would get.
+    """
+    if not streams:
+        return [], None
+    S = len(streams)
+    arrays = [st.arrays for st in streams]              # (order times, sizes, prefix sums)
+    epochs = [_rows(st.epochs, 3) for st in streams]    # (time, first order, level) rows
+    n_orders = [len(a[0]) for a in arrays]
+    order_start = [0, *accumulate(n_orders)]
+    n_epochs = [len(e) for e in epochs]
+    last_epoch = np.array(list(accumulate(n_epochs))) - 1
+    # a stream's prefix sums C are one longer than its orders: stream i's start at
+    # order_start[i] + i in the concatenation
+    cum_start = np.array([start + i for i, start in enumerate(order_start[:-1])])
+    T = np.concatenate([a[0] for a in arrays])
+    D = np.concatenate([a[1] for a in arrays])
+    C = np.concatenate([a[2] for a in arrays])
+    ep = np.concatenate(epochs)
+    ep_t, ep_L = ep[:, 0], ep[:, 2]
+    ep_k = ep[:, 1].astype(np.int64)
+    ep_stream = np.repeat(np.arange(S), n_epochs)
+    ep_C = C[cum_start[ep_stream] + ep_k]               # C[k_j] of each epoch
+    order_stream = np.repeat(np.arange(S), n_orders)
+    order_cum = np.arange(len(T)) + order_stream        # where C[k] of each order is in C
+    # Epoch j (a level L_j set before order k_j) covers orders k_j .. k_{j+1} - 1 of its
+    # stream, the last epoch of a stream up to the stream's end: the k_j start at 0 and never
+    # decrease, so repeating each epoch's values over its orders is the lookup "last epoch
+    # with k_j <= k" without a search
+    ep_next = np.empty_like(ep_k)
+    ep_next[:-1] = ep_k[1:]
+    ep_next[last_epoch] = n_orders
+    in_epoch = ep_next - ep_k
+    level = np.repeat(ep_L, in_epoch) - (C[order_cum] - np.repeat(ep_C, in_epoch))
+    lost = [st.lost for st in streams]
+    lost_streams = [i for i, is_lost in enumerate(lost) if is_lost]
+    if len(lost_streams) == S:            # lost sales: the level never goes below 0
+        np.maximum(level, 0.0, out=level)
+    elif lost_streams:
+        lost_orders = np.repeat(lost, n_orders)
+        level[lost_orders] = np.maximum(level[lost_orders], 0.0)
+    filled = np.clip(level, 0.0, D)
+    # At the end of day d (time min(d + 1, H)) the level is L_j - (C[k] - C[k_j]), with k the
+    # orders before it and j the last epoch begun before it; for times t >= 0, t < d + 1
+    # exactly when floor(t) <= d. So epoch j holds on the days from floor(t_j) to the day
+    # before the next epoch of its stream begins (or to the end), and C[k] from the day of
+    # order k - 1 to the day before order k's: repeating each value over its days gives all
+    # streams' day ends at once, in order (the first epoch of a stream begins at 0). A time
+    # at or after ndays counts for no day.
+    order_day = np.minimum(T.astype(np.int64), ndays)
+    ep_day = np.minimum(ep_t.astype(np.int64), ndays)
+    ep_until = np.empty_like(ep_day)
+    ep_until[:-1] = ep_day[1:]
+    ep_until[last_epoch] = ndays
+    ep_days = ep_until - ep_day
+    cum_until = np.full(len(C), ndays, dtype=np.int64)
+    cum_until[order_cum] = order_day
+    cum_from = np.zeros(len(C), dtype=np.int64)
+    cum_from[order_cum + 1] = order_day
+    # L_j - (C[k] - C[k_j]), computed in place (the same operations on the same values)
+    daily = np.repeat(C, cum_until - cum_from)
+    daily -= np.repeat(ep_C, ep_days)
+    np.subtract(np.repeat(ep_L, ep_days), daily, out=daily)
+    daily = daily.reshape(S, ndays)                     # row i: stream i, end of each day
+    if len(lost_streams) == S:
+        np.maximum(daily, 0.0, out=daily)
+    elif lost_streams:
+        daily[lost_streams] = np.maximum(daily[lost_streams], 0.0)
+    records = []
+    for i, st in enumerate(streams):
+        a, b = order_start[i], order_start[i + 1]
+        node = st.node
+        records.append(DemandRecord(node.id, st.material, node.sector, node.country, st.lost,
+                                    arrays[i][0], arrays[i][1], level[a:b], filled[a:b],
+                                    daily[i]))
+    return records, metrics.DemandArrays(T, D, level, filled, daily, n_orders, lost)
+
+
+def _licence_array(log: list) -> np.ndarray:
+    """The licence reviews ``(time, control, lane, qty, review days, approved)`` as an
+    ``(n, 3)`` array of time, review days and approved (1.0 or 0.0), converting each number
+    as ``float()`` does; read straight from the log's tuples, which is several times faster
+    than converting a list of new row tuples."""
+    values = chain.from_iterable(map(itemgetter(0, 4, 5), log))
+    return np.fromiter(values, dtype=float, count=3 * len(log)).reshape(-1, 3)
 
 
 def _daily(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
@@ -124,6 +234,121 @@ def _daily(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
         return np.zeros(ndays)
     idx = np.minimum(np.floor(t).astype(np.int64), ndays - 1)
     return np.bincount(idx, weights=q, minlength=ndays)[:ndays]
+
+
+def _daily_by_code(log: np.ndarray, ndays: int) -> np.ndarray:
+    """A stock's daily flows by record code, as the rows of a ``(9, ndays)`` array: row *c* is
+    :func:`_daily` of the records with code *c*, all from one ``bincount`` over (code, day)
+    (it adds each code's records of a day in order, from 0.0, as one code at a time did)."""
+    if not len(log):
+        return np.zeros((9, ndays))
+    day = np.minimum(np.floor(log[:, 0]).astype(np.int64), ndays - 1)
+    return np.bincount(log[:, 1].astype(np.int64) * ndays + day, weights=log[:, 2],
+                       minlength=9 * ndays).reshape(9, ndays)
+
+
+class _LayoutCache:
+    """Structures that depend only on the layout of a network (its demand streams, lanes and
+    stocks), which every replication of it repeats: built once, kept for a few layouts (the
+    oldest dropped first)."""
+
+    def __init__(self, keep: int = 16) -> None:
+        self._items: dict = {}
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def get(self, key, build):
+        """The structure kept for *key*, made by ``build()`` the first time."""
+        hit = self._items.get(key)
+        if hit is None:
+            hit = build()
+            with self._lock:
+                if len(self._items) >= self._keep:
+                    del self._items[next(iter(self._items))]
+                self._items[key] = hit
+        return hit
+
+
+_KPI_SCOPES = _LayoutCache()
+_COST_PLANS = _LayoutCache()
+
+
+def _kpi_scopes(demand: list[DemandRecord]) -> tuple[list[tuple[str, int]], list[list[int]]]:
+    """The KPI scopes of a run's demand streams: ``(scope, group)`` pairs in the order of the
+    KPI rows, and the groups (lists of stream indices; scopes with the same streams share one).
+
+    Scopes: ``network``, ``civil`` (every sector but defense, when both exist), and per stream
+    its ``sector:``, ``country:`` and ``node:``."""
+    def build():
+        scope_streams: dict[str, list[int]] = {"network": list(range(len(demand)))}
+        civil = [i for i, d in enumerate(demand) if d.sector != "defense"]
+        if civil and len(civil) < len(demand):
+            scope_streams["civil"] = civil
+        for i, d in enumerate(demand):
+            scope_streams.setdefault(f"sector:{d.sector}", []).append(i)
+            scope_streams.setdefault(f"country:{d.country}", []).append(i)
+            scope_streams.setdefault(f"node:{d.node}", []).append(i)
+        group_of: dict[tuple[int, ...], int] = {}
+        groups: list[list[int]] = []
+        scopes = []
+        for scope, idx in scope_streams.items():
+            g = group_of.setdefault(tuple(idx), len(groups))
+            if g == len(groups):
+                groups.append(idx)
+            scopes.append((scope, g))
+        return scopes, groups
+
+    return _KPI_SCOPES.get(tuple((d.node, d.sector, d.country) for d in demand), build)
+
+
+def _cost_plan(lanes: list[LaneRecord], stocks: list[StockRecord]) -> tuple:
+    """How the cost KPIs of a run add up (it depends only on the network's layout).
+
+    Costs are added per node first: node *n*'s purchase, tariff and holding costs are slots
+    3n, 3n + 1 and 3n + 2 of a list, the nodes numbered as they first appear (the lanes'
+    buyers, then the stocks' nodes). Returns the slot of each lane's buyer and of each stock's
+    node (3n), the number of slots, and ``(kpi, scope, slots)`` for each row, in the order of
+    the rows (sorted): the scope's total is the sum of those slots, in the order of the nodes.
+    Purchase and tariff costs are reported for buyers only."""
+    def build():
+        node_info = {s.node: (s.country, s.sector) for s in stocks}
+        number: dict[str, int] = {}
+        lane_slot = [3 * number.setdefault(l.dst, len(number)) for l in lanes]
+        stock_slot = [3 * number.setdefault(s.node, len(number)) for s in stocks]
+        buyers = {l.dst for l in lanes}
+        slots: dict[tuple[str, str], list[int]] = {}
+        for node, n in number.items():
+            country, sector = node_info[node]
+            scopes = ("network", f"country:{country}", f"node:{node}") + \
+                ((f"sector:{sector}",) if sector else ())
+            for j, kpi in enumerate(_COST_KPIS):
+                if kpi != "holding_cost_usd" and node not in buyers:
+                    continue
+                for scope in scopes:
+                    slots.setdefault((kpi, scope), []).append(3 * n + j)
+        totals = [(kpi, scope, slots[(kpi, scope)]) for kpi, scope in sorted(slots)]
+        return lane_slot, stock_slot, 3 * len(number), totals
+
+    key = (tuple(l.dst for l in lanes), tuple((s.node, s.country, s.sector) for s in stocks))
+    return _COST_PLANS.get(key, build)
+
+
+def _daily_by_sector(streams: metrics.DemandArrays, sector: list[int], sectors: int,
+                     ndays: int) -> np.ndarray:
+    """Daily demand and daily filled summed by sector (*sector*: the sector number of each
+    stream), as a ``(sectors, 2, ndays)`` array: the sums of each stream's :func:`_daily`,
+    added to zeros stream after stream, as before. One ``bincount`` makes every stream's
+    daily demand and filled (it adds each day's orders in order, from 0.0, as it did stream
+    by stream)."""
+    day = np.minimum(np.floor(streams.T).astype(np.int64), ndays - 1)
+    slot = streams.stream * (2 * ndays) + day            # (stream, demand or filled, day)
+    daily = np.bincount(np.concatenate((slot, slot + ndays)),
+                        weights=np.concatenate((streams.D, streams.filled)),
+                        minlength=2 * streams.count * ndays).reshape(-1, 2, ndays)
+    out = np.zeros((sectors, 2, ndays))
+    for i, g in enumerate(sector):
+        out[g] += daily[i]
+    return out
 
 
 @dataclass
@@ -156,35 +381,13 @@ class Run:
         ndays = int(math.ceil(H))
         sc = model.scenario
         shortage_from = model.day_of(sc.shortage_after) if sc.shortage_after else 0.0
-        demand = []
-        for st in model.demand_stocks:
-            T, D, C = st.arrays
-            n = len(T)
-            ep = _rows(st.epochs, 3)
-            ep_t, ep_k, ep_L = ep[:, 0], ep[:, 1].astype(np.int64), ep[:, 2]
-            # Epoch j (a level L_j set before order k_j) covers orders k_j .. k_{j+1} - 1: the
-            # k_j start at 0 and never decrease, so repeating each epoch's values over its
-            # orders is the lookup "last epoch with k_j <= k" without a search
-            in_epoch = np.diff(ep_k, append=n)
-            lev = np.repeat(ep_L, in_epoch) - (C[:n] - np.repeat(C[ep_k], in_epoch))
-            if st.lost:
-                lev = np.maximum(lev, 0.0)
-            filled = np.clip(lev, 0.0, D)
-            # at the end of day d (time min(d + 1, H)): orders and epochs before it; for times
-            # t >= 0 (all orders and epochs are within [0, H)), t < d + 1 exactly when
-            # floor(t) <= d, so a running count per day replaces two sorted searches
-            kb = _count_before_day_ends(T, ndays)
-            eb = _count_before_day_ends(ep_t, ndays) - 1
-            daily = ep_L[eb] - (C[kb] - C[ep_k[eb]])
-            if st.lost:
-                daily = np.maximum(daily, 0.0)
-            demand.append(DemandRecord(st.node.id, st.material, st.node.sector, st.node.country,
-                                       st.lost, T, D, lev, filled, daily))
+        demand, demand_arrays = _demand_records(model.demand_stocks, ndays)
         stocks = []
         for st in model.stocks.values():
             if st.is_demand:
-                final = max(st.level_before(st.k_next), 0.0)
-                backlog = max(-st.level_before(st.k_next), 0.0) if not st.lost else 0.0
+                level = st.level_before(st.k_next)
+                final = max(level, 0.0)
+                backlog = max(-level, 0.0) if not st.lost else 0.0
             else:
                 final = st.on_hand
                 backlog = st.backlog_qty
@@ -198,9 +401,8 @@ class Run:
         production = [(p.node.id, p.out.material, _rows(p.log, 3), p.wip)
                       for p in model.productions]
         pol = model.policy
-        lic = np.asarray([(t, r, float(ok)) for t, _c, _l, _q, r, ok in pol.licence_log],
-                         dtype=float).reshape(-1, 3)
-        return cls(
+        lic = _licence_array(pol.licence_log)
+        run = cls(
             network_name=model.network.name, network_digest=model.network.digest(),
             scenario_name=sc.name, scenario_digest=sc.digest(), seed=model.seed,
             replication=model.replication, start=model.start, horizon=H,
@@ -210,6 +412,15 @@ class Run:
             truce_outcomes=list(pol.truce_outcomes), licences=lic,
             stats={"build_seconds": model.build_seconds, "run_seconds": model.run_seconds,
                    "events": model.events_processed})
+        if demand_arrays is not None:
+            run.__dict__["_demand_arrays"] = demand_arrays      # computed already
+        return run
+
+    def __getstate__(self) -> dict:
+        # the demand streams side by side repeat the records' arrays: not worth their bytes
+        state = self.__dict__.copy()
+        state.pop("_demand_arrays", None)
+        return state
 
     # -- KPIs -------------------------------------------------------------------------------
     @property
@@ -222,8 +433,10 @@ class Run:
         return self.start + _dt.timedelta(days=math.floor(day))
 
     @cached_property
-    def _stream_kpis(self) -> list[dict]:
-        return [metrics.stream_kpis(d, self.shortage_from, self.horizon) for d in self.demand]
+    def _demand_arrays(self) -> metrics.DemandArrays:
+        """The demand streams side by side, for computing KPIs and series of all at once
+        (:meth:`from_model` sets it; it is not pickled, but made again from the records)."""
+        return metrics.DemandArrays.from_records(self.demand, self.ndays)
 
     def kpi_rows(self) -> list[tuple[str, str, float]]:
         """All KPIs as ``(kpi, scope, value)`` tuples (fast; no pandas)."""
@@ -231,30 +444,22 @@ class Run:
 
     @cached_property
     def _kpi_rows(self) -> list[tuple[str, str, float]]:
+        streams = self._demand_arrays
+        per = metrics.stream_kpi_table(streams, self.shortage_from, self.horizon)
+        scopes, groups = _kpi_scopes(self.demand)      # scopes with the same streams share KPIs
+        shared = [g for g, idx in enumerate(groups) if len(idx) > 1]
+        of_group = dict(zip(shared, metrics.group_kpi_table(streams, per,
+                                                            [groups[g] for g in shared])))
+        values = []          # the KPI_NAMES values of each group (none: a group of no streams)
+        for g, idx in enumerate(groups):
+            if len(idx) == 1:
+                values.append([float(per[name][idx[0]]) for name in metrics.KPI_NAMES])
+            else:
+                k = of_group.get(g, {})
+                values.append([float(k[name]) for name in metrics.KPI_NAMES if name in k])
         rows: list[tuple[str, str, float]] = []
-        per = self._stream_kpis
-        groups: dict[str, list[int]] = {"network": list(range(len(self.demand)))}
-        civil = [i for i, d in enumerate(self.demand) if d.sector != "defense"]
-        if civil and len(civil) < len(self.demand):
-            groups["civil"] = civil          # every sector but defense
-        for i, d in enumerate(self.demand):
-            groups.setdefault(f"sector:{d.sector}", []).append(i)
-            groups.setdefault(f"country:{d.country}", []).append(i)
-            groups.setdefault(f"node:{d.node}", []).append(i)
-        done: dict[tuple[int, ...], dict] = {}     # scopes with the same streams share KPIs
-        for scope, idx in groups.items():
-            key = tuple(idx)
-            k = done.get(key)
-            if k is None:
-                if len(idx) == 1:
-                    k = per[idx[0]]
-                else:
-                    k = metrics.group_kpis([self.demand[i] for i in idx],
-                                           [per[i] for i in idx], self.horizon)
-                done[key] = k
-            for name in metrics.KPI_NAMES:
-                if name in k:
-                    rows.append((name, scope, float(k[name])))
+        for scope, g in scopes:
+            rows.extend(zip(metrics.KPI_NAMES, repeat(scope), values[g]))
         rows += self._cost_rows()
         outcome = self.truce_outcomes[-1] if self.truce_outcomes else "none"
         rows.append(("truce_outcome", "policy", float(metrics.TRUCE_OUTCOME_CODES[outcome])))
@@ -267,32 +472,69 @@ class Run:
         return rows
 
     def _cost_rows(self) -> list[tuple[str, str, float]]:
-        node_info = {s.node: (s.country, s.sector) for s in self.stocks}
-        # per node first (one dict update per lane or stock), then per scope (once per node)
-        per_node: dict[str, list[float]] = {}     # node -> [purchase, tariff, holding]
+        lane_slot, stock_slot, n_slots, totals = _cost_plan(self.lanes, self.stocks)
+        # per node first (one update per lane or stock), then per scope (once per node)
+        per_node = [0.0] * n_slots
+        for slot, (value, tariff) in zip(lane_slot, self._lane_costs()):
+            if value is not None:
+                per_node[slot] += value
+                per_node[slot + 1] += tariff
+        for slot, s, stock_days in zip(stock_slot, self.stocks, self._stock_days_all()):
+            per_node[slot + 2] += stock_days * s.price * s.holding_rate / 365.0
+        rows = []
+        for kpi, scope, slots in totals:
+            total = 0.0
+            for slot in slots:
+                total += per_node[slot]
+            rows.append((kpi, scope, total))
+        return rows
+
+    def _lane_costs(self) -> list[tuple[float | None, float | None]]:
+        """Purchase value and tariff of each lane's shipments, ``(None, None)`` for a lane that
+        shipped nothing. (A lane at a time: a sum or a dot product over all the lanes at once
+        would add in another order; numpy sums each lane pairwise, BLAS in its own way.)"""
+        add = np.add.reduce
+        out = []
         for l in self.lanes:
-            acc = per_node.setdefault(l.dst, [0.0, 0.0, 0.0])
             if len(l.log):
-                qty, rate = l.log[:, 1], l.log[:, 3]
-                value = float(qty.sum()) * l.price
-                acc[0] += value
-                acc[1] += float(qty @ rate) * l.price
-        demand = {(d.node, d.material): d for d in self.demand}
-        for s in self.stocks:
-            acc = per_node.setdefault(s.node, [0.0, 0.0, 0.0])
-            acc[2] += self.stock_days(s, demand) * s.price * s.holding_rate / 365.0
-        out: dict[tuple[str, str], float] = {}
-        buyers = {l.dst for l in self.lanes}
-        for node, values in per_node.items():
-            country, sector = node_info[node]
-            scopes = ("network", f"country:{country}", f"node:{node}") + \
-                ((f"sector:{sector}",) if sector else ())
-            for kpi, value in zip(_COST_KPIS, values):
-                if kpi != "holding_cost_usd" and node not in buyers:
-                    continue          # purchase and tariff costs are reported for buyers only
-                for scope in scopes:
-                    out[(kpi, scope)] = out.get((kpi, scope), 0.0) + value
-        return [(k, scope, v) for (k, scope), v in sorted(out.items())]
+                qty = l.log[:, 1]
+                out.append((float(add(qty)) * l.price, float(qty @ l.log[:, 3]) * l.price))
+            else:
+                out.append((None, None))
+        return out
+
+    def _stock_days_all(self) -> list[float]:
+        """:meth:`stock_days` of every stock, in the order of ``stocks``.
+
+        The stocks' changes are weighed a batch of stocks at a time, on their logs
+        concatenated (elementwise: each product is the same), and summed a stock at a time,
+        as ``stock_days`` sums them; the demand stocks' daily on-hand levels are summed as the
+        rows of one matrix (each row as that array alone)."""
+        H = self.horizon
+        stocks = self.stocks
+        out = [0.0] * len(stocks)
+        plain = [i for i, s in enumerate(stocks) if not s.is_demand]
+        logs = [stocks[i].log for i in plain]
+        lengths = [len(log) for log in logs]
+        add = np.add.reduce
+        for first, stop in _batches(lengths, _BATCH_ROWS):
+            log = np.concatenate(logs[first:stop])
+            weighed = _SIGN[log[:, 1].astype(np.int64)]        # sign * q * (H - t)
+            weighed *= log[:, 2]
+            weighed *= H - log[:, 0]
+            a = 0
+            for j in range(first, stop):
+                b = a + lengths[j]
+                initial = stocks[plain[j]].initial
+                out[plain[j]] = float(initial * H + add(weighed[a:b]))
+                a = b
+        if len(plain) < len(stocks):
+            stream_of = {(d.node, d.material): i for i, d in enumerate(self.demand)}
+            on_hand_days = np.add.reduce(self._demand_arrays.daily_on_hand, axis=1).tolist()
+            for i, s in enumerate(stocks):
+                if s.is_demand:
+                    out[i] = on_hand_days[stream_of[(s.node, s.material)]]
+        return out
 
     def stock_days(self, s: StockRecord, demand: dict | None = None) -> float:
         """Integral of the stock on hand over the run (tonne-days), exact between changes
@@ -342,8 +584,7 @@ class Run:
         demand_by_key = {(d.node, d.material): d for d in self.demand}
         on_hand, on_order, backlog, flows = [], [], [], []
         for s in self.stocks:
-            t, c, q = s.log[:, 0], s.log[:, 1], s.log[:, 2]
-            f = {code: _daily(t[c == code], q[c == code], nd) for code in range(9)}
+            f = dict(enumerate(_daily_by_code(s.log, nd)))
             flows.append(f)
             oo = np.cumsum(f[REC_ORDERED] - f[REC_RECEIVED] - f[REC_CANCELLED])
             on_order.append(oo)
@@ -388,16 +629,26 @@ class Run:
 
     def sector_series(self) -> dict[str, dict[str, np.ndarray]]:
         """Daily demand, filled, backorders and inventory summed by sector (numpy arrays)."""
+        names, sums = self._sector_sums()
+        return {name: dict(zip(_SECTOR_SERIES, sums[g])) for g, name in enumerate(names)}
+
+    def _sector_sums(self) -> tuple[list[str], np.ndarray]:
+        """The sectors (in the order of their first stream) and their daily sums as a
+        ``(sectors, 4, ndays)`` array: demand, filled, backorders, inventory
+        (:meth:`sector_series`). Each sum adds its streams in order, from zero."""
         nd = self.ndays
-        out: dict[str, dict[str, np.ndarray]] = {}
+        streams = self._demand_arrays
+        number: dict[str, int] = {}
         for d in self.demand:
-            s = out.setdefault(d.sector, {k: np.zeros(nd) for k in
-                                          ("demand", "filled", "backorders", "inventory")})
-            s["demand"] += _daily(d.T, d.D, nd)
-            s["filled"] += _daily(d.T, d.filled, nd)
-            s["backorders"] += d.daily_backorders
-            s["inventory"] += d.daily_on_hand
-        return out
+            number.setdefault(d.sector, len(number))
+        sector = [number[d.sector] for d in self.demand]
+        sums = np.zeros((len(number), 4, nd))
+        sums[:, :2] = _daily_by_sector(streams, sector, len(number), nd)
+        for i, g in enumerate(sector):
+            if streams.backordered[i]:        # (adding a row of 0.0 changes nothing)
+                sums[g, 2] += streams.daily_backorders[i]
+            sums[g, 3] += streams.daily_on_hand[i]
+        return list(number), sums
 
     # -- conservation -----------------------------------------------------------------------
     def material_balance(self):
