@@ -225,6 +225,8 @@ def run_chunk(task: _Task) -> dict:
             run = simulate(task.inputs.network, task.inputs.scenario, seed=task.seed, replication=i,
                            start=task.start, horizon_days=task.horizon_days)
             kr = run.kpi_rows()
+            # before anything is kept: a failure here must not leave KPIs without series
+            series_i = _reduce_series(run, task.track)
             k = [f"{name}|{scope}" for name, scope, _ in kr]
             if keys is None:
                 keys = k
@@ -232,7 +234,7 @@ def run_chunk(task: _Task) -> dict:
                 index = {key: j for j, key in enumerate(k)}
                 kr = [kr[index[key]] if key in index else (None, None, math.nan) for key in keys]
             rows.append([v for _, _, v in kr])
-            series.append(_reduce_series(run, task.track))
+            series.append(series_i)
             reps_ok.append(i)
         except Exception as exc:
             failures.append({"replication": i, "seed": task.seed, "error": f"{type(exc).__name__}: {exc}",

@@ -215,7 +215,6 @@ class PolicyEngine:
                                        _APPROVAL_STREAM, cs.spec.id, model.lanes[index].id)))
                          for cs, by_origin in gating)
             for index, gating in self._lane_controls.items()}
-        self._after_review_call = self._after_review
 
     # -- demand -----------------------------------------------------------------------------
     def demand_multiplier(self, node, material: str) -> Multiplier | None:
@@ -527,7 +526,7 @@ class PolicyEngine:
         if not applied:
             self.model.dispatch(lane, qty, prov, now, shipped_at)
             return
-        self.model.at(review, 1, self._after_review_call,
+        self.model.at(review, 1, self._after_review,
                       (lane, qty, prov, shipped_at, denied_by,
                        tuple(quota_controls) if quota_controls is not None else ()))
 
