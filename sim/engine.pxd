@@ -97,6 +97,7 @@ cdef class DemandStock(Stock):
     cdef public Py_ssize_t wake_gen
     cdef public double L_e, priority
     cdef public bint lost, predicts
+    cdef public object on_wake
 
     @cython.locals(kn=Py_ssize_t, k=Py_ssize_t, j=Py_ssize_t, n=Py_ssize_t, need=double)
     cpdef schedule_wake(self, double now)
@@ -107,7 +108,7 @@ cdef class DemandStock(Stock):
 
 cdef class Production:
     cdef public Model model
-    cdef public object node, schedule, origin, pend_event, confers
+    cdef public object node, schedule, origin, pend_event, confers, on_done
     cdef public Stock out
     cdef public list inputs, value_weights, factors
     cdef public RecordLog log
@@ -134,6 +135,7 @@ cdef class Model:
     cdef public list queue
     cdef public object eid
     cdef public EventHeap heap
+    cdef public object on_arrival
     cdef public Py_ssize_t cur_eid, events
     cdef public list lanes, productions, demand_stocks
     cdef object __weakref__
@@ -146,3 +148,5 @@ cdef class Model:
     cpdef _loop(self, double until, Py_ssize_t limit=*)
     @cython.locals(lane=Lane, qty=double)
     cpdef _arrival(self, tuple value)
+    @cython.locals(lane=Lane, usable=list, active=list, tot=double)
+    cpdef refresh_lanes(self, Stock st)

@@ -692,7 +692,7 @@ class Stock:
         """The stock is no longer quiet: give its held-back arrivals their events (with the
         event ids reserved when they were shipped, so they run exactly when they would have)."""
         model = self.model
-        call = model._arrival
+        call = model.on_arrival
         for t, eid, qty, prov, lane in self.pending:
             if _COMPILED:
                 model.heap.push(t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov)))
@@ -712,7 +712,7 @@ class DemandStock(Stock):
     """
 
     __slots__ = ("T", "C", "n", "k_next", "k_e", "L_e", "epochs", "lost", "wake_gen",
-                 "wake_k", "sector", "arrays", "priority", "predicts")
+                 "wake_k", "sector", "arrays", "priority", "predicts", "on_wake")
 
     def setup_demand(self, times: np.ndarray, sizes: np.ndarray, lost: bool, sector: str) -> None:
         self.is_demand = True
@@ -728,6 +728,7 @@ class DemandStock(Stock):
         self.lost = lost
         self.wake_gen = 0
         self.wake_k = -1
+        self.on_wake = self._wake      # made once, not per wake (Model.release() drops it)
         self.sector = sector
         self.on_hand = 0.0   # the level lives in (k_e, L_e); on_hand is not used here
         # continuous review in bulk mode: the stock predicts its next reorder (schedule_wake)
@@ -788,7 +789,7 @@ class DemandStock(Stock):
         # order mode schedules it, not at now + (T[k] - now), which can differ in the last bit
         # and would depend on when the wake was predicted
         model = self.model
-        call = (self._wake, (self.wake_gen, k))
+        call = (self.on_wake, (self.wake_gen, k))
         if _COMPILED:
             model.heap.push(T[k], self.priority, next(model.eid), call)
         else:
@@ -891,7 +892,7 @@ class Production:
 
     __slots__ = ("model", "node", "out", "inputs", "rate", "batch_days", "target", "busy", "wip",
                  "down", "confers", "origin", "value_weights", "log", "schedule", "base_rate",
-                 "factors", "lazy", "pend_end", "pend_event", "blends", "blocked")
+                 "factors", "lazy", "pend_end", "pend_event", "blends", "blocked", "on_done")
 
     def __init__(self, model, node: NodeSpec, out: Stock, inputs, spec, origin) -> None:
         self.model = model
@@ -921,6 +922,7 @@ class Production:
         self.lazy = False
         self.pend_end = 0.0               # completion time of the batch in progress
         self.pend_event = None            # its event, when it has one
+        self.on_done = self._done         # made once, not per batch (release() drops it)
 
     def sync(self, now: float) -> None:
         """Complete the lazy batches that ended before *now* (or at *now*, when the current
@@ -969,7 +971,7 @@ class Production:
     def materialize(self, now: float) -> None:
         """Give the batch in progress a real completion event (its output must be shipped)."""
         if self.busy and self.pend_event is None:
-            self.pend_event = self.model.at(self.pend_end - now, PRIORITY_PRODUCTION, self._done,
+            self.pend_event = self.model.at(self.pend_end - now, PRIORITY_PRODUCTION, self.on_done,
                                             (self.wip, self.origin))
 
     def set_rate(self, t_per_year: float, now: float) -> None:
@@ -1042,7 +1044,7 @@ class Production:
             self.pend_event = None
         else:       # Model.at, inlined (every batch start; duration > 0 here)
             model = self.model
-            call = self.pend_event = (self._done, (q, prov))
+            call = self.pend_event = (self.on_done, (q, prov))
             if _COMPILED:
                 model.heap.push(model.now + duration, PRIORITY_PRODUCTION, next(model.eid), call)
             else:
@@ -1117,6 +1119,7 @@ class Model:
         # the compiled build keeps the engine's own entries on a heap of C numbers (SimPy's
         # queue then holds only what SimPy itself schedules: processes starting, and so on)
         self.heap = EventHeap() if _COMPILED else None
+        self.on_arrival = self._arrival   # made once, not per shipment (release() drops it)
         # Provenance is read only by extraterritorial controls, and only as their exporter's
         # share: vectors carry just those origins (none at all without such controls).
         self.origins = sorted({c.exporter for c in self.scenario.controls if c.extraterritorial})
@@ -1377,13 +1380,16 @@ class Model:
 
     def refresh_lanes(self, st: Stock) -> None:
         """Recompute the usable inbound lanes of *st* and their renormalised shares."""
-        usable = [l for l in st.lanes_in
-                  if l.usable and not l.closed and not l.banned and not l.avoid]
-        tot = _fsum_plain([l.share for l in usable])
-        if tot <= 0 and usable:
-            st.active = [(l, 1.0 / len(usable)) for l in usable]
-        else:
-            st.active = [(l, l.share / tot) for l in usable] if usable else []
+        usable = []
+        tot = 0.0           # added left to right, as _fsum_plain does
+        for lane in st.lanes_in:
+            if lane.usable and not lane.closed and not lane.banned and not lane.avoid:
+                usable.append(lane)
+                tot += lane.share
+        active = []
+        for lane in usable:
+            active.append((lane, 1.0 / len(usable) if tot <= 0 else lane.share / tot))
+        st.active = active
 
     def lanes_changed(self, stocks, now: float) -> None:
         """After a policy or qualification change: refresh shares and let waiting buyers order."""
@@ -1559,7 +1565,7 @@ class Model:
             else:       # quiet: held back (its event id reserved) until something reads it
                 _heappush(dst.pending, (t, next(self.eid), qty, prov, lane))
                 return
-        call = (self._arrival, (lane, qty, prov))
+        call = (self.on_arrival, (lane, qty, prov))
         if _COMPILED:
             self.heap.push(t, PRIORITY_ARRIVAL, next(self.eid), call)
         else:
@@ -1670,8 +1676,10 @@ class Model:
             st.backlog, st.rush, st.pending = deque(), deque(), []
         for lane in self.lanes:
             lane.src = lane.dst = lane.gate = None
+        for st in self.demand_stocks:
+            st.on_wake = None
         for prod in self.productions:
-            prod.model = prod.out = prod.pend_event = None
+            prod.model = prod.out = prod.pend_event = prod.on_done = None
             prod.inputs = []
         pending = [entry[3] for entry in self.env._queue]
         if self.heap is not None:
@@ -1687,6 +1695,7 @@ class Model:
         if self.policy is not None:
             self.policy.model = None
         self.policy = None
+        self.on_arrival = None
         self.stocks, self.lanes, self.productions, self.demand_stocks = {}, [], [], []
 
     @property
@@ -1773,7 +1782,9 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
 # sim._engine_compiled (optional: without Cython or a C compiler the install goes on without
 # it). It is the same code, so it gives the same results, bit for bit (the tests run both
 # builds on the same configurations and compare every recorded array); it runs the engine
-# about twice as fast, since the hot classes' attributes and calls become C. The compiled
+# about 2.5 times as fast, since the hot classes' attributes and calls become C, and so do the
+# event heap and the change logs (EventHeap, RecordLog; the Python build keeps SimPy's queue
+# and lists). The compiled
 # module records the SHA-256 of the engine.py and engine.pxd it was built from, and it is
 # used only when they match the files here: an edited engine.py runs as Python (with a
 # warning) until it is rebuilt, never silently as the old compiled code.
