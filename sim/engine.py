@@ -47,8 +47,9 @@ What makes it fast
   arrival (``demand_mode="events"`` for demand stocks and ``production_mode="events"`` for
   the others make every arrival an event, for testing).
 * Everything frequent is a ``(callback, value)`` entry on SimPy's event queue, keyed like a
-  SimPy event by ``(time, priority, id)``; generator processes are used only for rare things
-  (policy events). :meth:`Model._loop` is SimPy's ``Environment.step`` inlined in a loop,
+  SimPy event by ``(time, priority, id)`` (the compiled build keeps these entries on a heap of
+  its own with C keys, :class:`EventHeap`, merged with SimPy's queue by the same keys);
+  generator processes are used only for rare things (policy events). :meth:`Model._loop` is SimPy's ``Environment.step`` inlined in a loop,
   which also records the priority and id of the event being processed (lazy lines and
   held-back arrivals need them to order simultaneous events exactly).
 * Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
@@ -58,10 +59,12 @@ What makes it fast
   (:meth:`Model.release`) so that reference counting frees it at once: no collection ever
   has to walk it.
 * Statistics are appended to flat lists as ``(time, code, quantity)`` records (``list.extend``
-  of a tuple costs a fifth of ``array('d').extend``) and turned into daily series and KPIs
-  with numpy after the run (:mod:`sim.results`, :mod:`sim.metrics`).
+  of a tuple costs a fifth of ``array('d').extend``; the compiled build writes C doubles into
+  :class:`RecordLog` buffers instead) and turned into daily series and KPIs with numpy after
+  the run (:mod:`sim.results`, :mod:`sim.metrics`).
 * The install compiles this module with Cython, typed by ``engine.pxd`` (see "The compiled
-  engine" at the end): the same code and the same results, the engine about twice as fast.
+  engine" at the end): the same code and the same results, the engine about 2.5 times as
+  fast.
 
 Flow rules
 ----------
