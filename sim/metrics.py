@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from functools import cached_property, reduce
 from itertools import accumulate, pairwise
-from operator import itemgetter, mul, or_
+from operator import add, itemgetter, mul, or_
 
 import numpy as np
 
@@ -254,11 +254,14 @@ def group_kpi_table(streams: DemandArrays, per_stream: dict, groups: list) -> li
     with_backorders = []
     for g, idx in enumerate(groups):
         pick = itemgetter(*idx) if len(idx) > 1 else lambda values, i=idx[0]: (values[i],)
-        # left to right, as group_kpis adds
+        # left to right, as group_kpis adds its numpy floats; not with sum(), which from
+        # Python 3.12 compensates the rounding of Python floats (the KPIs would then differ
+        # in their last bits between Python versions)
         orders, tot, filled, backordered, lost = [
-            sum(pick(per_stream[name]))
+            reduce(add, pick(per_stream[name]), 0.0)
             for name in ("orders", "demand_t", "filled_t", "backordered_t", "lost_t")]
-        full = sum(map(mul, pick(per_stream["fill_rate_type1"]), pick(per_stream["orders"])))
+        full = reduce(add, map(mul, pick(per_stream["fill_rate_type1"]),
+                               pick(per_stream["orders"])), 0.0)
         bo = streams.backorders_across(idx)
         if bo is not None:
             backorders.append(bo)

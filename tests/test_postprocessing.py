@@ -301,3 +301,20 @@ def test_week_grid_of_rows_matches_each_row_alone():
             for i in range(3):
                 for j in range(2):
                     assert _bits(got[i, j]) == _bits(_reference_week_grid(m[i, j], how))
+
+
+def test_group_kpis_add_their_streams_left_to_right():
+    """Group totals add the streams' floats one after the other, as ``group_kpis`` did with
+    numpy floats; ``sum()`` of Python floats compensates the rounding from Python 3.12 on, so
+    the KPIs would differ in their last bits between Python versions."""
+    values = [1e16, 1.0, -1e16]               # left to right: 0.0; compensated: 1.0
+    plain = (values[0] + values[1]) + values[2]
+    streams = metrics.DemandArrays(np.zeros(3), np.ones(3), np.ones(3), np.ones(3),
+                                   np.zeros((3, 2)), [1, 1, 1], [False] * 3)
+    per_stream = {name: list(values) for name in
+                  ("orders", "demand_t", "filled_t", "backordered_t", "lost_t")}
+    per_stream.update(fill_rate_type1=[1.0, 1.0, 1.0], short_days=[0, 0, 0],
+                      first_shortage_day=[5.0, 5.0, 5.0], shortage_occurred=[0.0, 0.0, 0.0])
+    (group,) = metrics.group_kpi_table(streams, per_stream, [[0, 1, 2]])
+    for name in ("orders", "demand_t", "filled_t", "backordered_t", "lost_t"):
+        assert _bits(group[name]) == _bits(plain), name
