@@ -146,6 +146,7 @@ cdef class Model:
     cpdef dispatch(self, Lane lane, double qty, object prov, double now, double shipped_at)
     @cython.locals(queue=list, n=Py_ssize_t, now=double, heap=EventHeap)
     cpdef _loop(self, double until, Py_ssize_t limit=*)
+    cpdef push(self, double t, double priority, Py_ssize_t eid, object item)
     @cython.locals(lane=Lane, qty=double)
     cpdef _arrival(self, tuple value)
     @cython.locals(lane=Lane, usable=list, active=list, tot=double)

@@ -697,10 +697,7 @@ class Stock:
         model = self.model
         call = model.on_arrival
         for t, eid, qty, prov, lane in self.pending:
-            if _COMPILED:
-                model.heap.push(t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov)))
-            else:
-                _heappush(model.queue, (t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov))))
+            model.push(t, PRIORITY_ARRIVAL, eid, (call, (lane, qty, prov)))
         self.pending = []
 
 
@@ -793,10 +790,7 @@ class DemandStock(Stock):
         # and would depend on when the wake was predicted
         model = self.model
         call = (self.on_wake, (self.wake_gen, k))
-        if _COMPILED:
-            model.heap.push(T[k], self.priority, next(model.eid), call)
-        else:
-            _heappush(model.queue, (T[k], self.priority, next(model.eid), call))
+        model.push(T[k], self.priority, next(model.eid), call)
 
     def _wake(self, value) -> None:
         gen, k = value
@@ -885,7 +879,7 @@ class DemandStock(Stock):
             log = np.concatenate((self.log_array, log))
         log = np.concatenate((log, records))
         # the run is over: an array, in time order (the arrivals after the records at a tie);
-        # kept beside the list, which stays a list (the compiled build types it so)
+        # the change log starts again empty (a later settlement's records come after these)
         self.log_array = log[np.argsort(log[:, 0], kind="stable")]
         self.log = new_log(3)
 
@@ -1048,11 +1042,7 @@ class Production:
         else:       # Model.at, inlined (every batch start; duration > 0 here)
             model = self.model
             call = self.pend_event = (self.on_done, (q, prov))
-            if _COMPILED:
-                model.heap.push(model.now + duration, PRIORITY_PRODUCTION, next(model.eid), call)
-            else:
-                _heappush(model.queue, (model.now + duration, PRIORITY_PRODUCTION,
-                                        next(model.eid), call))
+            model.push(model.now + duration, PRIORITY_PRODUCTION, next(model.eid), call)
         for inp, _ in inputs:
             if inp.ptype != "none":
                 inp.review(now)
@@ -1152,8 +1142,9 @@ class Model:
     def at(self, delay: float, priority: int, callback, value: Any = None) -> tuple:
         """Schedule *callback(value)* after *delay* days with *priority* (no process involved).
 
-        The entry goes on SimPy's own queue with SimPy's key ``(time, priority, id)``, so it is
-        ordered with every SimPy event exactly as ``Environment.schedule`` would order it; in
+        The entry goes on the event queue (:meth:`push`) with SimPy's key ``(time, priority,
+        id)``, so it is ordered with every SimPy event exactly as ``Environment.schedule`` would
+        order it; in
         place of an :class:`simpy.Event` it carries the pair ``(callback, value)``, which
         :meth:`_loop` calls directly (an Event object costs seven times as much to make, and
         these are the engine's most frequent events). Returns the pair.
@@ -1161,11 +1152,17 @@ class Model:
         if delay < 0.0:
             raise RuntimeError(f"internal error: event scheduled {delay} days in the past")
         call = (callback, value)
-        if _COMPILED:
-            self.heap.push(self.now + delay, priority, next(self.eid), call)
-        else:
-            _heappush(self.queue, (self.now + delay, priority, next(self.eid), call))
+        self.push(self.now + delay, priority, next(self.eid), call)
         return call
+
+    def push(self, t: float, priority: float, eid: int, item) -> None:
+        """Put *item* (a ``(callback, value)`` pair or a triggered :class:`simpy.Event`) on the
+        event queue with SimPy's key ``(t, priority, eid)``: the compiled build's
+        :class:`EventHeap`, or SimPy's own queue, as ``Environment.schedule`` would."""
+        if _COMPILED:
+            self.heap.push(t, priority, eid, item)
+        else:
+            _heappush(self.queue, (t, priority, eid, item))
 
     def sleep(self, delay: float, priority: int = PRIORITY_POLICY) -> simpy.Event:
         """A real, already-triggered :class:`simpy.Event` *delay* days ahead with *priority*,
@@ -1178,10 +1175,7 @@ class Model:
         ev.callbacks = []
         ev._ok = True
         ev._value = None
-        if _COMPILED:
-            self.heap.push(env._now + delay, priority, next(env._eid), ev)
-        else:
-            _heappush(env._queue, (env._now + delay, priority, next(env._eid), ev))
+        self.push(self.now + delay, priority, next(self.eid), ev)
         return ev
 
     def onehot(self, country: str) -> tuple:
@@ -1569,10 +1563,7 @@ class Model:
                 _heappush(dst.pending, (t, next(self.eid), qty, prov, lane))
                 return
         call = (self.on_arrival, (lane, qty, prov))
-        if _COMPILED:
-            self.heap.push(t, PRIORITY_ARRIVAL, next(self.eid), call)
-        else:
-            _heappush(self.queue, (t, PRIORITY_ARRIVAL, next(self.eid), call))
+        self.push(t, PRIORITY_ARRIVAL, next(self.eid), call)
 
     def _arrival(self, value) -> None:
         lane, qty, prov = value

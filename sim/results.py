@@ -110,7 +110,8 @@ _SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
 def _rows(records, width: int) -> np.ndarray:
-    """A flat list of change records as an (n, width) float array (arrays pass through)."""
+    """A change log (a flat list or a ``RecordLog``) as an (n, width) float array (arrays
+    pass through)."""
     if isinstance(records, np.ndarray):
         return records.reshape(-1, width)
     return records_array(records, width)
