@@ -23,6 +23,7 @@ exceeds the de minimis fraction.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,11 @@ from .engine import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURN
 from .errors import ScenarioError
 from .streams import SwitchingSampler
 
-__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent"]
+__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS"]
+
+# the events of the licence decision log (Run.licence_decisions), by code
+LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used")
+_APPLIED, _GRANTED, _DENIED, _EXPIRED, _USED = 0, 1, 2, 3, 4
 
 # licence approvals: U(0, 1) draws (``rng.uniform(0, 1)`` is ``rng.random()``, value for value)
 _STANDARD_UNIFORM = Uniform(0.0, 1.0)
@@ -42,6 +47,60 @@ _REVIEW_STREAM, _APPROVAL_STREAM = "licence_review", "licence_approval"
 def _licence_stream(kind: str, cid: str, lane_id: str) -> tuple:
     """Name of the licence review-time or approval stream of one control on one lane."""
     return (kind, cid, lane_id)
+
+
+def _licence_keys(lane, src_country: str, dst_country: str) -> dict:
+    """What a licence of each scope is keyed on, for shipments on *lane* (a control keeps
+    its licences by these keys): the lane itself (exporter node, buyer, material), the
+    exporter and buyer (every material), the exporter and importing country, the exporter."""
+    src, dst = lane.spec.src, lane.spec.dst
+    return {"lane": ("lane", lane.index), "buyer": ("buyer", src, dst),
+            "country": ("country", src, dst_country), "exporter": ("exporter", src)}
+
+
+class _Licence:
+    """A granted licence: its scope key, when granted, until when valid, and what shipped
+    under it."""
+
+    __slots__ = ("cid", "lane", "granted", "until", "tonnes", "shipments")
+
+    def __init__(self, cid: str, lane: int, granted: float, until: float) -> None:
+        self.cid = cid
+        self.lane = lane          # the lane whose shipment applied for it (for the log)
+        self.granted = granted
+        self.until = until
+        self.tonnes = 0.0
+        self.shipments = 0
+
+
+class _Application:
+    """A pending licence application of one scope: the shipments waiting on it (later
+    shipments in the same scope join it rather than apply again, as an exporter would)."""
+
+    __slots__ = ("state", "step", "key", "lane", "waiting", "params")
+
+    def __init__(self, state, step, key, lane) -> None:
+        self.state = state
+        self.step = step          # the gate step whose review and approval streams it draws
+        self.key = key
+        self.lane = lane
+        self.waiting: list = []   # (lane, qty, prov, shipped_at, cleared)
+        self.params: dict = {}
+
+
+class _ClearanceState:
+    """A clearance hold in force or not, its testing servers (None: unlimited) and queue."""
+
+    __slots__ = ("spec", "index", "active", "servers", "busy", "queue", "sampler")
+
+    def __init__(self, spec, index: int, sampler) -> None:
+        self.spec = spec
+        self.index = index
+        self.active = False
+        self.servers = spec.servers
+        self.busy = 0
+        self.queue: deque = deque()
+        self.sampler = sampler
 
 
 
@@ -91,7 +150,7 @@ class _ControlState:
     __slots__ = ("spec", "active", "suspended", "params", "buyer_params", "dest_params",
                  "quota_used", "quota_queue", "direct_lanes", "extra_lanes", "quota_period",
                  "direct_set", "extra_set",
-                 "capacity_on")
+                 "capacity_on", "licences", "pending")
 
     def __init__(self, spec) -> None:
         self.spec = spec
@@ -99,7 +158,11 @@ class _ControlState:
         self.suspended = False
         self.params = {k: getattr(spec, k) for k in ("regime", "review_days", "approval_probability",
                                                      "on_denial", "avoid_days", "quota_t",
-                                                     "quota_period_days", "de_minimis")}
+                                                     "quota_period_days", "de_minimis",
+                                                     "licence_scope", "licence_validity_days",
+                                                     "reapply_days")}
+        self.licences: dict = {}      # scope key -> _Licence (the latest granted)
+        self.pending: dict = {}       # scope key -> _Application
         self.buyer_params: dict[str, dict] = {}
         self.dest_params: dict[str, dict] = {}
         self.capacity_on = False
@@ -133,11 +196,11 @@ class _GateStep:
     tracked), the lane's rare-earth value share, and its licence review and approval draws."""
 
     __slots__ = ("state", "cid", "by_origin", "origin_index", "content_share", "review",
-                 "approval")
+                 "approval", "keys")
 
     def __init__(self, state: _ControlState, by_origin: bool, origin_index: int,
                  content_share: float, review: SwitchingSampler,
-                 approval: SwitchingSampler) -> None:
+                 approval: SwitchingSampler, keys: dict) -> None:
         self.state = state
         self.cid = state.spec.id
         self.by_origin = by_origin
@@ -145,6 +208,7 @@ class _GateStep:
         self.content_share = content_share
         self.review = review
         self.approval = approval
+        self.keys = keys          # licence scope -> key of this lane's shipments
 
 
 class PolicyEngine:
@@ -156,6 +220,12 @@ class PolicyEngine:
         self.events: list[PolicyEvent] = []
         self.truce_outcomes: list[str] = []
         self.licence_log: list = []      # (time, control id, lane index, qty, review days, approved)
+        # the licence decision log: (time, event code, control id, lane index, tonnes,
+        # review days); licences granted under a scope, for their expiry rows after the run
+        self.decisions: list = []
+        self.granted: list = []
+        # (arrival, start of testing, end of testing, clearance index, lane index, tonnes)
+        self.clearance_log: list = []
         scenario.check_network(model.network)
         net = model.network
         self.controls = {c.id: _ControlState(c) for c in scenario.controls}
@@ -206,15 +276,33 @@ class PolicyEngine:
         self._country_index = {c: i for i, c in enumerate(model.origins)}
         # what gate() checks for each gated lane, worked out once (its draws open their
         # streams at the first licence)
+        countries = {l.index: (net.nodes[l.spec.src].country, net.nodes[l.spec.dst].country)
+                     for l in model.lanes}
         self._lane_steps = {
             index: tuple(_GateStep(cs, by_origin, self._country_index.get(cs.spec.exporter, -1),
                                    self.content_share[index],
                                    SwitchingSampler(model.streams, _licence_stream(
                                        _REVIEW_STREAM, cs.spec.id, model.lanes[index].id)),
                                    SwitchingSampler(model.streams, _licence_stream(
-                                       _APPROVAL_STREAM, cs.spec.id, model.lanes[index].id)))
+                                       _APPROVAL_STREAM, cs.spec.id, model.lanes[index].id)),
+                                   _licence_keys(model.lanes[index], *countries[index]))
                          for cs, by_origin in gating)
             for index, gating in self._lane_controls.items()}
+        # clearance holds: per lane, the holds that may cover it (in scenario order)
+        self.clearances = [
+            _ClearanceState(h, i, SwitchingSampler(model.streams, ("clearance", h.id)))
+            for i, h in enumerate(scenario.clearance)]
+        self._lane_clearance: dict[int, tuple] = {}
+        for lane in model.lanes:
+            src_c, dst_c = countries[lane.index]
+            mat = mats[lane.material]
+            held = tuple(cl for cl in self.clearances
+                         if cl.spec.exporter == src_c and dst_c != src_c
+                         and cl.spec.covers_destination(dst_c)
+                         and (lane.material in cl.spec.materials
+                              or mat.contains_any(cl.spec.elements)))
+            if held:
+                self._lane_clearance[lane.index] = held
 
     # -- demand -----------------------------------------------------------------------------
     def demand_multiplier(self, node, material: str) -> Multiplier | None:
@@ -239,6 +327,8 @@ class PolicyEngine:
         sc = self.scenario
         for cs in self.controls.values():
             env.process(self._control_process(cs))
+        for cl in self.clearances:
+            env.process(self._clearance_process(cl))
         if sc.truce is not None:
             env.process(self._truce_process(sc.truce))
         for t in sc.tariffs:
@@ -454,6 +544,10 @@ class PolicyEngine:
                     gated = True
             elif lane.index in cs.extra_set:
                 gated = True
+        if not gated:
+            for cl in self._lane_clearance.get(lane.index, ()):
+                if cl.active:
+                    gated = True
         was = lane.banned
         lane.banned = banned
         lane.gate = self.gate if gated else None
@@ -483,16 +577,22 @@ class PolicyEngine:
             buyer.on_order -= dropped
             buyer.log.extend((now, REC_CANCELLED, dropped))
 
-    def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None) -> None:
+    def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None,
+             cleared: tuple = ()) -> None:
         """Decide what happens to a shipment on a gated lane (called by the engine).
 
         *shipped_at* is when the goods left the supplier (differs from *now* when a denied
-        shipment is re-applied)."""
+        shipment is re-applied). *cleared* holds the controls whose licence the shipment has
+        already obtained (a shipment released by a granted licence comes back through here for
+        the other controls). A control whose ``licence_scope`` is not ``"shipment"`` lets the
+        shipment pass under a valid licence of its scope, or makes it wait on the scope's
+        pending application (filing one if there is none); per-shipment reviews are drawn
+        after every scoped licence is in hand, in the order of the controls."""
         if shipped_at is None:
             shipped_at = now
-        denied_by = None
-        review = 0.0
         quota_controls = None
+        reviews = None
+        used = None
         applied = False
         for step in self._lane_steps.get(lane.index, ()):
             cs = step.state
@@ -516,34 +616,269 @@ class PolicyEngine:
                     quota_controls = []
                 quota_controls.append(cs)
                 continue
-            r = step.review(p["review_days"])
-            ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
-            self.licence_log.append((now, step.cid, lane.index, qty, r, ok))
-            if r > review:
-                review = r
-            if not ok and denied_by is None:
-                denied_by = cs
-        if not applied:
-            self.model.dispatch(lane, qty, prov, now, shipped_at)
+            scope = p["licence_scope"]
+            if scope == "shipment":
+                if reviews is None:
+                    reviews = []
+                reviews.append((step, p))
+                continue
+            if cleared and cs in cleared:
+                continue
+            key = step.keys[scope]
+            lic = cs.licences.get(key)
+            if lic is not None and lic.until > now:
+                if used is None:
+                    used = []
+                used.append(lic)
+                continue
+            self._await_licence(step, key, p, (lane, qty, prov, shipped_at, cleared), now)
             return
+        if not applied:
+            self._release(lane, qty, prov, now, shipped_at)
+            return
+        if used is not None:
+            for lic in used:
+                lic.tonnes += qty
+                lic.shipments += 1
+                self.decisions.append((now, _USED, lic.cid, lane.index, qty, 0.0))
+        denied_by = None
+        review = 0.0
+        if reviews is not None:
+            for step, p in reviews:
+                r = step.review(p["review_days"])
+                ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
+                self.licence_log.append((now, step.cid, lane.index, qty, r, ok))
+                self.decisions.append((now, _APPLIED, step.cid, lane.index, qty, r))
+                self.decisions.append((now + r, _GRANTED if ok else _DENIED, step.cid,
+                                       lane.index, qty, r))
+                if r > review:
+                    review = r
+                if not ok and denied_by is None:
+                    denied_by = step.state
         self.model.at(review, 1, self._after_review,
                       (lane, qty, prov, shipped_at, denied_by,
-                       tuple(quota_controls) if quota_controls is not None else ()))
+                       tuple(quota_controls) if quota_controls is not None else (), cleared))
 
     def _after_review(self, value) -> None:
-        lane, qty, prov, shipped_at, denied_by, quotas = value
+        lane, qty, prov, shipped_at, denied_by, quotas, cleared = value
         now = self.model.env._now
         if denied_by is not None:
             p = denied_by.params_for(lane.spec.dst, lane.dst.node.country)
             if p["on_denial"] == "requeue" and denied_by.in_force:
-                self.gate(lane, qty, prov, now, shipped_at)
+                self.gate(lane, qty, prov, now, shipped_at, cleared)
+                return
+            if p["on_denial"] == "reapply":
+                # the goods wait at the exporter; the exporter files again after the delay
+                # (if the control is lifted by then, the shipment passes)
+                self.model.at(p["reapply_days"], 1, self._reapply_shipment,
+                              (lane, qty, prov, shipped_at, cleared))
                 return
             self._deny(lane, qty, now, p, denied_by.spec.id)
             return
         for cs in quotas:
             if not self._quota_take(cs, lane, qty, prov, shipped_at):
                 return
+        self._release(lane, qty, prov, now, shipped_at)
+
+    def _reapply_shipment(self, value) -> None:
+        lane, qty, prov, shipped_at, cleared = value
+        self.gate(lane, qty, prov, self.model.env._now, shipped_at, cleared)
+
+    # -- licences of a scope ------------------------------------------------------------------
+    def _await_licence(self, step, key, p: dict, entry: tuple, now: float) -> None:
+        """Make a shipment wait on the pending application of its licence scope, filing one
+        when none is pending."""
+        cs = step.state
+        app = cs.pending.get(key)
+        if app is None:
+            app = _Application(cs, step, key, entry[0].index)
+            cs.pending[key] = app
+            app.waiting.append(entry)
+            self._file(app, p, now)
+        else:
+            app.waiting.append(entry)
+
+    def _file(self, app: _Application, p: dict, now: float) -> None:
+        """Draw the review time and outcome of an application and schedule its decision."""
+        step = app.step
+        app.params = p
+        r = step.review(p["review_days"])
+        ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
+        tonnes = 0.0
+        for e in app.waiting:
+            tonnes += e[1]
+        self.licence_log.append((now, step.cid, app.lane, tonnes, r, ok))
+        self.decisions.append((now, _APPLIED, step.cid, app.lane, tonnes, r))
+        self.model.at(r, 1, self._decide, (app, ok, r))
+
+    def _decide(self, value) -> None:
+        """An application's review ends: grant a licence and release what waits on it, or
+        act on the denial (cancel, requeue at once, or re-apply after ``reapply_days``)."""
+        app, ok, r = value
+        now = self.model.env._now
+        cs = app.state
+        cid = cs.spec.id
+        tonnes = 0.0
+        for e in app.waiting:
+            tonnes += e[1]
+        if ok:
+            del cs.pending[app.key]
+            self.decisions.append((now, _GRANTED, cid, app.lane, tonnes, r))
+            lic = _Licence(cid, app.lane, now, now + app.params["licence_validity_days"])
+            cs.licences[app.key] = lic
+            self.granted.append(lic)
+            self._release_waiting(app, now, lic)
+            return
+        self.decisions.append((now, _DENIED, cid, app.lane, tonnes, r))
+        if not cs.in_force:             # lifted during the review: no licence needed now
+            del cs.pending[app.key]
+            self._release_waiting(app, now, None)
+            return
+        mode = app.params["on_denial"]
+        if mode == "requeue":
+            self._file(app, self._params_now(app), now)
+        elif mode == "reapply":
+            self.model.at(app.params["reapply_days"], 1, self._refile, app)
+        else:
+            del cs.pending[app.key]
+            for lane, qty, prov, shipped_at, cleared in app.waiting:
+                self._deny(lane, qty, now, app.params, cid)
+
+    def _params_now(self, app: _Application) -> dict:
+        lane = self.model.lanes[app.lane]
+        return app.state.params_for(lane.spec.dst, lane.dst.node.country)
+
+    def _refile(self, app: _Application) -> None:
+        """File a denied application again (with the regime now in force), or let its
+        shipments pass if the control has been lifted meanwhile."""
+        now = self.model.env._now
+        cs = app.state
+        if not cs.in_force:
+            del cs.pending[app.key]
+            self._release_waiting(app, now, None)
+            return
+        self._file(app, self._params_now(app), now)
+
+    def _release_waiting(self, app: _Application, now: float, lic) -> None:
+        """Send the shipments that waited on an application on through the gate (the other
+        controls, quotas and clearance), marked as cleared of this control."""
+        cs = app.state
+        for lane, qty, prov, shipped_at, cleared in app.waiting:
+            if lic is not None:
+                lic.tonnes += qty
+                lic.shipments += 1
+                self.decisions.append((now, _USED, lic.cid, lane.index, qty, 0.0))
+            self.gate(lane, qty, prov, now, shipped_at, cleared + (cs,))
+        app.waiting = []
+
+    def licence_table(self, horizon: float) -> dict:
+        """The licence decision log as numpy columns (one row per decision, in time order,
+        decisions after *horizon* left out): ``time``, ``event`` (index into
+        :data:`LICENCE_EVENTS`), ``control``, ``lane`` (lane index), ``tonnes`` and
+        ``review_days`` (of applications and decisions; NaN otherwise). Expiry rows are made
+        here from the granted licences: a licence expires at the end of its validity, with
+        the tonnes shipped under it (0: it expired unused)."""
+        rows = [r for r in self.decisions if r[0] < horizon]
+        rows += [(lic.until, _EXPIRED, lic.cid, lic.lane, lic.tonnes, math.nan)
+                 for lic in self.granted if lic.until < horizon]
+        n = len(rows)
+        time = np.fromiter((r[0] for r in rows), dtype=float, count=n)
+        order = np.argsort(time, kind="stable")
+        review = np.fromiter((r[5] for r in rows), dtype=float, count=n)
+        event = np.fromiter((r[1] for r in rows), dtype=np.int8, count=n)
+        review[(event == _USED) | (event == _EXPIRED)] = math.nan
+        return {"time": time[order], "event": event[order],
+                "control": np.array([r[2] for r in rows], dtype=object)[order],
+                "lane": np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)[order],
+                "tonnes": np.fromiter((r[4] for r in rows), dtype=float, count=n)[order],
+                "review_days": review[order]}
+
+    def tables(self, horizon: float) -> dict:
+        """The decision logs for :class:`~sim.results.Run`: the licence decisions
+        (:meth:`licence_table`), the clearance holds (numpy columns ``arrived``, ``started``,
+        ``ended``, ``hold``, ``lane``, ``tonnes``, testing started before *horizon*) and, to
+        name the lanes, per-lane arrays ``lane``, ``from``, ``to``, ``material``,
+        ``exporter_country``, ``importer_country`` (indexed by lane index). Empty when the
+        scenario gates nothing."""
+        if not self._lane_steps and not self._lane_clearance:
+            return {}
+        m = self.model
+        nodes = m.network.nodes
+        lanes = m.lanes
+        out = {"lanes": {
+            "lane": np.array([l.id for l in lanes], dtype=object),
+            "from": np.array([l.spec.src for l in lanes], dtype=object),
+            "to": np.array([l.spec.dst for l in lanes], dtype=object),
+            "material": np.array([l.material for l in lanes], dtype=object),
+            "exporter_country": np.array([nodes[l.spec.src].country for l in lanes], dtype=object),
+            "importer_country": np.array([nodes[l.spec.dst].country for l in lanes],
+                                         dtype=object)},
+            "licence": self.licence_table(horizon)}
+        held = [r for r in self.clearance_log if r[1] < horizon]
+        arr = np.array([r[:3] + r[4:] for r in held], dtype=float).reshape(-1, 5)
+        out["clearance"] = {"arrived": arr[:, 0], "started": arr[:, 1], "ended": arr[:, 2],
+                            "lane": arr[:, 3].astype(np.int64), "tonnes": arr[:, 4],
+                            "hold": np.array([self.clearances[r[3]].spec.id for r in held],
+                                             dtype=object)}
+        return out
+
+    # -- clearance holds ----------------------------------------------------------------------
+    def _clearance_process(self, cl: _ClearanceState):
+        m = self.model
+        h = cl.spec
+        day = m.day_of(h.start)
+        if day >= m.horizon:
+            return
+        yield from self._wait_until(day)
+        cl.active = True
+        self._note(day, "clearance", f"clearance hold {h.id}: consignments tested")
+        self._refresh_clearance(cl)
+        if h.end is not None:
+            end = m.day_of(h.end)
+            if end < m.horizon:
+                yield from self._wait_until(end)
+                cl.active = False
+                self._note(end, "clearance", f"clearance hold {h.id}: ended")
+                self._refresh_clearance(cl)
+
+    def _refresh_clearance(self, cl: _ClearanceState) -> None:
+        for index, held in self._lane_clearance.items():
+            if cl in held:
+                self._refresh_lane(self.model.lanes[index])
+
+    def _release(self, lane, qty: float, prov, now: float, shipped_at: float,
+                 after: int = 0) -> None:
+        """Hand a shipment that passed the controls to the clearance holds in force on its
+        lane (from the *after*-th on), one after another, then to :meth:`Model.dispatch`."""
+        held = self._lane_clearance.get(lane.index)
+        if held is not None:
+            for k in range(after, len(held)):
+                cl = held[k]
+                if cl.active:
+                    self._hold(cl, (lane, qty, prov, shipped_at, k + 1), now, now)
+                    return
         self.model.dispatch(lane, qty, prov, now, shipped_at)
+
+    def _hold(self, cl: _ClearanceState, entry: tuple, arrived: float, now: float) -> None:
+        """Start testing a consignment if a server is free; else it queues (first come,
+        first served)."""
+        if cl.servers is not None and cl.busy >= cl.servers:
+            cl.queue.append((arrived, entry))
+            return
+        cl.busy += 1
+        d = cl.sampler(cl.spec.delay_days)
+        self.clearance_log.append((arrived, now, now + d, cl.index, entry[0].index, entry[1]))
+        self.model.at(d, 1, self._tested, (cl, entry))
+
+    def _tested(self, value) -> None:
+        cl, entry = value
+        now = self.model.env._now
+        cl.busy -= 1
+        if cl.queue:
+            arrived, nxt = cl.queue.popleft()
+            self._hold(cl, nxt, arrived, now)
+        lane, qty, prov, shipped_at, after = entry
+        self._release(lane, qty, prov, now, shipped_at, after)
 
     def _quota_period(self, cs) -> int:
         start = self.model.day_of(cs.spec.start)
@@ -578,7 +913,7 @@ class PolicyEngine:
         for i, (lane, qty, prov, shipped_at) in enumerate(queue):
             if cs.quota_used == 0.0 or cs.quota_used + qty <= cs.params["quota_t"] + 1e-9:
                 cs.quota_used += qty
-                self.model.dispatch(lane, qty, prov, now, shipped_at)
+                self._release(lane, qty, prov, now, shipped_at)
             else:
                 cs.quota_queue = queue[i:]
                 self._schedule_quota_reset(cs, cs.quota_period)

@@ -373,6 +373,8 @@ class Run:
     truce_outcomes: list[str]
     licences: np.ndarray          # (n, 3): time, review days, approved
     stats: dict = field(default_factory=dict)
+    # the policy engine's decision logs as numpy columns (PolicyEngine.tables)
+    policy_tables: dict = field(default_factory=dict)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -413,6 +415,7 @@ class Run:
             truce_outcomes=list(pol.truce_outcomes), licences=lic,
             stats={"build_seconds": model.build_seconds, "run_seconds": model.run_seconds,
                    "events": model.events_processed})
+        run.policy_tables = pol.tables(H)
         if demand_arrays is not None:
             run.__dict__["_demand_arrays"] = demand_arrays      # computed already
         return run
@@ -687,6 +690,59 @@ class Run:
         return pd.DataFrame(rows)
 
     # -- printing and saving ------------------------------------------------------------------
+    def licence_decisions(self):
+        """The licence decision log as a DataFrame, one row per decision on a gated lane, in
+        time order: ``date``, ``day`` (simulation day), ``control``, ``lane``, ``from``,
+        ``to``, ``material``, ``exporter_country``, ``importer_country``, ``event``,
+        ``tonnes`` and ``review_days``.
+
+        Events: ``applied`` (an application filed; its review time, the tonnes waiting on
+        it), ``granted`` / ``denied`` (the review's outcome, when it ends), ``used`` (a
+        shipment passes under a licence of a scope other than ``"shipment"``; a per-shipment
+        licence's ``granted`` row is its use), ``expired`` (a scoped licence reaches the end of
+        its validity; ``tonnes`` is what shipped under it, 0 when it expired unused). A
+        per-shipment review is one application for its shipment's tonnes; a scoped
+        application is filed by the first shipment that finds no valid licence, and later
+        shipments in the scope wait on it. Decisions after the horizon are left out.
+        ``Run.licences`` holds the applications alone, as before."""
+        import pandas as pd
+
+        t = self.policy_tables.get("licence")
+        cols = ["date", "day", "control", "lane", "from", "to", "material", "exporter_country",
+                "importer_country", "event", "tonnes", "review_days"]
+        if t is None or len(t["time"]) == 0:
+            return pd.DataFrame({c: [] for c in cols})
+        lanes = self.policy_tables["lanes"]
+        li = t["lane"]
+        from .policy import LICENCE_EVENTS
+        df = pd.DataFrame({
+            "date": [self.date_of(d) for d in t["time"]], "day": t["time"],
+            "control": t["control"], **{k: lanes[k][li] for k in
+                                       ("lane", "from", "to", "material", "exporter_country",
+                                        "importer_country")},
+            "event": pd.Categorical.from_codes(t["event"], categories=list(LICENCE_EVENTS)),
+            "tonnes": t["tonnes"], "review_days": t["review_days"]})
+        return df[cols]
+
+    def clearance_holds(self):
+        """Consignments held for testing by the scenario's ``[[clearance]]`` holds, one row
+        per consignment whose testing started: ``hold``, ``lane``, ``tonnes``, ``arrived``
+        (day it reached testing), ``started``, ``ended`` (days; ``ended`` may lie beyond the
+        horizon), ``wait_days`` (queueing for a free server) and ``test_days``."""
+        import pandas as pd
+
+        c = self.policy_tables.get("clearance")
+        cols = ["hold", "lane", "tonnes", "arrived", "started", "ended", "wait_days",
+                "test_days"]
+        if c is None or len(c["arrived"]) == 0:
+            return pd.DataFrame({k: [] for k in cols})
+        df = pd.DataFrame({"hold": c["hold"], "lane": self.policy_tables["lanes"]["lane"][c["lane"]],
+                           "tonnes": c["tonnes"], "arrived": c["arrived"],
+                           "started": c["started"], "ended": c["ended"]})
+        df["wait_days"] = df["started"] - df["arrived"]
+        df["test_days"] = df["ended"] - df["started"]
+        return df[cols]
+
     def summary(self) -> str:
         """A short readable summary: fill rate and first shortage by sector."""
         lines = [f"network {self.network_name} | scenario {self.scenario_name} | seed {self.seed}"

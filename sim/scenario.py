@@ -95,7 +95,7 @@ from .network import ISO_COUNTRIES, parse_date, read_toml
 
 __all__ = [
     "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
-    "DemandSurge", "load_scenario", "list_scenarios", "resolve_scenario", "scenario_path",
+    "DemandSurge", "ClearanceHold", "load_scenario", "list_scenarios", "resolve_scenario", "scenario_path",
     "BUILTIN_DIR",
 ]
 
@@ -135,6 +135,9 @@ class ExportControl:
     extraterritorial: bool = False
     direct: bool = True
     de_minimis: float = 0.001
+    licence_scope: str = "shipment"
+    licence_validity_days: float | None = None
+    reapply_days: float | None = None
     changes: tuple[RegimeChange, ...] = ()
     capacity_nodes: tuple[str, ...] = ()
     capacity_factor: float = 1.0
@@ -225,6 +228,32 @@ class DemandSurge:
 
 
 @dataclass(frozen=True)
+class ClearanceHold:
+    """Consignments of some materials leaving a country held for testing before they cross
+    the border, whether or not a control covers them: each waits a drawn ``delay_days``
+    in testing; with ``servers`` (testing capacity: consignments tested at once) they queue
+    first come, first served for a free one."""
+
+    id: str
+    exporter: str
+    delay_days: Distribution
+    start: _dt.date
+    end: _dt.date | None = None
+    materials: frozenset[str] = frozenset()
+    elements: frozenset[str] = frozenset()
+    destinations: tuple[str, ...] | None = None
+    excluded: tuple[str, ...] = ()
+    servers: int | None = None
+    source: str = ""
+
+    def covers_destination(self, country: str) -> bool:
+        """True when consignments into *country* are held."""
+        if country in self.excluded:
+            return False
+        return self.destinations is None or country in self.destinations
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A policy timeline with its horizon. ``Scenario()`` is the baseline: no policy events."""
 
@@ -240,6 +269,7 @@ class Scenario:
     outages: tuple[Outage, ...] = ()
     lane_closures: tuple[LaneClosure, ...] = ()
     demand_surges: tuple[DemandSurge, ...] = ()
+    clearance: tuple[ClearanceHold, ...] = ()
     source: str = ""
     file: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
@@ -304,6 +334,12 @@ class Scenario:
             if s.material is not None and s.material not in network.materials:
                 raise ScenarioError(f"material {s.material!r} is not in network '{network.name}'",
                                     file=where_file, where="demand_surges", field="material")
+        for h in self.clearance:
+            for m in sorted(h.materials):
+                if m not in network.materials:
+                    raise ScenarioError(f"material {m!r} is not in network '{network.name}'",
+                                        file=where_file, where=f"clearance.{h.id}",
+                                        field="materials")
         for t in self.tariffs:
             for m in t.materials or ():
                 if m not in network.materials:
@@ -368,7 +404,10 @@ def _dist(v: Any, where: str, fld: str) -> Distribution:
 
 
 _REGIME_PARAMS = {"regime", "review_days", "approval_probability", "on_denial", "avoid_days",
-                  "quota_t", "quota_period_days", "de_minimis"}
+                  "quota_t", "quota_period_days", "de_minimis", "licence_scope",
+                  "licence_validity_days", "reapply_days"}
+ON_DENIAL = ("cancel", "requeue", "reapply")
+LICENCE_SCOPES = ("shipment", "lane", "buyer", "country", "exporter")
 
 
 def _regime_params(t: dict, where: str) -> dict:
@@ -383,10 +422,20 @@ def _regime_params(t: dict, where: str) -> dict:
     if "approval_probability" in t:
         out["approval_probability"] = _num(t["approval_probability"], where, "approval_probability", 0, 1)
     if "on_denial" in t:
-        if t["on_denial"] not in ("cancel", "requeue"):
-            raise ScenarioError(f"must be 'cancel' or 'requeue', got {t['on_denial']!r}", where=where,
-                                field="on_denial")
+        if t["on_denial"] not in ON_DENIAL:
+            raise ScenarioError(f"must be one of {', '.join(map(repr, ON_DENIAL))}, got "
+                                f"{t['on_denial']!r}", where=where, field="on_denial")
         out["on_denial"] = t["on_denial"]
+    if "licence_scope" in t:
+        if t["licence_scope"] not in LICENCE_SCOPES:
+            raise ScenarioError(f"must be one of {', '.join(map(repr, LICENCE_SCOPES))}, got "
+                                f"{t['licence_scope']!r}", where=where, field="licence_scope")
+        out["licence_scope"] = t["licence_scope"]
+    if "licence_validity_days" in t:
+        out["licence_validity_days"] = _num(t["licence_validity_days"], where,
+                                            "licence_validity_days", 0, strict=True)
+    if "reapply_days" in t:
+        out["reapply_days"] = _num(t["reapply_days"], where, "reapply_days")
     if "avoid_days" in t:
         out["avoid_days"] = _num(t["avoid_days"], where, "avoid_days")
     if "quota_t" in t:
@@ -396,6 +445,77 @@ def _regime_params(t: dict, where: str) -> dict:
     if "de_minimis" in t:
         out["de_minimis"] = _num(t["de_minimis"], where, "de_minimis", 0, 1)
     return out
+
+
+def _destinations(dest: Any, where: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """Covered destinations (None: all) and excepted ones, from ``"all"``, a list of
+    countries or ``{all_but = [...]}``."""
+    if dest == "all":
+        return None, ()
+    if isinstance(dest, list):
+        return tuple(_country(c, where, "destinations") for c in dest), ()
+    if isinstance(dest, dict) and set(dest) == {"all_but"} and isinstance(dest["all_but"], list):
+        return None, tuple(_country(c, where, "destinations.all_but") for c in dest["all_but"])
+    raise ScenarioError(f"must be \"all\", a list of countries or {{all_but = [...]}}, got {dest!r}",
+                        where=where, field="destinations")
+
+
+def _parse_clearance(i: int, t: Any) -> ClearanceHold:
+    where = f"clearance[{i}]"
+    t = _keys(t, {"id", "exporter", "materials", "elements", "destinations", "start", "end",
+                  "delay_days", "servers"}, where)
+    hid = t.get("id", f"clearance{i}")
+    if not isinstance(hid, str) or not hid:
+        raise ScenarioError(f"must be a non-empty string, got {hid!r}", where=where, field="id")
+    where = f"clearance.{hid}"
+    for req in ("exporter", "start", "delay_days"):
+        if req not in t:
+            raise ScenarioError(f"missing '{req}'", where=where, field=req)
+    mats = t.get("materials", [])
+    if not isinstance(mats, list) or not all(isinstance(m, str) for m in mats):
+        raise ScenarioError("must be a list of material ids", where=where, field="materials")
+    try:
+        elements = parse_elements(t.get("elements", []), where)
+    except ModelError as exc:
+        raise ScenarioError(exc.problem, where=where, field="elements") from None
+    if not mats and not elements:
+        raise ScenarioError("give 'materials' or 'elements' (what is held)", where=where,
+                            field="materials")
+    destinations, excluded = _destinations(t.get("destinations", "all"), where)
+    start = _date(t["start"], where, "start")
+    end = _date(t["end"], where, "end") if "end" in t else None
+    if end is not None and end <= start:
+        raise ScenarioError(f"end ({end}) must be after start ({start})", where=where, field="end")
+    servers = t.get("servers")
+    if servers is not None and (isinstance(servers, bool) or not isinstance(servers, int)
+                                or servers < 1):
+        raise ScenarioError(f"must be a whole number >= 1, got {servers!r}", where=where,
+                            field="servers")
+    return ClearanceHold(hid, _country(t["exporter"], where, "exporter"),
+                         _dist(t["delay_days"], where, "delay_days"), start, end,
+                         frozenset(mats), elements, destinations, excluded, servers,
+                         str(t.get("source", "")))
+
+
+def _check_regime(given: dict, where: str, what: str = "") -> None:
+    """Raise :class:`ScenarioError` unless the regime parameters in force (*given*: the ones a
+    scenario wrote, merged in the order they take effect) hold what their regime needs: the
+    one check shared by a control, each dated change and a truce escalation."""
+    regime = given.get("regime", "licensing")
+    if regime == "licensing" and given.get("review_days") is None:
+        raise ScenarioError(f"{what}licensing needs 'review_days' (a number or distribution of "
+                            "days)", where=where, field="review_days")
+    if regime == "quota" and given.get("quota_t") is None:
+        raise ScenarioError(f"{what}quota needs 'quota_t' (tonnes per quota_period_days)",
+                            where=where, field="quota_t")
+    if regime == "licensing" and given.get("licence_scope", "shipment") != "shipment" \
+            and "licence_validity_days" not in given:
+        raise ScenarioError(f"{what}licence_scope = {given['licence_scope']!r} needs "
+                            "'licence_validity_days' (how long a granted licence lasts)",
+                            where=where, field="licence_validity_days")
+    if given.get("on_denial") == "reapply" and "reapply_days" not in given:
+        raise ScenarioError(f"{what}on_denial = 'reapply' needs 'reapply_days' (days from a denial "
+                            "to the new application)", where=where, field="reapply_days")
 
 
 def _parse_control(cid: str, t: Any) -> ExportControl:
@@ -409,27 +529,10 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
         elements = parse_elements(t["elements"], where)
     except ModelError as exc:
         raise ScenarioError(exc.problem, where=where, field="elements") from None
-    dest = t.get("destinations", "all")
-    destinations: tuple[str, ...] | None
-    excluded: tuple[str, ...] = ()
-    if dest == "all":
-        destinations = None
-    elif isinstance(dest, list):
-        destinations = tuple(_country(c, where, "destinations") for c in dest)
-    elif isinstance(dest, dict) and set(dest) == {"all_but"} and isinstance(dest["all_but"], list):
-        destinations = None
-        excluded = tuple(_country(c, where, "destinations.all_but") for c in dest["all_but"])
-    else:
-        raise ScenarioError(f"must be \"all\", a list of countries or {{all_but = [...]}}, got {dest!r}",
-                            where=where, field="destinations")
+    destinations, excluded = _destinations(t.get("destinations", "all"), where)
     params = _regime_params(t, where)
     regime = params.get("regime", "licensing")
-    if regime == "licensing" and "review_days" not in params:
-        raise ScenarioError("licensing needs 'review_days' (a number or distribution of days)",
-                            where=where, field="review_days")
-    if regime == "quota" and "quota_t" not in params:
-        raise ScenarioError("quota needs 'quota_t' (tonnes per quota_period_days)", where=where,
-                            field="quota_t")
+    _check_regime(params, where)
     start = _date(t["start"], where, "start")
     end = _date(t["end"], where, "end") if "end" in t else None
     if end is not None and end <= start:
@@ -439,6 +542,7 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
     if not isinstance(raw_changes, list):
         raise ScenarioError("must be an array of tables [[controls.ID.changes]]", where=where,
                             field="changes")
+    checks = []         # (date, index, params, selector, where): checked in date order below
     for i, ch in enumerate(raw_changes):
         w = f"{where}.changes[{i}]"
         ch = _keys(ch, {"from", "buyers", "destinations"} | _REGIME_PARAMS, w)
@@ -454,10 +558,25 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
         if buyers and dests:
             raise ScenarioError("give buyers or destinations, not both", where=w)
         cp = _regime_params(ch, w)
-        if cp.get("regime") == "licensing" and "review_days" not in cp and "review_days" not in params:
-            raise ScenarioError("licensing needs 'review_days'", where=w, field="review_days")
-        changes.append(RegimeChange(_date(ch["from"], w, "from"), cp, tuple(buyers), dests,
-                                    str(ch.get("source", ""))))
+        when = _date(ch["from"], w, "from")
+        checks.append((when, i, cp, ("b", tuple(buyers)) if buyers else
+                       ("d", dests) if dests else None, w))
+        changes.append(RegimeChange(when, cp, tuple(buyers), dests, str(ch.get("source", ""))))
+    # each change, with what was in force before it (the control's parameters, the earlier
+    # changes for everyone and the earlier ones for the same buyers or destinations), must
+    # leave a complete regime
+    in_force = dict(params)
+    for_group: dict = {}
+    for _, _, cp, group, w in sorted(checks, key=lambda c: (c[0], c[1])):
+        merged = dict(in_force)
+        if group is not None:
+            merged.update(for_group.get(group, {}))
+        merged.update(cp)
+        _check_regime(merged, w)
+        if group is None:
+            in_force.update(cp)
+        else:
+            for_group.setdefault(group, {}).update(cp)
     ext = t.get("extraterritorial", False)
     direct = t.get("direct", True)
     for key, val in (("extraterritorial", ext), ("direct", direct)):
@@ -479,7 +598,8 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
             raise ScenarioError("missing 'factor'", where=f"{where}.capacity_effect", field="factor")
         cap_factor = _num(ce["factor"], f"{where}.capacity_effect", "factor", 0, 1)
     base = dict(review_days=None, approval_probability=1.0, on_denial="cancel", avoid_days=60.0,
-                quota_t=0.0, quota_period_days=365.0, de_minimis=0.001)
+                quota_t=0.0, quota_period_days=365.0, de_minimis=0.001,
+                licence_scope="shipment", licence_validity_days=None, reapply_days=None)
     base.update(params)
     base["regime"] = regime
     return ExportControl(id=cid, exporter=_country(t["exporter"], where, "exporter"),
@@ -490,11 +610,26 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
                          source=str(t.get("source", "")), **base)
 
 
+def _regime_at_end(c: ExportControl) -> dict:
+    """The regime parameters a control has for everyone after all its dated changes, as
+    given (a truce escalation overrides these)."""
+    given = {k: getattr(c, k) for k in _REGIME_PARAMS}
+    for k in ("review_days", "licence_validity_days", "reapply_days"):
+        if given[k] is None:
+            del given[k]
+    if given["regime"] != "quota" and given["quota_t"] == 0.0:
+        del given["quota_t"]          # the default: no quota was given
+    for ch in c.changes:
+        if not ch.buyers and not ch.destinations:
+            given.update(ch.params)
+    return given
+
+
 def _parse(data: dict, file: str | None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError("a scenario must be a table")
     _keys(data, {"scenario", "controls", "truce", "tariffs", "outages", "lane_closures",
-                 "demand_surges", "sources"}, "top level")
+                 "demand_surges", "sources", "clearance"}, "top level")
     head = _keys(data.get("scenario", {}), {"name", "description", "start", "end", "shortage_after",
                                            "network"}, "[scenario]")
     w = "[scenario]"
@@ -533,13 +668,8 @@ def _parse(data: dict, file: str | None) -> Scenario:
                              "truce.escalation")
         for cid in sus:
             c = next(c for c in controls if c.id == cid)
-            regime = esc.get("regime", c.regime)
-            if regime == "licensing" and esc.get("review_days", c.review_days) is None:
-                raise ScenarioError(f"escalating control {cid!r} to licensing needs 'review_days'",
-                                    where="truce.escalation", field="review_days")
-            if regime == "quota" and not esc.get("quota_t", c.quota_t):
-                raise ScenarioError(f"escalating control {cid!r} to a quota needs 'quota_t'",
-                                    where="truce.escalation", field="quota_t")
+            _check_regime(_regime_at_end(c) | esc, "truce.escalation",
+                          f"escalating control {cid!r}: ")
         truce = Truce(tuple(sus), _date(t["start"], tw, "start"),
                       _num(t["duration_days"], tw, "duration_days", 0, strict=True),
                       extension_days=_num(t.get("extension_days", 365.0), tw, "extension_days", 0,
@@ -609,13 +739,17 @@ def _parse(data: dict, file: str | None) -> Scenario:
             raise ScenarioError(f"end ({s1}) must be after start ({s0})", where=tw, field="end")
         surges.append(DemandSurge(_num(t["factor"], tw, "factor", 0, 100), s0, s1, t.get("sector"),
                                   t.get("node"), t.get("material"), str(t.get("source", ""))))
+    holds = tuple(_parse_clearance(i, t) for i, t in enumerate(_list(data, "clearance")))
+    if len({h.id for h in holds}) < len(holds):
+        raise ScenarioError("two clearance holds have the same id", where="clearance", field="id")
     return Scenario(
         name=str(head.get("name", Path(file).stem if file else "scenario")),
         description=str(head.get("description", "")), start=start, end=end,
         shortage_after=_date(head["shortage_after"], w, "shortage_after") if "shortage_after" in head
         else None, network=head.get("network"), controls=controls, truce=truce,
         tariffs=tuple(tariffs), outages=tuple(outages), lane_closures=tuple(closures),
-        demand_surges=tuple(surges), source=str(head.get("source", "")), file=file,
+        demand_surges=tuple(surges), clearance=holds, source=str(head.get("source", "")),
+        file=file,
         raw=_copy_plain(data))
 
 
