@@ -77,14 +77,16 @@ class _Application:
     """A pending licence application of one scope: the shipments waiting on it (later
     shipments in the same scope join it rather than apply again, as an exporter would)."""
 
-    __slots__ = ("state", "step", "key", "lane", "waiting", "params")
+    # it names its control and gate step rather than holding them, so that no reference cycle
+    # (control -> pending -> application -> control) outlives the model (Model.release)
+    __slots__ = ("cid", "pos", "key", "lane", "waiting", "params")
 
-    def __init__(self, state, step, key, lane) -> None:
-        self.state = state
-        self.step = step          # the gate step whose review and approval streams it draws
+    def __init__(self, cid: str, pos: int, key, lane: int) -> None:
+        self.cid = cid
+        self.pos = pos            # its gate step (review and approval streams) on that lane
         self.key = key
-        self.lane = lane
-        self.waiting: list = []   # (lane, qty, prov, shipped_at, cleared)
+        self.lane = lane          # the lane whose shipment filed it
+        self.waiting: list = []   # (lane, qty, prov, shipped_at, cleared control ids)
         self.params: dict = {}
 
 
@@ -196,7 +198,7 @@ class _GateStep:
     tracked), the lane's rare-earth value share, and its licence review and approval draws."""
 
     __slots__ = ("state", "cid", "by_origin", "origin_index", "content_share", "review",
-                 "approval", "keys")
+                 "approval", "keys", "pos")
 
     def __init__(self, state: _ControlState, by_origin: bool, origin_index: int,
                  content_share: float, review: SwitchingSampler,
@@ -209,6 +211,7 @@ class _GateStep:
         self.review = review
         self.approval = approval
         self.keys = keys          # licence scope -> key of this lane's shipments
+        self.pos = 0              # its place among the lane's steps
 
 
 class PolicyEngine:
@@ -288,6 +291,9 @@ class PolicyEngine:
                                    _licence_keys(model.lanes[index], *countries[index]))
                          for cs, by_origin in gating)
             for index, gating in self._lane_controls.items()}
+        for steps in self._lane_steps.values():
+            for pos, step in enumerate(steps):
+                step.pos = pos
         # clearance holds: per lane, the holds that may cover it (in scenario order)
         self.clearances = [
             _ClearanceState(h, i, SwitchingSampler(model.streams, ("clearance", h.id)))
@@ -362,9 +368,11 @@ class PolicyEngine:
         c = cs.spec
         steps = [(m.day_of(c.start), "start", None)]
         steps += [(m.day_of(ch.start), "change", ch) for ch in c.changes]
+        steps += [(m.day_of(ch.until), "revert", ch) for ch in c.changes if ch.until is not None]
         if c.end is not None:
             steps.append((m.day_of(c.end), "end", None))
-        steps.sort(key=lambda s: (s[0], {"start": 0, "change": 1, "end": 2}[s[1]]))
+        steps.sort(key=lambda s: (s[0], {"start": 0, "revert": 1, "change": 1, "end": 2}[s[1]]))
+        selective: list = []        # the changes for some buyers or destinations in force
         for day, what, ch in steps:
             if day >= m.horizon:
                 return
@@ -375,19 +383,34 @@ class PolicyEngine:
             elif what == "end":
                 cs.active = False
                 self._note(day, "control", f"{c.id}: ended")
+            elif what == "revert":
+                selective.remove(ch)
+                self._selective_params(cs, selective)
+                self._note(day, "change", f"{c.id}: regime change for "
+                           f"{len(ch.buyers) or ','.join(ch.destinations)}"
+                           f"{' buyers' if ch.buyers else ''} ends")
             else:
-                if ch.buyers:
-                    for b in ch.buyers:
-                        cs.buyer_params.setdefault(b, {}).update(ch.params)
-                elif ch.destinations:
-                    for d in ch.destinations:
-                        cs.dest_params.setdefault(d, {}).update(ch.params)
+                if ch.buyers or ch.destinations:
+                    selective.append(ch)
+                    self._selective_params(cs, selective)
                 else:
                     cs.params.update(ch.params)
                 who = (f" for {len(ch.buyers)} buyers" if ch.buyers else
                        f" for {','.join(ch.destinations)}" if ch.destinations else "")
                 self._note(day, "change", f"{c.id}: regime change{who}")
             self.apply(cs)
+
+    @staticmethod
+    def _selective_params(cs: _ControlState, selective: list) -> None:
+        """The per-buyer and per-destination overrides from the selective changes in force
+        (in the order they started; a later one overrides an earlier one)."""
+        cs.buyer_params = {}
+        cs.dest_params = {}
+        for ch in selective:
+            for b in ch.buyers:
+                cs.buyer_params.setdefault(b, {}).update(ch.params)
+            for d in ch.destinations:
+                cs.dest_params.setdefault(d, {}).update(ch.params)
 
     def _truce_process(self, truce):
         m = self.model
@@ -582,7 +605,7 @@ class PolicyEngine:
         """Decide what happens to a shipment on a gated lane (called by the engine).
 
         *shipped_at* is when the goods left the supplier (differs from *now* when a denied
-        shipment is re-applied). *cleared* holds the controls whose licence the shipment has
+        shipment is re-applied). *cleared* holds the ids of the controls whose licence the shipment has
         already obtained (a shipment released by a granted licence comes back through here for
         the other controls). A control whose ``licence_scope`` is not ``"shipment"`` lets the
         shipment pass under a valid licence of its scope, or makes it wait on the scope's
@@ -622,7 +645,7 @@ class PolicyEngine:
                     reviews = []
                 reviews.append((step, p))
                 continue
-            if cleared and cs in cleared:
+            if cleared and step.cid in cleared:
                 continue
             key = step.keys[scope]
             lic = cs.licences.get(key)
@@ -691,7 +714,7 @@ class PolicyEngine:
         cs = step.state
         app = cs.pending.get(key)
         if app is None:
-            app = _Application(cs, step, key, entry[0].index)
+            app = _Application(step.cid, step.pos, key, entry[0].index)
             cs.pending[key] = app
             app.waiting.append(entry)
             self._file(app, p, now)
@@ -700,7 +723,7 @@ class PolicyEngine:
 
     def _file(self, app: _Application, p: dict, now: float) -> None:
         """Draw the review time and outcome of an application and schedule its decision."""
-        step = app.step
+        step = self._lane_steps[app.lane][app.pos]
         app.params = p
         r = step.review(p["review_days"])
         ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
@@ -716,8 +739,8 @@ class PolicyEngine:
         act on the denial (cancel, requeue at once, or re-apply after ``reapply_days``)."""
         app, ok, r = value
         now = self.model.env._now
-        cs = app.state
-        cid = cs.spec.id
+        cid = app.cid
+        cs = self.controls[cid]
         tonnes = 0.0
         for e in app.waiting:
             tonnes += e[1]
@@ -746,13 +769,13 @@ class PolicyEngine:
 
     def _params_now(self, app: _Application) -> dict:
         lane = self.model.lanes[app.lane]
-        return app.state.params_for(lane.spec.dst, lane.dst.node.country)
+        return self.controls[app.cid].params_for(lane.spec.dst, lane.dst.node.country)
 
     def _refile(self, app: _Application) -> None:
         """File a denied application again (with the regime now in force), or let its
         shipments pass if the control has been lifted meanwhile."""
         now = self.model.env._now
-        cs = app.state
+        cs = self.controls[app.cid]
         if not cs.in_force:
             del cs.pending[app.key]
             self._release_waiting(app, now, None)
@@ -762,13 +785,12 @@ class PolicyEngine:
     def _release_waiting(self, app: _Application, now: float, lic) -> None:
         """Send the shipments that waited on an application on through the gate (the other
         controls, quotas and clearance), marked as cleared of this control."""
-        cs = app.state
         for lane, qty, prov, shipped_at, cleared in app.waiting:
             if lic is not None:
                 lic.tonnes += qty
                 lic.shipments += 1
                 self.decisions.append((now, _USED, lic.cid, lane.index, qty, 0.0))
-            self.gate(lane, qty, prov, now, shipped_at, cleared + (cs,))
+            self.gate(lane, qty, prov, now, shipped_at, cleared + (app.cid,))
         app.waiting = []
 
     def licence_table(self, horizon: float) -> dict:

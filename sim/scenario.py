@@ -95,7 +95,7 @@ from .network import ISO_COUNTRIES, parse_date, read_toml
 
 __all__ = [
     "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
-    "DemandSurge", "ClearanceHold", "load_scenario", "list_scenarios", "resolve_scenario", "scenario_path",
+    "DemandSurge", "ClearanceHold", "load_scenario", "compose", "list_layers", "list_scenarios", "resolve_scenario", "scenario_path",
     "BUILTIN_DIR",
 ]
 
@@ -105,13 +105,16 @@ REGIMES = ("ban", "licensing", "quota")
 
 @dataclass(frozen=True)
 class RegimeChange:
-    """New regime parameters of a control from a date on (optionally for some buyers only)."""
+    """New regime parameters of a control from a date on (optionally for some buyers only;
+    those may end on ``until``, after which the buyers have the parameters in force for
+    everyone again)."""
 
     start: _dt.date
     params: dict
     buyers: tuple[str, ...] = ()
     destinations: tuple[str, ...] = ()
     source: str = ""
+    until: _dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -275,9 +278,14 @@ class Scenario:
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_dict(cls, data: dict, *, file: str | None = None) -> "Scenario":
-        """Build and validate a scenario from its TOML structure."""
+    def from_dict(cls, data: dict, *, file: str | None = None,
+                  layers: tuple[str, ...] | list[str] = ()) -> "Scenario":
+        """Build and validate a scenario from its TOML structure (``extends``, ``layers``,
+        ``remove`` and ``append`` are resolved first, see :func:`compose`; *layers* are
+        switched on over the result, and their names are added to the scenario's name)."""
         try:
+            if layers or any(k in data for k in _DIRECTIVES):
+                data = compose(data, file, layers)
             return _parse(data, file)
         except ModelError as exc:
             err = exc if isinstance(exc, ScenarioError) else ScenarioError(
@@ -545,7 +553,7 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
     checks = []         # (date, index, params, selector, where): checked in date order below
     for i, ch in enumerate(raw_changes):
         w = f"{where}.changes[{i}]"
-        ch = _keys(ch, {"from", "buyers", "destinations"} | _REGIME_PARAMS, w)
+        ch = _keys(ch, {"from", "until", "buyers", "destinations"} | _REGIME_PARAMS, w)
         if "from" not in ch:
             raise ScenarioError("missing 'from' (a date)", where=w, field="from")
         buyers = ch.get("buyers", [])
@@ -559,9 +567,17 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
             raise ScenarioError("give buyers or destinations, not both", where=w)
         cp = _regime_params(ch, w)
         when = _date(ch["from"], w, "from")
+        until = _date(ch["until"], w, "until") if "until" in ch else None
+        if until is not None and not (buyers or dests):
+            raise ScenarioError("'until' needs buyers or destinations (a change for everyone "
+                                "lasts until the next one)", where=w, field="until")
+        if until is not None and until <= when:
+            raise ScenarioError(f"until ({until}) must be after from ({when})", where=w,
+                                field="until")
         checks.append((when, i, cp, ("b", tuple(buyers)) if buyers else
                        ("d", dests) if dests else None, w))
-        changes.append(RegimeChange(when, cp, tuple(buyers), dests, str(ch.get("source", ""))))
+        changes.append(RegimeChange(when, cp, tuple(buyers), dests, str(ch.get("source", "")),
+                                    until))
     # each change, with what was in force before it (the control's parameters, the earlier
     # changes for everyone and the earlier ones for the same buyers or destinations), must
     # leave a complete regime
@@ -778,6 +794,175 @@ def _list(data: dict, key: str) -> list:
     return v
 
 
+# ---------------------------------------------------------------------------------------------
+# composition: extends, layers, remove, append
+
+LAYER_DIR = BUILTIN_DIR / "layers"
+_DIRECTIVES = ("extends", "layers", "remove", "append")
+
+
+def _resolve_ref(ref: Any, file: str | None, kind: str) -> Path:
+    """The file an ``extends`` (kind "scenario") or ``layers`` entry (kind "layer") names: a
+    path (relative to the naming file's folder) or a built-in name."""
+    if not isinstance(ref, str) or not ref:
+        raise ScenarioError(f"must be a scenario name or path, got {ref!r}", file=file,
+                            field="extends" if kind == "scenario" else "layers")
+    p = Path(ref)
+    if p.suffix == ".toml" or "/" in ref or "\\" in ref:
+        if not p.is_absolute() and file is not None:
+            p = Path(file).parent / p
+        if not p.exists():
+            raise ScenarioError(f"{kind} file not found: {p}", file=file,
+                                field="extends" if kind == "scenario" else "layers")
+        return p.resolve()
+    folder = BUILTIN_DIR if kind == "scenario" else LAYER_DIR
+    builtin = folder / f"{ref}.toml"
+    if builtin.exists():
+        return builtin.resolve()
+    names = ", ".join(sorted(q.stem for q in folder.glob("*.toml"))) or "none"
+    raise ScenarioError(f"unknown {kind} {ref!r}: not a file and not a built-in {kind} ({names})",
+                        file=file, field="extends" if kind == "scenario" else "layers")
+
+
+def _remove(data: dict, paths: Any, file: str | None) -> None:
+    if not isinstance(paths, list) or not all(isinstance(q, str) and q for q in paths):
+        raise ScenarioError("must be a list of dotted keys such as \"controls.oct_2025_technology\"",
+                            file=file, field="remove")
+    for q in paths:
+        *parents, last = q.split(".")
+        t = data
+        for k in parents:
+            t = t.get(k) if isinstance(t, dict) else None
+        if not isinstance(t, dict) or last not in t:
+            raise ScenarioError(f"cannot remove {q!r}: the scenario it extends has no such key",
+                                file=file, field="remove")
+        del t[last]
+
+
+def _merge(base: dict, over: dict) -> None:
+    """Merge *over* into *base*: tables merged key by key (recursively), anything else
+    (numbers, strings, arrays, arrays of tables) replaced."""
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = _copy_plain(v)
+
+
+def _append(base: dict, extra: Any, file: str | None, path: str = "append") -> None:
+    """Append the arrays of *extra* to the arrays at the same keys of *base* (created when
+    missing); tables are followed key by key."""
+    if not isinstance(extra, dict):
+        raise ScenarioError(f"must be a table mirroring the keys to append to, got {extra!r}",
+                            file=file, field=path)
+    for k, v in extra.items():
+        where = f"{path}.{k}"
+        if isinstance(v, dict):
+            if k not in base:
+                base[k] = {}
+            if not isinstance(base[k], dict):
+                raise ScenarioError(f"cannot append into {where[7:]!r}: it is not a table",
+                                    file=file, field=where)
+            _append(base[k], v, file, where)
+        elif isinstance(v, list):
+            if k not in base:
+                base[k] = []
+            if not isinstance(base[k], list):
+                raise ScenarioError(f"cannot append to {where[7:]!r}: it is not an array",
+                                    file=file, field=where)
+            base[k].extend(_copy_plain(v))
+        else:
+            raise ScenarioError(f"must be an array or a table, got {v!r}", file=file, field=where)
+
+
+def _apply(base: dict, data: dict, file: str | None) -> None:
+    """Apply one file's content over *base*: its ``remove`` list, then its tables and values
+    (merged), then its ``append`` table."""
+    if "remove" in data:
+        _remove(base, data["remove"], file)
+    _merge(base, {k: v for k, v in data.items() if k not in _DIRECTIVES and k != "layer"})
+    if "append" in data:
+        _append(base, data["append"], file)
+
+
+def _read_layer(path: Path, file: str | None) -> dict:
+    """A layer file's structure (a partial scenario, with an optional ``[layer]`` table of
+    ``description`` and ``source``)."""
+    data = read_toml(path)
+    for k in ("extends", "layers"):
+        if k in data:
+            raise ScenarioError(f"a layer cannot use '{k}' (layers are applied over a scenario)",
+                                file=str(path), field=k)
+    try:
+        _keys(data.get("layer", {}), {"name", "description"}, "[layer]")
+    except ScenarioError as exc:
+        raise exc.with_file(str(path)) from None
+    return data
+
+
+def compose(data: dict, file: str | None = None, layers=(), _chain: tuple = ()) -> dict:
+    """Resolve scenario composition and return the plain scenario structure.
+
+    A scenario file may start with ``extends = "truce-holds"`` (a built-in scenario or a
+    path relative to the file) and ``layers = ["japan-2026"]`` (built-in layers in
+    ``networks/scenarios/layers/`` or paths). The result is the extended scenario (itself
+    resolved), with each layer applied over it in order, then the file's own content. Each
+    application: first ``remove = ["controls.oct_2025_technology", ...]`` deletes inherited
+    keys (dotted paths to tables or values), then tables are merged key by key and every
+    other value, arrays and arrays of tables included, replaces the inherited one, then an
+    ``[append]`` table mirroring the scenario's keys appends to inherited arrays (e.g.
+    ``[[append.controls.apr_2025.changes]]`` adds a dated change). Without a ``name`` of
+    its own, a file that extends another is named after the file. *layers* given here are
+    applied last, over the file's content, and added to the name ("truce-holds+japan-2026").
+    A cycle of ``extends`` is a :class:`ScenarioError` naming the files."""
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario must be a table", file=file)
+    key = str(Path(file).resolve()) if file else None
+    if key is not None and key in _chain:
+        cycle = " -> ".join([*_chain[_chain.index(key):], key])
+        raise ScenarioError(f"scenarios extend each other in a cycle: {cycle}", file=file,
+                            field="extends")
+    chain = (*_chain, key) if key is not None else _chain
+    if "extends" in data:
+        path = _resolve_ref(data["extends"], file, "scenario")
+        try:
+            base = compose(read_toml(path), str(path), (), chain)
+        except ModelError as exc:
+            raise (exc.with_file(str(path)) if not exc.file else exc) from None
+    else:
+        base = {}
+    own = data.get("layers", [])
+    if not isinstance(own, list):
+        raise ScenarioError("must be a list of layer names or paths", file=file, field="layers")
+    for ref in own:
+        path = _resolve_ref(ref, file, "layer")
+        _apply(base, _read_layer(path, file), str(path))
+    _apply(base, data, file)
+    if "extends" in data and "name" not in data.get("scenario", {}) and file is not None:
+        base.setdefault("scenario", {})["name"] = Path(file).stem
+    if layers:
+        if isinstance(layers, str):
+            layers = [layers]
+        for ref in layers:
+            path = _resolve_ref(ref, None, "layer")
+            _apply(base, _read_layer(path, None), str(path))
+        head = base.setdefault("scenario", {})
+        head["name"] = "+".join([str(head.get("name", Path(file).stem if file else "scenario")),
+                                 *(Path(r).stem for r in layers)])
+    return base
+
+
+def list_layers() -> dict[str, str]:
+    """Built-in scenario layers (``networks/scenarios/layers/``): name -> description."""
+    out = {}
+    for p in sorted(LAYER_DIR.glob("*.toml")):
+        try:
+            out[p.stem] = str(_read_layer(p, None).get("layer", {}).get("description", ""))
+        except ModelError as exc:   # pragma: no cover - shipped files are tested
+            out[p.stem] = f"(invalid: {exc})"
+    return out
+
+
 def list_scenarios() -> dict[str, str]:
     """Built-in scenarios: name -> one-line description."""
     out = {}
@@ -804,10 +989,11 @@ def scenario_path(name_or_path: str | Path) -> Path:
                         f"scenario ({names})")
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """Load a built-in scenario by name or a scenario TOML file."""
+def load_scenario(name_or_path: str | Path, layers: tuple[str, ...] | list[str] = ()) -> Scenario:
+    """Load a built-in scenario by name or a scenario TOML file, with optional *layers*
+    (built-in layer names or paths) switched on over it (see :func:`compose`)."""
     path = scenario_path(name_or_path)
-    return Scenario.from_dict(read_toml(path), file=str(path))
+    return Scenario.from_dict(read_toml(path), file=str(path), layers=layers)
 
 
 def resolve_scenario(scenario: Scenario | str | Path | dict | None) -> Scenario:
