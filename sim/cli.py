@@ -231,6 +231,10 @@ def _cmd_scenario(args, parser) -> int:
     if args.action == "list":
         for name, desc in list_scenarios().items():
             print(f"{name:20s} {desc}")
+        from .scenario import list_layers
+        print("\nlayers (switch on with NAME+LAYER, e.g. truce-holds+japan-2026):")
+        for name, desc in list_layers().items():
+            print(f"{name:20s} {desc}")
         return 0
     if args.action == "show":
         path = scenario_path(args.scenario)

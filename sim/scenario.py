@@ -20,8 +20,19 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     regime = "licensing"          # "ban" | "licensing" | "quota"
     review_days = { dist = "triangular", min = 30, mode = 63, max = 90 }   # licensing
     approval_probability = 0.25                                             # licensing
-    on_denial = "cancel"          # "cancel" (buyer re-routes) | "requeue" (apply again)
-    avoid_days = 60               # after a denial the buyer avoids the lane this long
+    licence_scope = "shipment"    # what one licence covers: "shipment" (each shipment is
+                                  # reviewed) | "lane" (exporter node, buyer, material) |
+                                  # "buyer" (exporter node and buyer, every material) |
+                                  # "country" (exporter node, importing country) | "exporter"
+    licence_validity_days = 365   # scopes other than "shipment": a granted licence lasts this
+                                  # long; shipments in its scope pass without review meanwhile;
+                                  # shipments that find none wait on the scope's pending
+                                  # application (the first of them files it)
+    on_denial = "cancel"          # "cancel" (goods returned, buyer re-routes) | "requeue"
+                                  # (apply again at once) | "reapply" (goods wait; apply again
+                                  # after reapply_days)
+    reapply_days = 14             # on_denial = "reapply"
+    avoid_days = 60               # "cancel": after a denial the buyer avoids the lane this long
     quota_t = 1000                # quota: tonnes per period
     quota_period_days = 365
     extraterritorial = false      # also cover goods made elsewhere with this country's content
@@ -33,8 +44,26 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     from = 2025-12-02
     buyers = ["us_auto"]          # optional: only shipments to these nodes
     destinations = ["US"]         # optional: only shipments into these countries
+    until = 2026-06-01            # optional, with buyers or destinations: the change ends
     review_days = 7
     approval_probability = 0.95
+
+Regime parameters are checked once, when the scenario is read: a control, each dated change
+(with what is in force before it: the control's parameters, earlier changes for everyone and
+earlier ones for the same buyers or destinations) and a truce escalation must each leave a
+complete regime (licensing: ``review_days``; quota: ``quota_t``; a licence scope other than
+"shipment": ``licence_validity_days``; ``on_denial = "reapply"``: ``reapply_days``).
+
+    [[clearance]]                 # consignments held for testing before they leave a country,
+    id = "magnet_testing"         # licensable or not (each is tested, then dispatched)
+    exporter = "CN"
+    materials = ["ndfeb_magnet"]  # and/or elements = ["Nd"]: materials containing any of them
+    destinations = "all"          # as for controls
+    start = 2025-04-04
+    end = 2026-01-01              # optional
+    delay_days = { dist = "triangular", min = 7, mode = 10, max = 30 }   # testing time
+    servers = 3                   # optional: consignments tested at once; the others queue
+                                  # first come, first served (default: no queue)
 
     [truce]
     suspends = ["oct_2025"]       # control ids
@@ -73,8 +102,33 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     start = 2026-01-01
     end = 2027-01-01
 
+Composition
+-----------
+A scenario may extend another and switch on layers (partial scenarios in
+``networks/scenarios/layers/``, each with a ``[layer]`` description)::
+
+    extends = "truce-holds"       # a built-in scenario or a path (relative to this file)
+    layers = ["japan-2026"]       # built-in layers or paths, applied in order
+    remove = ["controls.oct_2025_technology"]   # inherited keys to delete (dotted paths)
+    [truce.outcomes]              # tables merge key by key with the inherited ones
+    reinstate = 1.0
+    extend = 0.0
+    [[append.tariffs]]            # appended to the inherited array (a plain [[tariffs]]
+    origin = "CN"                 # would replace the whole array)
+    rate = 0.1
+    start = 2026-11-10
+
+The result is the extended scenario (itself resolved and valid on its own), then each layer,
+then the file's own content; each step applies ``remove``, then merges (tables by key; any
+other value, arrays and arrays of tables included, replaces the inherited one), then
+``append``. A file that extends another without a ``name`` is named after the file. A cycle
+of ``extends`` is an error naming the files. ``load_scenario("truce-holds", layers=[...])``
+or the name ``"truce-holds+japan-2026"`` (anywhere a scenario name is taken, the command line
+included) switches layers on over a whole scenario and adds them to its name.
+
 Use :func:`load_scenario` (a file or built-in name), :meth:`Scenario.from_dict`, or build the
-dataclasses in Python. :func:`list_scenarios` lists the built-in ones.
+dataclasses in Python. :func:`list_scenarios` lists the built-in ones, :func:`list_layers`
+the layers.
 """
 
 from __future__ import annotations
@@ -927,6 +981,8 @@ def compose(data: dict, file: str | None = None, layers=(), _chain: tuple = ()) 
         path = _resolve_ref(data["extends"], file, "scenario")
         try:
             base = compose(read_toml(path), str(path), (), chain)
+            _parse(base, str(path))     # a scenario extended is valid on its own: its errors
+            #                             name its file, not the one extending it
         except ModelError as exc:
             raise (exc.with_file(str(path)) if not exc.file else exc) from None
     else:
@@ -991,7 +1047,12 @@ def scenario_path(name_or_path: str | Path) -> Path:
 
 def load_scenario(name_or_path: str | Path, layers: tuple[str, ...] | list[str] = ()) -> Scenario:
     """Load a built-in scenario by name or a scenario TOML file, with optional *layers*
-    (built-in layer names or paths) switched on over it (see :func:`compose`)."""
+    (built-in layer names or paths) switched on over it (see :func:`compose`). A name
+    ``"truce-holds+japan-2026"`` (not an existing file) is the scenario with those layers,
+    so the command line and every function taking a scenario name accept layers too."""
+    if isinstance(name_or_path, str) and "+" in name_or_path and not Path(name_or_path).exists():
+        base, *extra = name_or_path.split("+")
+        return load_scenario(base, [*extra, *layers])
     path = scenario_path(name_or_path)
     return Scenario.from_dict(read_toml(path), file=str(path), layers=layers)
 
