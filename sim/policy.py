@@ -214,6 +214,25 @@ class _GateStep:
         self.pos = 0              # its place among the lane's steps
 
 
+def licence_table(rows: list, horizon: float) -> dict:
+    """Licence decision rows (:meth:`PolicyEngine.tables`) as numpy columns, in time order,
+    decisions at or after *horizon* left out: ``time``, ``event`` (index into
+    :data:`LICENCE_EVENTS`), ``control``, ``lane`` (lane index), ``tonnes`` and
+    ``review_days`` (of applications and decisions; NaN for uses and expiries)."""
+    rows = [r for r in rows if r[0] < horizon]
+    n = len(rows)
+    time = np.fromiter((r[0] for r in rows), dtype=float, count=n)
+    order = np.argsort(time, kind="stable")
+    review = np.fromiter((r[5] for r in rows), dtype=float, count=n)
+    event = np.fromiter((r[1] for r in rows), dtype=np.int8, count=n)
+    review[(event == _USED) | (event == _EXPIRED)] = math.nan
+    return {"time": time[order], "event": event[order],
+            "control": np.array([r[2] for r in rows], dtype=object)[order],
+            "lane": np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)[order],
+            "tonnes": np.fromiter((r[4] for r in rows), dtype=float, count=n)[order],
+            "review_days": review[order]}
+
+
 class PolicyEngine:
     """Applies a scenario to a :class:`~sim.engine.Model` (built by the model itself)."""
 
@@ -309,6 +328,8 @@ class PolicyEngine:
                               or mat.contains_any(cl.spec.elements)))
             if held:
                 self._lane_clearance[lane.index] = held
+        if not self._lane_clearance:        # nothing held: a released shipment goes straight on
+            self._release = model.dispatch
 
     # -- demand -----------------------------------------------------------------------------
     def demand_multiplier(self, node, material: str) -> Multiplier | None:
@@ -793,56 +814,22 @@ class PolicyEngine:
             self.gate(lane, qty, prov, now, shipped_at, cleared + (app.cid,))
         app.waiting = []
 
-    def licence_table(self, horizon: float) -> dict:
-        """The licence decision log as numpy columns (one row per decision, in time order,
-        decisions after *horizon* left out): ``time``, ``event`` (index into
-        :data:`LICENCE_EVENTS`), ``control``, ``lane`` (lane index), ``tonnes`` and
-        ``review_days`` (of applications and decisions; NaN otherwise). Expiry rows are made
-        here from the granted licences: a licence expires at the end of its validity, with
-        the tonnes shipped under it (0: it expired unused)."""
-        rows = [r for r in self.decisions if r[0] < horizon]
-        rows += [(lic.until, _EXPIRED, lic.cid, lic.lane, lic.tonnes, math.nan)
-                 for lic in self.granted if lic.until < horizon]
-        n = len(rows)
-        time = np.fromiter((r[0] for r in rows), dtype=float, count=n)
-        order = np.argsort(time, kind="stable")
-        review = np.fromiter((r[5] for r in rows), dtype=float, count=n)
-        event = np.fromiter((r[1] for r in rows), dtype=np.int8, count=n)
-        review[(event == _USED) | (event == _EXPIRED)] = math.nan
-        return {"time": time[order], "event": event[order],
-                "control": np.array([r[2] for r in rows], dtype=object)[order],
-                "lane": np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)[order],
-                "tonnes": np.fromiter((r[4] for r in rows), dtype=float, count=n)[order],
-                "review_days": review[order]}
-
-    def tables(self, horizon: float) -> dict:
-        """The decision logs for :class:`~sim.results.Run`: the licence decisions
-        (:meth:`licence_table`), the clearance holds (numpy columns ``arrived``, ``started``,
-        ``ended``, ``hold``, ``lane``, ``tonnes``, testing started before *horizon*) and, to
-        name the lanes, per-lane arrays ``lane``, ``from``, ``to``, ``material``,
-        ``exporter_country``, ``importer_country`` (indexed by lane index). Empty when the
-        scenario gates nothing."""
+    def tables(self) -> dict:
+        """The decision logs as recorded, for :class:`~sim.results.Run` (converted to tables
+        only when asked, by :func:`licence_table` and :func:`clearance_table`): the licence
+        decisions ``(time, event code, control id, lane index, tonnes, review days)`` with an
+        expiry row for each licence granted under a scope (at the end of its validity, with
+        the tonnes shipped under it: 0 when it expired unused), and the clearance holds
+        ``(arrival, start of testing, end of testing, hold id, lane index, tonnes)``. Empty
+        when the scenario gates nothing."""
         if not self._lane_steps and not self._lane_clearance:
             return {}
-        m = self.model
-        nodes = m.network.nodes
-        lanes = m.lanes
-        out = {"lanes": {
-            "lane": np.array([l.id for l in lanes], dtype=object),
-            "from": np.array([l.spec.src for l in lanes], dtype=object),
-            "to": np.array([l.spec.dst for l in lanes], dtype=object),
-            "material": np.array([l.material for l in lanes], dtype=object),
-            "exporter_country": np.array([nodes[l.spec.src].country for l in lanes], dtype=object),
-            "importer_country": np.array([nodes[l.spec.dst].country for l in lanes],
-                                         dtype=object)},
-            "licence": self.licence_table(horizon)}
-        held = [r for r in self.clearance_log if r[1] < horizon]
-        arr = np.array([r[:3] + r[4:] for r in held], dtype=float).reshape(-1, 5)
-        out["clearance"] = {"arrived": arr[:, 0], "started": arr[:, 1], "ended": arr[:, 2],
-                            "lane": arr[:, 3].astype(np.int64), "tonnes": arr[:, 4],
-                            "hold": np.array([self.clearances[r[3]].spec.id for r in held],
-                                             dtype=object)}
-        return out
+        expired = [(lic.until, _EXPIRED, lic.cid, lic.lane, lic.tonnes, math.nan)
+                   for lic in self.granted]
+        ids = [cl.spec.id for cl in self.clearances]
+        return {"licence": self.decisions + expired,
+                "clearance": [(a, s, e, ids[h], lane, q)
+                              for a, s, e, h, lane, q in self.clearance_log]}
 
     # -- clearance holds ----------------------------------------------------------------------
     def _clearance_process(self, cl: _ClearanceState):

@@ -373,7 +373,7 @@ class Run:
     truce_outcomes: list[str]
     licences: np.ndarray          # (n, 3): time, review days, approved
     stats: dict = field(default_factory=dict)
-    # the policy engine's decision logs as numpy columns (PolicyEngine.tables)
+    # the policy engine's decision logs as recorded (PolicyEngine.tables)
     policy_tables: dict = field(default_factory=dict)
 
     # -- construction -----------------------------------------------------------------------
@@ -415,7 +415,7 @@ class Run:
             truce_outcomes=list(pol.truce_outcomes), licences=lic,
             stats={"build_seconds": model.build_seconds, "run_seconds": model.run_seconds,
                    "events": model.events_processed})
-        run.policy_tables = pol.tables(H)
+        run.policy_tables = pol.tables()
         if demand_arrays is not None:
             run.__dict__["_demand_arrays"] = demand_arrays      # computed already
         return run
@@ -690,6 +690,16 @@ class Run:
         return pd.DataFrame(rows)
 
     # -- printing and saving ------------------------------------------------------------------
+    def _lane_columns(self, index: np.ndarray) -> dict:
+        """Lane id, end nodes, material and the end nodes' countries of lane indices."""
+        country = {s.node: s.country for s in self.stocks}
+        lanes = self.lanes
+        cols = {"lane": [lanes[i].id for i in index], "from": [lanes[i].src for i in index],
+                "to": [lanes[i].dst for i in index], "material": [lanes[i].material for i in index]}
+        cols["exporter_country"] = [country.get(n, "") for n in cols["from"]]
+        cols["importer_country"] = [country.get(n, "") for n in cols["to"]]
+        return cols
+
     def licence_decisions(self):
         """The licence decision log as a DataFrame, one row per decision on a gated lane, in
         time order: ``date``, ``day`` (simulation day), ``control``, ``lane``, ``from``,
@@ -703,42 +713,40 @@ class Run:
         its validity; ``tonnes`` is what shipped under it, 0 when it expired unused). A
         per-shipment review is one application for its shipment's tonnes; a scoped
         application is filed by the first shipment that finds no valid licence, and later
-        shipments in the scope wait on it. Decisions after the horizon are left out.
+        shipments in the scope wait on it. Decisions from the horizon on are left out.
         ``Run.licences`` holds the applications alone, as before."""
         import pandas as pd
 
-        t = self.policy_tables.get("licence")
+        from .policy import LICENCE_EVENTS, licence_table
+
         cols = ["date", "day", "control", "lane", "from", "to", "material", "exporter_country",
                 "importer_country", "event", "tonnes", "review_days"]
-        if t is None or len(t["time"]) == 0:
+        t = licence_table(self.policy_tables.get("licence", []), self.horizon)
+        if len(t["time"]) == 0:
             return pd.DataFrame({c: [] for c in cols})
-        lanes = self.policy_tables["lanes"]
-        li = t["lane"]
-        from .policy import LICENCE_EVENTS
         df = pd.DataFrame({
             "date": [self.date_of(d) for d in t["time"]], "day": t["time"],
-            "control": t["control"], **{k: lanes[k][li] for k in
-                                       ("lane", "from", "to", "material", "exporter_country",
-                                        "importer_country")},
+            "control": t["control"], **self._lane_columns(t["lane"]),
             "event": pd.Categorical.from_codes(t["event"], categories=list(LICENCE_EVENTS)),
             "tonnes": t["tonnes"], "review_days": t["review_days"]})
         return df[cols]
 
     def clearance_holds(self):
         """Consignments held for testing by the scenario's ``[[clearance]]`` holds, one row
-        per consignment whose testing started: ``hold``, ``lane``, ``tonnes``, ``arrived``
-        (day it reached testing), ``started``, ``ended`` (days; ``ended`` may lie beyond the
-        horizon), ``wait_days`` (queueing for a free server) and ``test_days``."""
+        per consignment whose testing started before the horizon, in that order: ``hold``,
+        ``lane``, ``tonnes``, ``arrived`` (day it reached testing), ``started``, ``ended``
+        (days; ``ended`` may lie beyond the horizon), ``wait_days`` (queueing for a free
+        server) and ``test_days``."""
         import pandas as pd
 
-        c = self.policy_tables.get("clearance")
         cols = ["hold", "lane", "tonnes", "arrived", "started", "ended", "wait_days",
                 "test_days"]
-        if c is None or len(c["arrived"]) == 0:
+        rows = [r for r in self.policy_tables.get("clearance", []) if r[1] < self.horizon]
+        if not rows:
             return pd.DataFrame({k: [] for k in cols})
-        df = pd.DataFrame({"hold": c["hold"], "lane": self.policy_tables["lanes"]["lane"][c["lane"]],
-                           "tonnes": c["tonnes"], "arrived": c["arrived"],
-                           "started": c["started"], "ended": c["ended"]})
+        df = pd.DataFrame(rows, columns=["arrived", "started", "ended", "hold", "lane_index",
+                                         "tonnes"])
+        df["lane"] = [self.lanes[i].id for i in df["lane_index"]]
         df["wait_days"] = df["started"] - df["arrived"]
         df["test_days"] = df["ended"] - df["started"]
         return df[cols]
