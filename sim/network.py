@@ -51,9 +51,11 @@ TOML schema (units: tonnes, days, US dollars; every figure may carry a ``source`
     ]
 
 A fleet splits a demand node (backorders only) into plants: plant *i* takes the share ``f_i``
-of every order and of every arrival, and starts with the node's initial stock split in
-proportion to ``f_i x cover_i``; a ``cover_days`` distribution gives plant *j* of *n* its
-quantile ``(j - 0.5) / n`` (fixed, not drawn). The engine still runs one stock per material;
+of every order and of every arrival, and holds ``cover_i`` days of its demand when the node
+holds ``c = sum_i f_i cover_i`` days of its own (its cover is always the node's plus
+``cover_i - c``); a ``cover_days`` distribution gives plant *j* of *n* its quantile
+``(j - 0.5) / n`` (fixed, not drawn). The node's initial stock must cover ``c - min cover_i``
+days. The engine still runs one stock per material;
 the plants' levels are exact functions of it, computed after the run, and the node's KPIs
 (first shortage: the leanest plant's) are computed plant by plant. Details: :mod:`sim.fleet`.
 

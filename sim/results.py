@@ -58,6 +58,8 @@ class DemandRecord:
     level_before: np.ndarray     # stock level (net inventory if backorders) before each order
     filled: np.ndarray           # filled from stock on arrival of each order
     daily_level: np.ndarray      # end-of-day level (net inventory; floored at 0 for lost sales)
+    plant: str = ""              # the plant of a fleet node (sim.fleet) this stream is, if any
+    plant_class: str = ""        # and its class
 
     @cached_property
     def daily_backorders(self) -> np.ndarray:
@@ -289,6 +291,8 @@ def _kpi_scopes(demand: list[DemandRecord]) -> tuple[list[tuple[str, int]], list
             scope_streams.setdefault(f"sector:{d.sector}", []).append(i)
             scope_streams.setdefault(f"country:{d.country}", []).append(i)
             scope_streams.setdefault(f"node:{d.node}", []).append(i)
+            if d.plant_class:
+                scope_streams.setdefault(f"plants:{d.node}/{d.plant_class}", []).append(i)
         group_of: dict[tuple[int, ...], int] = {}
         groups: list[list[int]] = []
         scopes = []
@@ -299,7 +303,8 @@ def _kpi_scopes(demand: list[DemandRecord]) -> tuple[list[tuple[str, int]], list
             scopes.append((scope, g))
         return scopes, groups
 
-    return _KPI_SCOPES.get(tuple((d.node, d.sector, d.country) for d in demand), build)
+    return _KPI_SCOPES.get(tuple((d.node, d.sector, d.country, d.plant_class) for d in demand),
+                           build)
 
 
 def _cost_plan(lanes: list[LaneRecord], stocks: list[StockRecord]) -> tuple:
@@ -373,6 +378,8 @@ class Run:
     truce_outcomes: list[str]
     licences: np.ndarray          # (n, 3): time, review days, approved
     stats: dict = field(default_factory=dict)
+    # node id -> (sim.fleet.FleetSpec, {material: mean daily demand in the network, t})
+    fleets: dict = field(default_factory=dict)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -412,7 +419,9 @@ class Run:
             policy_events=[(e.day, e.kind, e.label) for e in pol.events],
             truce_outcomes=list(pol.truce_outcomes), licences=lic,
             stats={"build_seconds": model.build_seconds, "run_seconds": model.run_seconds,
-                   "events": model.events_processed})
+                   "events": model.events_processed},
+            fleets={n.id: (n.fleet, {m: d.rate_t_per_year / 365.0 for m, d in n.demand.items()})
+                    for n in model.network.nodes.values() if n.fleet is not None})
         if demand_arrays is not None:
             run.__dict__["_demand_arrays"] = demand_arrays      # computed already
         return run
@@ -439,18 +448,42 @@ class Run:
         (:meth:`from_model` sets it; it is not pickled, but made again from the records)."""
         return metrics.DemandArrays.from_records(self.demand, self.ndays)
 
+    @cached_property
+    def _kpi_streams(self) -> list[DemandRecord]:
+        """The demand streams the KPIs count: ``demand``, with each stream of a fleet node
+        replaced by its plants' streams (:func:`sim.fleet.plant_records`), in plant order."""
+        if not self.fleets:
+            return self.demand
+        from .fleet import plant_records
+
+        out: list[DemandRecord] = []
+        for d in self.demand:
+            if d.node not in self.fleets:
+                out.append(d)
+                continue
+            fleet, daily = self.fleets[d.node]
+            out += plant_records(d, fleet, daily[d.material])
+        return out
+
+    @cached_property
+    def _kpi_arrays(self) -> metrics.DemandArrays:
+        """:attr:`_kpi_streams` side by side (the demand arrays themselves without fleets)."""
+        if not self.fleets:
+            return self._demand_arrays
+        return metrics.DemandArrays.from_records(self._kpi_streams, self.ndays)
+
     def kpi_rows(self) -> list[tuple[str, str, float]]:
         """All KPIs as ``(kpi, scope, value)`` tuples (fast; no pandas)."""
         return self._kpi_rows
 
     @cached_property
     def _kpi_rows(self) -> list[tuple[str, str, float]]:
-        streams = self._demand_arrays
+        streams = self._kpi_arrays
         per = metrics.stream_kpi_table(streams, self.shortage_from, self.horizon)
-        scopes, groups = _kpi_scopes(self.demand)      # scopes with the same streams share KPIs
+        scopes, groups = _kpi_scopes(self._kpi_streams)  # scopes with the same streams share KPIs
         shared = [g for g, idx in enumerate(groups) if len(idx) > 1]
-        of_group = dict(zip(shared, metrics.group_kpi_table(streams, per,
-                                                            [groups[g] for g in shared])))
+        of_group = dict(zip(shared, metrics.group_kpi_table(
+            streams, per, [groups[g] for g in shared], self.horizon)))
         values = []          # the KPI_NAMES values of each group (none: a group of no streams)
         for g, idx in enumerate(groups):
             if len(idx) == 1:
@@ -470,6 +503,7 @@ class Run:
                      float((self.licences[:, 2] == 0).sum()) if len(self.licences) else 0.0))
         rows.append(("licence_review_days_mean", "policy",
                      float(self.licences[:, 1].mean()) if len(self.licences) else 0.0))
+        rows.append(("shortage_after_event_day", "policy", float(self.shortage_from)))
         return rows
 
     def _cost_rows(self) -> list[tuple[str, str, float]]:
@@ -557,14 +591,50 @@ class Run:
 
         rows = self.kpi_rows()
         df = pd.DataFrame(rows, columns=["kpi", "scope", "value"])
-        is_day = df["kpi"] == "first_shortage_day"
-        occurred = {scope: v for k, scope, v in rows if k == "shortage_occurred"}
-        df["date"] = [self.date_of(v).isoformat() if d and occurred.get(s, 0) else ""
-                      for v, d, s in zip(df["value"], is_day, df["scope"])]
+        # the calendar date of a day KPI, where the shortage it dates occurred; and the event's
+        occurred = {(k, scope): v for k, scope, v in rows
+                    if k in ("shortage_occurred", "shortage_after_occurred")}
+        flag = {"first_shortage_day": "shortage_occurred",
+                "first_shortage_after_day": "shortage_after_occurred",
+                "shortage_after_event_day": None}
+        df["date"] = [self.date_of(v).isoformat()
+                      if k in flag and (flag[k] is None or occurred.get((flag[k], s), 0)) else ""
+                      for k, v, s in zip(df["kpi"], df["value"], df["scope"])]
         df["scenario"] = self.scenario_name
         df["seed"] = self.seed
         df["replication"] = self.replication
         return df
+
+    def plant_kpis(self):
+        """The KPIs of each plant of the run's fleets (:mod:`sim.fleet`) as a tidy
+        :class:`pandas.DataFrame` with columns node, plant, plant_class, share, cover_days,
+        kpi, value (a plant's KPIs are over all its materials, as for a node; empty without
+        fleets)."""
+        import pandas as pd
+
+        streams = self._kpi_streams
+        members: dict[tuple[str, str], list[int]] = {}
+        for i, d in enumerate(streams):
+            if d.plant:
+                members.setdefault((d.node, d.plant), []).append(i)
+        rows: list[tuple] = []
+        if members:
+            arrays = self._kpi_arrays
+            per = metrics.stream_kpi_table(arrays, self.shortage_from, self.horizon)
+            groups = list(members.values())
+            shared = [g for g in groups if len(g) > 1]
+            of_group = dict(zip(map(tuple, shared), metrics.group_kpi_table(
+                arrays, per, shared, self.horizon)))
+            info = {(node, name): (cls, f, cover) for node, (fleet, _) in self.fleets.items()
+                    for name, cls, f, cover in fleet.plants()}
+            for (node, plant), idx in members.items():
+                cls, f, cover = info[(node, plant)]
+                k = of_group.get(tuple(idx))
+                for name in metrics.KPI_NAMES:
+                    value = float(per[name][idx[0]]) if k is None else float(k[name])
+                    rows.append((node, plant, cls, f, cover, name, value))
+        return pd.DataFrame(rows, columns=["node", "plant", "plant_class", "share", "cover_days",
+                                           "kpi", "value"])
 
     def kpi(self, name: str, scope: str = "network") -> float:
         """One KPI value, e.g. ``run.kpi("fill_rate", "sector:defense")``."""
@@ -692,17 +762,24 @@ class Run:
         lines = [f"network {self.network_name} | scenario {self.scenario_name} | seed {self.seed}"
                  f" | {self.start} + {self.horizon:g} days"]
         sectors = sorted({d.sector for d in self.demand})
-        lines.append(f"{'scope':22s} {'fill rate':>9s} {'type-1':>7s} {'backordered t':>13s} "
-                     f"{'stockout d':>10s}  first shortage")
+        after = self.shortage_from > 0
+        event = self.date_of(self.shortage_from).isoformat()
+        lines.append(f"{'scope':22s} {'fill rate':>9s} {'orders full':>11s} {'backordered t':>13s} "
+                     f"{'stockout d':>10s}  {'first shortage':14s}"
+                     + (f"  first shortage after {event}" if after else ""))
         for scope in ["network"] + [f"sector:{s}" for s in sectors]:
             fr = self.kpi("fill_rate", scope)
-            t1 = self.kpi("fill_rate_type1", scope)
+            full = self.kpi("order_fill_rate", scope)
             bo = self.kpi("backordered_t", scope) + self.kpi("lost_t", scope)
             so = self.kpi("stockout_days", scope)
-            first = self.kpi("first_shortage_day", scope)
-            when = self.date_of(first).isoformat() if self.kpi("shortage_occurred", scope) \
-                else "none"
-            lines.append(f"{scope:22s} {fr:9.1%} {t1:7.1%} {bo:13.1f} {so:10.0f}  {when}")
+            when = [self.date_of(self.kpi(day, scope)).isoformat()
+                    if self.kpi(flag, scope) else "none"
+                    for day, flag in (("first_shortage_day", "shortage_occurred"),
+                                      ("first_shortage_after_day", "shortage_after_occurred"))]
+            lines.append(f"{scope:22s} {fr:9.1%} {full:11.1%} {bo:13.1f} {so:10.0f}  {when[0]:14s}"
+                         + (f"  {when[1]}" if after else ""))
+        lines.append("fill rate: tonnes filled on arrival / demanded; orders full: share of orders "
+                     "filled completely; stockout d: days with unmet backlog or lost demand")
         if self.truce_outcomes:
             lines.append(f"truce outcomes: {', '.join(self.truce_outcomes)}")
         return "\n".join(lines)
