@@ -565,16 +565,42 @@ class Run:
                 a = b
         if len(plain) < len(stocks):
             stream_of = {(d.node, d.material): i for i, d in enumerate(self.demand)}
-            on_hand_days = np.add.reduce(self._demand_arrays.daily_on_hand, axis=1).tolist()
+            on_hand_days = self._demand_on_hand_days()
             for i, s in enumerate(stocks):
                 if s.is_demand:
                     out[i] = on_hand_days[stream_of[(s.node, s.material)]]
         return out
 
+    def _demand_on_hand_days(self) -> list[float]:
+        """The end-of-day stock on hand summed over the days, of each stream of ``demand``;
+        for a fleet node's stream, the sum of its plants' (stock sits at the plants: a plant's
+        surplus does not cover another's backlog), added plant after plant."""
+        days = np.add.reduce(self._kpi_arrays.daily_on_hand, axis=1).tolist()
+        if not self.fleets:
+            return days
+        out = []
+        i = 0
+        for d in self.demand:
+            n = len(self.fleets[d.node][0].plants()) if d.node in self.fleets else 1
+            total = days[i]
+            for value in days[i + 1:i + n]:
+                total += value
+            out.append(total)
+            i += n
+        return out
+
     def stock_days(self, s: StockRecord, demand: dict | None = None) -> float:
         """Integral of the stock on hand over the run (tonne-days), exact between changes
-        (*demand*: the demand records by (node, material), when the caller has them)."""
+        (*demand*: the demand records by (node, material), when the caller has them). A fleet
+        node's demand stock counts its plants' stock on hand (:mod:`sim.fleet`)."""
         if s.is_demand:
+            if s.node in self.fleets:
+                plants = [p for p in self._kpi_streams
+                          if p.node == s.node and p.material == s.material]
+                total = float(plants[0].daily_on_hand.sum())
+                for p in plants[1:]:
+                    total += float(p.daily_on_hand.sum())
+                return total
             if demand is not None:
                 d = demand[(s.node, s.material)]
             else:
@@ -699,7 +725,8 @@ class Run:
         return pd.concat(frames, ignore_index=True)
 
     def sector_series(self) -> dict[str, dict[str, np.ndarray]]:
-        """Daily demand, filled, backorders and inventory summed by sector (numpy arrays)."""
+        """Daily demand, filled, backorders and inventory summed by sector (numpy arrays; a
+        fleet node counts as its plants: its backorders are the sum of the plants')."""
         names, sums = self._sector_sums()
         return {name: dict(zip(_SECTOR_SERIES, sums[g])) for g, name in enumerate(names)}
 
@@ -708,11 +735,11 @@ class Run:
         ``(sectors, 4, ndays)`` array: demand, filled, backorders, inventory
         (:meth:`sector_series`). Each sum adds its streams in order, from zero."""
         nd = self.ndays
-        streams = self._demand_arrays
+        streams = self._kpi_arrays      # a fleet node's plants (sums of plant backlogs)
         number: dict[str, int] = {}
-        for d in self.demand:
+        for d in self._kpi_streams:
             number.setdefault(d.sector, len(number))
-        sector = [number[d.sector] for d in self.demand]
+        sector = [number[d.sector] for d in self._kpi_streams]
         sums = np.zeros((len(number), 4, nd))
         sums[:, :2] = _daily_by_sector(streams, sector, len(number), nd)
         for i, g in enumerate(sector):

@@ -171,6 +171,13 @@ def test_fleet_totals_are_sums_over_plants_and_its_stoppage_the_earliest(teachin
     assert first["jit#1"] == first.min() < first["buffered#2"]
     assert run.kpi("first_shortage_day", "node:auto_us") < \
         plain.kpi("first_shortage_day", "node:auto_us")
+    # stock sits at the plants: a plant's surplus does not cover another's backlog, so the
+    # fleet holds (and owes) at least what the pooled node does
+    assert run.kpi("holding_cost_usd", "node:auto_us") >= \
+        plain.kpi("holding_cost_usd", "node:auto_us")
+    fleet_bo = run.sector_series()["automotive"]["backorders"]
+    pooled_bo = plain.sector_series()["automotive"]["backorders"]
+    assert (fleet_bo >= pooled_bo - 1e-9).all() and fleet_bo.sum() > pooled_bo.sum()
     assert run.kpi("first_shortage_day", "network") == min(
         run.kpi("first_shortage_day", "node:auto_us"),
         run.kpi("first_shortage_day", "node:defense_us"))

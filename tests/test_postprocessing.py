@@ -81,11 +81,16 @@ def _reference_kpi_rows(run: Run) -> list[tuple]:
             qty, rate = lane.log[:, 1], lane.log[:, 3]
             acc[0] += float(qty.sum()) * lane.price
             acc[1] += float(qty @ rate) * lane.price
-    demand = {(d.node, d.material): d for d in run.demand}
+    demand: dict[tuple[str, str], list] = {}
+    for d in run._kpi_streams:              # a fleet node's plants hold its stock
+        demand.setdefault((d.node, d.material), []).append(d)
     for s in run.stocks:
         acc = per_node.setdefault(s.node, [0.0, 0.0, 0.0])
         if s.is_demand:
-            days = float(demand[(s.node, s.material)].daily_on_hand.sum())
+            days = 0.0
+            for j, d in enumerate(demand[(s.node, s.material)]):
+                value = float(d.daily_on_hand.sum())
+                days = value if j == 0 else days + value
         else:
             t, c, q = s.log[:, 0], s.log[:, 1], s.log[:, 2]
             days = float(s.initial * run.horizon
@@ -109,7 +114,7 @@ def _reference_kpi_rows(run: Run) -> list[tuple]:
 def _reference_sector_series(run: Run) -> dict:
     nd = run.ndays
     out: dict = {}
-    for d in run.demand:
+    for d in run._kpi_streams:
         s = out.setdefault(d.sector, {k: np.zeros(nd) for k in
                                       ("demand", "filled", "backorders", "inventory")})
         s["demand"] += _daily(d.T, d.D, nd)
