@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -91,7 +92,7 @@ import numpy as np
 from .distributions import Fixed, Triangular, Uniform, from_spec
 from .errors import ModelError, NetworkError
 
-__all__ = ["PlantClass", "FleetSpec", "parse_fleet", "plant_records"]
+__all__ = ["PlantClass", "FleetSpec", "parse_fleet", "plant_block", "plant_records"]
 
 _FLEET_KEYS = {"plants", "source", "note"}
 _CLASS_KEYS = {"name", "share", "count", "cover_days", "source", "note"}
@@ -124,7 +125,12 @@ class FleetSpec:
     source: str = ""
 
     def plants(self) -> list[tuple[str, str, float, float]]:
-        """``(plant, class, share f_i, cover_i)`` of every plant, class by class."""
+        """``(plant, class, share f_i, cover_i)`` of every plant, class by class (a list made
+        once: do not change it)."""
+        return self._plants
+
+    @cached_property
+    def _plants(self) -> list[tuple[str, str, float, float]]:
         out = []
         for c in self.classes:
             f = c.share / c.count
@@ -277,16 +283,15 @@ def check_fleet(node) -> None:
                 "start short", where=where, field=f"stock.{m}.initial")
 
 
-def plant_records(record, fleet: FleetSpec, daily_demand: float) -> list:
-    """The :class:`~sim.results.DemandRecord` of each plant of *fleet* for the node's demand
-    stream *record* (a backorder stream whose mean demand is *daily_demand* t/day).
+def plant_block(record, fleet: FleetSpec, daily_demand: float) -> tuple[np.ndarray, ...]:
+    """The plants of *fleet* for the node's demand stream *record* (a backorder stream whose
+    mean demand is *daily_demand* t/day) as the rows of matrices: order sizes, levels before
+    each order, filled, and end-of-day levels, each ``(plants, orders)`` or ``(plants, days)``.
 
     Plant *i* (share ``f_i``, offset ``g_i = (c - cover_i) * daily_demand``): order sizes
     ``f_i * D``, levels ``f_i * (L - g_i)`` before each order and at each day's end, filled
     ``clip(level, 0, f_i * D)``. A fleet of one plant (``f = 1``, ``g = 0``) gives the node's
-    arrays, bit for bit (``1.0 * (L - 0.0)`` is ``L``). The plants are the rows of matrices."""
-    from dataclasses import replace
-
+    arrays, bit for bit (``1.0 * (L - 0.0)`` is ``L``)."""
     plants = fleet.plants()
     f = np.array([p[2] for p in plants])[:, None]
     g = np.array(fleet.offsets())[:, None] * daily_demand
@@ -296,6 +301,14 @@ def plant_records(record, fleet: FleetSpec, daily_demand: float) -> list:
     daily = record.daily_level - g
     daily *= f
     filled = np.clip(level, 0.0, D)
-    return [replace(record, plant=name, plant_class=cls, D=D[i], level_before=level[i],
-                    filled=filled[i], daily_level=daily[i])
-            for i, (name, cls, _, _) in enumerate(plants)]
+    return D, level, filled, daily
+
+
+def plant_records(record, fleet: FleetSpec, daily_demand: float) -> list:
+    """The :class:`~sim.results.DemandRecord` of each plant of *fleet* for the node's demand
+    stream *record*: the rows of :func:`plant_block`, with ``plant`` and ``plant_class`` set."""
+    D, level, filled, daily = plant_block(record, fleet, daily_demand)
+    cls = type(record)
+    return [cls(record.node, record.material, record.sector, record.country, record.lost,
+                record.T, D[i], level[i], filled[i], daily[i], name, plant_class)
+            for i, (name, plant_class, _, _) in enumerate(fleet.plants())]

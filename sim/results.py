@@ -429,7 +429,8 @@ class Run:
     def __getstate__(self) -> dict:
         # the demand streams side by side repeat the records' arrays: not worth their bytes
         state = self.__dict__.copy()
-        state.pop("_demand_arrays", None)
+        for cached in ("_demand_arrays", "_kpi_pair", "_kpi_streams", "_kpi_arrays"):
+            state.pop(cached, None)     # (the KPIs' streams: made again from the records)
         return state
 
     # -- KPIs -------------------------------------------------------------------------------
@@ -452,25 +453,57 @@ class Run:
     def _kpi_streams(self) -> list[DemandRecord]:
         """The demand streams the KPIs count: ``demand``, with each stream of a fleet node
         replaced by its plants' streams (:func:`sim.fleet.plant_records`), in plant order."""
-        if not self.fleets:
-            return self.demand
-        from .fleet import plant_records
-
-        out: list[DemandRecord] = []
-        for d in self.demand:
-            if d.node not in self.fleets:
-                out.append(d)
-                continue
-            fleet, daily = self.fleets[d.node]
-            out += plant_records(d, fleet, daily[d.material])
-        return out
+        return self._kpi_pair[0]
 
     @cached_property
     def _kpi_arrays(self) -> metrics.DemandArrays:
         """:attr:`_kpi_streams` side by side (the demand arrays themselves without fleets)."""
+        return self._kpi_pair[1]
+
+    @cached_property
+    def _kpi_pair(self) -> tuple[list[DemandRecord], metrics.DemandArrays]:
+        """``(_kpi_streams, _kpi_arrays)``: a fleet's plants are made as the rows of matrices
+        (:func:`sim.fleet.plant_block`), and the arrays concatenated from those blocks (the
+        values of :meth:`~sim.metrics.DemandArrays.from_records` of the streams)."""
         if not self.fleets:
-            return self._demand_arrays
-        return metrics.DemandArrays.from_records(self._kpi_streams, self.ndays)
+            return self.demand, self._demand_arrays
+        from .fleet import plant_block
+
+        records: list[DemandRecord] = []
+        T, D, level, filled, daily = [], [], [], [], []
+        orders: list[int] = []
+        lost: list[bool] = []
+        for d in self.demand:
+            n = len(d.T)
+            if d.node not in self.fleets:
+                records.append(d)
+                T.append(d.T)
+                D.append(d.D)
+                level.append(d.level_before)
+                filled.append(d.filled)
+                daily.append(d.daily_level[None])
+                orders.append(n)
+                lost.append(d.lost)
+                continue
+            fleet, rate = self.fleets[d.node]
+            block = plant_block(d, fleet, rate[d.material])
+            bD, blev, bfil, bday = block
+            plants = fleet.plants()
+            records += [DemandRecord(d.node, d.material, d.sector, d.country, d.lost, d.T,
+                                     bD[i], blev[i], bfil[i], bday[i], name, cls)
+                        for i, (name, cls, _, _) in enumerate(plants)]
+            T.append(np.tile(d.T, len(plants)))
+            D.append(bD.ravel())
+            level.append(blev.ravel())
+            filled.append(bfil.ravel())
+            daily.append(bday)
+            orders += [n] * len(plants)
+            lost += [d.lost] * len(plants)
+        arrays = metrics.DemandArrays(np.concatenate(T), np.concatenate(D),
+                                      np.concatenate(level), np.concatenate(filled),
+                                      np.concatenate(daily).reshape(len(records), self.ndays),
+                                      orders, lost)
+        return records, arrays
 
     def kpi_rows(self) -> list[tuple[str, str, float]]:
         """All KPIs as ``(kpi, scope, value)`` tuples (fast; no pandas)."""

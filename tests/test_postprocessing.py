@@ -286,6 +286,12 @@ def test_demand_arrays_of_a_run_match_those_made_from_its_records(finished):
         assert _bits(getattr(run._demand_arrays, name)) == _bits(getattr(made, name))
     assert (run._demand_arrays.start, run._demand_arrays.backordered) == \
         (made.start, made.backordered)
+    # the KPIs' streams (a fleet's plants for its node's), made as blocks, are those streams
+    made = metrics.DemandArrays.from_records(run._kpi_streams, run.ndays)
+    for name in ("T", "D", "level_before", "filled", "daily_level", "daily_backorders",
+                 "daily_on_hand"):
+        assert _bits(getattr(run._kpi_arrays, name)) == _bits(getattr(made, name))
+    assert (run._kpi_arrays.start, run._kpi_arrays.lost) == (made.start, made.lost)
     blob = pickle.dumps(run)
     copy = pickle.loads(blob)
     assert "_demand_arrays" not in copy.__dict__
