@@ -180,7 +180,8 @@ def _write_comparison(a, b, out: Path, plots: bool) -> None:
     both = ka.merge(kb, on=["kpi", "scope"], suffixes=(f"_{a.scenario_name}", f"_{b.scenario_name}"))
     both["difference"] = both.iloc[:, 3] - both.iloc[:, 2]
     write_atomic(out / "comparison.csv", both.to_csv(index=False))
-    rows = both[both["kpi"].isin(["fill_rate", "backordered_t", "first_shortage_day"]) &
+    rows = both[both["kpi"].isin(["fill_rate", "backordered_t", "first_shortage_day",
+                                  "first_shortage_after_day"]) &
                 both["scope"].str.startswith(("sector:", "network"))]
     print(f"\n{b.scenario_name} minus {a.scenario_name} (same seed):")
     with pd.option_context("display.width", 120, "display.max_rows", 100):

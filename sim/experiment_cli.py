@@ -166,7 +166,8 @@ def dispatch(args) -> int:
 
 def _print_mc(res) -> None:
     s = res.summary()
-    rows = s[s["kpi"].isin(["fill_rate", "first_shortage_day", "backordered_t"]) &
+    rows = s[s["kpi"].isin(["fill_rate", "first_shortage_day", "first_shortage_after_day",
+                            "backordered_t"]) &
              s["scope"].str.match(r"^(network|sector:)")]
     print(f"{res.meta['scenario']}: {res.reps} replications ({len(res.failures)} failed), "
           f"seed {res.meta['seed']}, {res.meta['elapsed_seconds']:.1f} s")
@@ -206,7 +207,8 @@ def _compare(args, ex) -> Path:
             "reps": args.reps, "seed": args.seed, "files": files,
             "command": " ".join(["python -m sim"] + sys.argv[1:])}
     write_atomic(man, json.dumps(meta, indent=2))
-    rows = diffs[diffs["kpi"].isin(["fill_rate", "first_shortage_day", "backordered_t"]) &
+    rows = diffs[diffs["kpi"].isin(["fill_rate", "first_shortage_day", "first_shortage_after_day",
+                                    "backordered_t"]) &
                  diffs["scope"].str.match(r"^(network|sector:)")]
     print(f"paired differences vs {results[0].meta['scenario']} ({args.reps} reps, seed {args.seed}, "
           "common random numbers):")
