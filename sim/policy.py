@@ -387,6 +387,7 @@ class PolicyEngine:
             if p.lazy:
                 p.sync(now)
             p.down += delta
+            p.note_capacity(now)
             if not p.down:
                 p.try_start(now)
 
