@@ -318,11 +318,13 @@ def capacity_utilisation(run, period: str = "month"):
         in_force = np.where(k >= 0, r_cap[np.maximum(k, 0)], 0.0)
         is_down = np.where(k >= 0, down[np.maximum(k, 0)], 0.0) > 0
         capacity = np.where(is_down, 0.0, in_force)
-        b = np.searchsorted(s, mid, side="right") - 1         # the batch begun last
-        running = (b >= 0) & (mid < e[np.maximum(b, 0)])
-        bb = np.maximum(b, 0)
-        batch_rate = np.where(running, q[bb] / np.where(running, e[bb] - s[bb], 1.0), 0.0) \
-            if len(s) else np.zeros(len(mid))
+        if len(s):
+            b = np.searchsorted(s, mid, side="right") - 1     # the batch begun last
+            bb = np.maximum(b, 0)
+            running = (b >= 0) & (mid < e[bb])
+            batch_rate = np.where(running, q[bb] / np.where(running, e[bb] - s[bb], 1.0), 0.0)
+        else:                                                  # a line that never ran
+            batch_rate = np.zeros(len(mid))
         produced = _integrate_by_period(cuts, batch_rate, day_index, P)
         cap_t = _integrate_by_period(cuts, capacity, day_index, P)
         eff = _integrate_by_period(cuts, np.maximum(capacity, batch_rate), day_index, P)
