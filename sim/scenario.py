@@ -240,6 +240,7 @@ class Scenario:
     outages: tuple[Outage, ...] = ()
     lane_closures: tuple[LaneClosure, ...] = ()
     demand_surges: tuple[DemandSurge, ...] = ()
+    sourcing: Any = None        # a sim.sourcing.Sourcing, or None: the network's fixed shares
     source: str = ""
     file: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
@@ -494,7 +495,7 @@ def _parse(data: dict, file: str | None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError("a scenario must be a table")
     _keys(data, {"scenario", "controls", "truce", "tariffs", "outages", "lane_closures",
-                 "demand_surges", "sources"}, "top level")
+                 "demand_surges", "sources", "sourcing"}, "top level")
     head = _keys(data.get("scenario", {}), {"name", "description", "start", "end", "shortage_after",
                                            "network"}, "[scenario]")
     w = "[scenario]"
@@ -616,7 +617,16 @@ def _parse(data: dict, file: str | None) -> Scenario:
         else None, network=head.get("network"), controls=controls, truce=truce,
         tariffs=tuple(tariffs), outages=tuple(outages), lane_closures=tuple(closures),
         demand_surges=tuple(surges), source=str(head.get("source", "")), file=file,
+        sourcing=_sourcing(data),
         raw=_copy_plain(data))
+
+
+def _sourcing(data: dict):
+    """The ``[sourcing]`` section (see :mod:`sim.sourcing`), or None when absent."""
+    if "sourcing" not in data:
+        return None
+    from .sourcing import parse_sourcing
+    return parse_sourcing(data["sourcing"])
 
 
 _IMMUTABLE = (str, int, float, bool, type(None), _dt.date, _dt.datetime, _dt.time)
