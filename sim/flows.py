@@ -30,7 +30,7 @@ import datetime as _dt
 import numpy as np
 
 __all__ = ["trade_flows", "lane_flows", "capacity_utilisation", "border_balance",
-           "PERIODS", "trade_groups", "monthly_trade_array"]
+           "PERIODS", "trade_groups", "monthly_trade_array", "trade_flow_bands"]
 
 PERIODS = ("day", "week", "month")
 # columns of a lane's log (see LaneRecord)
@@ -162,6 +162,52 @@ def monthly_trade_array(run) -> np.ndarray:
     whose rows are :func:`trade_groups` (what a Monte Carlo worker keeps of a replication when
     asked for trade flows: see :func:`sim.experiment.monte_carlo`)."""
     return _trade_sums(run, "month")[2][0]
+
+
+def trade_flow_bands(tonnes: np.ndarray, groups, start, ndays: int):
+    """Bands over replications of monthly trade flows, as a tidy :class:`pandas.DataFrame`.
+
+    *tonnes* is a (replications x groups x months) array of :func:`monthly_trade_array`
+    values, *groups* its ``(exporter, importer, material)`` rows, *start* and *ndays* the
+    runs' first day and length. Statistics are computed in float64 over the replications.
+
+    Columns (one row per exporter, importer, material and month): ``period`` (str,
+    ``YYYY-MM``), ``period_start`` (datetime64[ns]), ``days`` (int64), ``exporter``,
+    ``importer``, ``material`` (str), ``n`` (int64, replications), ``mean``, ``sd``, ``se``,
+    ``ci95_low``, ``ci95_high`` (float64, tonnes: the mean's normal 95% interval), ``q05``,
+    ``q25``, ``q50``, ``q75``, ``q95`` (float64, tonnes: quantiles over replications, the
+    experiment's QUANTILES).
+    """
+    import pandas as pd
+
+    from .experiment import QUANTILES, Z95
+
+    start = start if isinstance(start, _dt.date) else _dt.date.fromisoformat(str(start)[:10])
+    _, labels, starts, counts = _periods(start, ndays, "month")
+    x = np.asarray(tonnes, dtype=np.float64)
+    R, G, M = x.shape
+    if M != len(labels):
+        from .errors import ModelError
+        raise ModelError(f"{M} months of trade flows for a run of {len(labels)} months",
+                         field="trade_flows")
+    mean = x.mean(axis=0) if R else np.full((G, M), np.nan)
+    sd = x.std(axis=0, ddof=1) if R > 1 else np.zeros((G, M))
+    se = sd / np.sqrt(max(R, 1))
+    q = np.quantile(x, QUANTILES, axis=0) if R else np.full((len(QUANTILES), G, M), np.nan)
+    table = {
+        "period": np.tile(np.asarray(labels, dtype=object), G),
+        "period_start": np.tile(starts.astype("datetime64[ns]"), G),
+        "days": np.tile(counts, G),
+        "exporter": np.repeat(np.asarray([g[0] for g in groups], dtype=object), M),
+        "importer": np.repeat(np.asarray([g[1] for g in groups], dtype=object), M),
+        "material": np.repeat(np.asarray([g[2] for g in groups], dtype=object), M),
+        "n": np.full(G * M, R, dtype=np.int64),
+        "mean": mean.ravel(), "sd": sd.ravel(), "se": se.ravel(),
+        "ci95_low": (mean - Z95 * se).ravel(), "ci95_high": (mean + Z95 * se).ravel(),
+    }
+    for p, qp in zip(QUANTILES, q):
+        table[f"q{int(round(p * 100)):02d}"] = qp.ravel()
+    return pd.DataFrame(table)
 
 
 def lane_flows(run, period: str = "month"):

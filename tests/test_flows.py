@@ -185,3 +185,55 @@ def test_save_writes_the_tables(tmp_path):
         df = pd.read_csv(tmp_path / f"{name}.csv")
         assert len(df) > 0
     assert "trade_flows.csv" in (tmp_path / "manifest.json").read_text()
+
+
+# -- Monte Carlo ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mc_flows():
+    from sim.experiment import monte_carlo
+    return monte_carlo("rare_earth_2025", "controls-apr-2025", reps=5, seed=3, workers=1,
+                       horizon_days=200, trade_flows=True)
+
+
+def test_monte_carlo_trade_flows_are_the_runs_trade_flows(mc_flows):
+    """The bands' mean is the mean over replications of each run's own trade flows, and its
+    quantiles and CI bracket it."""
+    bands = mc_flows.trade_flows()
+    runs = [sim.simulate("rare_earth_2025", "controls-apr-2025", seed=3, replication=i,
+                         horizon_days=200).trade_flows() for i in range(5)]
+    expect = np.mean([r["tonnes"].to_numpy() for r in runs], axis=0)
+    assert list(bands["period"]) == list(runs[0]["period"])
+    assert list(bands["exporter"]) == list(runs[0]["exporter"])
+    assert list(bands["material"]) == list(runs[0]["material"])
+    np.testing.assert_allclose(bands["mean"], expect, rtol=1e-6, atol=1e-6)   # float32 kept
+    assert (bands["n"] == 5).all()
+    lo = np.min([r["tonnes"].to_numpy() for r in runs], axis=0)
+    hi = np.max([r["tonnes"].to_numpy() for r in runs], axis=0)
+    tol = 1e-4 * (1 + hi)
+    assert (bands["mean"] >= lo - tol).all() and (bands["mean"] <= hi + tol).all()
+    assert (bands["ci95_low"] <= bands["mean"] + 1e-9).all()
+    assert (bands["ci95_high"] >= bands["mean"] - 1e-9).all()
+    assert (bands["q05"] <= bands["q50"] + 1e-9).all() and (bands["q50"] <= bands["q95"] + 1e-9).all()
+    assert (bands["q05"] >= lo - tol).all() and (bands["q95"] <= hi + tol).all()
+    assert bands["mean"].sum() > 0
+
+
+def test_monte_carlo_trade_flows_do_not_depend_on_workers(mc_flows, tmp_path):
+    from sim.experiment import MonteCarloResults, monte_carlo
+    two = monte_carlo("rare_earth_2025", "controls-apr-2025", reps=5, seed=3, workers=2,
+                      chunk_size=2, horizon_days=200, trade_flows=True)
+    assert two.trade["groups"] == mc_flows.trade["groups"]
+    assert two.trade["tonnes"].tobytes() == mc_flows.trade["tonnes"].tobytes()
+    mc_flows.save(tmp_path, plots=False)
+    back = MonteCarloResults.load(tmp_path)
+    assert back.trade["tonnes"].tobytes() == mc_flows.trade["tonnes"].tobytes()
+    pd.testing.assert_frame_equal(back.trade_flows(), mc_flows.trade_flows())
+
+
+def test_monte_carlo_keeps_no_trade_flows_unless_asked():
+    from sim.experiment import monte_carlo
+    res = monte_carlo("teaching", reps=2, workers=1, horizon_days=60)
+    assert res.trade is None
+    with pytest.raises(sim.ModelError, match="trade_flows=True"):
+        res.trade_flows()
