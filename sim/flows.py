@@ -157,11 +157,36 @@ def trade_flows(run, period: str = "month"):
     })
 
 
+_MONTH_LAYOUTS: dict = {}     # (start, ndays, lanes and countries) -> what every run reuses
+
+
 def monthly_trade_array(run) -> np.ndarray:
     """Tonnes across each border per month of one run, as a ``(groups, months)`` float64 array
     whose rows are :func:`trade_groups` (what a Monte Carlo worker keeps of a replication when
-    asked for trade flows: see :func:`sim.experiment.monte_carlo`)."""
-    return _trade_sums(run, "month")[2][0]
+    asked for trade flows: see :func:`sim.experiment.monte_carlo`). The same numbers as
+    :func:`trade_flows`'s ``tonnes``, computed with what depends only on the network and the
+    calendar (the lanes' groups, the months of the days) worked out once per layout."""
+    country = _countries(run)
+    key = (run.start, run.ndays,
+           tuple((l.src, l.dst, l.material, country[l.src], country[l.dst]) for l in run.lanes))
+    layout = _MONTH_LAYOUTS.get(key)
+    if layout is None:
+        number = {g: i for i, g in enumerate(trade_groups(run))}
+        day_index, labels = _periods(run.start, run.ndays, "month")[:2]
+        lane_group = [number.get((country[l.src], country[l.dst], l.material), -1)
+                      for l in run.lanes]
+        layout = (len(number), day_index, len(labels), lane_group)
+        if len(_MONTH_LAYOUTS) >= 16:
+            _MONTH_LAYOUTS.clear()
+        _MONTH_LAYOUTS[key] = layout
+    G, day_index, P, lane_group = layout
+    logs = [(g, l.log) for g, l in zip(lane_group, run.lanes) if g >= 0 and len(l.log)]
+    if not logs:
+        return np.zeros((G, P))
+    log = np.concatenate([lg for _, lg in logs])
+    group = np.repeat(np.array([g for g, _ in logs], dtype=np.int64), [len(lg) for _, lg in logs])
+    slot = group * P + _period_of(log[:, _DISPATCHED], day_index)
+    return np.bincount(slot, weights=log[:, _QTY], minlength=G * P).reshape(G, P)
 
 
 def trade_flow_bands(tonnes: np.ndarray, groups, start, ndays: int):
