@@ -73,6 +73,10 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     start = 2026-01-01
     end = 2027-01-01
 
+    [sourcing]                    # optional (sim/sourcing.py): absent = the network's fixed shares
+    rule = "cost-aware"           # buyers reweight lane shares by landed cost when tariffs change
+    elasticity = 0.76             # strength (an assumption: say so in source)
+
 Use :func:`load_scenario` (a file or built-in name), :meth:`Scenario.from_dict`, or build the
 dataclasses in Python. :func:`list_scenarios` lists the built-in ones.
 """
