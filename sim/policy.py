@@ -296,6 +296,9 @@ class PolicyEngine:
                                for cs, _ in gating
                                for kind in (_REVIEW_STREAM, _APPROVAL_STREAM)])
         self._country_index = {c: i for i, c in enumerate(model.origins)}
+        # cost-aware sourcing (sim.sourcing): None keeps the network's fixed shares
+        from .sourcing import SourcingRule
+        self.sourcing = SourcingRule.for_model(model, scenario.sourcing)
         # what gate() checks for each gated lane, worked out once (its draws open their
         # streams at the first licence)
         countries = {l.index: (net.nodes[l.spec.src].country, net.nodes[l.spec.dst].country)
@@ -352,6 +355,8 @@ class PolicyEngine:
         """Schedule every policy process of the scenario."""
         env = self.model.env
         sc = self.scenario
+        if self.sourcing is not None:
+            self.sourcing.start()
         for cs in self.controls.values():
             env.process(self._control_process(cs))
         for cl in self.clearances:
@@ -483,6 +488,8 @@ class PolicyEngine:
         yield from self._wait_until(day)
         for l in lanes:
             l.tariff += t.rate
+        if self.sourcing is not None:
+            self.sourcing.tariffs_changed(lanes, m.env.now)
         self._note(day, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'}")
         if t.end is not None:
             end = m.day_of(t.end)
@@ -490,6 +497,8 @@ class PolicyEngine:
                 yield from self._wait_until(end)
                 for l in lanes:
                     l.tariff -= t.rate
+                if self.sourcing is not None:
+                    self.sourcing.tariffs_changed(lanes, m.env.now)
                 self._note(end, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'} ends")
 
     def _outage_process(self, o, i):
@@ -521,6 +530,7 @@ class PolicyEngine:
             if p.lazy:
                 p.sync(now)
             p.down += delta
+            p.note_capacity(now)
             if not p.down:
                 p.try_start(now)
 

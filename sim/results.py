@@ -101,7 +101,9 @@ class LaneRecord:
     dst: str
     material: str
     price: float
-    log: np.ndarray              # (n, 4): shipped time, quantity, arrival time, tariff rate
+    # (n, 5): shipped time (left the supplier), quantity, arrival time, tariff rate, dispatch
+    # time (released past licensing and clearance: across the border; see sim.flows)
+    log: np.ndarray
     in_transit_final: float
 
 
@@ -382,6 +384,9 @@ class Run:
     policy_tables: dict = field(default_factory=dict)
     # node id -> (sim.fleet.FleetSpec, {material: mean daily demand in the network, t})
     fleets: dict = field(default_factory=dict)
+    # per production line (the order of ``production``): (n, 3) time, capacity in force
+    # (t/day), outages in force, one row per change (see sim.flows.capacity_utilisation)
+    capacity: list = field(default_factory=list)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -406,7 +411,7 @@ class Run:
                                       st.node.sector, st.initial, final, st.on_order, backlog, log,
                                       st.price, st.node.holding_cost_rate, st.is_demand))
         lanes = [LaneRecord(l.id, l.spec.src, l.spec.dst, l.material, l.price,
-                            _rows(l.log, 4), l.in_transit)
+                            _rows(l.log, 5), l.in_transit)
                  for l in model.lanes]
         production = [(p.node.id, p.out.material, _rows(p.log, 3), p.wip)
                       for p in model.productions]
@@ -425,6 +430,8 @@ class Run:
             fleets={n.id: (n.fleet, {m: d.rate_t_per_year / 365.0 for m, d in n.demand.items()})
                     for n in model.network.nodes.values() if n.fleet is not None})
         run.policy_tables = pol.tables()
+            capacity=[np.array(p.cap_log, dtype=float).reshape(-1, 3)
+                      for p in model.productions])
         if demand_arrays is not None:
             run.__dict__["_demand_arrays"] = demand_arrays      # computed already
         return run
@@ -784,6 +791,25 @@ class Run:
             sums[g, 3] += streams.daily_on_hand[i]
         return list(number), sums
 
+    # -- customs-style flows (computed in sim.flows) ------------------------------------------
+    def trade_flows(self, period: str = "month"):
+        """Tonnes, value and duty across each border by exporter country, importer country,
+        material and period, counted when goods are dispatched past licensing and clearance
+        (customs statistics); a tidy DataFrame, columns in :func:`sim.flows.trade_flows`."""
+        from . import flows
+        return flows.trade_flows(self, period)
+
+    def lane_flows(self, period: str = "month"):
+        """Tonnes dispatched and arrived per lane and period (:func:`sim.flows.lane_flows`)."""
+        from . import flows
+        return flows.lane_flows(self, period)
+
+    def capacity_utilisation(self, period: str = "month"):
+        """Output, capacity in force and utilisation per production line and period
+        (:func:`sim.flows.capacity_utilisation`)."""
+        from . import flows
+        return flows.capacity_utilisation(self, period)
+
     # -- conservation -----------------------------------------------------------------------
     def material_balance(self):
         """Per material: initial + produced = consumed + delivered + final + in transit + lost.
@@ -925,7 +951,9 @@ class Run:
 
     def save(self, out_dir: str | Path, *, plots: bool = True, extra_manifest: dict | None = None,
              series_format: str = "csv", extra_files: tuple[str, ...] = ()) -> Path:
-        """Write ``summary.csv``, ``series.csv`` (or ``.parquet``), plots and ``manifest.json``.
+        """Write ``summary.csv``, ``series.csv`` (or ``.parquet``), the monthly customs-style
+        tables ``trade_flows.csv``, ``lane_flows.csv`` and ``capacity_utilisation.csv``
+        (:mod:`sim.flows`), plots and ``manifest.json``.
 
         Each file is written under a temporary name and renamed into place, ``manifest.json``
         last (an old one is removed first), so an interrupted save never leaves a
@@ -946,6 +974,10 @@ class Run:
         else:
             write_atomic(out / "series.csv", series.to_csv(index=False))
         files = ["summary.csv", f"series.{series_format}", *extra_files]
+        for name, table in (("trade_flows", self.trade_flows), ("lane_flows", self.lane_flows),
+                            ("capacity_utilisation", self.capacity_utilisation)):
+            write_atomic(out / f"{name}.csv", table().to_csv(index=False))
+            files.append(f"{name}.csv")
         if plots:
             from . import plots as _plots
             files += [p.name for p in _plots.plot_run(self, out)]

@@ -126,6 +126,14 @@ of ``extends`` is an error naming the files. ``load_scenario("truce-holds", laye
 or the name ``"truce-holds+japan-2026"`` (anywhere a scenario name is taken, the command line
 included) switches layers on over a whole scenario and adds them to its name.
 
+Sourcing
+--------
+An optional ``[sourcing]`` section (see :mod:`sim.sourcing`)::
+
+    [sourcing]                    # optional (sim/sourcing.py): absent = the network's fixed shares
+    rule = "cost-aware"           # buyers reweight lane shares by landed cost when tariffs change
+    elasticity = 0.76             # strength (an assumption: say so in source)
+
 Use :func:`load_scenario` (a file or built-in name), :meth:`Scenario.from_dict`, or build the
 dataclasses in Python. :func:`list_scenarios` lists the built-in ones, :func:`list_layers`
 the layers.
@@ -327,6 +335,7 @@ class Scenario:
     lane_closures: tuple[LaneClosure, ...] = ()
     demand_surges: tuple[DemandSurge, ...] = ()
     clearance: tuple[ClearanceHold, ...] = ()
+    sourcing: Any = None        # a sim.sourcing.Sourcing, or None: the network's fixed shares
     source: str = ""
     file: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
@@ -699,7 +708,7 @@ def _parse(data: dict, file: str | None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError("a scenario must be a table")
     _keys(data, {"scenario", "controls", "truce", "tariffs", "outages", "lane_closures",
-                 "demand_surges", "sources", "clearance"}, "top level")
+                 "demand_surges", "sources", "clearance", "sourcing"}, "top level")
     head = _keys(data.get("scenario", {}), {"name", "description", "start", "end", "shortage_after",
                                            "network"}, "[scenario]")
     w = "[scenario]"
@@ -819,8 +828,16 @@ def _parse(data: dict, file: str | None) -> Scenario:
         else None, network=head.get("network"), controls=controls, truce=truce,
         tariffs=tuple(tariffs), outages=tuple(outages), lane_closures=tuple(closures),
         demand_surges=tuple(surges), clearance=holds, source=str(head.get("source", "")),
-        file=file,
+        file=file, sourcing=_sourcing(data),
         raw=_copy_plain(data))
+
+
+def _sourcing(data: dict):
+    """The ``[sourcing]`` section (see :mod:`sim.sourcing`), or None when absent."""
+    if "sourcing" not in data:
+        return None
+    from .sourcing import parse_sourcing
+    return parse_sourcing(data["sourcing"])
 
 
 _IMMUTABLE = (str, int, float, bool, type(None), _dt.date, _dt.datetime, _dt.time)
