@@ -428,10 +428,10 @@ class Run:
             stats={"build_seconds": model.build_seconds, "run_seconds": model.run_seconds,
                    "events": model.events_processed},
             fleets={n.id: (n.fleet, {m: d.rate_t_per_year / 365.0 for m, d in n.demand.items()})
-                    for n in model.network.nodes.values() if n.fleet is not None})
-        run.policy_tables = pol.tables()
+                    for n in model.network.nodes.values() if n.fleet is not None},
             capacity=[np.array(p.cap_log, dtype=float).reshape(-1, 3)
                       for p in model.productions])
+        run.policy_tables = pol.tables()
         if demand_arrays is not None:
             run.__dict__["_demand_arrays"] = demand_arrays      # computed already
         return run
