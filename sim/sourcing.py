@@ -215,9 +215,9 @@ def with_sourcing(scenario, layer="cost-aware-sourcing", **overrides):
     else:
         path = layer_path(layer)
         data = read_toml(path)
-        if set(data) != {"sourcing"}:
-            raise ScenarioError("a sourcing layer holds a [sourcing] section only",
-                                file=str(path))
+        if "sourcing" not in data or set(data) - {"sourcing", "layer"}:
+            raise ScenarioError("a sourcing layer holds a [sourcing] section (and its [layer] "
+                                "description) only", file=str(path))
         section, tag = dict(data["sourcing"]), path.stem
     section.update(overrides)
     raw = sc.to_dict()

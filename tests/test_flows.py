@@ -16,8 +16,15 @@ KEYS = ["exporter", "importer", "material", "period"]
 
 @pytest.fixture(scope="module")
 def licensed_run():
-    """The default network under the April 2025 licensing regime (reviews, denials, returns)."""
-    return sim.simulate("rare_earth_2025", "controls-apr-2025", seed=5, horizon_days=500)
+    """The default network under the April 2025 licensing regime with per-shipment review and
+    returns on denial (reviews, denials, returns)."""
+    sc = sim.load_scenario("controls-apr-2025")
+    apr = sc.raw["controls"]["apr_2025"]
+    raw = dict(sc.raw)
+    raw["controls"] = {**sc.raw["controls"], "apr_2025": {
+        **{k: v for k, v in apr.items() if k not in ("changes", "licence_scope", "licence_validity_days", "reapply_days")},
+        "on_denial": "cancel"}}
+    return sim.simulate("rare_earth_2025", sim.Scenario.from_dict(raw), seed=5, horizon_days=500)
 
 
 def test_trade_flows_are_the_cross_border_lane_flows(licensed_run):

@@ -47,7 +47,7 @@ def test_shipments_inside_a_granted_licence_pass_without_review():
     np.testing.assert_allclose(granted, applied[:len(granted)] + R)
     log = lane(run, CN_LANE).log
     inside = 0
-    for shipped, _, arrive, _ in log:
+    for shipped, _, arrive, *_ in log:     # (shipped, qty, arrive, tariff[, dispatched])
         cover = granted[(granted <= shipped) & (shipped < granted + V)]
         if len(cover):                  # a valid licence: no review
             inside += 1
