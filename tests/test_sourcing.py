@@ -178,3 +178,15 @@ def test_the_shipped_layer_carries_its_source():
     assert "assumption" in sc.sourcing.source
     with pytest.raises(sim.ModelError, match="unknown layer"):
         with_sourcing("baseline", "no-such-layer")
+
+
+def test_a_sweep_can_vary_the_elasticity():
+    """``sourcing.elasticity`` is a sweep parameter (for sensitivity studies); a value out of
+    range fails naming the path."""
+    from sim.sweep import apply_params
+    net = sim.load_network("rare_earth_2025")
+    base = with_sourcing("truce-holds")
+    _, sc = apply_params(net, base, {"sourcing.elasticity": 2.25})
+    assert sc.sourcing.elasticity == 2.25 and sc.sourcing.rule == "cost-aware"
+    with pytest.raises(sim.ModelError, match="sourcing.elasticity"):
+        apply_params(net, base, {"sourcing.elasticity": -1.0})
