@@ -237,3 +237,21 @@ def test_monte_carlo_keeps_no_trade_flows_unless_asked():
     assert res.trade is None
     with pytest.raises(sim.ModelError, match="trade_flows=True"):
         res.trade_flows()
+
+
+def test_cli_run_writes_the_tables_of_the_run(tmp_path, run_cli):
+    """``python -m sim run`` writes trade_flows.csv, lane_flows.csv and
+    capacity_utilisation.csv, the same numbers as the run in process."""
+    out = tmp_path / "run"
+    proc = run_cli("run", "--scenario", "controls-apr-2025", "--days", "200", "--no-plots",
+                   "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    run = sim.simulate("rare_earth_2025", "controls-apr-2025", seed=0, horizon_days=200)
+    trade = pd.read_csv(out / "trade_flows.csv")
+    np.testing.assert_allclose(trade["tonnes"], run.trade_flows()["tonnes"], rtol=1e-12)
+    assert list(trade.columns) == list(run.trade_flows().columns)
+    lanes = pd.read_csv(out / "lane_flows.csv")
+    np.testing.assert_allclose(lanes["dispatched_t"], run.lane_flows()["dispatched_t"],
+                               rtol=1e-12)
+    util = pd.read_csv(out / "capacity_utilisation.csv")
+    assert len(util) == len(run.capacity_utilisation())
