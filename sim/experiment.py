@@ -336,18 +336,20 @@ class MonteCarloResults:
         """Replications that completed."""
         return len(self.per_rep)
 
-    def trade_flows(self):
+    def trade_flows(self, **select):
         """Bands over replications of the monthly trade flows (tonnes across each border by
         exporter, importer, material and month), when :func:`monte_carlo` ran with
         ``trade_flows=True``: a tidy DataFrame, columns in
-        :func:`sim.flows.trade_flow_bands`."""
+        :func:`sim.flows.trade_flow_bands`, whose keywords (``by``, ``exporters``,
+        ``importers``, ``materials``) select and add flows per replication first, e.g.
+        ``trade_flows(by=("exporter",), exporters=["CN"], materials=magnets)``."""
         from . import flows
 
         if self.trade is None:
             raise ModelError("no trade flows kept: run monte_carlo(..., trade_flows=True) "
                              "(CLI: mc --trade-flows)", field="trade_flows")
         return flows.trade_flow_bands(self.trade["tonnes"], self.trade["groups"],
-                                      self.meta["start"], int(self.meta["ndays"]))
+                                      self.meta["start"], int(self.meta["ndays"]), **select)
 
     def series_nbytes(self) -> int:
         """Bytes held by the reduced series (the part of memory that grows with reps)."""

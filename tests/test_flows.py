@@ -255,3 +255,23 @@ def test_cli_run_writes_the_tables_of_the_run(tmp_path, run_cli):
                                rtol=1e-12)
     util = pd.read_csv(out / "capacity_utilisation.csv")
     assert len(util) == len(run.capacity_utilisation())
+
+
+def test_monte_carlo_bands_of_summed_flows_are_bands_of_the_sums(mc_flows):
+    """Selecting and adding flows happens per replication before the statistics: China's
+    total magnet exports, by exporter, have the quantiles of the per-replication sums."""
+    magnets = ["ndfeb_magnet", "ndfeb_hre_magnet", "smco_magnet"]
+    got = mc_flows.trade_flows(by=("exporter",), exporters=["CN"], materials=magnets)
+    assert list(got.columns[:4]) == ["period", "period_start", "days", "exporter"]
+    assert set(got["exporter"]) == {"CN"}
+    g = mc_flows.trade["groups"]
+    rows = [i for i, (e, _, m) in enumerate(g) if e == "CN" and m in magnets]
+    sums = mc_flows.trade["tonnes"].astype(float)[:, rows, :].sum(axis=1)   # reps x months
+    np.testing.assert_allclose(got["mean"], sums.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(got["q95"], np.quantile(sums, 0.95, axis=0), rtol=1e-9)
+    assert got["mean"].sum() > 0
+    full = mc_flows.trade_flows()
+    one = full[(full["exporter"] == "CN") & full["material"].isin(magnets)]
+    np.testing.assert_allclose(got["mean"].sum(), one["mean"].sum(), rtol=1e-9)
+    with pytest.raises(sim.ModelError, match="by"):
+        mc_flows.trade_flows(by=("country",))
