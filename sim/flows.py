@@ -454,12 +454,6 @@ def _capacity_logs(run) -> list[np.ndarray]:
     return out
 
 
-def period_count(start: _dt.date, ndays: int, period: str = "month") -> int:
-    """Number of periods of a run of *ndays* days from *start*."""
-    _check_period(period)
-    return len(_periods(start, ndays, period)[1]) if ndays > 0 else 0
-
-
 def month_labels(start: _dt.date, ndays: int) -> list[str]:
     """``YYYY-MM`` of each calendar month of a run of *ndays* days from *start*."""
     return _periods(start, ndays, "month")[1] if ndays > 0 else []
