@@ -566,7 +566,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     trade_flows:
         Keep each replication's monthly trade flows (tonnes across each border by exporter,
         importer and material, :func:`sim.flows.trade_flows`), reduced in the worker to a
-        float32 array of (exporter, importer, material) x months, about 6 KB a replication
+        float32 array of (exporter, importer, material) x months, about 8 KB a replication
         on the default network; :meth:`MonteCarloResults.trade_flows` gives their bands.
 
     Returns
