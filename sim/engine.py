@@ -70,7 +70,9 @@ Flow rules
 ----------
 * Orders placed on lanes are split among the buyer's usable lanes in proportion to their shares
   (``order_split = "proportional"``) or sent whole to one lane by smooth weighted round-robin
-  (``"single"``). A buyer with ``max_supplier_wait_days`` leaves out, for each order, the lanes
+  (``"single"``); the shares are the network's, or follow landed costs under a scenario's
+  ``[sourcing]`` rule (set by :mod:`sim.sourcing` when tariffs change).
+  A buyer with ``max_supplier_wait_days`` leaves out, for each order, the lanes
   whose supplier could not ship it within that many days (its queue beyond stock, at its
   production rate), so it does not queue behind a congested supplier while others have stock.
   Orders reach the supplier at once; what it cannot ship now waits in its FIFO backlog.

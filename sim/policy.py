@@ -9,6 +9,8 @@ lanes before time starts, updated only when a policy event fires:
   lane; each shipment then passes :meth:`PolicyEngine.gate` (review delay, approval draw, quota).
   Lanes that no control can touch have ``gate = None`` and pay nothing.
 * ``lane.tariff``: the ad-valorem tariff rate paid on shipments dispatched now.
+* ``lane.share``: under a cost-aware ``[sourcing]`` rule, the buyers' shares follow landed
+  costs, recomputed when a tariff starts or ends (:mod:`sim.sourcing`).
 * ``lane.closed``: a scenario closure is in force; buyers place no new orders on the lane.
   The orders already queued for it at the supplier are cancelled and re-ordered
   elsewhere (``queued_orders = "reroute"``) or stay queued and ship (``"keep"``).
