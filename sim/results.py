@@ -840,6 +840,15 @@ class Run:
                          + (f"  {when[1]}" if after else ""))
         lines.append("fill rate: tonnes filled on arrival / demanded; orders full: share of orders "
                      "filled completely; stockout d: days with unmet backlog or lost demand")
+        for node, (fleet, _) in self.fleets.items():
+            def first(scope: str) -> str:
+                if not self.kpi("shortage_occurred", scope):
+                    return "none"
+                return self.date_of(self.kpi("first_shortage_day", scope)).isoformat()
+            classes = ", ".join(f"{c.name} {first(f'plants:{node}/{c.name}')}"
+                                for c in fleet.classes)
+            lines.append(f"fleet {node} ({len(fleet.plants())} plants): first plant short "
+                         f"{first(f'node:{node}')}; by class: {classes}")
         if self.truce_outcomes:
             lines.append(f"truce outcomes: {', '.join(self.truce_outcomes)}")
         return "\n".join(lines)

@@ -181,3 +181,26 @@ def test_fleet_totals_are_sums_over_plants_and_its_stoppage_the_earliest(teachin
     assert run.kpi("first_shortage_day", "network") == min(
         run.kpi("first_shortage_day", "node:auto_us"),
         run.kpi("first_shortage_day", "node:defense_us"))
+
+
+def test_cli_run_prints_the_fleet_and_both_first_shortage_dates(teaching, tmp_path, run_cli):
+    """``python -m sim run`` on a network with a fleet: the first shortage from the start and
+    after the event (with the event date) by sector, the fleet's first plant short, and the
+    plant-class scopes in summary.csv."""
+    import pandas as pd
+
+    path = tmp_path / "fleet.toml"
+    sim.save_network(_short_teaching(teaching, FLEET), path)
+    scenario = tmp_path / "event.toml"
+    scenario.write_text('[scenario]\nname = "event"\nstart = 2025-01-01\n'
+                        'shortage_after = 2025-06-01\n')
+    out = tmp_path / "run"
+    proc = run_cli("run", "--network", path, "--scenario", scenario, "--days", "500",
+                   "--no-plots", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "first shortage after 2025-06-01" in proc.stdout
+    assert "fleet auto_us (4 plants): first plant short 2025-" in proc.stdout
+    kpis = pd.read_csv(out / "summary.csv")
+    assert {"plants:auto_us/jit", "plants:auto_us/buffered"} <= set(kpis["scope"])
+    event = kpis[(kpis["kpi"] == "shortage_after_event_day") & (kpis["scope"] == "policy")]
+    assert list(event["date"]) == ["2025-06-01"]
