@@ -20,7 +20,8 @@ Each entry of ``plants`` is a *class* of ``count`` identical-share plants (``cou
 * ``share`` (> 0): the class's share of the node's demand, split equally among its plants;
   the shares of the classes sum to 1.
 * ``cover_days`` (>= 0): the plants' stock cover, in days of their own demand, when the node
-  holds the fleet's mean cover (see below): a number (every plant of the class), a list of ``count`` numbers (one per plant), or a distribution
+  holds the fleet's mean cover (see below): a number (every plant of the class), a list of
+  ``count`` numbers (one per plant), or a distribution
   ``{dist = "uniform", min, max}`` / ``{dist = "triangular", min, mode, max}`` /
   ``{dist = "fixed", value}``, from which plant *j* of *n* takes the quantile
   ``(j - 0.5) / n``. The covers are fixed quantiles, not drawn per replication: the spread of
