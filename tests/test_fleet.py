@@ -149,6 +149,15 @@ def test_fleet_totals_are_sums_over_plants_and_its_stoppage_the_earliest(teachin
     # the engine runs the node as before: the same pooled records
     for a, b in zip(plain.demand, run.demand):
         assert a.level_before.tobytes() == b.level_before.tobytes()
+    # the plants' orders and levels add up to the node's, order by order and day by day
+    (node,) = [d for d in run.demand if d.node == "auto_us"]
+    plants = [d for d in run._kpi_streams if d.node == "auto_us"]
+    assert len(plants) == 4
+    for name in ("D", "level_before", "daily_level"):
+        np.testing.assert_allclose(sum(getattr(q, name) for q in plants), getattr(node, name),
+                                   rtol=1e-12, atol=1e-9)
+    for q in plants:
+        assert (q.filled <= q.D).all() and (q.filled >= 0).all()
     p = run.plant_kpis().pivot(index="plant", columns="kpi", values="value")
     assert list(p.index) == sorted(["jit#1", "jit#2", "buffered#1", "buffered#2"])
     for scope, plants in (("node:auto_us", list(p.index)),
