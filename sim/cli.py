@@ -216,6 +216,12 @@ def _cmd_network(args, parser) -> int:
         dem = ", ".join(f"{m} {d.rate_t_per_year:,.1f} t/yr" for m, d in n.demand.items())
         what = "; ".join(x for x in (f"makes {prod}" if prod else "", f"demand {dem}" if dem else "")
                          if x)
+        if n.fleet is not None:
+            what += "; fleet: " + ", ".join(
+                f"{c.count} {c.name} ({c.share:.0%}, cover " + (
+                    f"{c.cover_days[0]:.0f}" if min(c.cover_days) == max(c.cover_days) else
+                    f"{min(c.cover_days):.0f}-{max(c.cover_days):.0f}") + " d)"
+                for c in n.fleet.classes)
         print(f"  {n.id:24s} {n.kind:13s} {n.country}  {n.sector or '':12s} {what}")
     print("\nlanes:")
     for l in net.lanes:

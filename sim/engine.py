@@ -1779,8 +1779,9 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
         ``"bulk"`` (default): production lines without inputs complete batches that ship
         nothing without an event; ``"events"``: every batch is an event (same results).
     shortage_after:
-        Date from which ``first_shortage_day`` is measured (default: the scenario's
-        ``shortage_after``, else the start).
+        Event date from which ``first_shortage_after_day`` is measured (default: the
+        scenario's ``shortage_after``, else the start; ``first_shortage_day`` always counts
+        from the start).
 
     Examples
     --------

@@ -8,7 +8,7 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     description = "one line shown by `python -m sim scenario list`"
     start = 2025-01-01            # day 0 of the run
     end = 2029-01-01              # the run stops here (exclusive)
-    shortage_after = 2026-11-10   # first-shortage KPIs count from this date
+    shortage_after = 2026-11-10   # first_shortage_after_day counts from this date
     network = "rare_earth_2025"   # optional: the network it was written for
 
     [controls.apr_2025]           # an export control (any id)
