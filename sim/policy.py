@@ -202,7 +202,7 @@ class _GateStep:
 
     def __init__(self, state: _ControlState, by_origin: bool, origin_index: int,
                  content_share: float, review: SwitchingSampler,
-                 approval: SwitchingSampler, keys: dict) -> None:
+                 approval: SwitchingSampler, pos: int) -> None:
         self.state = state
         self.cid = state.spec.id
         self.by_origin = by_origin
@@ -210,8 +210,8 @@ class _GateStep:
         self.content_share = content_share
         self.review = review
         self.approval = approval
-        self.keys = keys          # licence scope -> key of this lane's shipments
-        self.pos = 0              # its place among the lane's steps
+        self.keys = None          # licence scope -> key of this lane's shipments (at first use)
+        self.pos = pos            # its place among the lane's steps
 
 
 def licence_table(rows: list, horizon: float) -> dict:
@@ -298,8 +298,6 @@ class PolicyEngine:
         self._country_index = {c: i for i, c in enumerate(model.origins)}
         # what gate() checks for each gated lane, worked out once (its draws open their
         # streams at the first licence)
-        countries = {l.index: (net.nodes[l.spec.src].country, net.nodes[l.spec.dst].country)
-                     for l in model.lanes}
         self._lane_steps = {
             index: tuple(_GateStep(cs, by_origin, self._country_index.get(cs.spec.exporter, -1),
                                    self.content_share[index],
@@ -307,23 +305,22 @@ class PolicyEngine:
                                        _REVIEW_STREAM, cs.spec.id, model.lanes[index].id)),
                                    SwitchingSampler(model.streams, _licence_stream(
                                        _APPROVAL_STREAM, cs.spec.id, model.lanes[index].id)),
-                                   _licence_keys(model.lanes[index], *countries[index]))
-                         for cs, by_origin in gating)
+                                   pos)
+                         for pos, (cs, by_origin) in enumerate(gating))
             for index, gating in self._lane_controls.items()}
-        for steps in self._lane_steps.values():
-            for pos, step in enumerate(steps):
-                step.pos = pos
         # clearance holds: per lane, the holds that may cover it (in scenario order)
         self.clearances = [
             _ClearanceState(h, i, SwitchingSampler(model.streams, ("clearance", h.id)))
             for i, h in enumerate(scenario.clearance)]
         self._lane_clearance: dict[int, tuple] = {}
-        for lane in model.lanes:
-            src_c, dst_c = countries[lane.index]
+        for lane in model.lanes if self.clearances else ():
+            src_c = net.nodes[lane.spec.src].country
+            dst_c = net.nodes[lane.spec.dst].country
+            if src_c == dst_c:
+                continue
             mat = mats[lane.material]
             held = tuple(cl for cl in self.clearances
-                         if cl.spec.exporter == src_c and dst_c != src_c
-                         and cl.spec.covers_destination(dst_c)
+                         if cl.spec.exporter == src_c and cl.spec.covers_destination(dst_c)
                          and (lane.material in cl.spec.materials
                               or mat.contains_any(cl.spec.elements)))
             if held:
@@ -668,7 +665,11 @@ class PolicyEngine:
                 continue
             if cleared and step.cid in cleared:
                 continue
-            key = step.keys[scope]
+            keys = step.keys
+            if keys is None:
+                keys = step.keys = _licence_keys(lane, lane.src.node.country,
+                                                 lane.dst.node.country)
+            key = keys[scope]
             lic = cs.licences.get(key)
             if lic is not None and lic.until > now:
                 if used is None:

@@ -9,6 +9,7 @@ standard errors.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -349,3 +350,79 @@ def test_clearance_of_unknown_material_is_rejected_by_the_network():
     sc = scenario(clearance=[hold(elements=[], materials=["unobtainium"])])
     with pytest.raises(ScenarioError, match="unobtainium"):
         sc.check_network(plain_net())
+
+
+def two_buyer_net():
+    """A CN seller of Dy oxide to two plain buyers, one in the US, one in Japan."""
+    mats = {"dy_oxide": {"elements": ["Dy"], "price_usd_per_t": 300000},
+            "magnet": {"elements": ["Nd", "Dy"], "price_usd_per_t": 400000}}
+    nodes = {"cn": {"kind": "processor", "country": "CN", "stock": {"dy_oxide": {"initial": 1e6}}}}
+    lanes = []
+    for b, c in (("us_a", "US"), ("us_b", "US"), ("jp", "JP")):
+        nodes[b] = {"kind": "magnet_maker", "country": c,
+                    "stock": {"dy_oxide": {"initial": 20, "policy": {"type": "sS", "s": 10,
+                                                                     "S": 20}}},
+                    "production": {"magnet": {"capacity_t_per_year": 365,
+                                              "recipe": {"dy_oxide": 1.0}, "batch_days": 1,
+                                              "target_stock": 1e9}}}
+        lanes.append({"from": "cn", "to": b, "material": "dy_oxide", "lead_time": 10})
+    return sim.Network.from_dict({"network": {"name": "two"}, "materials": mats,
+                                  "nodes": nodes, "lanes": lanes})
+
+
+@pytest.mark.parametrize(("scope", "applications"), [("buyer", 3), ("country", 2),
+                                                     ("exporter", 1)])
+def test_scope_decides_how_many_buyers_one_licence_covers(scope, applications):
+    run = sim.simulate(two_buyer_net(), scenario(controls={"c": licensing(
+        review_days=15, licence_scope=scope, licence_validity_days=1000)}), seed=1,
+        horizon_days=300)
+    d = run.licence_decisions()
+    assert (d["event"] == "applied").sum() == applications
+    used = d[d["event"] == "used"]
+    assert set(used["to"]) == {"us_a", "us_b", "jp"}
+    assert residual(run) < 1e-6
+
+
+def test_change_for_some_buyers_ends_on_until():
+    # us_a gets one-off licences (scope buyer) from day 50 until day 150; before and after it
+    # is reviewed per shipment like the others
+    run = sim.simulate(two_buyer_net(), scenario(controls={"c": licensing(
+        review_days=5, changes=[{"from": day(50), "until": day(150), "buyers": ["us_a"],
+                                 "licence_scope": "buyer", "licence_validity_days": 1000}])}),
+        seed=1, horizon_days=300)
+    d = run.licence_decisions()
+    a = d[d["to"] == "us_a"]
+    used = a[a["event"] == "used"]["day"]
+    assert len(used) > 3 and used.min() >= 50 and used.max() < 150
+    applied = a[a["event"] == "applied"]["day"]
+    assert ((applied >= 50) & (applied < 150)).sum() == 1      # one licence in the window
+    assert (applied >= 150).sum() > 3                           # per shipment again after it
+    other = d[(d["to"] == "us_b")]
+    assert (other["event"] == "used").sum() == 0
+
+
+def test_scenario_until_needs_a_selection_and_a_later_date():
+    with pytest.raises(ScenarioError, match="until"):
+        scenario(controls={"c": licensing(changes=[{"from": day(5), "until": day(9),
+                                                    "approval_probability": 0.5}])})
+    with pytest.raises(ScenarioError, match="until"):
+        scenario(controls={"c": licensing(changes=[{"from": day(5), "until": day(5),
+                                                    "buyers": ["x"], "approval_probability": 0.5}])})
+
+
+def test_june_2025_temporary_licences_cover_us_auto_on_the_default_network():
+    sc = sim.load_scenario("controls-apr-2025")
+    run = sim.simulate("rare_earth_2025", sc, seed=3, horizon_days=365)
+    d = run.licence_decisions()
+    used = d[d["event"] == "used"]
+    assert len(used) > 0 and set(used["to"]) == {"us_auto"}
+    jun5 = (dt.date(2025, 6, 5) - run.start).days
+    dec5 = (dt.date(2025, 12, 5) - run.start).days
+    assert used["day"].min() >= jun5
+    apps = d[(d["event"] == "applied") & (d["to"] == "us_auto")]
+    # one licence per exporter and buyer within the temporary terms (not one per shipment)
+    window = apps[(apps["day"] >= jun5) & (apps["day"] < dec5)]
+    assert len(window) == window["from"].nunique() >= 1
+    # every magnet consignment leaving China is tested
+    holds = run.clearance_holds()
+    assert len(holds) > 0 and holds["lane"].str.startswith("mag_cn->").all()
