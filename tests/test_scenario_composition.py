@@ -245,3 +245,18 @@ def test_every_shipped_file_and_layer_carries_sources():
         assert "source" in text, p
     assert set(list_layers()) == {"japan-2026", "general-licence-terms"}
     assert all(list_layers().values())
+
+
+def test_cli_lists_layers_validates_and_shows_resolved(capsys, tmp_path):
+    import tomllib
+
+    from sim.cli import main
+    assert main(["scenario", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "truce-uncertain" in out and "japan-2026" in out and "general-licence-terms" in out
+    assert main(["scenario", "validate", "truce-uncertain+japan-2026"]) == 0
+    assert "truce-uncertain+japan-2026" in capsys.readouterr().out
+    assert main(["scenario", "show", "truce-expires", "--resolved"]) == 0
+    shown = tomllib.loads(capsys.readouterr().out)
+    assert "extends" not in shown
+    assert sim.Scenario.from_dict(shown).digest() == sim.load_scenario("truce-expires").digest()
