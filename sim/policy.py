@@ -18,6 +18,21 @@ the material contains one of its elements, the shipment crosses a border into a 
 destination, and either the exporting node is in the controlling country (a direct export) or
 (extraterritorial rule) the controlling country's share of the shipment's content by value
 exceeds the de minimis fraction.
+
+Licences: under ``licence_scope = "shipment"`` each covered shipment is reviewed (a drawn
+review time and approval). Under a wider scope (``"lane"``, ``"buyer"``, ``"country"``,
+``"exporter"``) a control keeps the licences it granted by scope key: a shipment passes at
+once under a valid one; otherwise it waits on the scope's pending application, or files one
+(one application per scope at a time, whatever the number of shipments waiting). A granted
+licence releases every shipment that waited on it and lasts ``licence_validity_days``. A
+denial returns the goods (``"cancel"``), files again at once (``"requeue"``) or after
+``reapply_days`` (``"reapply"``, the goods waiting). Every decision is appended to
+``PolicyEngine.decisions`` (the licence decision log; converted to a table after the run).
+
+Clearance holds (``[[clearance]]``): a shipment that has passed every control goes through the
+holds in force on its lane (testing: a drawn delay, with a finite number of servers a first
+come, first served queue) before :meth:`Model.dispatch <sim.engine.Model.dispatch>`, which is
+where every released shipment leaves (and crosses the border).
 """
 
 from __future__ import annotations
@@ -33,7 +48,7 @@ from .engine import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURN
 from .errors import ScenarioError
 from .streams import SwitchingSampler
 
-__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS"]
+__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table"]
 
 # the events of the licence decision log (Run.licence_decisions), by code
 LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used")
@@ -59,8 +74,8 @@ def _licence_keys(lane, src_country: str, dst_country: str) -> dict:
 
 
 class _Licence:
-    """A granted licence: its scope key, when granted, until when valid, and what shipped
-    under it."""
+    """A granted licence (kept by its control under its scope key): its control, when
+    granted, until when valid, and what shipped under it."""
 
     __slots__ = ("cid", "lane", "granted", "until", "tonnes", "shipments")
 
@@ -325,7 +340,9 @@ class PolicyEngine:
                               or mat.contains_any(cl.spec.elements)))
             if held:
                 self._lane_clearance[lane.index] = held
-        if not self._lane_clearance:        # nothing held: a released shipment goes straight on
+        if not self._lane_clearance:
+            # nothing is ever held: a released shipment goes straight to Model.dispatch (the
+            # instance attribute takes the method's place, saving a call per shipment)
             self._release = model.dispatch
 
     # -- demand -----------------------------------------------------------------------------
@@ -623,12 +640,13 @@ class PolicyEngine:
         """Decide what happens to a shipment on a gated lane (called by the engine).
 
         *shipped_at* is when the goods left the supplier (differs from *now* when a denied
-        shipment is re-applied). *cleared* holds the ids of the controls whose licence the shipment has
-        already obtained (a shipment released by a granted licence comes back through here for
-        the other controls). A control whose ``licence_scope`` is not ``"shipment"`` lets the
-        shipment pass under a valid licence of its scope, or makes it wait on the scope's
-        pending application (filing one if there is none); per-shipment reviews are drawn
-        after every scoped licence is in hand, in the order of the controls."""
+        shipment is re-applied). *cleared* holds the ids of the controls whose licence the
+        shipment has already obtained (a shipment released by a granted licence comes back
+        through here for the other controls). A control whose ``licence_scope`` is not
+        ``"shipment"`` lets the shipment pass under a valid licence of its scope, or makes it
+        wait on the scope's pending application (filing one if there is none); per-shipment
+        reviews are drawn after every scoped licence is in hand, in the order of the
+        controls."""
         if shipped_at is None:
             shipped_at = now
         quota_controls = None

@@ -149,8 +149,8 @@ from .network import ISO_COUNTRIES, parse_date, read_toml
 
 __all__ = [
     "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
-    "DemandSurge", "ClearanceHold", "load_scenario", "compose", "list_layers", "list_scenarios", "resolve_scenario", "scenario_path",
-    "BUILTIN_DIR",
+    "DemandSurge", "load_scenario", "list_scenarios", "resolve_scenario", "scenario_path",
+    "BUILTIN_DIR", "ClearanceHold", "compose", "list_layers", "LAYER_DIR",
 ]
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "networks" / "scenarios"
@@ -518,8 +518,8 @@ def _destinations(dest: Any, where: str) -> tuple[tuple[str, ...] | None, tuple[
         return tuple(_country(c, where, "destinations") for c in dest), ()
     if isinstance(dest, dict) and set(dest) == {"all_but"} and isinstance(dest["all_but"], list):
         return None, tuple(_country(c, where, "destinations.all_but") for c in dest["all_but"])
-    raise ScenarioError(f"must be \"all\", a list of countries or {{all_but = [...]}}, got {dest!r}",
-                        where=where, field="destinations")
+    raise ScenarioError(f"must be \"all\", a list of countries or {{all_but = [...]}}, got "
+                        f"{dest!r}", where=where, field="destinations")
 
 
 def _parse_clearance(i: int, t: Any) -> ClearanceHold:
@@ -880,8 +880,8 @@ def _resolve_ref(ref: Any, file: str | None, kind: str) -> Path:
 
 def _remove(data: dict, paths: Any, file: str | None) -> None:
     if not isinstance(paths, list) or not all(isinstance(q, str) and q for q in paths):
-        raise ScenarioError("must be a list of dotted keys such as \"controls.oct_2025_technology\"",
-                            file=file, field="remove")
+        raise ScenarioError("must be a list of dotted keys such as "
+                            "\"controls.oct_2025_technology\"", file=file, field="remove")
     for q in paths:
         *parents, last = q.split(".")
         t = data

@@ -406,8 +406,8 @@ def test_scenario_until_needs_a_selection_and_a_later_date():
         scenario(controls={"c": licensing(changes=[{"from": day(5), "until": day(9),
                                                     "approval_probability": 0.5}])})
     with pytest.raises(ScenarioError, match="until"):
-        scenario(controls={"c": licensing(changes=[{"from": day(5), "until": day(5),
-                                                    "buyers": ["x"], "approval_probability": 0.5}])})
+        scenario(controls={"c": licensing(changes=[{
+            "from": day(5), "until": day(5), "buyers": ["x"], "approval_probability": 0.5}])})
 
 
 def test_june_2025_temporary_licences_cover_us_auto_on_the_default_network():
