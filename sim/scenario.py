@@ -993,19 +993,34 @@ def compose(data: dict, file: str | None = None, layers=(), _chain: tuple = ()) 
     for ref in own:
         path = _resolve_ref(ref, file, "layer")
         _apply(base, _read_layer(path, file), str(path))
+        if "extends" in data:           # over a valid scenario: a layer's errors are its own
+            _check_layer(base, path)
     _apply(base, data, file)
     if "extends" in data and "name" not in data.get("scenario", {}) and file is not None:
         base.setdefault("scenario", {})["name"] = Path(file).stem
     if layers:
         if isinstance(layers, str):
             layers = [layers]
+        _parse(base, file)              # the scenario alone first: its errors name its file
         for ref in layers:
             path = _resolve_ref(ref, None, "layer")
             _apply(base, _read_layer(path, None), str(path))
+            _check_layer(base, path)
         head = base.setdefault("scenario", {})
         head["name"] = "+".join([str(head.get("name", Path(file).stem if file else "scenario")),
                                  *(Path(r).stem for r in layers)])
     return base
+
+
+def _check_layer(data: dict, path: Path) -> None:
+    """Parse a valid scenario with a layer applied over it, so that an error names the
+    layer's file."""
+    try:
+        _parse(data, str(path))
+    except ModelError as exc:
+        err = exc if isinstance(exc, ScenarioError) else ScenarioError(
+            exc.problem, where=exc.where, field=exc.field)
+        raise err.with_file(str(path)) from None
 
 
 def list_layers() -> dict[str, str]:

@@ -174,6 +174,37 @@ def test_delay_under_reapply_is_geometric_in_attempts():
         assert abs((k == j).mean() - q) < 4 * math.sqrt(q * (1 - q) / len(k))
 
 
+def test_scoped_licence_takes_a_geometric_number_of_applications():
+    """The same analytic case for a lane licence: each licence (valid 1 day, so every
+    shipment needs a new one) takes N applications, N ~ Geometric(p), and arrives
+    N R + (N - 1) d after the first of them; the shipments waiting on it all leave then."""
+    L, R, d, p = 10.0, 6.0, 4.0, 0.4
+    n_apps = []
+    for seed in range(8):
+        run = sim.simulate(plain_net(lead_cn=L), scenario(controls={"c": licensing(
+            review_days=R, approval_probability=p, on_denial="reapply", reapply_days=d,
+            licence_scope="lane", licence_validity_days=1)}), seed=seed, horizon_days=900)
+        dec = run.licence_decisions()
+        dec = dec[dec["event"].isin(["applied", "granted"])]
+        first = None
+        k = 0
+        for _, row in dec.iterrows():
+            if row["event"] == "applied":
+                if first is None:
+                    first = row["day"]
+                k += 1
+            else:                                   # granted: the chain is complete
+                assert row["day"] - first == pytest.approx(k * R + (k - 1) * d)
+                n_apps.append(k)
+                first, k = None, 0
+    n = np.array(n_apps)
+    assert len(n) > 100
+    se = math.sqrt((1 - p) / p ** 2 / len(n))
+    assert abs(n.mean() - 1 / p) < 4 * se
+    q = p
+    assert abs((n == 1).mean() - q) < 4 * math.sqrt(q * (1 - q) / len(n))
+
+
 def test_per_shipment_scope_is_the_default_and_logs_each_review():
     run = sim.simulate(plain_net(), scenario(controls={"c": licensing(review_days=5)}), seed=2,
                        horizon_days=300)

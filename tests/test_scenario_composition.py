@@ -126,6 +126,21 @@ def test_layers_apply_in_order_then_own_content_then_api_layers(files):
     assert over.name == "child+l1"
 
 
+def test_error_brought_by_a_layer_names_the_layer(files):
+    f = files(base=BASE, bad="""
+        [controls.a]
+        licence_scope = "lane"
+        """, child="""
+        extends = "base.toml"
+        layers = ["bad.toml"]
+        """)
+    for load in (lambda: sim.load_scenario(f["child"]),
+                 lambda: sim.load_scenario(f["base"], layers=[str(f["bad"])])):
+        with pytest.raises(ScenarioError) as exc:
+            load()
+        assert "bad.toml" in str(exc.value) and "licence_validity_days" in str(exc.value)
+
+
 def test_composed_scenario_round_trips_to_the_same_digest(files):
     f = files(base=BASE, child="""
         extends = "base.toml"
