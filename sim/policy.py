@@ -94,7 +94,7 @@ class _Application:
 
     # it names its control and gate step rather than holding them, so that no reference cycle
     # (control -> pending -> application -> control) outlives the model (Model.release)
-    __slots__ = ("cid", "pos", "key", "lane", "waiting", "params")
+    __slots__ = ("cid", "pos", "key", "lane", "waiting", "params", "filed")
 
     def __init__(self, cid: str, pos: int, key, lane: int) -> None:
         self.cid = cid
@@ -103,6 +103,7 @@ class _Application:
         self.lane = lane          # the lane whose shipment filed it
         self.waiting: list = []   # (lane, qty, prov, shipped_at, cleared control ids)
         self.params: dict = {}
+        self.filed = 0.0          # when the application under review was filed
 
 
 class _ClearanceState:
@@ -177,7 +178,7 @@ class _ControlState:
                                                      "on_denial", "avoid_days", "quota_t",
                                                      "quota_period_days", "de_minimis",
                                                      "licence_scope", "licence_validity_days",
-                                                     "reapply_days")}
+                                                     "reapply_days", "licence_validity_from")}
         self.licences: dict = {}      # scope key -> _Licence (the latest granted)
         self.pending: dict = {}       # scope key -> _Application
         self.buyer_params: dict[str, dict] = {}
@@ -705,6 +706,7 @@ class PolicyEngine:
                 lic.shipments += 1
                 self.decisions.append((now, _USED, lic.cid, lane.index, qty, 0.0))
         denied_by = None
+        lapsed = False
         review = 0.0
         if reviews is not None:
             for step, p in reviews:
@@ -718,6 +720,17 @@ class PolicyEngine:
                     review = r
                 if not ok and denied_by is None:
                     denied_by = step.state
+                elif ok and p["licence_validity_from"] == "application" \
+                        and r >= p["licence_validity_days"]:
+                    # its validity ran from the filing: granted already expired, so the
+                    # shipment is reviewed again when it arrives
+                    self.decisions.append((now + r, _EXPIRED, step.cid, lane.index, 0.0,
+                                           math.nan))
+                    lapsed = True
+        if lapsed and denied_by is None:
+            self.model.at(review, 1, self._reapply_shipment,
+                          (lane, qty, prov, shipped_at, cleared))
+            return
         self.model.at(review, 1, self._after_review,
                       (lane, qty, prov, shipped_at, denied_by,
                        tuple(quota_controls) if quota_controls is not None else (), cleared))
@@ -767,6 +780,7 @@ class PolicyEngine:
         app.params = p
         r = step.review(p["review_days"])
         ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
+        app.filed = now
         tonnes = 0.0
         for e in app.waiting:
             tonnes += e[1]
@@ -785,9 +799,22 @@ class PolicyEngine:
         for e in app.waiting:
             tonnes += e[1]
         if ok:
+            p = app.params
+            start = app.filed if p["licence_validity_from"] == "application" else now
+            until = start + p["licence_validity_days"]
+            if until <= now:
+                # granted already expired (its validity ran from the filing): file again
+                self.decisions.append((now, _GRANTED, cid, app.lane, tonnes, r))
+                self.decisions.append((now, _EXPIRED, cid, app.lane, 0.0, math.nan))
+                if cs.in_force:
+                    self._file(app, self._params_now(app), now)
+                else:
+                    del cs.pending[app.key]
+                    self._release_waiting(app, now, None)
+                return
             del cs.pending[app.key]
             self.decisions.append((now, _GRANTED, cid, app.lane, tonnes, r))
-            lic = _Licence(cid, app.lane, now, now + app.params["licence_validity_days"])
+            lic = _Licence(cid, app.lane, now, until)
             cs.licences[app.key] = lic
             self.granted.append(lic)
             self._release_waiting(app, now, lic)

@@ -32,6 +32,10 @@ and parameter may carry ``source``; say "assumption" where it is one)::
                                   # (apply again at once) | "reapply" (goods wait; apply again
                                   # after reapply_days)
     reapply_days = 14             # on_denial = "reapply"
+    licence_validity_from = "grant"   # or "application": the validity runs from the filing,
+                                  # so a licence reviewed longer than its validity arrives
+                                  # expired and the exporter files again (any scope; needs
+                                  # licence_validity_days)
     avoid_days = 60               # "cancel": after a denial the buyer avoids the lane this long
     quota_t = 1000                # quota: tonnes per period
     quota_period_days = 365
@@ -52,7 +56,8 @@ Regime parameters are checked once, when the scenario is read: a control, each d
 (with what is in force before it: the control's parameters, earlier changes for everyone and
 earlier ones for the same buyers or destinations) and a truce escalation must each leave a
 complete regime (licensing: ``review_days``; quota: ``quota_t``; a licence scope other than
-"shipment": ``licence_validity_days``; ``on_denial = "reapply"``: ``reapply_days``).
+"shipment", or a validity counted from the application: ``licence_validity_days``;
+``on_denial = "reapply"``: ``reapply_days``).
 
     [[clearance]]                 # consignments held for testing before they leave a country,
     id = "magnet_testing"         # licensable or not (each is tested, then dispatched)
@@ -195,6 +200,7 @@ class ExportControl:
     licence_scope: str = "shipment"
     licence_validity_days: float | None = None
     reapply_days: float | None = None
+    licence_validity_from: str = "grant"
     changes: tuple[RegimeChange, ...] = ()
     capacity_nodes: tuple[str, ...] = ()
     capacity_factor: float = 1.0
@@ -467,7 +473,7 @@ def _dist(v: Any, where: str, fld: str) -> Distribution:
 
 _REGIME_PARAMS = {"regime", "review_days", "approval_probability", "on_denial", "avoid_days",
                   "quota_t", "quota_period_days", "de_minimis", "licence_scope",
-                  "licence_validity_days", "reapply_days"}
+                  "licence_validity_days", "reapply_days", "licence_validity_from"}
 ON_DENIAL = ("cancel", "requeue", "reapply")
 LICENCE_SCOPES = ("shipment", "lane", "buyer", "country", "exporter")
 
@@ -498,6 +504,12 @@ def _regime_params(t: dict, where: str) -> dict:
                                             "licence_validity_days", 0, strict=True)
     if "reapply_days" in t:
         out["reapply_days"] = _num(t["reapply_days"], where, "reapply_days")
+    if "licence_validity_from" in t:
+        if t["licence_validity_from"] not in ("grant", "application"):
+            raise ScenarioError(f"must be 'grant' or 'application', got "
+                                f"{t['licence_validity_from']!r}", where=where,
+                                field="licence_validity_from")
+        out["licence_validity_from"] = t["licence_validity_from"]
     if "avoid_days" in t:
         out["avoid_days"] = _num(t["avoid_days"], where, "avoid_days")
     if "quota_t" in t:
@@ -575,6 +587,10 @@ def _check_regime(given: dict, where: str, what: str = "") -> None:
         raise ScenarioError(f"{what}licence_scope = {given['licence_scope']!r} needs "
                             "'licence_validity_days' (how long a granted licence lasts)",
                             where=where, field="licence_validity_days")
+    if regime == "licensing" and given.get("licence_validity_from") == "application" \
+            and "licence_validity_days" not in given:
+        raise ScenarioError(f"{what}licence_validity_from = 'application' needs "
+                            "'licence_validity_days'", where=where, field="licence_validity_days")
     if given.get("on_denial") == "reapply" and "reapply_days" not in given:
         raise ScenarioError(f"{what}on_denial = 'reapply' needs 'reapply_days' (days from a denial "
                             "to the new application)", where=where, field="reapply_days")
@@ -669,7 +685,8 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
         cap_factor = _num(ce["factor"], f"{where}.capacity_effect", "factor", 0, 1)
     base = dict(review_days=None, approval_probability=1.0, on_denial="cancel", avoid_days=60.0,
                 quota_t=0.0, quota_period_days=365.0, de_minimis=0.001,
-                licence_scope="shipment", licence_validity_days=None, reapply_days=None)
+                licence_scope="shipment", licence_validity_days=None, reapply_days=None,
+                licence_validity_from="grant")
     base.update(params)
     base["regime"] = regime
     return ExportControl(id=cid, exporter=_country(t["exporter"], where, "exporter"),

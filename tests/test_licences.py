@@ -205,6 +205,52 @@ def test_scoped_licence_takes_a_geometric_number_of_applications():
     assert abs((n == 1).mean() - q) < 4 * math.sqrt(q * (1 - q) / len(n))
 
 
+def test_per_shipment_licence_can_expire_before_approval():
+    """Validity counted from the application (DOMAIN.md F4: SmCo licences "often expire before
+    approval"): a review of at least V days brings an expired licence, and the shipment is
+    reviewed again, until a review shorter than V."""
+    L, V = 10.0, 15.0
+    run = sim.simulate(plain_net(lead_cn=L, s=40, S=45, init=45), scenario(controls={
+        "c": licensing(review_days={"dist": "uniform", "min": 5, "max": 25},
+                       licence_validity_from="application", licence_validity_days=V)}),
+        seed=3, horizon_days=900)
+    review_at = {round(t, 9): r for t, r, _ in run.licences}
+    log = lane(run, CN_LANE).log
+    attempts = []
+    for shipped, _, arrive, _ in log:
+        t, k = shipped, 1
+        while review_at[round(t, 9)] >= V:          # expired on arrival: reviewed again
+            t += review_at[round(t, 9)]
+            k += 1
+        assert arrive == pytest.approx(t + review_at[round(t, 9)] + L)
+        attempts.append(k)
+    k = np.array(attempts)
+    assert len(k) > 40 and k.max() > 1
+    q = 0.5                                          # P(review < 15) for U(5, 25)
+    assert abs(k.mean() - 1 / q) < 4 * math.sqrt((1 - q) / q ** 2 / len(k))
+    d = run.licence_decisions()
+    # (and those of shipments still under review at the horizon)
+    assert (d["event"] == "expired").sum() >= sum(attempts) - len(attempts)
+    assert residual(run) < 1e-6
+
+
+@pytest.mark.parametrize(("validity", "ships"), [(3.0, False), (8.0, True)])
+def test_scoped_licence_expiring_before_approval_is_filed_again(validity, ships):
+    run = sim.simulate(plain_net(), scenario(controls={"c": licensing(
+        review_days=5, licence_scope="lane", licence_validity_days=validity,
+        licence_validity_from="application")}), seed=1, horizon_days=200)
+    d = run.licence_decisions()
+    applied = d[d["event"] == "applied"]["day"].to_numpy()
+    if ships:
+        assert len(lane(run, CN_LANE).log) > 5
+    else:
+        assert len(lane(run, CN_LANE).log) == 0
+        # one application after another, each expired when granted
+        np.testing.assert_allclose(np.diff(applied), 5.0)
+        assert (d["event"] == "expired").sum() == (d["event"] == "granted").sum() > 20
+    assert residual(run) < 1e-6
+
+
 def test_per_shipment_scope_is_the_default_and_logs_each_review():
     run = sim.simulate(plain_net(), scenario(controls={"c": licensing(review_days=5)}), seed=2,
                        horizon_days=300)
@@ -249,6 +295,9 @@ def test_regime_change_to_scoped_licences_on_a_date():
     (licensing(on_denial="reapply"), "reapply_days"),
     (licensing(on_denial="sulk"), "on_denial"),
     (licensing(on_denial="reapply", reapply_days=-1), "reapply_days"),
+    (licensing(licence_validity_from="application"), "licence_validity_days"),
+    (licensing(licence_validity_from="signature", licence_validity_days=5),
+     "licence_validity_from"),
     (licensing(changes=[{"from": day(5), "regime": "quota"}]), "quota_t"),
     (licensing(changes=[{"from": day(5), "licence_scope": "buyer"}]), "licence_validity_days"),
     (licensing(changes=[{"from": day(5), "buyers": ["us_mag"], "on_denial": "reapply"}]),
