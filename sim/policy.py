@@ -603,13 +603,15 @@ class PolicyEngine:
                     gated = True
             elif lane.index in cs.extra_set:
                 gated = True
+        held = False
         if not gated:
             for cl in self._lane_clearance.get(lane.index, ()):
                 if cl.active:
-                    gated = True
+                    held = True
         was = lane.banned
         lane.banned = banned
-        lane.gate = self.gate if gated else None
+        # a lane only a clearance hold covers skips the controls' checks
+        lane.gate = self.gate if gated else self._clearance_gate if held else None
         if banned and not was:
             self._drop_backlog(lane)
 
@@ -900,6 +902,10 @@ class PolicyEngine:
         for index, held in self._lane_clearance.items():
             if cl in held:
                 self._refresh_lane(self.model.lanes[index])
+
+    def _clearance_gate(self, lane, qty: float, prov, now: float) -> None:
+        """The gate of a lane no control covers now but a clearance hold does."""
+        self._release(lane, qty, prov, now, now)
 
     def _release(self, lane, qty: float, prov, now: float, shipped_at: float,
                  after: int = 0) -> None:
