@@ -217,7 +217,7 @@ def test_per_shipment_licence_can_expire_before_approval():
     review_at = {round(t, 9): r for t, r, _ in run.licences}
     log = lane(run, CN_LANE).log
     attempts = []
-    for shipped, _, arrive, _ in log:
+    for shipped, _, arrive, *_ in log:
         t, k = shipped, 1
         while review_at[round(t, 9)] >= V:          # expired on arrival: reviewed again
             t += review_at[round(t, 9)]
