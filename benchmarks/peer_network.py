@@ -1,7 +1,9 @@
-"""The peer benchmark network (``/work/shared/bench/PEER_NETWORK.md``) in this project's schema.
+"""The peer benchmark network (the shared peer benchmark's ``PEER_NETWORK.md``) in this
+project's schema.
 
 :func:`peer_network` builds the layered network that the peer library SupplyNetPy 0.5.1 runs in
-``/work/shared/bench/bench_supplynetpy.py`` (LREE mines, HREE mines, processors, manufacturers,
+the shared peer driver ``bench_supplynetpy.py`` (see ``PEER_BENCH`` in benchmarks/README.md;
+LREE mines, HREE mines, processors, manufacturers,
 demand points; 1,095 days; Poisson customers, mean 1 order/day of 1..10 units; lost sales), so
 that both simulators do the same work and their times can be compared. :func:`peer_scenario`
 builds the "disrupt" variant's scenario.
@@ -234,7 +236,7 @@ def network_dict(size: str | int | tuple = "medium") -> dict[str, Any]:
     return {
         "network": {"name": f"peer-{name}",
                     "description": "Layered peer benchmark network (PEER_NETWORK.md)",
-                    "source": "/work/shared/bench/PEER_NETWORK.md"},
+                    "source": "PEER_NETWORK.md of the shared peer benchmark"},
         "materials": mats,
         "nodes": nodes,
         "lanes": lanes,

@@ -845,7 +845,8 @@ def shipped_folder(*parts: str) -> Path:
     in a source checkout, where that package does not exist, it is the ``networks/`` folder
     beside ``sim/``. Whether the folder exists is for the caller to check."""
     try:
-        root = importlib.resources.files("sim._networks")
+        # relative to this package, which benchmarks/compare_versions.py imports under aliases
+        root = importlib.resources.files(f"{__package__}._networks")
     except ModuleNotFoundError:
         root = _NETWORKS_DIR
     # pip installs wheels unpacked, so the package data are files on disk (a Path); a zipped
