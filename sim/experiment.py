@@ -102,9 +102,9 @@ class _Inputs:
     """The network and scenario that every task of a run (or of one sweep point) shares,
     serialised once for all of them.
 
-    Pickled as they are, a network and scenario cost each task about 1 ms to pickle and 1 ms
-    to unpickle, and a Dask client, which names a task by hashing its arguments, about 15 ms
-    more to hash them: on 16 workers that kept the workers waiting half the time. Here they are
+    Pickled as they are, a network and scenario cost each task a pickle and an unpickle, and
+    a Dask client, which names a task by hashing its arguments, a walk through both besides:
+    on many workers that kept the workers waiting (see benchmarks/README.md). Here they are
     pickled once, named by the SHA-256 of those bytes (also their Dask token), and each worker
     process unpickles a given pair once and keeps it for the tasks after (a few pairs at most).
     Sharing is safe because a run never changes its network or scenario.

@@ -158,7 +158,7 @@ from typing import Any
 from .distributions import Distribution, from_spec
 from .errors import ModelError, ScenarioError
 from .materials import parse_elements
-from .network import ISO_COUNTRIES, parse_date, read_toml
+from .network import ISO_COUNTRIES, parse_date, read_toml, shipped_folder, shipped_names
 
 __all__ = [
     "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
@@ -166,7 +166,7 @@ __all__ = [
     "BUILTIN_DIR", "ClearanceHold", "compose", "list_layers", "LAYER_DIR",
 ]
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "networks" / "scenarios"
+BUILTIN_DIR = shipped_folder("scenarios")    # networks/scenarios/, installed as package data
 REGIMES = ("ban", "licensing", "quota")
 
 
@@ -1068,28 +1068,48 @@ def list_layers() -> dict[str, str]:
     return out
 
 
-def list_scenarios() -> dict[str, str]:
-    """Built-in scenarios: name -> one-line description."""
+def list_scenarios(folder: str = "") -> dict[str, str]:
+    """Built-in scenarios: name -> one-line description.
+
+    *folder* lists a subfolder of the built-in scenarios instead (e.g. ``"layers"``), whose
+    names carry it (``"layers/<name>"``, as :func:`scenario_path` takes them). A
+    :class:`ModelError` when there are none (an install without its data files)."""
+    where = BUILTIN_DIR.joinpath(*folder.split("/")) if folder else BUILTIN_DIR
     out = {}
-    for p in sorted(BUILTIN_DIR.glob("*.toml")):
+    for stem in shipped_names(where, "scenarios"):
+        name = f"{folder}/{stem}" if folder else stem
         try:
-            out[p.stem] = load_scenario(p).description
+            out[name] = load_scenario(where / f"{stem}.toml").description
         except ModelError as exc:   # pragma: no cover - shipped files are tested
-            out[p.stem] = f"(invalid: {exc})"
+            out[name] = f"(invalid: {exc})"
     return out
 
 
+def _builtin_file(name: str) -> Path | None:
+    """The built-in scenario file named *name* (``"truce-holds"``, or with a subfolder,
+    ``"layers/<name>"``), or None."""
+    parts = name.split("/")
+    if name.endswith(".toml") or any(p in ("", ".", "..") for p in parts):
+        return None
+    f = BUILTIN_DIR.joinpath(*parts[:-1]) / f"{parts[-1]}.toml"
+    return f if f.is_file() else None
+
+
 def scenario_path(name_or_path: str | Path) -> Path:
-    """Resolve a built-in scenario name or a path."""
+    """Resolve a built-in scenario name (``"truce-holds"``, or ``"layers/<name>"`` in a
+    subfolder) or a path; a file path that exists comes first."""
     p = Path(name_or_path)
+    builtin = _builtin_file(str(name_or_path))
     if p.suffix == ".toml" or "/" in str(name_or_path) or p.exists():
-        if not p.exists():
-            raise ScenarioError(f"file not found: {p}")
-        return p
-    builtin = BUILTIN_DIR / f"{name_or_path}.toml"
-    if builtin.exists():
+        if p.exists():
+            return p
+        if builtin is not None:
+            return builtin
+        raise ScenarioError(f"file not found: {p}")
+    if builtin is not None:
         return builtin
-    names = ", ".join(sorted(q.stem for q in BUILTIN_DIR.glob("*.toml"))) or "none"
+    names = (", ".join(sorted(q.stem for q in BUILTIN_DIR.glob("*.toml"))) if BUILTIN_DIR.is_dir()
+             else "") or f"none: no scenario files in {BUILTIN_DIR}"
     raise ScenarioError(f"unknown scenario {str(name_or_path)!r}: not a file and not a built-in "
                         f"scenario ({names})")
 
