@@ -70,9 +70,9 @@ def test_scenarios_in_a_subfolder(tmp_path, monkeypatch):
     folder = tmp_path / "scenarios"
     (folder / "layers").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "networks" / "scenarios" / "baseline.toml", folder / "top.toml")
-    shutil.copy(REPO_ROOT / "networks" / "scenarios" / "truce-holds.toml",
+    shutil.copy(REPO_ROOT / "networks" / "scenarios" / "controls-apr-2025.toml",
                 folder / "layers" / "relief.toml")
-    relief = sim.load_scenario("truce-holds").description
+    relief = sim.load_scenario("controls-apr-2025").description
     monkeypatch.setattr(sim.scenario, "BUILTIN_DIR", folder)
     assert list(sim.list_scenarios()) == ["top"]
     layers = sim.list_scenarios("layers")
