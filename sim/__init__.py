@@ -17,6 +17,7 @@ from .network import Network, list_networks, load_network, save_network
 from .results import Run
 from .scenario import Scenario, list_scenarios, load_scenario
 from .sweep import SweepResults, sweep
+from . import labels, style, tables  # noqa: E402  (registries of names, figure style, tables)
 
 __version__ = "0.1.0"
 

@@ -263,8 +263,10 @@ def test_network_map(control, tmp):
 
 def test_cli_plot_mc_folder(tmp):
     out = tmp / "cli_mc"
-    run_cli("mc", "--network", "teaching", "--reps", 6, "--workers", 1, "--out", out,
-            "--days", 365, "--no-plots")      # MonteCarloResults.save(plots=True): test above
+    toml = tmp / "cn_control_mc.toml"
+    toml.write_text(CONTROL_TOML)
+    run_cli("mc", "--network", "teaching", "--scenario", toml, "--reps", 6, "--workers", 1,
+            "--out", out, "--days", 365, "--no-plots")   # save(plots=True): test above
     assert not list(out.glob("*.png"))
     res = run_cli("plot", out)
     written = [Path(line) for line in res.stdout.split() if line.endswith(".png")]
@@ -296,13 +298,15 @@ def test_replot_run_folder(tmp):
     toml.write_text(CONTROL_TOML)
     run_dir = tmp / "run"
     assert main(["run", "--network", "teaching", "--scenario", str(toml), "--compare", "baseline",
-                 "--days", "365", "--out", str(run_dir), "--no-plots"]) == 0
+                 "--days", "730", "--seed", "3", "--out", str(run_dir), "--no-plots"]) == 0
     written = plots.replot(run_dir, "run")
-    assert {p.name for p in written} >= {"sectors_over_time.png", "comparison.png"}
+    assert {p.name for p in written} >= {"sectors_over_time.png", "comparison.png",
+                                         "network_map.png"}
     for p in written:
         assert_png(p)
-    # the redrawn sector series match the run's own (from series.csv)
+    # the redrawn sector series match the run's own (from the weekly series table)
     saved = plots._SavedRun(run_dir)
+    assert saved.step_days == 7
     series = pd.read_csv(run_dir / "series.csv")
     dem = series[series["kind"].isin(["manufacturer", "defense_user"])]
     assert saved.sector_series()["defense"]["demand"].sum() == pytest.approx(
