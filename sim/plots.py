@@ -92,7 +92,7 @@ def caption(fig, text: str, events=None, notes=None) -> None:
     key of the lettered policy-event markers (*events*: ``(letter, label)`` pairs from
     :func:`mark_policy_events`) and one-line *notes* (e.g. what was left out and why)."""
     size = matplotlib.rcParams["font.size"] * 0.85
-    width = max(40, int(fig.get_figwidth() * 72 / (size * 0.5)))
+    width = max(40, int(fig.get_figwidth() * 72 / (size * 0.56)))
     parts = [str(text)[:1].upper() + str(text)[1:]]
     if events:
         parts.append("Events: " + "; ".join(f"{k} {lab}" for k, lab in events) + ".")
@@ -335,6 +335,7 @@ def _mc_caption(results) -> str:
 
 
 def _sweep_caption(res, extra: str = "") -> str:
+    """Caption of a sweep figure: design, points, replications, scenario, network, seed."""
     m = res.meta or {}
     reps = m.get("reps")
     if reps is None and len(res.table):
@@ -924,7 +925,7 @@ def _fmt(v) -> str:
     if isinstance(v, (bool, np.bool_)) or isinstance(v, str):
         return str(v)
     try:
-        return f"{float(v):g}"
+        return f"{float(v):,g}"
     except (TypeError, ValueError):
         return str(v)
 
@@ -956,96 +957,192 @@ def _check_sweep(res, kpi_col: str, params: list[str]) -> None:
             raise KeyError(f"{p!r} is not a swept parameter; parameters: {res.param_names}")
 
 
-def sweep_heatmap(sweep_res, kpi_col: str, x: str, y: str, path: str | Path | None = None):
-    """Mean of *kpi_col* over replications on the plane of two swept parameters: a colour map
-    with labelled contour lines (a grid as cells; a Latin hypercube as a triangulated surface
-    with its sample points). Other swept parameters, if any, are averaged over."""
+LOWER_IS_BETTER_UNITS = ("t", "days", "USD", "day of run")
+
+
+def _diverging(kpi: str):
+    """Diverging colour map of differences: blue where the KPI is better than at the
+    reference, red where worse (fill rates: higher is better; tonnes and days: lower)."""
+    worse_up = _labels.kpi_unit(kpi) in LOWER_IS_BETTER_UNITS and kpi != "first_shortage_day"
+    return matplotlib.colormaps["RdBu_r" if worse_up else "RdBu"]
+
+
+def _edges(values: list, numeric: bool) -> np.ndarray:
+    """Cell edges around sorted values: midpoints between numeric values (the axis keeps the
+    parameter's scale, unequal steps included), or index positions +- 0.5."""
+    if not numeric or len(values) == 1:
+        c = np.asarray([float(v) for v in values]) if numeric else np.arange(len(values), dtype=float)
+        half = 0.5 if not numeric else max(abs(c[0]) * 0.1, 0.5)
+        return np.concatenate([c - half, c[-1:] + half]) if len(c) == 1 else \
+            np.concatenate([[c[0] - 0.5], (c[:-1] + c[1:]) / 2, [c[-1] + 0.5]])
+    c = np.asarray([float(v) for v in values])
+    mid = (c[:-1] + c[1:]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def _paired_cells(t, kpi_col: str, x: str, y: str, ref: tuple):
+    """Per (x, y) cell: the mean paired difference of *kpi_col* from the reference cell, by
+    replication (common random numbers; other parameters averaged within a replication), with
+    its 95% CI and n."""
+    g = t.groupby([x, y, "replication"], sort=False)[kpi_col].mean()
+    base = g.xs(ref, level=[x, y]) if ref in {(a, b) for a, b, _r in g.index} else None
+    out = {}
+    for (xv, yv), cell in g.groupby(level=[0, 1], sort=False):
+        v = cell.droplevel([0, 1])
+        if base is None:
+            continue
+        common = v.index.intersection(base.index)
+        d = v.loc[common].to_numpy(float) - base.loc[common].to_numpy(float)
+        out[(xv, yv)] = _summ(d)
+    return out
+
+
+@_style.styled
+def sweep_heatmap(sweep_res, kpi_col: str, x: str, y: str, path: str | Path | None = None,
+                  *, reference: dict | None = None):
+    """How *kpi_col* changes over the plane of two swept parameters.
+
+    A grid is drawn as cells holding the mean paired difference from a reference point
+    (*reference*: ``{x: value, y: value}``; default the lowest value of each) on a diverging
+    scale centred on zero (blue better, red worse), with cells whose 95% CI includes zero
+    hatched and greyed: the eye is drawn only to differences the replications support.
+    Numeric parameters keep their scale (cells span midpoints between values; unequal steps
+    stay unequal). Contour lines are drawn only on numeric grids of at least 5 x 5 values. A
+    Latin hypercube is drawn as its design points coloured by the mean. Other swept parameters
+    are averaged over. A KPI that is constant over the sweep is not drawn (None)."""
+    import matplotlib.colors as mcolors
+    from matplotlib.patches import Rectangle
+
     _check_sweep(sweep_res, kpi_col, [x, y])
     name, scope = _split_col(kpi_col)
     s = _scale(name)
     t = sweep_res.table
+    if _constant(t[kpi_col]):
+        _skip(f"heatmap of {kpi_label(kpi_col).lower()}",
+              f"constant at {_const_text(t[kpi_col], name)} over the whole sweep")
+        return None
     g = t.groupby([x, y], sort=False)[kpi_col].mean().reset_index()
     xs, xmap, xnum = _axis_values(g[x])
     ys, ymap, ynum = _axis_values(g[y])
-    fig, ax = plt.subplots(figsize=_size(8.5, 6.2))
-    cmap = matplotlib.colormaps["RdYlGn" if name in ("fill_rate", "fill_rate_type1") else "viridis"]
-    fmt = "%.1f%%" if s == 100 else "%.3g"
     is_grid = len(g) == len(xs) * len(ys)
-    vmin, vmax = (g[kpi_col].min() * s, g[kpi_col].max() * s) if len(g) else (0, 1)
-    if vmin == vmax:
-        vmin, vmax = vmin - 1, vmax + 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)      # "no contour levels were found"
-        if is_grid:
-            Z = np.full((len(ys), len(xs)), np.nan)
-            xi = {u: i for i, u in enumerate(xs)}
-            yi = {u: i for i, u in enumerate(ys)}
-            for _, r in g.iterrows():
-                Z[yi[r[y]], xi[r[x]]] = r[kpi_col] * s
-            # cells centred on the index positions; tick labels give the parameter values
-            mesh = ax.pcolormesh(np.arange(len(xs) + 1) - 0.5, np.arange(len(ys) + 1) - 0.5, Z,
-                                 cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
-            if len(xs) >= 2 and len(ys) >= 2 and np.isfinite(Z).all():
-                cs = ax.contour(np.arange(len(xs)), np.arange(len(ys)), Z, levels=6, colors="k",
-                                linewidths=0.8)
-                ax.clabel(cs, fmt=fmt, fontsize="small")
-            if len(xs) * len(ys) <= 144:
-                for (i, j), v in np.ndenumerate(Z):
-                    if np.isfinite(v):
-                        ax.text(j, i, fmt % v, ha="center", va="center", fontsize="small",
-                                color="k", bbox=dict(boxstyle="round,pad=0.15", fc="white",
-                                                     ec="none", alpha=0.6))
-            ax.set_xticks(np.arange(len(xs)))
-            ax.set_xticklabels([_fmt(v) for v in xs], fontsize="small")
-            ax.set_yticks(np.arange(len(ys)))
-            ax.set_yticklabels([_fmt(v) for v in ys], fontsize="small")
-            note = "cells: mean over replications"
-        else:
-            X = np.array([xmap[v] for v in g[x]])
-            Y = np.array([ymap[v] for v in g[y]])
-            Z = g[kpi_col].to_numpy(float) * s
-            mesh = ax.scatter(X, Y, c=Z, cmap=cmap, vmin=vmin, vmax=vmax, s=40, edgecolor="k",
-                              lw=0.5, zorder=3)
-            try:
-                ax.tricontourf(X, Y, Z, levels=12, cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.85)
-                cs = ax.tricontour(X, Y, Z, levels=6, colors="k", linewidths=0.8)
-                ax.clabel(cs, fmt=fmt, fontsize="small")
-            except (ValueError, RuntimeError):     # too few or collinear points
-                pass
-            for lim, vals in ((ax.set_xlim, X), (ax.set_ylim, Y)):
-                pad = 0.05 * (vals.max() - vals.min()) or 0.5
-                lim(vals.min() - pad, vals.max() + pad)
-            if not xnum:
-                ax.set_xticks(range(len(xs)), [str(v) for v in xs])
-            if not ynum:
-                ax.set_yticks(range(len(ys)), [str(v) for v in ys])
-            note = "dots: design points (mean over replications); surface: linear interpolation"
-    cb = fig.colorbar(mesh, ax=ax)
-    cb.set_label("mean " + kpi_label(kpi_col))
-    ax.set_xlabel(_param_label(x))
-    ax.set_ylabel(_param_label(y))
-    ax.legend(handles=[Line2D([], [], color="k", lw=0.8, label="contour of the mean (labelled)")],
-              fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.12), framealpha=0.85)
-    ax.set_title(f"Mean {KPI_UNITS.get(name, (name,))[0]}, {_scope_label(scope) or 'network'}, "
-                 "over two swept parameters", fontsize="medium")
+    fig, ax = plt.subplots(figsize=_size(8.5, 6.4))
     others = [p for p in sweep_res.param_names if p not in (x, y)]
-    extra = note + (f"; averaged over {', '.join(others)}" if others else "")
-    caption(fig, _sweep_caption(sweep_res, extra))
+    unit = _labels.kpi_unit(name, difference=True)
+    if is_grid:
+        ref = (reference or {}).get(x, xs[0]), (reference or {}).get(y, ys[0])
+        cells = _paired_cells(t, kpi_col, x, y, ref)
+        D = np.full((len(ys), len(xs)), np.nan)
+        zero = np.zeros_like(D, dtype=bool)
+        for (xv, yv), st in cells.items():
+            i, j = ys.index(yv), xs.index(xv)
+            D[i, j] = st.get("mean", np.nan) * s
+            lo, hi = st.get("ci95_low", np.nan), st.get("ci95_high", np.nan)
+            zero[i, j] = not (lo > 0 or hi < 0)
+        lim = float(np.nanmax(np.abs(D))) if np.isfinite(D).any() else 0.0
+        if lim == 0:
+            _skip(f"heatmap of {kpi_label(kpi_col).lower()}",
+                  "no point differs from the reference point in any replication")
+            plt.close(fig)
+            return None
+        xe, ye = _edges(xs, xnum), _edges(ys, ynum)
+        mesh = ax.pcolormesh(xe, ye, D, cmap=_diverging(name),
+                             norm=mcolors.TwoSlopeNorm(0.0, -lim, lim), shading="flat")
+        xc = [float(v) for v in xs] if xnum else list(range(len(xs)))
+        yc = [float(v) for v in ys] if ynum else list(range(len(ys)))
+        show_text = len(xs) * len(ys) <= 64
+        for (i, j), v in np.ndenumerate(D):
+            x0, x1, y0, y1 = xe[j], xe[j + 1], ye[i], ye[i + 1]
+            is_ref = (xs[j], ys[i]) == ref
+            if zero[i, j] and not is_ref:
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fc=(0.85, 0.85, 0.85, 0.75),
+                                       ec="0.55", hatch="////", lw=0))
+            if is_ref:
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fc="none", ec="k", lw=1.6))
+            if show_text and np.isfinite(v):
+                txt = "reference" if is_ref else _fmt_value(v / s, name, signed=True)
+                ax.text(xc[j], yc[i], txt, ha="center", va="center", fontsize="small",
+                        color="0.35" if zero[i, j] and not is_ref else "k",
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.7))
+        if xnum and ynum and len(xs) >= 5 and len(ys) >= 5 and not show_text \
+                and np.isfinite(D).all():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                cs = ax.contour(xc, yc, D, levels=5, colors="k", linewidths=0.7)
+                ax.clabel(cs, fmt="%+.3g", fontsize="x-small")
+        ax.set_xlim(xe[0], xe[-1])
+        ax.set_ylim(ye[0], ye[-1])
+        if xnum:
+            ax.set_xticks(xc, [_fmt(v) for v in xs])
+        else:
+            ax.set_xticks(xc, [str(v) for v in xs])
+        if ynum:
+            ax.set_yticks(yc, [_fmt(v) for v in ys])
+        else:
+            ax.set_yticks(yc, [str(v) for v in ys])
+        cb = fig.colorbar(mesh, ax=ax)
+        cb.set_label(f"{_labels.kpi_label(kpi_col, difference=True, unit=False)}\n"
+                     f"from the reference point ({unit})" if unit else
+                     f"{_labels.kpi_label(kpi_col, difference=True)} from the reference point")
+        n = max((st.get("n", 0) for st in cells.values()), default=0)
+        ref_txt = f"{_param_label(x, 200).split(' (')[0]} = {_fmt(ref[0])}, " \
+                  f"{_param_label(y, 200).split(' (')[0]} = {_fmt(ref[1])}"
+        note = (f"Cells: mean paired difference from the reference point ({ref_txt}) over "
+                f"{n} replications (common random numbers). Hatched grey: the 95% CI of the "
+                "difference includes zero.")
+        ax.set_title(f"{_kpi_title(name)}, {_scope_label(scope)}: change over two parameters")
+    else:
+        X = np.array([xmap[v] for v in g[x]])
+        Y = np.array([ymap[v] for v in g[y]])
+        Z = g[kpi_col].to_numpy(float) * s
+        se = t.groupby([x, y], sort=False)[kpi_col].sem().to_numpy(float) * s
+        half = float(np.nanmedian(1.96 * se)) if len(se) else 0.0
+        mid = (np.nanmax(Z) + np.nanmin(Z)) / 2
+        spread = max((np.nanmax(Z) - np.nanmin(Z)) / 2, half, 1e-9)
+        mesh = ax.scatter(X, Y, c=Z, cmap="viridis", vmin=mid - spread, vmax=mid + spread,
+                          s=70, edgecolor="k", lw=0.5, zorder=3)
+        for lim, vals in ((ax.set_xlim, X), (ax.set_ylim, Y)):
+            pad = 0.05 * (vals.max() - vals.min()) or 0.5
+            lim(vals.min() - pad, vals.max() + pad)
+        if not xnum:
+            ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+        if not ynum:
+            ax.set_yticks(range(len(ys)), [str(v) for v in ys])
+        cb = fig.colorbar(mesh, ax=ax)
+        cb.set_label("Mean " + kpi_label(kpi_col)[:1].lower() + kpi_label(kpi_col)[1:])
+        note = ("Dots: design points of a Latin hypercube, coloured by the mean over "
+                "replications; the colour scale spans at least the typical 95% CI "
+                f"(+-{half:.3g}), so noise is not painted as a gradient.")
+        ax.set_title(f"{_kpi_title(name)}, {_scope_label(scope)}: mean at each design point")
+    ax.set_xlabel(_param_label(x, 60))
+    ax.set_ylabel(_param_label(y, 45))
+    extra = note + (f" Averaged over {', '.join(_param_label(o, 200) for o in others)}."
+                    if others else "")
+    caption(fig, _sweep_caption(sweep_res), notes=[extra])
     return _finish(fig, path)
 
 
+@_style.styled
 def sweep_lines(sweep_res, kpi_col: str, x: str, path: str | Path | None = None,
                 by: str | None = None):
-    """Mean of *kpi_col* against one swept parameter with a 95% CI ribbon over replications;
-    one line per value of *by* if given. Other swept parameters are pooled."""
+    """Mean of *kpi_col* against one swept parameter (on its own numeric scale) with 95% CI
+    error bars over replications; one line per value of *by* if given (dodged sideways, so
+    the bars stay apart). Other swept parameters are pooled. A KPI constant over the sweep
+    is not drawn (None)."""
     _check_sweep(sweep_res, kpi_col, [x] + ([by] if by else []))
     name, scope = _split_col(kpi_col)
     s = _scale(name)
     t = sweep_res.table
+    if _constant(t[kpi_col]):
+        _skip(f"lines of {kpi_label(kpi_col).lower()}",
+              f"constant at {_const_text(t[kpi_col], name)} over the whole sweep")
+        return None
     fig, ax = plt.subplots(figsize=_size(9, 5.2))
     groups = [(None, t)] if by is None else \
         [(v, t[t[by] == v]) for v in _axis_values(t[by])[0]]
     xs_all, xmap, xnum = _axis_values(t[x])
+    span = (max(xmap.values()) - min(xmap.values())) or 1.0
+    dodge = 0.012 * span if len(groups) > 1 else 0.0
+    markers = "osD^vP*X"
     for k, (bv, sub) in enumerate(groups):
         rows = []
         for xv, g in sub.groupby(x, sort=False):
@@ -1056,25 +1153,29 @@ def sweep_lines(sweep_res, kpi_col: str, x: str, path: str | Path | None = None,
             continue
         rows.sort()
         X, M, L, H = map(np.array, zip(*rows, strict=False))
+        X = X + (k - (len(groups) - 1) / 2) * dodge
         c = _sector_colour(scope, 0) if by is None else _colour(k)
-        lab = f"mean ({kpi_label(kpi_col).split(' (')[0]})" if by is None else _fmt(bv)
-        ax.fill_between(X, L, H, color=c, alpha=0.2, lw=0)
-        ax.plot(X, M, marker="o", ms=4, color=c, lw=1.5, label=lab)
-    ax.plot([], [], color="0.5", alpha=0.3, lw=8, label="95% CI of the mean")
+        lab = "mean" if by is None else _fmt(bv)
+        ax.errorbar(X, M, yerr=[M - L, H - M], color=c, lw=1.5, marker=markers[k % 8], ms=5,
+                    capsize=3, label=lab)
     if not xnum:
         ax.set_xticks(range(len(xs_all)), [str(v) for v in xs_all])
+    else:
+        ax.set_xticks([float(v) for v in xs_all], [_fmt(v) for v in xs_all])
     if name in ("fill_rate", "fill_rate_type1"):
         lo = ax.get_ylim()[0]
         ax.set_ylim(max(-2, lo), 101)
     ax.set_xlabel(_param_label(x, 60))
     ax.set_ylabel(kpi_label(kpi_col))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="best", title=_param_label(by, 30) if by else None,
-              title_fontsize="small", framealpha=0.85)
-    ax.set_title(f"{_kpi_title(name)}, {_scope_label(scope) or 'network'}"
-                 f" vs {_param_label(x, 60).split(' (')[0]}", fontsize="medium")
+    ax.legend(loc="best", title=_param_label(by, 30) if by else None, framealpha=0.85)
+    ax.set_title(f"{_kpi_title(name)}, {_scope_label(scope)}: by "
+                 f"{_param_label(x, 200).split(' (')[0]}")
     others = [p for p in sweep_res.param_names if p not in (x, by)]
-    caption(fig, _sweep_caption(sweep_res, f"pooled over {', '.join(others)}" if others else ""))
+    notes = ["Markers: mean over replications; bars: 95% CI of the mean."]
+    if others:
+        notes.append(f"Pooled over {', '.join(_param_label(o, 200) for o in others)}.")
+    caption(fig, _sweep_caption(sweep_res), notes=notes)
     return _finish(fig, path)
 
 
@@ -1089,7 +1190,8 @@ def one_at_a_time(sweep_res, kpi_col: str, base_point: dict | None = None):
     pooled over the other parameters.
 
     Returns a DataFrame: parameter, low_value, high_value, low_value_kpi, high_value_kpi,
-    base_kpi, span, method (``attrs`` hold kpi_col and a caption).
+    base_kpi, span, method, and the 95% CI half-widths of the two means (low_ci, high_ci;
+    over the replications that give each mean) (``attrs`` hold kpi_col and a caption).
     """
     import pandas as pd
 
@@ -1124,38 +1226,45 @@ def one_at_a_time(sweep_res, kpi_col: str, base_point: dict | None = None):
         if sub[p].nunique() >= 2:
             vals, _, _ = _axis_values(sub[p])
             lo_v, hi_v = vals[0], vals[-1]
-            lo_k = float(sub.loc[sub[p] == lo_v, kpi_col].mean())
-            hi_k = float(sub.loc[sub[p] == hi_v, kpi_col].mean())
+            lo_s, hi_s = sub.loc[sub[p] == lo_v, kpi_col], sub.loc[sub[p] == hi_v, kpi_col]
             method = "others at base"
         elif num and len(uniq) >= 2:
             v = t[p].astype(float)
             q1, q2 = np.quantile(v, [1 / 3, 2 / 3])
             lo_v, hi_v = float(v[v <= q1].mean()), float(v[v >= q2].mean())
-            lo_k = float(t.loc[v <= q1, kpi_col].mean())
-            hi_k = float(t.loc[v >= q2, kpi_col].mean())
+            lo_s, hi_s = t.loc[v <= q1, kpi_col], t.loc[v >= q2, kpi_col]
             method = "lowest vs highest third"
         else:
             continue
+        lo_k, hi_k = float(lo_s.mean()), float(hi_s.mean())
+        lo_ci = _summ(lo_s.to_numpy(float)).get("ci95_halfwidth", np.nan)
+        hi_ci = _summ(hi_s.to_numpy(float)).get("ci95_halfwidth", np.nan)
         rows.append({"parameter": p, "low_value": lo_v, "high_value": hi_v, "low_value_kpi": lo_k,
                      "high_value_kpi": hi_k, "base_kpi": base_kpi, "span": abs(hi_k - lo_k),
-                     "method": method})
+                     "method": method, "low_ci": lo_ci, "high_ci": hi_ci})
     df = pd.DataFrame(rows, columns=["parameter", "low_value", "high_value", "low_value_kpi",
-                                     "high_value_kpi", "base_kpi", "span", "method"])
+                                     "high_value_kpi", "base_kpi", "span", "method", "low_ci",
+                                     "high_ci"])
     df = df.sort_values("span", ascending=False, ignore_index=True)
-    base_txt = ", ".join(f"{_param_label(p, 200).split(' (')[0]}={base[p]}" for p in params)
+    base_txt = ", ".join(f"{_param_label(p, 200).split(' (')[0]} = {_fmt(base[p])}"
+                         for p in params)
     df.attrs["kpi_col"] = kpi_col
     df.attrs["caption"] = _sweep_caption(sweep_res, f"base: {base_txt}")
     return df
 
 
+@_style.styled
 def tornado(sensitivities, path: str | Path | None = None, *, kpi_col: str | None = None,
             caption_text: str | None = None):
     """One-at-a-time sensitivity bars, widest span on top: from the base KPI to the KPI with
-    the parameter at its low and at its high value.
+    the parameter at its low and at its high value, each end with its 95% CI (when the
+    sensitivities carry ``low_ci`` / ``high_ci``, as :func:`one_at_a_time` gives them).
 
     *sensitivities*: the DataFrame of :func:`one_at_a_time`, or any DataFrame / list of tuples
     ``(parameter, low_value_kpi, high_value_kpi, base_kpi)``. KPI values are fractions for
-    fill rates (drawn in percent, given *kpi_col* or ``attrs["kpi_col"]``)."""
+    fill rates (drawn in percent, given *kpi_col* or ``attrs["kpi_col"]``). Parameters that
+    change nothing are left out (noted in the caption); with none left, nothing is drawn
+    (None)."""
     import pandas as pd
 
     if isinstance(sensitivities, pd.DataFrame):
@@ -1168,42 +1277,69 @@ def tornado(sensitivities, path: str | Path | None = None, *, kpi_col: str | Non
         df = pd.DataFrame([tuple(r)[:4] for r in sensitivities],
                           columns=["parameter", "low_value_kpi", "high_value_kpi", "base_kpi"])
     kpi_col = kpi_col or attrs.get("kpi_col")
-    s = _scale(_split_col(kpi_col)[0]) if kpi_col else 1.0
+    kname = _split_col(kpi_col)[0] if kpi_col else ""
+    s = _scale(kname) if kpi_col else 1.0
     df["span"] = (df["high_value_kpi"] - df["low_value_kpi"]).abs()
+    flat = df[(df["span"] <= 1e-12) & ((df["base_kpi"] - df["low_value_kpi"]).abs() <= 1e-12)]
+    df = df.drop(flat.index)
+    if not len(df):
+        _skip("tornado" + (f" of {kpi_label(kpi_col).lower()}" if kpi_col else ""),
+              "no parameter changes the KPI")
+        return None
     df = df.sort_values("span", ascending=True, ignore_index=True)     # widest drawn last = top
-    fig, ax = plt.subplots(figsize=_size(11, 2.6 + 0.6 * max(2, len(df))))
+    fig, ax = plt.subplots(figsize=_size(10, 2.4 + 0.6 * max(2, len(df))))
+    has_ci = {"low_ci", "high_ci"} <= set(df.columns)
+    lo_c, hi_c = _style.OKABE_ITO[5], _style.OKABE_ITO[1]
     for i, r in df.iterrows():
         b, lo, hi = r["base_kpi"] * s, r["low_value_kpi"] * s, r["high_value_kpi"] * s
-        ax.barh(i, lo - b, left=b, height=0.55, color="#4393c3",
+        ax.barh(i, lo - b, left=b, height=0.55, color=lo_c,
                 label="parameter at its low value" if i == 0 else None)
-        ax.barh(i, hi - b, left=b, height=0.55, color="#d6604d", alpha=0.85,
+        ax.barh(i, hi - b, left=b, height=0.55, color=hi_c, alpha=0.85,
                 label="parameter at its high value" if i == 0 else None)
+        if has_ci:
+            for v, ci in ((lo, r["low_ci"]), (hi, r["high_ci"])):
+                if np.isfinite(ci):
+                    ax.errorbar([v], [i], xerr=[[ci * s], [ci * s]], fmt="none", ecolor="k",
+                                capsize=3, lw=1, label="95% CI" if i == 0 and v == lo else None)
         for v, pv in ((lo, r.get("low_value")), (hi, r.get("high_value"))):
             if pv is not None and not (isinstance(pv, float) and math.isnan(pv)):
-                txt = _fmt(pv)
-                ax.annotate(txt, (v, i), xytext=(3 if v >= b else -3, 0),
+                unit = _labels.param_unit(str(r["parameter"]))
+                txt = _fmt(pv) + (f" {unit}" if unit in ("t", "t/yr", "days") else "")
+                ci = (r["low_ci"] if v == lo else r["high_ci"]) * s if has_ci else 0.0
+                off = (ci if np.isfinite(ci) else 0.0) * (1 if v >= b else -1)
+                ax.annotate(txt, (v + off, i), xytext=(4 if v >= b else -4, 0),
                             textcoords="offset points", ha="left" if v >= b else "right",
                             va="center", fontsize="small", color="0.25")
-    if len(df):
-        ax.axvline(float(df["base_kpi"].iloc[0]) * s, color="k", lw=1, label="base point")
-        vals = df[["low_value_kpi", "high_value_kpi", "base_kpi"]].to_numpy(float) * s
-        lo_all, hi_all = float(np.nanmin(vals)), float(np.nanmax(vals))
-        pad = 0.15 * (hi_all - lo_all) or 1.0
-        ax.set_xlim(lo_all - pad, hi_all + pad)
+    ax.axvline(float(df["base_kpi"].iloc[0]) * s, color="k", lw=1, label="base point")
+    vals = df[["low_value_kpi", "high_value_kpi", "base_kpi"]].to_numpy(float) * s
+    if has_ci:
+        cis = df[["low_ci", "high_ci"]].to_numpy(float) * s
+        vals = np.concatenate([vals, df[["low_value_kpi", "high_value_kpi"]].to_numpy(float) * s
+                               + np.nan_to_num(cis), df[["low_value_kpi", "high_value_kpi"]]
+                               .to_numpy(float) * s - np.nan_to_num(cis)], axis=1)
+    lo_all, hi_all = float(np.nanmin(vals)), float(np.nanmax(vals))
+    pad = 0.25 * (hi_all - lo_all) or 1.0
+    ax.set_xlim(lo_all - pad, hi_all + pad)
     ax.set_yticks(range(len(df)))
-    ax.set_yticklabels([_param_label(str(p), 34) for p in df["parameter"]], fontsize="small")
+    ax.set_yticklabels([_param_label(str(p), 34) for p in df["parameter"]])
     ax.set_ylim(-0.7, max(len(df), 2) - 0.3)
     ax.set_xlabel(kpi_label(kpi_col) if kpi_col else "KPI")
-    ax.set_ylabel("swept parameter")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.85,
-              title="numbers: parameter value", title_fontsize="small")
-    ax.set_title("One-at-a-time sensitivity" + (f": {kpi_label(kpi_col)}" if kpi_col else ""),
-                 fontsize="medium")
-    caption(fig, caption_text or attrs.get("caption") or "one-at-a-time sensitivities")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.85,
+              title="numbers: parameter value")
+    ax.set_title("One-at-a-time sensitivity" + (f": {_kpi_title(kname)}, "
+                                                f"{_scope_label(_split_col(kpi_col)[1])}"
+                                                if kpi_col else ""))
+    notes = []
+    if len(flat):
+        notes.append("No effect, not drawn: " + ", ".join(_param_label(str(p), 200)
+                                                         for p in flat["parameter"]) + ".")
+    caption(fig, caption_text or attrs.get("caption") or "One-at-a-time sensitivities.",
+            notes=notes)
     return _finish(fig, path)
 
 
+@_style.styled
 def plot_sweep(res, out_dir: str | Path | None) -> list:
     """Figures of a sweep for the defense and civil sector fill rates: lines with a 95% CI
     ribbon (one parameter), or a heatmap of the first two parameters, lines of the first by the
@@ -1229,7 +1365,7 @@ def plot_sweep(res, out_dir: str | Path | None) -> list:
             sens = one_at_a_time(res, c)
             if len(sens):
                 written.append(tornado(sens, out / f"sweep_tornado_{tag}.png" if out else None))
-    return written
+    return [w for w in written if w is not None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1270,6 +1406,7 @@ def _network_layout(network):
     return pos, tiers
 
 
+@_style.styled
 def network_map(network, path: str | Path | None = None, flows: dict | None = None,
                 shortage: dict | None = None, *, result=None, caption_text: str | None = None):
     """Map-like drawing of a :class:`~sim.network.Network`: nodes by tier (mine -> processor ->
@@ -1297,11 +1434,7 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
 
     pos, tiers = _network_layout(network)
     countries = sorted({n.country for n in network.nodes.values()})
-    if len(countries) <= len(_CYCLE):
-        ccol = {c: _CYCLE[i] for i, c in enumerate(countries)}
-    else:       # more countries than the ten-colour cycle: twenty distinct colours, then repeat
-        pal = matplotlib.colormaps["tab20"]
-        ccol = {c: pal(i % 20) for i, c in enumerate(countries)}
+    ccol = _style.country_colours(countries)
     mats = list(dict.fromkeys(l.material for l in network.lanes))
     mpal = matplotlib.colormaps["Dark2"]
     mcol = {m: mpal(i % 8) for i, m in enumerate(mats)}
@@ -1309,8 +1442,11 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
              for k, v in (flows or {}).items()}
     shortage = {str(k).removeprefix("node:"): float(v) for k, v in (shortage or {}).items()}
     max_rows = max(len(v) for v in tiers.values()) if tiers else 1
-    fig = plt.figure(figsize=_size(13.5, max(5.0, 2.6 + 1.05 * max_rows)), layout="constrained")
-    gs = fig.add_gridspec(1, 3, width_ratios=[1.0, 0.16, 0.018 if shortage else 0.001])
+    # a map needs room: a landscape page (1.6 x the preset's width), however small the preset
+    width = _style.SIZES[_style.current().size].width * 1.6
+    fig = plt.figure(figsize=(width, min(width * 0.8, max(4.5, 2.4 + 0.42 * max_rows))),
+                     layout="constrained")
+    gs = fig.add_gridspec(1, 3, width_ratios=[1.0, 0.2, 0.018 if shortage else 0.001])
     ax = fig.add_subplot(gs[0, 0])
     lax = fig.add_subplot(gs[0, 1])
     lax.axis("off")
@@ -1331,8 +1467,15 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
             if nid:
                 run.append(nid)
 
-    # lanes
+    # lanes: width by the square root of tonnes (flows span five orders of magnitude); only the
+    # largest flows are labelled, so labels never pile up around a hub
     fmax = max(flows.values()) if flows else 0.0
+    n_label = 12
+    labelled = set(sorted(flows, key=flows.get, reverse=True)[:n_label]) if flows else set()
+
+    def flow_width(f: float) -> float:
+        return 0.4 + 6.0 * math.sqrt(f / fmax) if fmax > 0 else 0.4
+
     pairs: dict = {}
     for l in network.lanes:
         pairs.setdefault(tuple(sorted((l.src, l.dst))), []).append(l)
@@ -1341,16 +1484,17 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
             rad = 0.0 if len(group) == 1 else (k - (len(group) - 1) / 2) * 0.25
             if flows:
                 f = flows.get(l.id, 0.0)
-                lw = 0.6 + 7.0 * (f / fmax if fmax > 0 else 0.0)
+                lw = flow_width(f)
             else:
-                lw = 0.8 + 4.0 * l.share
+                lw = 0.5 + 3.0 * l.share
             (x0, y0), (x1, y1) = pos[l.src], pos[l.dst]
             ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=1,
                         arrowprops=dict(arrowstyle="-|>,head_length=0.6,head_width=0.3",
-                                        lw=lw, color=mcol[l.material], alpha=0.8,
-                                        shrinkA=14, shrinkB=14,
+                                        lw=lw, color=mcol[l.material], alpha=0.75,
+                                        ls=":" if flows and not flows.get(l.id, 0.0) else "-",
+                                        shrinkA=9, shrinkB=9,
                                         connectionstyle=f"arc3,rad={rad}"))
-            if flows:
+            if flows and l.id in labelled:
                 dx, dy = x1 - x0, y1 - y0
                 mx, my = x0 + 0.36 * dx, y0 + 0.36 * dy     # not the middle: crossings share it
                 mx, my = mx + rad * dy / 2, my - rad * dx / 2
@@ -1367,16 +1511,19 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
         marker = KIND_MARKERS.get(n.kind, "o")
         if nid in shortage:
             face = scmap(norm(shortage[nid] * 100))
-            ax.scatter([x], [y], s=420, marker=marker, c=[face], edgecolors=ccol[n.country],
-                       linewidths=3, zorder=3)
+            ax.scatter([x], [y], s=170, marker=marker, c=[face], edgecolors=ccol[n.country],
+                       linewidths=2.2, zorder=3)
         else:
-            ax.scatter([x], [y], s=380, marker=marker, c=[ccol[n.country]], edgecolors="k",
-                       linewidths=0.8, zorder=3)
-        label = f"{nid}\n({n.country})"
+            ax.scatter([x], [y], s=150, marker=marker, c=[ccol[n.country]], edgecolors="k",
+                       linewidths=0.6, zorder=3)
+        label = _labels.node_label(nid, network)
         if nid in shortage:
-            label += f"\nshortage {shortage[nid]:.1%}"
-        ax.text(x, y - 0.2, label, ha="center", va="top", fontsize="small", zorder=5,
-                bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.7))
+            label += f": {_fmt_value(shortage[nid], 'fill_rate')} short"
+        right = x >= max(tiers) - 0.01             # the last tier is labelled on its right
+        ax.text(x + (0.12 if right else 0), y - (0 if right else 0.22), label,
+                ha="left" if right else "center", va="center" if right else "top",
+                fontsize="x-small", zorder=5,
+                bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.75))
 
     used = sorted(set(tiers))
     names = {0: "mine", 1: "processor", 2: "magnet maker", 3: "stockpile",
@@ -1384,46 +1531,51 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
     ax.set_xticks(used)
     ax.set_xticklabels([names[t] for t in used])
     ax.set_yticks([])
-    ax.set_xlim(min(used) - 0.55, max(used) + 0.55)
+    ax.set_xlim(min(used) - 0.55, max(used) + 1.25)
     ax.set_ylim(-(max_rows - 1) / 2 - 0.85, (max_rows - 1) / 2 + 0.55)
-    ax.set_xlabel("supply-chain tier (upstream -> downstream)")
-    ax.set_ylabel("facilities, grouped by country")
+    ax.set_xlabel("Supply-chain tier (upstream to downstream)")
+    ax.set_ylabel("Facilities, grouped by country")
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
 
     kinds = [k for k in KIND_MARKERS if any(n.kind == k for n in network.nodes.values())]
     h_kind = [Line2D([], [], marker=KIND_MARKERS[k], ls="", color="0.5", mec="k", ms=9,
-                     label=k.replace("_", " ")) for k in kinds]
-    h_country = [Patch(fc=ccol[c], ec="k", label=c) for c in countries]
-    h_mat = [Line2D([], [], color=mcol[m], lw=3, label=m) for m in mats]
+                     label=_labels._KINDS.get(k, k.replace("_", " "))) for k in kinds]
+    h_country = [Patch(fc=ccol[c], ec="k", label=_labels.country_label(c)) for c in countries]
+    h_mat = [Line2D([], [], color=mcol[m], lw=3, label=_labels.material_label(m)) for m in mats]
     if flows:
-        h_w = [Line2D([], [], color="0.4", lw=0.6 + 7.0 * f, label=f"{fmax * f:,.0f} t shipped")
-               for f in (0.25, 1.0)]
+        h_w = [Line2D([], [], color="0.4", lw=flow_width(fmax * f), label=f"{fmax * f:,.0f} t")
+               for f in (0.01, 0.25, 1.0)]
+        h_w.append(Line2D([], [], color="0.4", lw=0.6, ls=":", label="nothing shipped"))
     else:
-        h_w = [Line2D([], [], color="0.4", lw=0.8 + 4.0 * f, label=f"share {f:g}")
+        h_w = [Line2D([], [], color="0.4", lw=0.5 + 3.0 * f, label=f"share {f:g}")
                for f in (0.25, 1.0)]
     def header(text):
         return Line2D([], [], ls="", marker="", label=text)
 
-    handles = [header("kind"), *h_kind, header("country"), *h_country,
-               header("lane material"), *h_mat, header("lane width"), *h_w]
-    leg = lax.legend(handles=handles, loc="upper left", fontsize="small", framealpha=0.9,
-                     borderaxespad=0, handlelength=2.2)
+    heads = ("Facility", "Country", "Lane material", "Shipped over the run" if flows else
+             "Lane: share of orders")
+    handles = [header(heads[0]), *h_kind, header(heads[1]), *h_country,
+               header(heads[2]), *h_mat, header(heads[3]), *h_w]
+    leg = lax.legend(handles=handles, loc="upper left", fontsize="x-small", framealpha=0.9,
+                     borderaxespad=0, handlelength=2.2, ncol=1)
     for text in leg.get_texts():
-        if text.get_text() in ("kind", "country", "lane material", "lane width"):
+        if text.get_text() in heads:
             text.set_fontweight("bold")
     if shortage:
         sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=scmap)
         cb = fig.colorbar(sm, cax=fig.add_subplot(gs[0, 2]))
-        cb.set_label("shortage at demand node = 1 - fill rate (%)", fontsize="small")
-    ax.set_title(f"Network '{network.name}': {len(network.nodes)} facilities, "
+        cb.set_label("Shortage at demand node = 1 - fill rate (%)", fontsize="small")
+    ax.set_title(f"Network {network.name}: {len(network.nodes)} facilities, "
                  f"{len(network.lanes)} lanes"
-                 + (" - lane width = tonnes shipped" if flows else " - lane width = order share"))
+                 + ("; lane width: tonnes shipped" if flows else "; lane width: order share"))
     if caption_text is None:
         caption_text = f"network {network.name} | " + (
             "flows / shortages as given by the caller" if flows or shortage else
             "structure only: no scenario, 0 replications, no seed")
-    caption(fig, caption_text)
+    notes = [f"Labels on the {min(n_label, len(flows))} largest flows; lane width grows with "
+             "the square root of tonnes."] if flows else []
+    caption(fig, caption_text, notes=notes)
     return _finish(fig, path)
 
 
