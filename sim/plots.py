@@ -1566,7 +1566,7 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
         sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=scmap)
         cb = fig.colorbar(sm, cax=fig.add_subplot(gs[0, 2]))
         cb.set_label("Shortage at demand node = 1 - fill rate (%)", fontsize="small")
-    ax.set_title(f"Network {network.name}: {len(network.nodes)} facilities, "
+    ax.set_title(f"Supply network: {len(network.nodes)} facilities, "
                  f"{len(network.lanes)} lanes"
                  + ("; lane width: tonnes shipped" if flows else "; lane width: order share"))
     if caption_text is None:

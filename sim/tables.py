@@ -91,6 +91,7 @@ def write_table(df, stem: str | Path, fmt: str = DEFAULT_FORMAT) -> Path:
     leaves two versions). Returns the path."""
     check_format(fmt)
     stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
     path = table_path(stem, fmt)
     tmp = stem.with_name(f".{stem.name}.tmp.{fmt}")
     if fmt == "parquet":
@@ -222,12 +223,14 @@ def tidy_summary(per_rep, summarise, *, scenario: str = "", seed=None, plan: str
 
 def tidy_diffs(diffs, *, seed=None, plan: str = ""):
     """The wide paired differences of :func:`~sim.experiment.paired_comparison` in the long
-    schema: scenario = the other scenario, reference = the base."""
+    schema: scenario = the other scenario, reference = the base (categorical KPIs, whose
+    codes have no differences, are left out)."""
     import pandas as pd
 
     if diffs is None or not len(diffs):
         return coerce(pd.DataFrame(columns=list(SCHEMA)))
     stats = [s for s in _DIFF_STATS if s in diffs.columns]
+    diffs = diffs[~diffs["kpi"].isin(list(CATEGORIES))]      # a difference of codes means nothing
     df = diffs.melt(id_vars=["kpi", "scope", "base", "other"], value_vars=stats,
                     var_name="statistic", value_name="value")
     df = df.rename(columns={"other": "scenario", "base": "reference"})

@@ -219,15 +219,15 @@ def test_one_at_a_time_values(grid_sweep):
 
 
 def test_lhs_sweep_heatmap_and_one_param_lines(tmp):
-    lhs = sweep("teaching", None, {k: [v[0], v[-1]] for k, v in SWEEP_PARAMS.items()},
-                design="lhs", samples=6, reps=2, workers=1, plots=False, horizon_days=365)
+    lhs = sweep("teaching", control_scenario(), {k: [v[0], v[-1]] for k, v in SWEEP_PARAMS.items()},
+                design="lhs", samples=6, reps=2, workers=1, plots=False, horizon_days=730)
     x, y = list(SWEEP_PARAMS)
     assert_png(plots.sweep_heatmap(lhs, "fill_rate|sector:defense", x, y, tmp / "lhs_heat.png"))
     sens = plots.one_at_a_time(lhs, "fill_rate|sector:defense")
     assert set(sens["method"]) == {"lowest vs highest third"}
     assert_png(plots.tornado(sens, tmp / "lhs_tornado.png"))
-    one = sweep("teaching", None, {"nodes.nds_us.initial.ndfeb_magnet": [0, 20, 40]}, reps=2,
-                workers=1, plots=False, horizon_days=365)
+    one = sweep("teaching", control_scenario(), {"nodes.nds_us.initial.ndfeb_magnet": [0, 20, 40]},
+                reps=2, workers=1, plots=False, horizon_days=730)
     paths = plots.plot_sweep(one, tmp / "one")
     assert paths
     assert all("lines" in p.name for p in paths)
@@ -277,10 +277,12 @@ def test_cli_plot_mc_folder(tmp):
 
 def test_cli_plot_sweep_folder(tmp):
     out = tmp / "cli_sweep"
-    args = []
+    toml = tmp / "cn_control_sweep.toml"
+    toml.write_text(CONTROL_TOML)
+    args = ["--scenario", toml]
     for k, v in SWEEP_PARAMS.items():
         args += ["--param", f"{k}={','.join(map(str, v))}"]
-    run_cli("sweep", "--network", "teaching", *args, "--reps", 2, "--workers", 1, "--days", 365,
+    run_cli("sweep", "--network", "teaching", *args, "--reps", 2, "--workers", 1, "--days", 730,
             "--out", out, "--no-plots")
     assert not list(out.glob("*.png"))
     res = run_cli("plot", out)
