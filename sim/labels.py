@@ -49,6 +49,9 @@ KPIS: dict[str, tuple[str, str]] = {
     "licence_reviews": ("licence reviews", "count"),
     "licence_denials": ("licence denials", "count"),
     "licence_review_days_mean": ("mean licence review time", "days"),
+    # derived in the experiments
+    "unfilled_t": ("demand not filled", "t"),
+    "days_to_first_shortage_after_expiry": ("days from truce expiry to first shortage", "days"),
 }
 PERCENT = {"fill_rate", "fill_rate_type1", "shortage_occurred"}
 # categorical KPIs: stored code -> label (tables store the label)
