@@ -162,7 +162,8 @@ def node_label(node: str, network=None) -> str:
         return NODES[node]
     n = getattr(network, "nodes", {}).get(node) if network is not None else None
     if n is not None:
-        return f"{_ADJ.get(n.country, n.country)} {_KINDS.get(n.kind, _human(n.kind))} ({_human(node)})"
+        kind = _KINDS.get(n.kind, _human(n.kind))
+        return f"{_ADJ.get(n.country, n.country)} {kind} ({_human(node)})"
     return _human(node)
 
 

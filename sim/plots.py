@@ -453,7 +453,8 @@ def plot_run_comparison(runs: list, path: str | Path | None = None, sectors=None
         for name in keep:
             if name in rate:
                 ax.plot(x, rate[name], lw=1.2, color=SECTOR_COLOURS.get(name),
-                        label=f"{name} ({_fmt_value(run.kpi('fill_rate', f'sector:{name}'), 'fill_rate')})")
+                        label=f"{name} "
+                              f"({_fmt_value(run.kpi('fill_rate', f'sector:{name}'), 'fill_rate')})")
         keys.append(mark_policy_events(ax, run.policy_events, run.start))
         ax.set_title(run.scenario_name)
         ax.set_ylim(-2, 102)
@@ -568,7 +569,8 @@ def _fan_grid(results: list, names: list[str], title: str, path, *, width: float
     notes = []
     if flat:
         notes.append("Not drawn (constant in every week and replication): " + ", ".join(
-            f"{_scope_label(_split_col(n)[1])} at {_const_text(results[0].series.get(n, []), _split_col(n)[0])}"
+            f"{_scope_label(_split_col(n)[1])} at "
+            f"{_const_text(results[0].series.get(n, []), _split_col(n)[0])}"
             for n in flat) + ".")
     key, notes = _shared_key(keys, [str(r.meta.get("scenario", "?")) for r in results], notes)
     caption(fig, _mc_caption(results), events=key,
@@ -608,7 +610,8 @@ def _draw_distributions(ax, datasets: list[np.ndarray], labels: list[str], colou
         ax.scatter(p + jit, v, s=9, color=c, alpha=0.6, lw=0, zorder=3)
         ax.scatter([p], [v.mean()], marker="D", s=30, color="white", edgecolor="k", zorder=4)
     ax.set_xticks(pos)
-    ax.set_xticklabels(["\n".join(textwrap.wrap(str(t), 18)) or "?" for t in labels], fontsize="small")
+    ax.set_xticklabels(["\n".join(textwrap.wrap(str(t), 18)) or "?" for t in labels],
+                       fontsize="small")
     ax.set_xlim(0.4, len(datasets) + 0.6)
     ax.grid(axis="y", alpha=0.3)
 
@@ -728,7 +731,8 @@ def forest_plot(diffs, path: str | Path | None = None, *, kpis=("fill_rate", "ba
         return None
     kp = [k for k in kpis if len(df) and (df["kpi"] == k).any()] or list(kpis[:1])
     n_scopes = df["scope"].nunique() if len(df) else 3
-    fig, axes = plt.subplots(1, len(kp), figsize=_size(4.6 * len(kp) + 1, 2.4 + 0.5 * max(3, n_scopes)),
+    fig, axes = plt.subplots(1, len(kp),
+                             figsize=_size(4.6 * len(kp) + 1, 2.4 + 0.5 * max(3, n_scopes)),
                              squeeze=False)
     others = list(dict.fromkeys(df["other"])) if len(df) and "other" in df else []
     base = str(df["base"].iloc[0]) if len(df) and "base" in df else "base"
@@ -879,45 +883,12 @@ def plot_comparison(results_list: list, diffs=None, out_dir: str | Path | None =
 # Sweeps
 # ---------------------------------------------------------------------------------------------
 
-def _param_unit(name: str) -> str:
-    last = name.split(".")[-1]
-    if last.endswith("_t_per_year"):
-        return "t/yr"
-    if last.endswith("_days") or last == "days":
-        return "days"
-    if "probability" in last or last in ("extend", "reinstate", "escalate"):
-        return "probability"
-    if last.endswith("_t") or ".initial." in name or last == "initial":
-        return "t"
-    if last == "share":
-        return "share of orders"
-    if last == "rate":
-        return "ad valorem rate"
-    if last == "factor":
-        return "x"
-    return ""
-
-
 def _param_label(name: str, width: int = 40) -> str:
     """Readable label of a dotted parameter path with its unit (:func:`sim.labels.param_label`),
     wrapped at *width* characters."""
     if name is None:
         return ""
     return "\n".join(textwrap.wrap(_labels.param_label(name), width, break_on_hyphens=False))
-
-
-def _wrap_path(text: str, width: int) -> str:
-    """Wrap a dotted path at dots (and spaces), never inside a word."""
-    pieces = re.split(r"(?<=[. ])", text)
-    lines, cur = [], ""
-    for p in pieces:
-        if cur and len(cur) + len(p) > width:
-            lines.append(cur.rstrip())
-            cur = ""
-        cur += p
-    if cur:
-        lines.append(cur.rstrip())
-    return "\n".join(lines)
 
 
 def _fmt(v) -> str:
@@ -971,7 +942,8 @@ def _edges(values: list, numeric: bool) -> np.ndarray:
     """Cell edges around sorted values: midpoints between numeric values (the axis keeps the
     parameter's scale, unequal steps included), or index positions +- 0.5."""
     if not numeric or len(values) == 1:
-        c = np.asarray([float(v) for v in values]) if numeric else np.arange(len(values), dtype=float)
+        c = np.asarray([float(v) for v in values]) if numeric else \
+            np.arange(len(values), dtype=float)
         half = 0.5 if not numeric else max(abs(c[0]) * 0.1, 0.5)
         return np.concatenate([c - half, c[-1:] + half]) if len(c) == 1 else \
             np.concatenate([[c[0] - 0.5], (c[:-1] + c[1:]) / 2, [c[-1] + 0.5]])
