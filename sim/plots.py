@@ -1583,7 +1583,8 @@ class _SavedRun:
         if events is None and (folder / "policy_events.json").exists():
             events = json.loads((folder / "policy_events.json").read_text())
         self.policy_events = [tuple(e) for e in (events or [])]
-        dem = df[df["kind"].isin(DEMAND_KINDS) & df["sector"].notna() & (df["sector"] != "")]
+        dem = df[df["kind"].isin(DEMAND_KINDS) & df["sector"].notna()
+                 & ~df["sector"].isin(["", "none"])]
         tot = dem.groupby(["node", "material"])[["demand", "filled", "backorders"]].sum()
         tot = tot.sum(axis=1)
         keep = set(tot[tot > 0].index)

@@ -31,8 +31,8 @@ value          float64      the number (fractions for rates); empty (NaN) for a 
 Sweeps also write ``sweep_points`` (point, parameter, value, label: the parameter values of
 each point) and Monte Carlo runs ``bands`` (scenario, seed, date, kpi, scope, statistic,
 value: quantile bands of the weekly series). Daily or weekly series of a run have one row per
-node, material and period, with string ``node``, ``material``, ``kind``, ``sector`` ("" where a
-node has no sector) and float64 quantities.
+node, material and period, with string ``node``, ``material``, ``kind``, ``sector`` (``none``
+where a node has no sector) and float64 quantities.
 
 CSV is the default format; Parquet needs pyarrow, and asking for it without pyarrow is a
 :class:`~sim.errors.ModelError` before anything runs (:func:`check_format`).
@@ -353,6 +353,7 @@ def sweep_from_tables(root: Path, points: list[dict]):
 # ---------------------------------------------------------------------------------------------
 
 SERIES_STEPS = {"daily": 1, "weekly": 7}
+NO_SECTOR = "none"           # the sector of a series row of a node without one
 _LEVELS = ("inventory", "on_order", "backorders")
 
 
@@ -360,7 +361,8 @@ def compact_series(series, step: str = "weekly"):
     """A run's daily series (:meth:`~sim.results.Run.series`) on a coarser grid: ``weekly``
     keeps each week's last day for levels (inventory, on_order, backorders) and the week's sum
     for flows (received, shipped, produced, consumed, demand, filled); ``daily`` as it is.
-    Text columns become strings ("" for no sector); ``day`` is the last day of the period."""
+    Text columns become strings (sector ``"none"`` for a node without one); ``day`` is the last
+    day of the period."""
     import pandas as pd
 
     if step not in SERIES_STEPS:
@@ -369,6 +371,10 @@ def compact_series(series, step: str = "weekly"):
     for c in ("node", "material", "kind", "sector"):
         if c in df:
             df[c] = df[c].astype("string").fillna("")
+    if "sector" in df:
+        # "none", not empty: an empty field reads back as a missing number, and a long file
+        # whose first rows all lack a sector would load as a mixed column (DtypeWarning)
+        df["sector"] = df["sector"].mask(df["sector"] == "", NO_SECTOR)
     k = SERIES_STEPS[step]
     if k == 1 or not len(df):
         return df.reset_index(drop=True)

@@ -82,6 +82,7 @@ def test_run_writes_series(teaching_out, tmp_path, run_cli):
     n_stocks = s.groupby(["node", "material"]).ngroups
     assert len(s) == 53 * n_stocks
     assert s["date"].iloc[0] == "2025-01-07"
+    assert s["sector"].notna().all()                 # "none" where a node has no sector
     daily_out = tmp_path / "daily"
     proc = run_cli("run", "--network", "teaching", "--days", "365", "--series", "daily",
                    "--no-plots", "--out", daily_out)
