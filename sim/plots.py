@@ -1,8 +1,16 @@
 """Figures, drawn from results only (never by running the model).
 
-Every figure has a title, axis units, a legend and a caption line naming the scenario, the
-number of replications and the seed. Functions return the :class:`matplotlib.figure.Figure`
-(for notebooks) and, given ``path`` (or ``out_dir``), write it as PNG and return the path(s).
+Every figure has a title, axis units, a legend and a caption naming the scenario, the number
+of replications and the seed, with the key of the lettered policy-event markers. Names come
+from the registry :mod:`sim.labels`; style, sizes and colours from :mod:`sim.style`. Functions
+return the :class:`matplotlib.figure.Figure` (for notebooks) and, given ``path`` (or
+``out_dir``), write it in the formats in force (PNG by default; every public figure function
+takes ``formats=``, ``dpi=`` and ``size=``) and return the path(s) of the first format.
+
+No figure of a constant: a series or KPI that is the same in every replication is left out of
+its figure with a note in the caption, and a figure with nothing left is not drawn (the
+function returns None, or an aggregate function leaves it out of its list, and a note goes to
+stderr).
 
 One replication (:class:`~sim.results.Run`): :func:`plot_run`, :func:`plot_run_comparison`.
 
