@@ -356,8 +356,10 @@ class MonteCarloResults:
             b["scenario"], b["seed"] = scen, seed
             tables.write_table(tables.coerce(b, tables.BANDS_SCHEMA), out / "bands",
                                table_format)
-        np.savez_compressed(out / ".series.tmp.npz", **{k.replace("|", "__").replace("/", "~").replace(":", "^"): v
-                                                        for k, v in self.series.items()})
+        # arrays s0, s1, ... and their names ("fill_rate|sector:automotive") in "names"
+        names = list(self.series)
+        np.savez_compressed(out / ".series.tmp.npz", names=np.array(names, dtype=str),
+                            **{f"s{i}": self.series[k] for i, k in enumerate(names)})
         os.replace(out / ".series.tmp.npz", out / "series.npz")
         write_atomic(out / "failures.json", json.dumps(self.failures, indent=2))
         write_atomic(out / "policy_events.json", json.dumps(self.policy_events))
@@ -382,7 +384,11 @@ class MonteCarloResults:
         from . import tables
         per_rep = tables.wide(tables.read_table(out / "replications"))
         with np.load(out / "series.npz") as z:
-            series = {k.replace("__", "|").replace("~", "/").replace("^", ":"): z[k] for k in z.files}
+            if "names" in z.files:
+                series = {str(k): z[f"s{i}"] for i, k in enumerate(z["names"])}
+            else:       # folders written before the names were stored
+                series = {k.replace("__", "|").replace("~", "/").replace("^", ":"): z[k]
+                          for k in z.files}
         failures = json.loads((out / "failures.json").read_text())
         events = json.loads((out / "policy_events.json").read_text()) \
             if (out / "policy_events.json").exists() else []
