@@ -268,11 +268,13 @@ def test_cli_plot_mc_folder(tmp):
     run_cli("mc", "--network", "teaching", "--scenario", toml, "--reps", 6, "--workers", 1,
             "--out", out, "--days", 365, "--no-plots")   # save(plots=True): test above
     assert not list(out.glob("*.png"))
-    res = run_cli("plot", out)
+    res = run_cli("plot", out, "--figure-format", "png,pdf")
     written = [Path(line) for line in res.stdout.split() if line.endswith(".png")]
-    assert {p.name for p in written} >= {"fan_fill_rate.png", "kpi_distributions.png"}
+    assert {p.name for p in written} >= {"fan_fill_rate.png", "kpi_distributions.png",
+                                         "network_map.png"}
     for p in written:
         assert_png(p)
+        assert p.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
 
 
 def test_cli_plot_sweep_folder(tmp):
