@@ -148,6 +148,13 @@ def _const_text(values, kpi: str) -> str:
     return _fmt_value(float(v[0]), kpi)
 
 
+def _tick(v: float) -> str:
+    """A signed tick label of a difference axis: thousands separators, no exponents."""
+    if not v:
+        return "0"
+    return f"{v:+,.0f}" if abs(v) >= 100 else f"{v:+.3g}"
+
+
 def _fmt_value(v: float, kpi: str = "", *, signed: bool = False) -> str:
     """A KPI value as text, the same way in every figure: fractions in percent with one
     decimal, tonnes and days with thousands separators, other numbers to 3 significant
@@ -624,13 +631,16 @@ def _draw_distributions(ax, datasets: list[np.ndarray], labels: list[str], colou
     ax.grid(axis="y", alpha=0.3)
 
 
-def _dist_legend(ax, colour="0.4") -> None:
+def _dist_legend(ax, colour="0.4", *, outside: bool = False) -> None:
     handles = [Patch(facecolor=colour, alpha=0.25, label="distribution (violin)"),
                Patch(facecolor="white", edgecolor=colour, label="quartiles (box)"),
                Line2D([], [], marker="o", ls="", color=colour, ms=4, alpha=0.6,
                       label="one replication"),
                Line2D([], [], marker="D", ls="", mfc="white", mec="k", label="mean")]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.85)
+    if outside:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.85)
+    else:
+        ax.legend(handles=handles, loc="best", framealpha=0.85)
 
 
 def _kpi_values(res, col: str) -> np.ndarray:
@@ -699,7 +709,7 @@ def scenario_distributions(results_list: list, kpi_col: str, path: str | Path | 
         ax2.set_xticks(np.arange(1, len(diffs) + 1))
         ax2.set_xticklabels(labels, fontsize="small")
         ax2.set_xlim(0.4, len(diffs) + 0.95)
-        ax2.set_ylabel(kpi_label(kpi_col, difference=True))
+        ax2.set_ylabel(kpi_label(kpi_col, difference=True).replace(" (", "\n("))
         ax2.set_xlabel("Comparison (paired by replication)")
         ax2.set_title(f"Paired difference vs {names[0]}")
         ax2.grid(axis="y", alpha=0.3)
@@ -765,10 +775,11 @@ def forest_plot(diffs, path: str | Path | None = None, *, kpis=("fill_rate", "ba
         ax.set_yticks(range(len(scope_list)))
         ax.set_yticklabels([_scope_label(sc) for sc in scope_list])
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
-            lambda v, _p: f"{v:+,.3g}" if v else "0"))
+            lambda v, _p: _tick(v)))
         ax.set_ylim(-0.6, max(0.6, len(scope_list) - 0.4))
         ax.invert_yaxis()
-        ax.set_xlabel(kpi_label(k, difference=True))
+        unit = _labels.kpi_unit(k, difference=True)     # the panel's title names the KPI
+        ax.set_xlabel("Difference" + (f"\n({unit})" if unit else ""))
         ax.set_title(_kpi_title(k), fontsize="medium")
         ax.grid(axis="x", alpha=0.3)
         if not len(sub):
@@ -778,8 +789,8 @@ def forest_plot(diffs, path: str | Path | None = None, *, kpis=("fill_rate", "ba
     handles, labels = axes[0][0].get_legend_handles_labels()
     handles.append(Line2D([], [], color="k", lw=0.8))
     labels.append("no difference")
-    axes[0][-1].legend(handles, labels, fontsize="small", loc="best", title="mean with 95% CI",
-                       title_fontsize="small", framealpha=0.85)
+    axes[0][-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.03, 1.0),
+                       title="mean with 95% CI", framealpha=0.85)
     fig.suptitle(f"Paired differences from {base} (common random numbers)")
     caption(fig, caption_text or (f"Scenarios {base}, {', '.join(map(str, others))} | "
                                   f"{int(df['n'].max()) if len(df) and 'n' in df else '?'} "
@@ -839,7 +850,7 @@ def _kpi_distribution_figure(res, path):
         ax.set_ylabel(kpi_label(kpi))
         ax.set_xlabel("Scope")
         ax.set_title(_kpi_title(kpi), fontsize="medium")
-    _dist_legend(axes[0][-1])
+    _dist_legend(axes[0][-1], outside=True)
     fig.suptitle(f"KPIs over {res.reps} replications: {res.meta.get('scenario', '?')}")
     notes = []
     if flat:
