@@ -171,8 +171,30 @@ def _fmt_value(v: float, kpi: str = "", *, signed: bool = False) -> str:
     return f"{v:{sign}.3g}"
 
 
+def _wrap_titles(fig) -> None:
+    """Wrap the titles of the axes and the figure to the width they have (a narrow preset,
+    e.g. ``column``, would cut long titles off)."""
+    for ax in fig.axes:
+        title = ax.title
+        text = title.get_text()
+        if not text or "\n" in text:
+            continue
+        width_pt = ax.get_position().width * fig.get_figwidth() * 72
+        chars = max(20, int(width_pt / (title.get_fontsize() * 0.55)))
+        if len(text) > chars:
+            ax.set_title("\n".join(textwrap.wrap(text, chars, break_on_hyphens=False)),
+                         fontsize=title.get_fontsize())
+    sup = fig._suptitle
+    if sup is not None and "\n" not in sup.get_text():
+        chars = max(20, int(fig.get_figwidth() * 72 / (sup.get_fontsize() * 0.55)))
+        if len(sup.get_text()) > chars:
+            sup.set_text("\n".join(textwrap.wrap(sup.get_text(), chars,
+                                                  break_on_hyphens=False)))
+
+
 def _finish(fig, path, *, rect=(0, None, 1, 1)):
     """Lay out *fig* above its caption; save it to *path* (returning the path) or return it."""
+    _wrap_titles(fig)
     rect = (rect[0], _caption_space(fig) if rect[1] is None else rect[1], rect[2], rect[3])
     engine = fig.get_layout_engine()
     if engine is not None and type(engine).__name__ == "ConstrainedLayoutEngine":
