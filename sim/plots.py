@@ -1310,10 +1310,11 @@ def tornado(sensitivities, path: str | Path | None = None, *, kpi_col: str | Non
         ax.barh(i, hi - b, left=b, height=0.55, color=hi_c, alpha=0.85,
                 label="parameter at its high value" if i == 0 else None)
         if has_ci:
-            for v, ci in ((lo, r["low_ci"]), (hi, r["high_ci"])):
+            # the two ends' CIs a little apart (they overlap when the span is small)
+            for v, ci, dy in ((lo, r["low_ci"], -0.12), (hi, r["high_ci"], 0.12)):
                 if np.isfinite(ci):
-                    ax.errorbar([v], [i], xerr=[[ci * s], [ci * s]], fmt="none", ecolor="k",
-                                capsize=3, lw=1, label="95% CI" if i == 0 and v == lo else None)
+                    ax.errorbar([v], [i + dy], xerr=[[ci * s], [ci * s]], fmt="none", ecolor="k",
+                                capsize=2.5, lw=1, label="95% CI" if i == 0 and dy < 0 else None)
         for v, pv in ((lo, r.get("low_value")), (hi, r.get("high_value"))):
             if pv is not None and not (isinstance(pv, float) and math.isnan(pv)):
                 unit = _labels.param_unit(str(r["parameter"]))
@@ -1334,7 +1335,7 @@ def tornado(sensitivities, path: str | Path | None = None, *, kpi_col: str | Non
     pad = 0.25 * (hi_all - lo_all) or 1.0
     ax.set_xlim(lo_all - pad, hi_all + pad)
     ax.set_yticks(range(len(df)))
-    ax.set_yticklabels([_param_label(str(p), 34) for p in df["parameter"]])
+    ax.set_yticklabels([_param_label(str(p), 24) for p in df["parameter"]])
     ax.set_ylim(-0.7, max(len(df), 2) - 0.3)
     ax.set_xlabel(kpi_label(kpi_col) if kpi_col else "KPI")
     ax.grid(axis="x", alpha=0.3)
