@@ -647,10 +647,14 @@ def _draw_distributions(ax, datasets: list[np.ndarray], labels: list[str], colou
         ax.scatter(p + jit, v, s=9, color=c, alpha=0.6, lw=0, zorder=3)
         ax.scatter([p], [v.mean()], marker="D", s=30, color="white", edgecolor="k", zorder=4)
     ax.set_xticks(pos)
+    many = len(datasets) > 3              # narrow panels: slanted labels do not collide
     ax.set_xticklabels(["\n".join(textwrap.wrap(str(t), 18)) or "?" for t in labels],
-                       fontsize="small")
+                       fontsize="small", rotation=35 if many else 0,
+                       ha="right" if many else "center", rotation_mode="anchor")
     ax.set_xlim(0.4, len(datasets) + 0.6)
     ax.grid(axis="y", alpha=0.3)
+    if max(abs(v) for v in ax.get_ylim()) >= 1000:          # 60,000 rather than 60000
+        ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
 
 
 def _dist_legend(ax, colour="0.4", *, outside: bool = False) -> None:
