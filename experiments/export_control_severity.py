@@ -41,6 +41,7 @@ except ImportError:     # run from a checkout without `pip install -e .`
 import pandas as pd
 
 from sim import plots
+from sim.cli import add_figure_options, figure_output
 from sim.experiment import summarise
 from sim.sweep import sweep
 
@@ -75,6 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="keep the file's later regime changes (swept values apply until June 2025)")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke test: {QUICK_REPS} replications per point, 3 x 3 points")
+    add_figure_options(p)              # --figure-format, --dpi, --figure-size
     return p.parse_args(argv)
 
 
@@ -134,11 +136,16 @@ def figures(res, out: Path, countries: list[str]) -> list[Path]:
                                                out / f"severity_heatmap_unfilled_{s}.png"))
     written.append(plots.sweep_lines(res, "unfilled_t|network", P_APPROVE,
                                      out / "severity_lines_unfilled_network.png", by=P_REVIEW))
-    return written
+    return [w for w in written if w is not None]          # figures of constants are skipped
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    with figure_output(args):
+        return run(args)
+
+
+def run(args) -> int:
     reps = args.reps or (QUICK_REPS if args.quick else REPS)
     out = args.out or (OUT_DIR.with_name(OUT_DIR.name + "-quick") if args.quick else OUT_DIR)
     if args.quick and args.out is None and (out / "sweep_spec.json").exists():

@@ -39,7 +39,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sim import plots
+from sim import plots, style
+from sim.cli import add_figure_options, figure_output
 from sim.experiment import monte_carlo, paired_comparison
 
 # ---- parameters ------------------------------------------------------------------------------
@@ -55,6 +56,9 @@ SCOPES = ("network", "sector:defense", "sector:civil", "sector:automotive", "sec
           "sector:wind")
 COLOURS = {BASE_SCENARIO: "#2166ac", OTHER_SCENARIO: "#b2182b"}
 OUT_DIR = Path("results/headline")
+# the weekly civil fill rate (filled / demand tonnes of every sector but defense), as the Monte
+# Carlo runs keep it; one civil series, so the comparison figures draw one civil panel
+CIVIL_SERIES = "fill_rate|civil"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -67,6 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=RANDOM_SEED,
                    help=f"root seed (default {RANDOM_SEED})")
     p.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_REPS} replications")
+    add_figure_options(p)              # --figure-format, --dpi, --figure-size
     return p.parse_args(argv)
 
 
@@ -86,14 +91,16 @@ def with_civil(res):
     weights = np.column_stack([per_rep[f"demand_t|sector:{s}"].to_numpy() for s in sectors])
     weights = weights / np.where(weights.sum(axis=1, keepdims=True) > 0,
                                  weights.sum(axis=1, keepdims=True), 1.0)
-    stack = np.stack([res.series[f"fill_rate|sector:{s}"] for s in sectors], axis=2)
     series = dict(res.series)
-    series["fill_rate|sector:civil"] = np.einsum("rws,rs->rw", stack, weights).astype(np.float32)
+    if CIVIL_SERIES not in series:      # older results without the pooled civil series
+        stack = np.stack([res.series[f"fill_rate|sector:{s}"] for s in sectors], axis=2)
+        series[CIVIL_SERIES] = np.einsum("rws,rs->rw", stack, weights).astype(np.float32)
     return dataclasses.replace(res, per_rep=per_rep, series=series)
 
 
-def _fan(ax, results, name: str, title: str) -> None:
-    """Quantile bands of one weekly series for each scenario, on one axis."""
+def _fan(ax, results, name: str, title: str) -> list:
+    """Quantile bands of one weekly series for each scenario, on one axis; returns the key of
+    the lettered event markers."""
     start = dt.date.fromisoformat(str(results[0].meta["start"])[:10])
     for res in results:
         b = res.bands(name)
@@ -103,30 +110,54 @@ def _fan(ax, results, name: str, title: str) -> None:
         ax.fill_between(x, 100 * b["q25"], 100 * b["q75"], color=c, alpha=0.3, lw=0)
         ax.plot(x, 100 * b["q50"], color=c, lw=1.5, label=f"{res.meta['scenario']} (median)")
     expiry = [e for e in results[0].policy_events if "expiry" in str(e[2])]
-    plots.mark_policy_events(ax, expiry, start)
+    key = plots.mark_policy_events(ax, expiry, start)
     low = min(float(np.nanmin(r.bands(name)["q05"])) for r in results) * 100
     ax.set_ylim(max(-2.0, min(low - 5.0, 80.0)), 101)
-    ax.set_ylabel("fill rate in the week (%)")
-    ax.set_title(title, fontsize=10)
+    ax.set_ylabel("Fill rate in the week (%)")
+    ax.set_title(title, fontsize="medium")
     ax.grid(alpha=0.3)
+    plots._format_date_axis(ax)
+    return key
 
 
+def _constant(results, name: str) -> bool:
+    """True when the series is the same number in every week, replication and scenario."""
+    return plots._constant(np.concatenate([r.series[name].ravel() for r in results]))
+
+
+@style.styled
 def headline_figure(results, diffs: pd.DataFrame, path: Path) -> Path:
     """Fan charts of defense and civil fill rates (both scenarios) and the paired differences
-    of the horizon fill rate with 95% CIs."""
-    fig = plt.figure(figsize=(13, 7.5))
-    gs = fig.add_gridspec(2, 2, width_ratios=[1.6, 1])
-    ax_def = fig.add_subplot(gs[0, 0])
-    ax_civ = fig.add_subplot(gs[1, 0], sharex=ax_def)
+    of the horizon fill rate with 95% CIs. A fan chart of a constant series and a difference
+    that is zero in every replication are left out, with a note in the caption."""
+    fans = [(n, t) for n, t in (("fill_rate|sector:defense", "Defense users: weekly fill rate"),
+                                (CIVIL_SERIES, "Civil users (automotive, electronics, wind): "
+                                               "weekly fill rate"))]
+    flat = [(n, t) for n, t in fans if _constant(results, n)]
+    fans = [f for f in fans if f not in flat]
+    notes = [f"Not drawn: {t.split(':')[0].lower()}, constant at "
+             f"{plots._const_text(results[0].series[n], 'fill_rate')} in every week and "
+             "replication of both scenarios." for n, t in flat]
+    fig = plt.figure(figsize=plots._size(13, 9))
+    gs = fig.add_gridspec(max(1, len(fans)), 2, width_ratios=[1.6, 1])
+    axes = []
+    for i in range(len(fans)):
+        axes.append(fig.add_subplot(gs[i, 0], sharex=axes[0] if axes else None))
     ax_ci = fig.add_subplot(gs[:, 1])
-    _fan(ax_def, results, "fill_rate|sector:defense", "Defense users: weekly fill rate")
-    _fan(ax_civ, results, "fill_rate|sector:civil",
-         "Civil users (automotive, electronics, wind): weekly fill rate")
-    ax_civ.set_xlabel("date (weekly grid)")
-    ax_def.legend(fontsize=8, loc="lower left",
-                  title="bands: 5-95% and 25-75% of replications", title_fontsize=7)
+    key = []
+    for ax, (name, title) in zip(axes, fans, strict=True):
+        key = _fan(ax, results, name, title)
+    if axes:
+        axes[-1].set_xlabel("Date (weekly grid)")
+        axes[0].legend(loc="lower left", title="bands: 5-95% and 25-75% of replications")
     d = diffs[(diffs["kpi"] == "fill_rate") & diffs["scope"].isin(SCOPES)].set_index("scope")
     d = d.loc[[s for s in SCOPES if s in d.index]]
+    zero = [s for s in d.index if d.loc[s, "difference"] == 0 and d.loc[s, "ci95_low"] == 0
+            and d.loc[s, "ci95_high"] == 0]
+    if zero:
+        notes.append("No difference in any replication, not drawn: "
+                     + ", ".join(sim.labels.scope_label(s) for s in zero) + ".")
+    d = d.drop(index=zero)
     y = np.arange(len(d))
     m, lo, hi = 100 * d["difference"], 100 * d["ci95_low"], 100 * d["ci95_high"]
     ax_ci.errorbar(m, y, xerr=[m - lo, hi - m], fmt="o", color="k", capsize=4, ms=5,
@@ -134,23 +165,24 @@ def headline_figure(results, diffs: pd.DataFrame, path: Path) -> Path:
     ratios = d["variance_ratio_paired_vs_unpaired"]
     for yi, (mi, lo_i, hi_i, vr) in enumerate(zip(m, lo, hi, ratios, strict=True)):
         ax_ci.annotate(f"{mi:+.2f} [{lo_i:+.2f}, {hi_i:+.2f}]\nvar. ratio {vr:.2f}", (mi, yi),
-                       xytext=(0, 9), textcoords="offset points", ha="center", fontsize=7)
+                       xytext=(0, 9), textcoords="offset points", ha="center", fontsize="small")
     ax_ci.axvline(0, color="0.4", lw=0.8)
-    ax_ci.set_yticks(y, [s.split(":", 1)[-1] for s in d.index])
+    ax_ci.set_yticks(y, [sim.labels.scope_label(s) for s in d.index])
     ax_ci.set_ylim(len(d) - 0.4, -0.7)
-    ax_ci.set_xlabel(f"fill rate: {OTHER_SCENARIO} minus {BASE_SCENARIO}\n"
-                     "(percentage points)")
-    ax_ci.set_title("Paired differences over the horizon\n(common random numbers)", fontsize=10)
+    ax_ci.set_xlabel(f"Difference in fill rate (percentage points),\n{OTHER_SCENARIO} "
+                     f"minus {BASE_SCENARIO}")
+    ax_ci.set_title("Paired differences over the horizon\n(common random numbers)",
+                    fontsize="medium")
     ax_ci.grid(axis="x", alpha=0.3)
-    ax_ci.legend(fontsize=7, loc="lower right")
-    n = int(d["n"].max()) if len(d) else 0
+    ax_ci.legend(loc="lower right")
+    n = int(diffs["n"].max()) if len(diffs) else 0
     fig.suptitle(f"If the truce expires on 10 November 2026: {OTHER_SCENARIO} vs {BASE_SCENARIO}")
     plots.caption(fig, f"network {results[0].meta['network']} | {n} paired replications per "
                        f"scenario | seed {results[0].meta['seed']} | CIs: normal, 95% | var. "
                        "ratio: var(paired difference) / (var(base) + var(other)) | civil weekly "
-                       "fill rate: sector rates weighted by each replication's demand")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    return plots.save_figure(fig, path)
+                       "fill rate: filled / demand tonnes of the civil sectors in the week",
+                  events=key, notes=notes)
+    return plots._finish(fig, path)
 
 
 def print_table(diffs: pd.DataFrame) -> None:
@@ -173,6 +205,11 @@ def print_table(diffs: pd.DataFrame) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    with figure_output(args):
+        return run(args)
+
+
+def run(args) -> int:
     reps = args.reps or (QUICK_REPS if args.quick else REPS)
     out = args.out or (OUT_DIR.with_name(OUT_DIR.name + "-quick") if args.quick else OUT_DIR)
     print(f"{BASE_SCENARIO} vs {OTHER_SCENARIO} on {NETWORK}: {reps} paired replications, "

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from sim import plots
+from sim.cli import add_figure_options, figure_output
 from sim.experiment import summarise
 from sim.sweep import sweep
 
@@ -81,6 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"root seed (default {RANDOM_SEED})")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke test: {QUICK_REPS} replications per point, 3 x 3 points")
+    add_figure_options(p)              # --figure-format, --dpi, --figure-size
     return p.parse_args(argv)
 
 
@@ -170,11 +172,16 @@ def figures(res, out: Path) -> list[Path]:
                                                out / f"truce_heatmap_{kpi}_{grp}.png"))
         written.append(plots.sweep_lines(res, f"fill_rate|{scope}", P_RENEW,
                                          out / f"truce_lines_fill_rate_{grp}.png", by=P_STOCK))
-    return written
+    return [w for w in written if w is not None]          # figures of constants are skipped
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    with figure_output(args):
+        return run(args)
+
+
+def run(args) -> int:
     reps = args.reps or (QUICK_REPS if args.quick else REPS)
     out = args.out or (OUT_DIR.with_name(OUT_DIR.name + "-quick") if args.quick else OUT_DIR)
     if args.quick and args.out is None and (out / "sweep_spec.json").exists():

@@ -19,6 +19,7 @@ from .results import Run
 from .scenario import Scenario, list_scenarios, load_scenario
 from .sourcing import with_sourcing
 from .sweep import SweepResults, sweep
+from . import labels, style, tables  # noqa: E402  (registries of names, figure style, tables)
 
 __version__ = "0.1.0"
 

@@ -44,6 +44,29 @@ def _pos_float(text: str) -> float:
     return v
 
 
+def add_figure_options(p) -> None:
+    """``--figure-format``, ``--dpi`` and ``--figure-size`` (every command that draws)."""
+    p.add_argument("--figure-format", default=None, metavar="png,pdf,svg",
+                   help="figure file formats, comma-separated (default png)")
+    p.add_argument("--dpi", type=_pos_float, default=None,
+                   help="resolution of PNG figures in dots per inch (default 200)")
+    p.add_argument("--figure-size", choices=("paper", "column", "slide"), default=None,
+                   help="figure size and text size preset (default paper: 7.2 in wide)")
+
+
+def add_format_option(p) -> None:
+    """``--format csv|parquet`` (every command that writes tables)."""
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                   help="format of the result tables (default csv; parquet needs pyarrow)")
+
+
+def figure_output(args):
+    """The :func:`sim.style.output` context for a command's figure options."""
+    from .style import output
+    return output(getattr(args, "figure_format", None), getattr(args, "dpi", None),
+                  getattr(args, "figure_size", None))
+
+
 def _default_out(tag: str) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("results") / f"{stamp}-{tag}"
@@ -71,9 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="horizon in days (default: the scenario's end, else 2029-01-01)")
     r.add_argument("--start", default=None, help="start date YYYY-MM-DD (default 2025-01-01)")
     r.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
-    r.add_argument("--format", choices=("csv", "parquet"), default="csv",
-                   help="format of the daily series (parquet needs pyarrow)")
+    add_format_option(r)
+    r.add_argument("--series", choices=("weekly", "daily"), default="weekly",
+                   help="time step of the saved series table (default weekly: end-of-week "
+                        "levels, weekly flows)")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    add_figure_options(r)
 
     n = sub.add_parser("network", help="show or validate a network")
     nsub = n.add_subparsers(dest="action", metavar="ACTION")
@@ -117,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return _dispatch(args, parser)
+        with figure_output(args):
+            return _dispatch(args, parser)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -144,6 +171,9 @@ def _cmd_run(args) -> int:
     from .network import load_network
     from .scenario import resolve_scenario
 
+    from .tables import check_format
+
+    check_format(args.format)
     net = load_network(args.network)
     scenario = resolve_scenario(args.scenario)
     scenario.check_network(net)
@@ -160,30 +190,36 @@ def _cmd_run(args) -> int:
         from .plots import network_map
         out.mkdir(parents=True, exist_ok=True)
         (out / "manifest.json").unlink(missing_ok=True)   # incomplete until save() ends
-        maps = (network_map(net, out / "network_map.png", result=run).name,)
+        from .style import sibling_files
+        maps = tuple(sibling_files(network_map(net, out / "network_map.png", result=run)))
     run.save(out, plots=not args.no_plots, extra_manifest=extra, series_format=args.format,
-             extra_files=maps)
+             extra_files=maps, series_step=args.series)
     if other is not None:
         run2 = simulate(net, other, seed=args.seed, start=args.start, horizon_days=args.days)
         print()
         print(run2.summary())
         sub = out / other.name
-        run2.save(sub, plots=not args.no_plots, extra_manifest=extra, series_format=args.format)
-        _write_comparison(run, run2, out, plots=not args.no_plots)
+        run2.save(sub, plots=not args.no_plots, extra_manifest=extra, series_format=args.format,
+                  series_step=args.series)
+        _write_comparison(run, run2, out, plots=not args.no_plots, table_format=args.format)
     print(f"\nwrote {out}/")
     return 0
 
 
-def _write_comparison(a, b, out: Path, plots: bool) -> None:
+def _write_comparison(a, b, out: Path, plots: bool, table_format: str = "csv") -> None:
     import pandas as pd
 
-    from .results import write_atomic
+    from . import tables
 
     ka = a.kpis()[["kpi", "scope", "value"]]
     kb = b.kpis()[["kpi", "scope", "value"]]
     both = ka.merge(kb, on=["kpi", "scope"], suffixes=(f"_{a.scenario_name}", f"_{b.scenario_name}"))
     both["difference"] = both.iloc[:, 3] - both.iloc[:, 2]
-    write_atomic(out / "comparison.csv", both.to_csv(index=False))
+    long = both[["kpi", "scope", "difference"]].rename(columns={"difference": "value"})
+    long = long[~long["kpi"].isin(list(tables.CATEGORIES))]
+    long = long.assign(scenario=b.scenario_name, reference=a.scenario_name, seed=a.seed,
+                       replication=a.replication, statistic="difference")
+    tables.write_table(tables.coerce(long), out / "comparison", table_format)
     rows = both[both["kpi"].isin(["fill_rate", "backordered_t", "first_shortage_day",
                                   "first_shortage_after_day"]) &
                 both["scope"].str.startswith(("sector:", "network"))]

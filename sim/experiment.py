@@ -356,8 +356,10 @@ class MonteCarloResults:
         return int(sum(a.nbytes for a in self.series.values()))
 
     # -- saving ---------------------------------------------------------------------------------
-    def save(self, out_dir: str | Path, *, plots: bool = True) -> Path:
-        """Write per_rep, summary, bands (CSV or Parquet), failures and manifest (last)."""
+    def save(self, out_dir: str | Path, *, plots: bool = True, table_format: str = "csv") -> Path:
+        """Write replications, summary and bands (tidy tables of :mod:`sim.tables`, as CSV or
+        Parquet: *table_format*), failures and the manifest (last)."""
+        from . import tables
         from .results import write_atomic
 
         out = Path(out_dir)
@@ -365,30 +367,39 @@ class MonteCarloResults:
         man_path = out / "manifest.json"
         if man_path.exists():
             man_path.unlink()
-        _write_table(self.per_rep.reset_index(), out / "replications")
-        _write_table(self.summary(), out / "summary")
+        scen, seed = str(self.meta.get("scenario", "")), self.meta.get("seed")
+        tables.write_table(tables.tidy(self.per_rep, scenario=scen, seed=seed),
+                           out / "replications", table_format)
+        tables.write_table(tables.tidy_summary(self.per_rep, summarise, scenario=scen, seed=seed),
+                           out / "summary", table_format)
         import pandas as pd
         bands = []
         for name in self.series:
-            b = self.bands(name)
-            b.insert(0, "series", name)
+            b = self.bands(name).melt(id_vars=["date"], var_name="statistic", value_name="value")
+            b["kpi"], b["scope"] = name.split("|", 1)
             bands.append(b)
         if bands:
-            _write_table(pd.concat(bands, ignore_index=True), out / "bands")
+            b = pd.concat(bands, ignore_index=True)
+            b["scenario"], b["seed"] = scen, seed
+            tables.write_table(tables.coerce(b, tables.BANDS_SCHEMA), out / "bands",
+                               table_format)
         if self.trade is not None:
-            _write_table(self.trade_flows(), out / "trade_flows")
+            _write_table(self.trade_flows(), out / "trade_flows", table_format)
             np.savez_compressed(out / ".trade_flows.tmp.npz", tonnes=self.trade["tonnes"],
                                 groups=np.array(self.trade["groups"], dtype=str).reshape(-1, 3))
             os.replace(out / ".trade_flows.tmp.npz", out / "trade_flows.npz")
-        np.savez_compressed(out / ".series.tmp.npz", **{k.replace("|", "__").replace("/", "~").replace(":", "^"): v
-                                                        for k, v in self.series.items()})
+        # arrays s0, s1, ... and their names ("fill_rate|sector:automotive") in "names"
+        names = list(self.series)
+        np.savez_compressed(out / ".series.tmp.npz", names=np.array(names, dtype=str),
+                            **{f"s{i}": self.series[k] for i, k in enumerate(names)})
         os.replace(out / ".series.tmp.npz", out / "series.npz")
         write_atomic(out / "failures.json", json.dumps(self.failures, indent=2))
         write_atomic(out / "policy_events.json", json.dumps(self.policy_events))
         files = [p.name for p in out.iterdir() if not p.name.startswith(".")]
         if plots:
             from . import plots as _plots
-            files += [p.name for p in _plots.plot_monte_carlo(self, out)]
+            from .style import sibling_files
+            files += [n for p in _plots.plot_monte_carlo(self, out) for n in sibling_files(p)]
         meta = dict(self.meta)
         meta["files"] = sorted(set(files))
         write_atomic(man_path, json.dumps(meta, indent=2, default=str))
@@ -402,9 +413,14 @@ class MonteCarloResults:
         if not man.exists():
             raise ModelError("no manifest.json: not a complete Monte Carlo result", file=str(out))
         meta = json.loads(man.read_text())
-        per_rep = _read_table(out / "replications").set_index("replication")
+        from . import tables
+        per_rep = tables.wide(tables.read_table(out / "replications"))
         with np.load(out / "series.npz") as z:
-            series = {k.replace("__", "|").replace("~", "/").replace("^", ":"): z[k] for k in z.files}
+            if "names" in z.files:
+                series = {str(k): z[f"s{i}"] for i, k in enumerate(z["names"])}
+            else:       # folders written before the names were stored
+                series = {k.replace("__", "|").replace("~", "/").replace("^", ":"): z[k]
+                          for k in z.files}
         failures = json.loads((out / "failures.json").read_text())
         events = json.loads((out / "policy_events.json").read_text()) \
             if (out / "policy_events.json").exists() else []
@@ -416,27 +432,15 @@ class MonteCarloResults:
         return cls(per_rep, series, failures, meta, [tuple(e) for e in events], trade)
 
 
-def _write_table(df, stem: Path) -> Path:
-    """Parquet when pyarrow is installed, else CSV; atomic."""
-    try:
-        import pyarrow  # noqa: F401
-        path = stem.with_suffix(".parquet")
-        tmp = stem.with_name(f".{stem.name}.tmp.parquet")
-        df.to_parquet(tmp, index=False)
-    except ImportError:
-        path = stem.with_suffix(".csv")
-        tmp = stem.with_name(f".{stem.name}.tmp.csv")
-        df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+def _write_table(df, stem: Path, table_format: str = "csv") -> Path:
+    """Write a table as CSV or Parquet, atomically (:func:`sim.tables.write_table`)."""
+    from .tables import write_table
+    return write_table(df, stem, table_format)
 
 
 def _read_table(stem: Path):
-    import pandas as pd
-
-    if stem.with_suffix(".parquet").exists():
-        return pd.read_parquet(stem.with_suffix(".parquet"))
-    return pd.read_csv(stem.with_suffix(".csv"))
+    from .tables import read_table
+    return read_table(stem)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,6 +612,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     bar = _progress(total, progress, sc.name)
     outputs: list[dict] = []
     reached = None
+    widths: dict = {}
     try:
         if not target:
             outputs = run_replications(net, sc, range(reps), seed=seed, executor=executor,
@@ -644,7 +649,8 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         "scenario": sc.name, "scenario_sha256": sc.digest(), "seed": seed,
         "reps_requested": total, "workers": n_workers, "chunk_size": chunk_size,
         "start": str(start or sc.start or DEFAULT_START), "horizon_days": horizon_days,
-        "target": target, "target_reached": reached, "elapsed_seconds": elapsed,
+        "target": target, "target_reached": (reached is not None) if target else None,
+        "target_halfwidths": widths if target else None, "elapsed_seconds": elapsed,
         # time spent inside the tasks, summed over workers: against elapsed x workers it tells
         # slow replications apart from workers left waiting by the executor
         "task_seconds": sum(o["seconds"] for o in outputs),

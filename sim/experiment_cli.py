@@ -13,7 +13,7 @@ __all__ = ["add_commands", "dispatch"]
 
 
 def _common(p, *, scenario=True) -> None:
-    from .cli import _nonneg_int, _pos_float, _pos_int
+    from .cli import _nonneg_int, _pos_float, _pos_int, add_figure_options, add_format_option
 
     p.add_argument("--network", default="rare_earth_2025", help="network name or TOML path")
     if scenario:
@@ -26,7 +26,9 @@ def _common(p, *, scenario=True) -> None:
     p.add_argument("--chunk-size", type=_pos_int, default=None, help="replications per task")
     p.add_argument("--days", type=_pos_float, default=None, help="horizon in days")
     p.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    add_figure_options(p)
+    add_format_option(p)
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show the progress bar")
@@ -37,7 +39,7 @@ def add_commands(sub) -> None:
     """Register the experiment commands on the ``python -m sim`` sub-parser."""
     m = sub.add_parser("mc", help="Monte Carlo replications of one scenario",
                        description="Run replications and write per-replication KPIs, summary "
-                                   "statistics with 95%% CIs, quantile bands and figures.")
+                                   "statistics with 95% CIs, quantile bands and figures.")
     _common(m)
     m.add_argument("--target", action="append", default=[], metavar="KPI|SCOPE=HALFWIDTH",
                    help="sequential stopping: stop when the 95%% CI half-width of this KPI column "
@@ -70,6 +72,8 @@ def add_commands(sub) -> None:
                        description="Redraw every figure of a folder written by run, mc, compare "
                                    "or sweep (read from its manifest).")
     p.add_argument("results_dir", type=Path)
+    from .cli import add_figure_options
+    add_figure_options(p)
 
 
 def _value(text: str):
@@ -125,6 +129,8 @@ def dispatch(args) -> int:
 
     if args.command == "plot":
         return _cmd_plot(args.results_dir)
+    from .tables import check_format
+    check_format(args.format)
     ex, client = _executor(args)
     try:
         if args.command == "mc":
@@ -149,7 +155,7 @@ def dispatch(args) -> int:
                 out.mkdir(parents=True, exist_ok=True)
                 (out / "manifest.json").unlink(missing_ok=True)   # incomplete until saved
                 network_map(load_network(args.network), out / "network_map.png", result=res)
-            res.save(out, plots=not args.no_plots)
+            res.save(out, plots=not args.no_plots, table_format=args.format)
             _print_mc(res)
         elif args.command == "compare":
             out = _compare(args, ex)
@@ -160,7 +166,8 @@ def dispatch(args) -> int:
             res = sweep(args.network, args.scenario, params, design=args.design,
                         samples=args.samples, reps=args.reps, seed=args.seed, out_dir=out,
                         executor=ex, workers=args.workers, chunk_size=args.chunk_size,
-                        horizon_days=args.days, progress=args.progress, plots=not args.no_plots)
+                        horizon_days=args.days, progress=args.progress, plots=not args.no_plots,
+                        table_format=args.format)
             _print_sweep(res)
     finally:
         if client is not None:
@@ -207,13 +214,16 @@ def _compare(args, ex) -> Path:
     man = out / "manifest.json"
     if man.exists():
         man.unlink()
+    from . import tables
     for r in results:
-        r.save(out / r.meta["scenario"], plots=not args.no_plots)
-    write_atomic(out / "paired_differences.csv", diffs.to_csv(index=False))
-    files = ["paired_differences.csv"]
+        r.save(out / r.meta["scenario"], plots=not args.no_plots, table_format=args.format)
+    tables.write_table(tables.tidy_diffs(diffs, seed=args.seed), out / "paired_differences",
+                       args.format)
+    files = [f"paired_differences.{args.format}"]
     if not args.no_plots:
         from . import plots
-        files += [p.name for p in plots.plot_comparison(results, diffs, out)]
+        from .style import sibling_files
+        files += [n for p in plots.plot_comparison(results, diffs, out) for n in sibling_files(p)]
     meta = {"kind": "compare", "scenarios": [r.meta["scenario"] for r in results],
             "reps": args.reps, "seed": args.seed, "files": files,
             "command": " ".join(["python -m sim"] + sys.argv[1:])}

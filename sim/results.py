@@ -960,10 +960,12 @@ class Run:
         return m
 
     def save(self, out_dir: str | Path, *, plots: bool = True, extra_manifest: dict | None = None,
-             series_format: str = "csv", extra_files: tuple[str, ...] = ()) -> Path:
-        """Write ``summary.csv``, ``series.csv`` (or ``.parquet``), the monthly customs-style
-        tables ``trade_flows.csv``, ``lane_flows.csv`` and ``capacity_utilisation.csv``
-        (:mod:`sim.flows`), plots and ``manifest.json``.
+             series_format: str = "csv", extra_files: tuple[str, ...] = (),
+             series_step: str = "weekly") -> Path:
+        """Write ``summary`` and ``series`` (CSV or Parquet: *series_format*; the tables of
+        :mod:`sim.tables`, series *series_step* ``weekly`` or ``daily``), the monthly
+        customs-style tables ``trade_flows``, ``lane_flows`` and ``capacity_utilisation``
+        (:mod:`sim.flows`, in the same format), plots and ``manifest.json``.
 
         Each file is written under a temporary name and renamed into place, ``manifest.json``
         last (an old one is removed first), so an interrupted save never leaves a
@@ -975,23 +977,21 @@ class Run:
         stale = out / "manifest.json"
         if stale.exists():
             stale.unlink()     # the folder is incomplete until the new manifest lands
-        write_atomic(out / "summary.csv", self.kpis().to_csv(index=False))
-        series = self.series()
-        if series_format == "parquet":
-            tmp = out / ".series.parquet.tmp"
-            series.to_parquet(tmp, index=False)
-            os.replace(tmp, out / "series.parquet")
-        else:
-            write_atomic(out / "series.csv", series.to_csv(index=False))
-        files = ["summary.csv", f"series.{series_format}", *extra_files]
+        from . import tables
+        tables.write_table(tables.tidy_run(self.kpis()), out / "summary", series_format)
+        tables.write_table(tables.compact_series(self.series(), series_step), out / "series",
+                           series_format)
+        files = [f"summary.{series_format}", f"series.{series_format}", *extra_files]
         for name, table in (("trade_flows", self.trade_flows), ("lane_flows", self.lane_flows),
                             ("capacity_utilisation", self.capacity_utilisation)):
-            write_atomic(out / f"{name}.csv", table().to_csv(index=False))
-            files.append(f"{name}.csv")
+            tables.write_table(table(), out / name, series_format)
+            files.append(f"{name}.{series_format}")
         if plots:
             from . import plots as _plots
-            files += [p.name for p in _plots.plot_run(self, out)]
+            from .style import sibling_files
+            files += [n for p in _plots.plot_run(self, out) for n in sibling_files(p)]
         man = self.manifest(extra_manifest)
+        man["series_step_days"] = tables.SERIES_STEPS[series_step]
         man["files"] = files
         write_atomic(out / "manifest.json", json.dumps(man, indent=2, default=str))
         return out

@@ -43,7 +43,6 @@ from .experiment import (
     _Inputs,
     _progress,
     _Task,
-    _write_table,
     available_cores,
     check_horizon,
     default_chunk_size,
@@ -217,15 +216,16 @@ class SweepResults:
     @classmethod
     def load(cls, out_dir: str | Path) -> "SweepResults":
         """Read a finished sweep folder (refuses one without manifest.json)."""
-        from .experiment import _read_table
+        from .tables import sweep_from_tables
 
         out = Path(out_dir)
         if not (out / "manifest.json").exists():
             raise ModelError("no manifest.json: the sweep is incomplete (rerun it to resume)",
                              file=str(out))
         meta = json.loads((out / "manifest.json").read_text())
-        return cls(_read_table(out / "sweep"), _read_table(out / "sweep_summary"), meta["points"],
-                   json.loads((out / "failures.json").read_text()), meta)
+        table, summary = sweep_from_tables(out, meta["points"])
+        return cls(table, summary, meta["points"], json.loads((out / "failures.json").read_text()),
+                   meta)
 
 
 def _chunk_path(root: Path, point: int, reps: tuple[int, ...]) -> Path:
@@ -237,13 +237,18 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
           out_dir: str | Path | None = None, executor: cf.Executor | None = None,
           workers: int | None = None, chunk_size: int | None = None, start=None,
           horizon_days: float | None = None, progress: bool | None = None,
-          plots: bool = True) -> SweepResults:
-    """Run *reps* replications at every point of a parameter design (see module docstring)."""
+          plots: bool = True, table_format: str = "csv") -> SweepResults:
+    """Run *reps* replications at every point of a parameter design (see module docstring);
+    with *out_dir*, the tables (:mod:`sim.tables`) are written as *table_format* (csv or
+    parquet)."""
     from .results import package_versions, write_atomic
 
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
     check_horizon(horizon_days)
+    if out_dir is not None:
+        from .tables import check_format
+        check_format(table_format)
     base_net = load_network(network)
     base_sc = resolve_scenario(scenario)
     points = design_points(params or {}, design, samples, seed)
@@ -307,13 +312,15 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
                     elapsed_seconds=time.perf_counter() - t0, versions=package_versions(),
                     git_commit=git_commit(), spec=spec, workers=n_workers)
     if root is not None:
-        _write_table(res.table, root / "sweep")
-        _write_table(res.summary, root / "sweep_summary")
+        from .tables import write_sweep_tables
+        write_sweep_tables(res, root, table_format)
         write_atomic(root / "failures.json", json.dumps(res.failures, indent=2))
-        files = ["sweep", "sweep_summary", "failures.json"]
+        files = [f"{t}.{table_format}" for t in ("sweep", "sweep_summary", "sweep_points")] + \
+            ["failures.json"]
         if plots:
             from . import plots as _plots
-            files += [p.name for p in _plots.plot_sweep(res, root)]
+            from .style import sibling_files
+            files += [n for p in _plots.plot_sweep(res, root) for n in sibling_files(p)]
         res.meta["files"] = files
         write_atomic(root / "manifest.json", json.dumps(res.meta, indent=2, default=str))
     return res

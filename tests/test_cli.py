@@ -42,7 +42,9 @@ def test_run_writes_tidy_summary(teaching_out):
     e.g. kpi=fill_rate scope=sector:defense in [0, 1]; it matches an in-process run."""
     _, out = teaching_out
     df = pd.read_csv(out / "summary.csv", keep_default_na=False)
-    assert list(df.columns[:3]) == ["kpi", "scope", "value"]
+    assert list(df.columns) == list(sim.tables.SCHEMA)
+    assert (df["statistic"] == "value").all()
+    assert (df["replication"] == 0).all()
     assert not df.duplicated(["kpi", "scope"]).any()
     row = df[(df["kpi"] == "fill_rate") & (df["scope"] == "sector:defense")]
     assert len(row) == 1
@@ -54,22 +56,50 @@ def test_run_writes_tidy_summary(teaching_out):
     ref = run.kpis()
     merged = df.merge(ref, on=["kpi", "scope"], suffixes=("_cli", "_api"))
     assert len(merged) == len(ref) == len(df)
-    assert merged["value_cli"].to_numpy() == pytest.approx(merged["value_api"].to_numpy(),
-                                                           rel=1e-12, abs=1e-12)
+    num = merged["kpi"] != "truce_outcome"          # a category: its label, not a number
+    assert pd.to_numeric(merged.loc[num, "value_cli"]).to_numpy() == pytest.approx(
+        merged.loc[num, "value_api"].to_numpy(), rel=1e-12, abs=1e-12)
+    outcome = df[df["kpi"] == "truce_outcome"]
+    assert list(outcome["label"]) == ["none"] and list(outcome["value"]) == [""]
 
 
-def test_run_writes_series(teaching_out):
-    """series.csv has the documented columns and one row per stock and day of the horizon."""
+def test_run_writes_series(teaching_out, tmp_path, run_cli):
+    """series.csv has the documented columns and one row per stock and week of the horizon
+    (end-of-week levels, weekly sums of flows; the last week partial), loads without a
+    DtypeWarning (no mixed columns); ``--series daily`` gives one row per stock and day, and
+    its weekly sums and week ends are the weekly table's."""
+    import warnings
+
     _, out = teaching_out
-    s = pd.read_csv(out / "series.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = pd.read_csv(out / "series.csv")
     assert list(s.columns) == ["day", "date", "node", "material", "kind", "sector", "inventory",
                                "on_order", "backorders", "received", "shipped", "produced",
                                "consumed", "demand", "filled"]
-    assert s["day"].min() == 0
+    assert s["day"].min() == 6
     assert s["day"].max() == 364
     n_stocks = s.groupby(["node", "material"]).ngroups
-    assert len(s) == 365 * n_stocks
-    assert s["date"].iloc[0] == "2025-01-01"
+    assert len(s) == 53 * n_stocks
+    assert s["date"].iloc[0] == "2025-01-07"
+    assert s["sector"].notna().all()                 # "none" where a node has no sector
+    daily_out = tmp_path / "daily"
+    proc = run_cli("run", "--network", "teaching", "--days", "365", "--series", "daily",
+                   "--no-plots", "--out", daily_out)
+    assert proc.returncode == 0, proc.stderr
+    d = pd.read_csv(daily_out / "series.csv")
+    assert len(d) == 365 * n_stocks and d["day"].min() == 0
+    d["week"] = d["day"] // 7
+    key = ["node", "material", "week"]
+    sums = d.groupby(key)[["demand", "filled", "shipped"]].sum().reset_index()
+    ends = d.groupby(key)[["inventory", "backorders"]].last().reset_index()
+    s["week"] = s["day"] // 7
+    both = s.merge(sums, on=key, suffixes=("", "_d")).merge(ends, on=key, suffixes=("", "_e"))
+    assert len(both) == len(s)
+    for c in ("demand", "filled", "shipped"):
+        assert both[c].to_numpy() == pytest.approx(both[c + "_d"].to_numpy())
+    for c in ("inventory", "backorders"):
+        assert both[c].to_numpy() == pytest.approx(both[c + "_e"].to_numpy())
 
 
 def test_run_writes_manifest(teaching_out):

@@ -219,15 +219,15 @@ def test_one_at_a_time_values(grid_sweep):
 
 
 def test_lhs_sweep_heatmap_and_one_param_lines(tmp):
-    lhs = sweep("teaching", None, {k: [v[0], v[-1]] for k, v in SWEEP_PARAMS.items()},
-                design="lhs", samples=6, reps=2, workers=1, plots=False, horizon_days=365)
+    lhs = sweep("teaching", control_scenario(), {k: [v[0], v[-1]] for k, v in SWEEP_PARAMS.items()},
+                design="lhs", samples=6, reps=2, workers=1, plots=False, horizon_days=730)
     x, y = list(SWEEP_PARAMS)
     assert_png(plots.sweep_heatmap(lhs, "fill_rate|sector:defense", x, y, tmp / "lhs_heat.png"))
     sens = plots.one_at_a_time(lhs, "fill_rate|sector:defense")
     assert set(sens["method"]) == {"lowest vs highest third"}
     assert_png(plots.tornado(sens, tmp / "lhs_tornado.png"))
-    one = sweep("teaching", None, {"nodes.nds_us.initial.ndfeb_magnet": [0, 20, 40]}, reps=2,
-                workers=1, plots=False, horizon_days=365)
+    one = sweep("teaching", control_scenario(), {"nodes.nds_us.initial.ndfeb_magnet": [0, 20, 40]},
+                reps=2, workers=1, plots=False, horizon_days=730)
     paths = plots.plot_sweep(one, tmp / "one")
     assert paths
     assert all("lines" in p.name for p in paths)
@@ -263,22 +263,28 @@ def test_network_map(control, tmp):
 
 def test_cli_plot_mc_folder(tmp):
     out = tmp / "cli_mc"
-    run_cli("mc", "--network", "teaching", "--reps", 6, "--workers", 1, "--out", out,
-            "--days", 365, "--no-plots")      # MonteCarloResults.save(plots=True): test above
+    toml = tmp / "cn_control_mc.toml"
+    toml.write_text(CONTROL_TOML)
+    run_cli("mc", "--network", "teaching", "--scenario", toml, "--reps", 6, "--workers", 1,
+            "--out", out, "--days", 365, "--no-plots")   # save(plots=True): test above
     assert not list(out.glob("*.png"))
-    res = run_cli("plot", out)
+    res = run_cli("plot", out, "--figure-format", "png,pdf")
     written = [Path(line) for line in res.stdout.split() if line.endswith(".png")]
-    assert {p.name for p in written} >= {"fan_fill_rate.png", "kpi_distributions.png"}
+    assert {p.name for p in written} >= {"fan_fill_rate.png", "kpi_distributions.png",
+                                         "network_map.png"}
     for p in written:
         assert_png(p)
+        assert p.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
 
 
 def test_cli_plot_sweep_folder(tmp):
     out = tmp / "cli_sweep"
-    args = []
+    toml = tmp / "cn_control_sweep.toml"
+    toml.write_text(CONTROL_TOML)
+    args = ["--scenario", toml]
     for k, v in SWEEP_PARAMS.items():
         args += ["--param", f"{k}={','.join(map(str, v))}"]
-    run_cli("sweep", "--network", "teaching", *args, "--reps", 2, "--workers", 1, "--days", 365,
+    run_cli("sweep", "--network", "teaching", *args, "--reps", 2, "--workers", 1, "--days", 730,
             "--out", out, "--no-plots")
     assert not list(out.glob("*.png"))
     res = run_cli("plot", out)
@@ -296,13 +302,15 @@ def test_replot_run_folder(tmp):
     toml.write_text(CONTROL_TOML)
     run_dir = tmp / "run"
     assert main(["run", "--network", "teaching", "--scenario", str(toml), "--compare", "baseline",
-                 "--days", "365", "--out", str(run_dir), "--no-plots"]) == 0
+                 "--days", "730", "--seed", "3", "--out", str(run_dir), "--no-plots"]) == 0
     written = plots.replot(run_dir, "run")
-    assert {p.name for p in written} >= {"sectors_over_time.png", "comparison.png"}
+    assert {p.name for p in written} >= {"sectors_over_time.png", "comparison.png",
+                                         "network_map.png"}
     for p in written:
         assert_png(p)
-    # the redrawn sector series match the run's own (from series.csv)
+    # the redrawn sector series match the run's own (from the weekly series table)
     saved = plots._SavedRun(run_dir)
+    assert saved.step_days == 7
     series = pd.read_csv(run_dir / "series.csv")
     dem = series[series["kind"].isin(["manufacturer", "defense_user"])]
     assert saved.sector_series()["defense"]["demand"].sum() == pytest.approx(
