@@ -11,7 +11,7 @@ True
 """
 
 from .engine import Model, simulate
-from .errors import ModelError, NetworkError, ScenarioError
+from .errors import ModelError, NetworkError, RunFailedError, ScenarioError
 from .experiment import MonteCarloResults, compare_scenarios, monte_carlo, paired_comparison
 from .network import Network, list_networks, load_network, save_network
 from .results import Run
@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "simulate", "Model", "Run", "Network", "load_network", "save_network", "list_networks",
     "Scenario", "load_scenario", "list_scenarios", "ModelError", "NetworkError", "ScenarioError",
+    "RunFailedError",
     "monte_carlo", "MonteCarloResults", "paired_comparison", "compare_scenarios", "sweep",
     "SweepResults", "__version__",
 ]

@@ -1339,11 +1339,17 @@ def replot(folder: str | Path, kind: str = "run") -> list[Path]:
         import pandas as pd
 
         from .experiment import MonteCarloResults
+        from .paths import inside
+
         meta = json.loads((folder / "manifest.json").read_text())
-        results = [MonteCarloResults.load(folder / str(s)) for s in meta.get("scenarios", [])]
+        # the sub-folders as written ("folders"; older manifests: the scenario names), never
+        # outside the folder whatever the manifest says
+        subs = [inside(folder, folder / str(s))
+                for s in meta.get("folders") or meta.get("scenarios", [])]
+        results = [MonteCarloResults.load(s) for s in subs]
         written: list[Path] = []
-        for r, s in zip(results, meta.get("scenarios", []), strict=False):
-            written += plot_monte_carlo(r, folder / str(s))
+        for r, s in zip(results, subs, strict=False):
+            written += plot_monte_carlo(r, s)
         diffs_path = folder / "paired_differences.csv"
         diffs = pd.read_csv(diffs_path) if diffs_path.exists() and diffs_path.stat().st_size > 1 \
             else None

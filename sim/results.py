@@ -731,7 +731,9 @@ class Run:
         complete-looking result. *extra_files* (already written by the caller, e.g. a network
         map) are listed in the manifest.
         """
-        out = Path(out_dir)
+        from .paths import check_out_dir
+
+        out = check_out_dir(out_dir, field="out_dir")
         out.mkdir(parents=True, exist_ok=True)
         stale = out / "manifest.json"
         if stale.exists():
