@@ -391,7 +391,11 @@ class MonteCarloResults:
         man = out / "manifest.json"
         if not man.exists():
             raise ModelError("no manifest.json: not a complete Monte Carlo result", file=str(out))
-        meta = json.loads(man.read_text())
+        try:
+            meta = json.loads(man.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ModelError(f"damaged manifest (not JSON: {str(exc).splitlines()[0]})",
+                             file=str(man)) from None
         per_rep = _read_table(out / "replications").set_index("replication")
         with np.load(out / "series.npz") as z:
             series = {k.replace("__", "|").replace("~", "/").replace("^", ":"): z[k] for k in z.files}

@@ -527,7 +527,7 @@ def _parse(data: dict, file: str | None) -> Scenario:
         if not isinstance(sus, list) or not sus:
             raise ScenarioError("must be a non-empty list of control ids", where=tw, field="suspends")
         for s in sus:
-            if s not in ids:
+            if not isinstance(s, str) or s not in ids:
                 raise ScenarioError(f"unknown control {s!r}; defined controls: {sorted(ids)}",
                                     where=tw, field="suspends")
         out = _keys(t.get("outcomes", {"reinstate": 1.0}), {"reinstate", "extend", "escalate"},

@@ -22,7 +22,9 @@ Every point is rebuilt and validated like a file, so an out-of-range value fails
 
 With ``out_dir`` the sweep is resumable: every completed chunk of replications is written with
 an atomic rename; a rerun with the same output folder skips finished chunks and produces the
-same final tables as an uninterrupted run. The final tables and ``manifest.json`` (written last)
+same final tables as an uninterrupted run, whatever the number of workers or the chunk size of
+either run (chunking is not part of a sweep's identity; a damaged chunk file is an error naming
+it). The final tables and ``manifest.json`` (written last)
 appear only when every chunk is done.
 """
 
