@@ -65,9 +65,10 @@ class RunFailedError(ModelError):
     share allowed (``max_failure_share``). The message quotes the first failure."""
 
 
-def check_int(value, field: str, minimum: int | None = None, *, allow_none: bool = False):
-    """Return *value* when it is an integer (not a bool) of at least *minimum* (or ``None``
-    with *allow_none*), else raise :class:`ModelError` naming *field*."""
+def check_int(value, field: str, minimum: int | None = None, *, allow_none: bool = False,
+              maximum: int | None = None):
+    """Return *value* when it is an integer (not a bool) of at least *minimum* and at most
+    *maximum* (or ``None`` with *allow_none*), else raise :class:`ModelError` naming *field*."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -79,6 +80,8 @@ def check_int(value, field: str, minimum: int | None = None, *, allow_none: bool
         what = "a non-negative integer" if minimum == 0 else (
             "a positive integer" if minimum == 1 else f"an integer >= {minimum}")
         raise ModelError(f"must be {what}, got {value!r}", field=field)
+    if maximum is not None and value > maximum:
+        raise ModelError(f"must be at most {maximum:,}, got {value!r}", field=field)
     return int(value)
 
 

@@ -563,7 +563,8 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         raise ModelError(f"must be a non-negative integer, got {seed!r}", field="seed")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ModelError(f"must be a positive integer, got {workers!r}", field="workers")
-    check_run_options(chunk_size=chunk_size, max_reps=max_reps, check_every=check_every,
+    check_run_options(reps=reps, workers=workers, chunk_size=chunk_size, max_reps=max_reps,
+                      check_every=check_every,
                       target=target, max_failure_share=max_failure_share, executor=executor)
     check_horizon(horizon_days)
     net = load_network(network)
@@ -663,12 +664,18 @@ def check_failures(failures: list[dict], attempted: int, max_share: float, what:
                          where=what)
 
 
-def check_run_options(*, chunk_size=None, max_reps=None, check_every=100, target=None,
-                      max_failure_share=MAX_FAILURE_SHARE, executor=None) -> None:
+MAX_REPS = 100_000_000       # replications of one run or sweep point (a sanity bound)
+MAX_WORKERS = 4096           # local worker processes
+
+
+def check_run_options(*, reps=1, workers=None, chunk_size=None, max_reps=None, check_every=100,
+                      target=None, max_failure_share=MAX_FAILURE_SHARE, executor=None) -> None:
     """Check the options of :func:`monte_carlo` (and of sweeps) before any work starts;
     raise :class:`ModelError` naming the first bad one."""
-    check_int(chunk_size, "chunk_size", 1, allow_none=True)
-    check_int(max_reps, "max_reps", 1, allow_none=True)
+    check_int(reps, "reps", 1, maximum=MAX_REPS)
+    check_int(workers, "workers", 1, allow_none=True, maximum=MAX_WORKERS)
+    check_int(chunk_size, "chunk_size", 1, allow_none=True, maximum=MAX_REPS)
+    check_int(max_reps, "max_reps", 1, allow_none=True, maximum=MAX_REPS)
     check_int(check_every, "check_every", 1)
     check_number(max_failure_share, "max_failure_share", 0, 1)
     if executor is not None and not callable(getattr(executor, "submit", None)):

@@ -338,8 +338,10 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
     check_int(seed, "seed", 0)
+    check_int(samples, "samples", 1, allow_none=True, maximum=1_000_000)
     check_int(workers, "workers", 1, allow_none=True)
-    check_run_options(chunk_size=chunk_size, max_failure_share=max_failure_share,
+    check_run_options(reps=reps, workers=workers, chunk_size=chunk_size,
+                      max_failure_share=max_failure_share,
                       executor=executor)
     if params is not None and not isinstance(params, dict):
         raise ModelError(f"must be a dict of parameter paths and values, got {params!r}",
