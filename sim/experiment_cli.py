@@ -145,7 +145,6 @@ def _executor(args):
 def dispatch(args) -> int:
     """Run the experiment command in *args*."""
     from .cli import _default_out
-
     from .paths import check_out_dir
 
     if args.command == "plot":
