@@ -55,6 +55,13 @@ def _horizon(text: str) -> float:
     return v
 
 
+def _out_path(text: str) -> Path:
+    """An output folder argument: any non-empty path ('' would silently mean '.')."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a folder path, got {text!r}")
+    return Path(text)
+
+
 def _default_out(tag: str) -> Path:
     from .paths import safe_name
 
@@ -85,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="horizon in days, at most 36525 (default: the scenario's end, else "
                         "2029-01-01)")
     r.add_argument("--start", default=None, help="start date YYYY-MM-DD (default 2025-01-01)")
-    r.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
+    r.add_argument("--out", type=_out_path, default=None,
+                   help="output folder (default results/<time>)")
     r.add_argument("--format", choices=("csv", "parquet"), default="csv",
                    help="format of the daily series (parquet needs pyarrow)")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

@@ -14,7 +14,7 @@ __all__ = ["add_commands", "dispatch"]
 
 
 def _common(p, *, scenario=True) -> None:
-    from .cli import _horizon, _nonneg_int, _pos_int
+    from .cli import _horizon, _nonneg_int, _out_path, _pos_int
 
     p.add_argument("--network", default="rare_earth_2025", help="network name or TOML path")
     if scenario:
@@ -26,7 +26,8 @@ def _common(p, *, scenario=True) -> None:
                    help="run on a Dask cluster instead of a local process pool")
     p.add_argument("--chunk-size", type=_pos_int, default=None, help="replications per task")
     p.add_argument("--days", type=_horizon, default=None, help="horizon in days (at most 36525)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
+    p.add_argument("--out", type=_out_path, default=None,
+                   help="output folder (default results/<time>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,

@@ -448,6 +448,8 @@ def test_messages_name_the_right_argument(capsys):
     start; check_every=0 names check_every, not an unknown KPI column."""
     assert cli_error(capsys, "network", "validate", "").startswith("error: network: ")
     assert cli_error(capsys, "scenario", "validate", "").startswith("error: scenario: ")
+    for command in ("run", "mc", "sweep"):        # '' is not the current folder
+        assert "--out" in argparse_error(capsys, command, "--out", "")
     with pytest.raises(ModelError, match=r"^shortage_after: must be a date"):
         sim.simulate("teaching", horizon_days=20, shortage_after="soon")
     with pytest.raises(ModelError, match=r"^check_every: must be a positive integer"):
