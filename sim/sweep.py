@@ -232,7 +232,8 @@ class SweepResults:
                              file=str(out))
         meta = _read_json(out / "manifest.json", "manifest")
         if not isinstance(meta, dict) or not isinstance(meta.get("points"), list):
-            raise ModelError("damaged manifest (no list of points)", file=str(out / "manifest.json"))
+            raise ModelError("damaged manifest (no list of points)",
+                             file=str(out / "manifest.json"))
         return cls(_read_table(out / "sweep"), _read_table(out / "sweep_summary"), meta["points"],
                    json.loads((out / "failures.json").read_text()), meta)
 
@@ -339,7 +340,6 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
         raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
     check_int(seed, "seed", 0)
     check_int(samples, "samples", 1, allow_none=True, maximum=1_000_000)
-    check_int(workers, "workers", 1, allow_none=True)
     check_run_options(reps=reps, workers=workers, chunk_size=chunk_size,
                       max_failure_share=max_failure_share,
                       executor=executor)
@@ -358,8 +358,8 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
     base_sc = resolve_scenario(scenario)
     points = design_points(params or {}, design, samples, seed)
     built = [apply_params(base_net, base_sc, p) for p in points]   # validate every point first
-    for net, sc in built[:1]:
-        _timeline(net, sc, start, horizon_days)     # start, horizon and dates, before any work
+    for net, sc in built[:1]:       # start, horizon and dates (alike at every point), up front
+        _timeline(net, sc, start, horizon_days)
     owned = None
     if executor is None:
         executor, owned = make_executor(workers)
