@@ -694,7 +694,9 @@ class Run:
         sectors = sorted({d.sector for d in self.demand})
         lines.append(f"{'scope':22s} {'fill rate':>9s} {'type-1':>7s} {'backordered t':>13s} "
                      f"{'stockout d':>10s}  first shortage")
-        for scope in ["network"] + [f"sector:{s}" for s in sectors]:
+        if not self.demand:         # a network may have no customers: nothing to fill
+            lines.append("(no customer demand in this network: no fill-rate KPIs)")
+        for scope in (["network"] if self.demand else []) + [f"sector:{s}" for s in sectors]:
             fr = self.kpi("fill_rate", scope)
             t1 = self.kpi("fill_rate_type1", scope)
             bo = self.kpi("backordered_t", scope) + self.kpi("lost_t", scope)
