@@ -495,3 +495,16 @@ def test_scenario_error_type_is_kept(tmp_path):
         "outage_without_production"][0])
     with pytest.raises(ScenarioError):
         sim.load_scenario(path).check_network(sim.load_network("teaching"))
+
+
+def test_network_without_demand_runs_and_says_so(capsys, tmp_path, teaching_dict, write_toml):
+    """A valid network with no customer demand (found by the fuzz test) runs, and its summary
+    says there is nothing to fill instead of raising KeyError."""
+    d = teaching_dict
+    d["nodes"] = {k: v for k, v in d["nodes"].items() if "demand" not in v}
+    d["lanes"] = []
+    path = write_toml(d, "nodemand.toml")
+    out = cli_ok(capsys, "run", "--network", path, "--days", DAYS, "--no-plots",
+                 "--out", tmp_path / "o")
+    assert "no customer demand" in out
+    assert (tmp_path / "o" / "manifest.json").exists()
