@@ -506,6 +506,9 @@ def _parse(data: dict, file: str | None) -> Scenario:
     head = _keys(data.get("scenario", {}), {"name", "description", "start", "end", "shortage_after",
                                            "network"}, "[scenario]")
     w = "[scenario]"
+    if "name" in head and (not isinstance(head["name"], str) or not head["name"].strip()):
+        raise ScenarioError(f"must be a non-empty string, got {head['name']!r}", where=w,
+                            field="name")
     start = _date(head["start"], w, "start") if "start" in head else None
     end = _date(head["end"], w, "end") if "end" in head else None
     if start and end and end <= start:

@@ -510,3 +510,12 @@ def test_network_without_demand_runs_and_says_so(capsys, tmp_path, teaching_dict
                  "--out", tmp_path / "o")
     assert "no customer demand" in out
     assert (tmp_path / "o" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("name", ['5', '["a"]', '""', '"  "'])
+def test_scenario_name_must_be_a_string(capsys, tmp_path, name):
+    """A scenario's name becomes a folder name (as a slug): a number, a list or a blank is an
+    error naming the field, not a folder called '5' or 'unnamed'."""
+    path = write(tmp_path / "s.toml", f"[scenario]\nname = {name}\n")
+    line = cli_error(capsys, "scenario", "validate", path, "--network", "teaching")
+    assert f"{path}: [scenario]: name: must be a non-empty string" in line
