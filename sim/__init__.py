@@ -12,7 +12,7 @@ True
 
 from . import flows  # customs-style tables (sim.flows), usable after a plain `import sim`
 from .engine import Model, simulate
-from .errors import ModelError, NetworkError, ScenarioError
+from .errors import ModelError, NetworkError, RunFailedError, ScenarioError
 from .experiment import MonteCarloResults, compare_scenarios, monte_carlo, paired_comparison
 from .network import Network, list_networks, load_network, save_network
 from .results import Run
@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "simulate", "Model", "Run", "Network", "load_network", "save_network", "list_networks",
     "Scenario", "load_scenario", "list_scenarios", "ModelError", "NetworkError", "ScenarioError",
+    "RunFailedError",
     "monte_carlo", "MonteCarloResults", "paired_comparison", "compare_scenarios", "sweep",
     "SweepResults", "with_sourcing", "__version__",
 ]

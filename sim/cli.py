@@ -65,11 +65,30 @@ def figure_output(args):
     from .style import output
     return output(getattr(args, "figure_format", None), getattr(args, "dpi", None),
                   getattr(args, "figure_size", None))
+def _horizon(text: str) -> float:
+    """A horizon in days: a positive number up to :data:`~sim.errors.MAX_HORIZON_DAYS`."""
+    from .errors import MAX_HORIZON_DAYS
+
+    v = _pos_float(text)
+    if v > MAX_HORIZON_DAYS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_HORIZON_DAYS} days (100 years), "
+                                         f"got {text!r}")
+    return v
+
+
+def _out_path(text: str) -> Path:
+    """An output folder argument: any non-empty path ('' would silently mean '.')."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a folder path, got {text!r}")
+    return Path(text)
 
 
 def _default_out(tag: str) -> Path:
+    from .paths import safe_name
+
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("results") / f"{stamp}-{tag}"
+    # the tag holds scenario names, written by whoever wrote the file: never a path as it is
+    return Path("results") / safe_name(f"{stamp}-{tag}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,10 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--compare", default=None, metavar="SCENARIO",
                    help="also run this scenario on the same seed and plot both side by side")
     r.add_argument("--seed", type=_nonneg_int, default=0, help="root random seed (default 0)")
-    r.add_argument("--days", type=_pos_float, default=None,
-                   help="horizon in days (default: the scenario's end, else 2029-01-01)")
+    r.add_argument("--days", type=_horizon, default=None,
+                   help="horizon in days, at most 36525 (default: the scenario's end, else "
+                        "2029-01-01)")
     r.add_argument("--start", default=None, help="start date YYYY-MM-DD (default 2025-01-01)")
-    r.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
+    r.add_argument("--out", type=_out_path, default=None,
+                   help="output folder (default results/<time>)")
     add_format_option(r)
     r.add_argument("--series", choices=("weekly", "daily"), default="weekly",
                    help="time step of the saved series table (default weekly: end-of-week "
@@ -146,13 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         with figure_output(args):
             return _dispatch(args, parser)
     except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: no result was completed", file=sys.stderr)
         return 130
     except BrokenPipeError:   # pragma: no cover - e.g. piped into head
         return 0
+
+
+def _one_line(exc: Exception) -> str:
+    """The error's message on one line (a message may quote a value that holds newlines)."""
+    return " ".join(str(exc).split("\n"))
 
 
 def _dispatch(args, parser) -> int:
@@ -169,6 +195,7 @@ def _dispatch(args, parser) -> int:
 def _cmd_run(args) -> int:
     from .engine import simulate
     from .network import load_network
+    from .paths import check_out_dir, child
     from .scenario import resolve_scenario
 
     from .tables import check_format
@@ -181,7 +208,10 @@ def _cmd_run(args) -> int:
     if args.compare:
         other = resolve_scenario(args.compare)
         other.check_network(net)
-    out = args.out or _default_out(scenario.name)
+    out = check_out_dir(args.out or _default_out(scenario.name))
+    sub = child(out, other.name) if other is not None else None
+    if sub is not None:
+        check_out_dir(sub)
     run = simulate(net, scenario, seed=args.seed, start=args.start, horizon_days=args.days)
     print(run.summary())
     extra = {"command": " ".join(["python -m sim"] + sys.argv[1:])}
@@ -198,7 +228,6 @@ def _cmd_run(args) -> int:
         run2 = simulate(net, other, seed=args.seed, start=args.start, horizon_days=args.days)
         print()
         print(run2.summary())
-        sub = out / other.name
         run2.save(sub, plots=not args.no_plots, extra_manifest=extra, series_format=args.format,
                   series_step=args.series)
         _write_comparison(run, run2, out, plots=not args.no_plots, table_format=args.format)

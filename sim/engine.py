@@ -117,7 +117,7 @@ import numpy as np
 import simpy
 from simpy.events import Event as _Event
 
-from .errors import ModelError
+from .errors import MAX_HORIZON_DAYS, ModelError
 from .network import Network, NodeSpec, load_network
 from .streams import BlockSampler, Streams
 
@@ -1105,8 +1105,10 @@ class Model:
 
         self.network = network
         self.scenario: Scenario = resolve_scenario(scenario)
+        self.scenario.check_network(network)   # the checks of `scenario validate`, once more
         if shortage_after is not None:
-            self.scenario = self.scenario.with_changes(shortage_after=_as_date(shortage_after))
+            self.scenario = self.scenario.with_changes(
+                shortage_after=_as_date(shortage_after, "shortage_after"))
         if demand_mode not in ("bulk", "events"):
             raise ModelError(f"must be 'bulk' or 'events', got {demand_mode!r}", field="demand_mode")
         self.demand_mode = demand_mode
@@ -1125,6 +1127,9 @@ class Model:
                 or not math.isfinite(horizon_days) or horizon_days <= 0:
             raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
                              field="horizon_days")
+        if horizon_days > MAX_HORIZON_DAYS:
+            raise ModelError(f"must be at most {MAX_HORIZON_DAYS:,} days (100 years), got "
+                             f"{horizon_days:,.0f} days from {self.start}", field="horizon_days")
         self.horizon = float(horizon_days)
         self.streams = Streams(seed, replication)
         self.seed = seed
@@ -1741,7 +1746,7 @@ def gc_paused():
             gc.enable()
 
 
-def _as_date(value) -> _dt.date:
+def _as_date(value, field: str = "start") -> _dt.date:
     if isinstance(value, _dt.datetime):
         return value.date()
     if isinstance(value, _dt.date):
@@ -1749,7 +1754,7 @@ def _as_date(value) -> _dt.date:
     try:
         return _dt.date.fromisoformat(str(value))
     except ValueError:
-        raise ModelError(f"must be a date YYYY-MM-DD, got {value!r}", field="start") from None
+        raise ModelError(f"must be a date YYYY-MM-DD, got {value!r}", field=field) from None
 
 
 def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replication: int = 0,

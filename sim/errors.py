@@ -8,7 +8,16 @@ problem is (file, node, lane or field) and *what* is wrong, so the CLI can print
 
 from __future__ import annotations
 
-__all__ = ["ModelError", "NetworkError", "ScenarioError", "format_location"]
+import math
+import numbers
+
+__all__ = ["ModelError", "NetworkError", "ScenarioError", "RunFailedError", "format_location",
+           "check_int", "check_number", "MAX_HORIZON_DAYS"]
+
+# The longest horizon a run accepts, in days (100 years). A run keeps daily arrays per stream,
+# so a horizon of 1e12 days would fail for want of memory long after it was asked for; policy
+# studies look years ahead, not centuries.
+MAX_HORIZON_DAYS = 36_525
 
 
 def format_location(file: str | None = None, where: str | None = None, field: str | None = None) -> str:
@@ -49,3 +58,46 @@ class NetworkError(ModelError):
 
 class ScenarioError(ModelError):
     """A scenario definition is invalid (dates, event parameters, references to the network)."""
+
+
+class RunFailedError(ModelError):
+    """A Monte Carlo run or sweep whose replications failed: all of them, or more than the
+    share allowed (``max_failure_share``). The message quotes the first failure."""
+
+
+def check_int(value, field: str, minimum: int | None = None, *, allow_none: bool = False,
+              maximum: int | None = None):
+    """Return *value* when it is an integer (not a bool) of at least *minimum* and at most
+    *maximum* (or ``None`` with *allow_none*), else raise :class:`ModelError` naming *field*."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        what = "an integer" if minimum is None else (
+            "a non-negative integer" if minimum == 0 else
+            "a positive integer" if minimum == 1 else f"an integer >= {minimum}")
+        raise ModelError(f"must be {what}, got {value!r}", field=field)
+    if minimum is not None and value < minimum:
+        what = "a non-negative integer" if minimum == 0 else (
+            "a positive integer" if minimum == 1 else f"an integer >= {minimum}")
+        raise ModelError(f"must be {what}, got {value!r}", field=field)
+    if maximum is not None and value > maximum:
+        raise ModelError(f"must be at most {maximum:,}, got {value!r}", field=field)
+    return int(value)
+
+
+def check_number(value, field: str, low: float | None = None, high: float | None = None, *,
+                 strict_low: bool = False, allow_none: bool = False):
+    """Return *value* as a float when it is a finite real number (not a bool) within
+    [*low*, *high*] (``low`` excluded with *strict_low*), else raise :class:`ModelError`
+    naming *field*."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value):
+        raise ModelError(f"must be a finite number, got {value!r}", field=field)
+    if low is not None and (value < low or (strict_low and value == low)):
+        bound = f"> {low:g}" if strict_low else f">= {low:g}"
+        raise ModelError(f"must be {bound}, got {value!r}", field=field)
+    if high is not None and value > high:
+        raise ModelError(f"must be <= {high:g}, got {value!r}", field=field)
+    return float(value)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import MAX_HORIZON_DAYS, ModelError, RunFailedError, check_int, check_number
 from .network import Network, load_network
 from .scenario import Scenario, resolve_scenario
 
@@ -44,6 +44,9 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 GRID_DAYS = 7
 _SCOPE_SERIES = ("fill_rate", "backorders_t", "net_inventory_t")   # per scope, in this order
 Z95 = 1.959963984540054
+# Above this share of failed replications a run counts as failed (RunFailedError, no results
+# saved): a summary of the few that survived would describe a biased sample.
+MAX_FAILURE_SHARE = 0.5
 
 
 class SerialExecutor(cf.Executor):
@@ -62,18 +65,35 @@ def make_executor(workers: int | None = None, scheduler: str | None = None):
     """An executor: a Dask cluster's (``scheduler`` = ``tcp://HOST:PORT``), a process pool with
     *workers* processes (default: available cores), or a :class:`SerialExecutor` for 1 worker.
     Returns ``(executor, owned)``; the caller shuts down executors it owns."""
-    if scheduler:
+    if scheduler is not None:
         try:
             from distributed import Client
         except ImportError:
             raise ModelError("--scheduler needs Dask: pip install -e '.[dask]'",
                              field="scheduler") from None
-        client = Client(scheduler)
+        client = _connect(Client, scheduler)
         return client.get_executor(), client
     workers = workers or available_cores()
     if workers == 1:
         return SerialExecutor(), None
     return cf.ProcessPoolExecutor(max_workers=workers), True
+
+
+SCHEDULER_TIMEOUT_S = 10.0     # how long to try a Dask scheduler before giving up
+
+
+def _connect(client_type, scheduler):
+    """A Dask client of *scheduler*, or :class:`ModelError` naming it (a bad address, or one
+    that does not answer within :data:`SCHEDULER_TIMEOUT_S` seconds)."""
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise ModelError(f"must be a scheduler address tcp://HOST:PORT, got {scheduler!r}",
+                         field="scheduler")
+    try:
+        return client_type(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"cannot connect to the Dask scheduler {scheduler!r}: {why}",
+                         field="scheduler") from None
 
 
 def release(executor, owned, bar=None) -> None:
@@ -362,7 +382,9 @@ class MonteCarloResults:
         from . import tables
         from .results import write_atomic
 
-        out = Path(out_dir)
+        from .paths import check_out_dir
+
+        out = check_out_dir(out_dir, field="out_dir")
         out.mkdir(parents=True, exist_ok=True)
         man_path = out / "manifest.json"
         if man_path.exists():
@@ -412,7 +434,11 @@ class MonteCarloResults:
         man = out / "manifest.json"
         if not man.exists():
             raise ModelError("no manifest.json: not a complete Monte Carlo result", file=str(out))
-        meta = json.loads(man.read_text())
+        try:
+            meta = json.loads(man.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ModelError(f"damaged manifest (not JSON: {str(exc).splitlines()[0]})",
+                             file=str(man)) from None
         from . import tables
         per_rep = tables.wide(tables.read_table(out / "replications"))
         with np.load(out / "series.npz") as z:
@@ -540,7 +566,8 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
                 chunk_size: int | None = None, start=None, horizon_days: float | None = None,
                 track: Iterable[tuple[str, str]] = (), target: dict[str, float] | None = None,
                 max_reps: int | None = None, check_every: int = 100,
-                progress: bool | None = None, trade_flows: bool = False) -> MonteCarloResults:
+                progress: bool | None = None, trade_flows: bool = False,
+                max_failure_share: float = MAX_FAILURE_SHARE) -> MonteCarloResults:
     """Run independent replications and summarise them.
 
     Parameters
@@ -572,6 +599,11 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         importer and material, :func:`sim.flows.trade_flows`), reduced in the worker to a
         float32 array of (exporter, importer, material) x months, about 8 KB a replication
         on the default network; :meth:`MonteCarloResults.trade_flows` gives their bands.
+    max_failure_share:
+        The share of replications that may fail (raise inside the run) before the whole run
+        counts as failed (default 0.5). Failed replications are listed in ``failures`` and
+        counted in ``meta``; when all of them fail, or more than this share, the run raises
+        :class:`~sim.errors.RunFailedError` quoting the first failure, and nothing is saved.
 
     Returns
     -------
@@ -583,11 +615,16 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         raise ModelError(f"must be a non-negative integer, got {seed!r}", field="seed")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ModelError(f"must be a positive integer, got {workers!r}", field="workers")
+    check_run_options(reps=reps, workers=workers, chunk_size=chunk_size, max_reps=max_reps,
+                      check_every=check_every,
+                      target=target, max_failure_share=max_failure_share, executor=executor)
     check_horizon(horizon_days)
     net = load_network(network)
     sc = resolve_scenario(scenario)
     sc.check_network(net)
-    track = tuple(tuple(t) for t in track)
+    track = check_track(track)
+    # one model built (not run) checks start, horizon and shortage date before any work
+    events, ndays = _timeline(net, sc, start, horizon_days)
     held = {(l.dst, l.material) for l in net.lanes} | {(l.src, l.material) for l in net.lanes}
     for n in net.nodes.values():
         held |= {(n.id, m) for m in (*n.stocks, *n.production, *n.demand)}
@@ -629,6 +666,8 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
                                             flows=trade_flows)
                 done = nxt
                 partial = _assemble(outputs, {}, [])
+                if partial.per_rep.empty:       # no replication done: say why, not "unknown KPI"
+                    check_failures(partial.failures, done, max_failure_share, f"scenario '{sc.name}'")
                 missing = [k for k in target if k not in partial.per_rep.columns]
                 if missing:
                     raise ModelError(f"unknown KPI column(s) {missing}; columns look like "
@@ -643,7 +682,6 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     elapsed = time.perf_counter() - t0
     from .engine import DEFAULT_START
     from .results import package_versions
-    events, ndays = _timeline(net, sc, start, horizon_days)
     meta = {
         "kind": "monte_carlo", "network": net.name, "network_sha256": net.digest(),
         "scenario": sc.name, "scenario_sha256": sc.digest(), "seed": seed,
@@ -661,7 +699,70 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     res = _assemble(outputs, meta, events)
     res.meta["reps_used"] = res.reps + len(res.failures)
     res.meta["failures"] = len(res.failures)
+    res.meta["max_failure_share"] = max_failure_share
+    check_failures(res.failures, res.meta["reps_used"], max_failure_share, f"scenario '{sc.name}'")
     return res
+
+
+
+def check_failures(failures: list[dict], attempted: int, max_share: float, what: str) -> None:
+    """Raise :class:`RunFailedError` when every one of *attempted* replications failed, or more
+    than *max_share* of them; the one-line message quotes the first failure."""
+    n = len(failures)
+    if n == 0 or (n < attempted and n <= max_share * attempted):
+        return
+    first = failures[0]
+    text = str(first.get("error", "")).strip().splitlines()
+    reason = "all" if n >= attempted else f"more than {max_share:.0%} of the"
+    raise RunFailedError(f"{n} of {attempted} replications failed ({reason} replications, "
+                         f"max_failure_share={max_share:g}); the first, replication "
+                         f"{first.get('replication')}: {text[0] if text else 'unknown error'}",
+                         where=what)
+
+
+MAX_REPS = 100_000_000       # replications of one run or sweep point (a sanity bound)
+MAX_WORKERS = 4096           # local worker processes
+
+
+def check_run_options(*, reps=1, workers=None, chunk_size=None, max_reps=None, check_every=100,
+                      target=None, max_failure_share=MAX_FAILURE_SHARE, executor=None) -> None:
+    """Check the options of :func:`monte_carlo` (and of sweeps) before any work starts;
+    raise :class:`ModelError` naming the first bad one."""
+    check_int(reps, "reps", 1, maximum=MAX_REPS)
+    check_int(workers, "workers", 1, allow_none=True, maximum=MAX_WORKERS)
+    check_int(chunk_size, "chunk_size", 1, allow_none=True, maximum=MAX_REPS)
+    check_int(max_reps, "max_reps", 1, allow_none=True, maximum=MAX_REPS)
+    check_int(check_every, "check_every", 1)
+    check_number(max_failure_share, "max_failure_share", 0, 1)
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise ModelError(f"must be a concurrent.futures.Executor, got {type(executor).__name__}",
+                         field="executor")
+    if target is None:
+        return
+    if not isinstance(target, dict):
+        raise ModelError(f"must be a dict {{'kpi|scope': halfwidth}}, got {target!r}",
+                         field="target")
+    for key, width in target.items():
+        if not isinstance(key, str) or "|" not in key:
+            raise ModelError(f"keys must look like 'fill_rate|sector:defense', got {key!r}",
+                             field="target")
+        check_number(width, f"target[{key!r}]", 0, strict_low=True)
+
+
+def check_track(track) -> tuple[tuple[str, str], ...]:
+    """*track* as a tuple of ``(node, material)`` string pairs, or :class:`ModelError`."""
+    if isinstance(track, (str, bytes)):
+        raise ModelError(f"must be a list of (node, material) pairs, got {track!r}", field="track")
+    try:
+        pairs = tuple(tuple(t) for t in track)
+    except TypeError:
+        raise ModelError(f"must be a list of (node, material) pairs, got {track!r}",
+                         field="track") from None
+    for t in pairs:
+        if len(t) != 2 or not all(isinstance(x, str) for x in t):
+            raise ModelError(f"each item must be a (node, material) pair of names, got {t!r}",
+                             field="track")
+    return pairs
 
 
 def default_chunk_size(reps: int, workers: int) -> int:
@@ -671,13 +772,17 @@ def default_chunk_size(reps: int, workers: int) -> int:
 
 
 def check_horizon(horizon_days) -> None:
-    """Raise :class:`ModelError` unless *horizon_days* is None or a positive finite number."""
+    """Raise :class:`ModelError` unless *horizon_days* is None or a positive number of days up
+    to :data:`~sim.errors.MAX_HORIZON_DAYS`."""
     if horizon_days is None:
         return
     if isinstance(horizon_days, bool) or not isinstance(horizon_days, (int, float)) \
             or not math.isfinite(horizon_days) or horizon_days <= 0:
         raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
                          field="horizon_days")
+    if horizon_days > MAX_HORIZON_DAYS:
+        raise ModelError(f"must be at most {MAX_HORIZON_DAYS:,} days (100 years), got "
+                         f"{horizon_days:,.0f}", field="horizon_days")
 
 
 def git_commit() -> str | None:

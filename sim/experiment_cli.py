@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import sys
+import zipfile
 from pathlib import Path
 
 from .errors import ModelError
@@ -13,7 +15,8 @@ __all__ = ["add_commands", "dispatch"]
 
 
 def _common(p, *, scenario=True) -> None:
-    from .cli import _nonneg_int, _pos_float, _pos_int, add_figure_options, add_format_option
+    from .cli import (_horizon, _nonneg_int, _out_path, _pos_float, _pos_int, add_figure_options,
+                      add_format_option)
 
     p.add_argument("--network", default="rare_earth_2025", help="network name or TOML path")
     if scenario:
@@ -24,9 +27,10 @@ def _common(p, *, scenario=True) -> None:
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="run on a Dask cluster instead of a local process pool")
     p.add_argument("--chunk-size", type=_pos_int, default=None, help="replications per task")
-    p.add_argument("--days", type=_pos_float, default=None, help="horizon in days")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
-    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--days", type=_horizon, default=None, help="horizon in days (at most 36525)")
+    p.add_argument("--out", type=_out_path, default=None,
+                   help="output folder (default results/<time>)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     add_figure_options(p)
     add_format_option(p)
     bar = p.add_mutually_exclusive_group()
@@ -37,6 +41,8 @@ def _common(p, *, scenario=True) -> None:
 
 def add_commands(sub) -> None:
     """Register the experiment commands on the ``python -m sim`` sub-parser."""
+    from .cli import _pos_int
+
     m = sub.add_parser("mc", help="Monte Carlo replications of one scenario",
                        description="Run replications and write per-replication KPIs, summary "
                                    "statistics with 95% CIs, quantile bands and figures.")
@@ -44,7 +50,8 @@ def add_commands(sub) -> None:
     m.add_argument("--target", action="append", default=[], metavar="KPI|SCOPE=HALFWIDTH",
                    help="sequential stopping: stop when the 95%% CI half-width of this KPI column "
                         "is at most HALFWIDTH (e.g. 'fill_rate|sector:defense=0.005'); repeatable")
-    m.add_argument("--max-reps", type=int, default=10_000, help="cap on reps with --target")
+    m.add_argument("--max-reps", type=_pos_int, default=10_000, help="cap on reps with --target")
+    _failure_option(m)
     m.add_argument("--track", action="append", default=[], metavar="NODE/MATERIAL",
                    help="also keep quantile bands of this stock's inventory; repeatable")
     m.add_argument("--trade-flows", action="store_true",
@@ -66,7 +73,8 @@ def add_commands(sub) -> None:
     s.add_argument("--param", action="append", required=True, metavar="PATH=V1,V2,...|LOW:HIGH",
                    help="a parameter path and its grid values, or a LOW:HIGH range for --design lhs")
     s.add_argument("--design", choices=("grid", "lhs"), default="grid")
-    s.add_argument("--samples", type=int, default=None, help="points of a Latin hypercube")
+    s.add_argument("--samples", type=_pos_int, default=None, help="points of a Latin hypercube")
+    _failure_option(s)
 
     p = sub.add_parser("plot", help="redraw the figures of a results folder",
                        description="Redraw every figure of a folder written by run, mc, compare "
@@ -74,6 +82,27 @@ def add_commands(sub) -> None:
     p.add_argument("results_dir", type=Path)
     from .cli import add_figure_options
     add_figure_options(p)
+
+
+def _share(text: str) -> float:
+    import argparse
+
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1, got {text!r}")
+    return v
+
+
+def _failure_option(p) -> None:
+    from .experiment import MAX_FAILURE_SHARE
+
+    p.add_argument("--max-failures", type=_share, default=MAX_FAILURE_SHARE, metavar="SHARE",
+                   help="fail the whole run (exit 2, no manifest) when more than this share of "
+                        f"replications fail (default {MAX_FAILURE_SHARE}); it always fails when "
+                        "all do")
 
 
 def _value(text: str):
@@ -117,7 +146,7 @@ def _targets(items: list[str]) -> dict:
 
 def _executor(args):
     from .experiment import make_executor
-    if args.scheduler:
+    if args.scheduler is not None:
         ex, client = make_executor(scheduler=args.scheduler)
         return ex, client
     return None, None
@@ -126,11 +155,14 @@ def _executor(args):
 def dispatch(args) -> int:
     """Run the experiment command in *args*."""
     from .cli import _default_out
+    from .paths import check_out_dir
 
     if args.command == "plot":
         return _cmd_plot(args.results_dir)
     from .tables import check_format
     check_format(args.format)
+    if args.out is not None:            # before a cluster is joined or anything runs
+        check_out_dir(args.out)
     ex, client = _executor(args)
     try:
         if args.command == "mc":
@@ -142,12 +174,13 @@ def dispatch(args) -> int:
                     raise ModelError(f"expected NODE/MATERIAL, got {t!r}", field="--track")
                 track.append((node, mat))
             target = _targets(args.target)
+            out = check_out_dir(args.out or _default_out(f"mc-{_scenario_name(args.scenario)}"))
             res = monte_carlo(args.network, args.scenario, reps=args.reps, seed=args.seed,
                               executor=ex, workers=args.workers, chunk_size=args.chunk_size,
                               horizon_days=args.days, track=track, target=target or None,
                               max_reps=args.max_reps if target else None, progress=args.progress,
-                              trade_flows=args.trade_flows)
-            out = args.out or _default_out(f"mc-{res.meta['scenario']}")
+                              trade_flows=args.trade_flows,
+                              max_failure_share=args.max_failures)
             res.meta["command"] = " ".join(["python -m sim"] + sys.argv[1:])
             if not args.no_plots:
                 from .network import load_network
@@ -162,18 +195,24 @@ def dispatch(args) -> int:
         else:
             from .sweep import sweep
             params = _parse_params(args.param, args.design)
-            out = args.out or _default_out("sweep")
+            out = check_out_dir(args.out or _default_out("sweep"))
             res = sweep(args.network, args.scenario, params, design=args.design,
                         samples=args.samples, reps=args.reps, seed=args.seed, out_dir=out,
                         executor=ex, workers=args.workers, chunk_size=args.chunk_size,
                         horizon_days=args.days, progress=args.progress, plots=not args.no_plots,
-                        table_format=args.format)
+                        table_format=args.format, max_failure_share=args.max_failures)
             _print_sweep(res)
     finally:
         if client is not None:
             client.close()
     print(f"\nwrote {out}/")
     return 0
+
+
+def _scenario_name(scenario) -> str:
+    from .scenario import resolve_scenario
+
+    return resolve_scenario(scenario).name
 
 
 def _print_mc(res) -> None:
@@ -201,22 +240,28 @@ def _print_mc(res) -> None:
 def _compare(args, ex) -> Path:
     from .cli import _default_out
     from .experiment import compare_scenarios
+    from .paths import check_out_dir, child
     from .results import write_atomic
 
     if len(args.scenarios) < 2:
         raise ModelError("give at least two scenarios", field="--scenarios")
+    names = [_scenario_name(s) for s in args.scenarios]
+    out = check_out_dir(args.out or _default_out("compare-" + "-vs-".join(names)))
+    taken: set[str] = set()
+    folders = [child(out, n, taken) for n in names]    # names from files never become paths
+    for f in folders:
+        check_out_dir(f)
     results, diffs = compare_scenarios(args.network, args.scenarios, reps=args.reps, seed=args.seed,
                                        executor=ex, workers=args.workers,
                                        chunk_size=args.chunk_size, horizon_days=args.days,
                                        progress=args.progress)
-    out = args.out or _default_out("compare-" + "-vs-".join(r.meta["scenario"] for r in results))
     out.mkdir(parents=True, exist_ok=True)
     man = out / "manifest.json"
     if man.exists():
         man.unlink()
     from . import tables
-    for r in results:
-        r.save(out / r.meta["scenario"], plots=not args.no_plots, table_format=args.format)
+    for r, folder in zip(results, folders):
+        r.save(folder, plots=not args.no_plots, table_format=args.format)
     tables.write_table(tables.tidy_diffs(diffs, seed=args.seed), out / "paired_differences",
                        args.format)
     files = [f"paired_differences.{args.format}"]
@@ -225,6 +270,7 @@ def _compare(args, ex) -> Path:
         from .style import sibling_files
         files += [n for p in plots.plot_comparison(results, diffs, out) for n in sibling_files(p)]
     meta = {"kind": "compare", "scenarios": [r.meta["scenario"] for r in results],
+            "folders": [f.name for f in folders],
             "reps": args.reps, "seed": args.seed, "files": files,
             "command": " ".join(["python -m sim"] + sys.argv[1:])}
     write_atomic(man, json.dumps(meta, indent=2))
@@ -253,9 +299,29 @@ def _cmd_plot(folder: Path) -> int:
     man = folder / "manifest.json"
     if not man.exists():
         raise ModelError("no manifest.json: not a complete results folder", file=str(folder))
-    meta = json.loads(man.read_text())
+    try:
+        meta = json.loads(man.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelError(f"damaged manifest (not JSON: {str(exc).splitlines()[0]})",
+                         file=str(man)) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read: {exc.strerror or exc}", file=str(man)) from None
+    if not isinstance(meta, dict):
+        raise ModelError("damaged manifest (not a JSON object)", file=str(man))
     kind = meta.get("kind", "run")
-    written = plots.replot(folder, kind)
+    if kind not in ("run", "monte_carlo", "compare", "sweep"):
+        raise ModelError(f"damaged manifest: unknown kind {kind!r} (run, monte_carlo, compare "
+                         "or sweep)", file=str(man), field="kind")
+    try:
+        written = plots.replot(folder, kind)
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError,
+            zipfile.BadZipFile) as exc:
+        # a folder changed by hand after it was written: name it, not a traceback
+        raise ModelError(f"damaged results folder ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})",
+                         file=str(folder)) from None
     for p in written:
         print(p)
     return 0

@@ -896,16 +896,30 @@ def list_networks() -> list[str]:
 
 def network_path(name_or_path: str | Path) -> Path:
     """Resolve a shipped network name or a file path to a path (raising :class:`NetworkError`)."""
+    _check_name_arg(name_or_path, "network", NetworkError)
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists() or "/" in str(name_or_path):
         if not p.exists():
             raise NetworkError(f"file not found: {p}")
+        if p.is_dir():
+            raise NetworkError("is a folder, not a network file", file=str(p))
         return p
     shipped = shipped_folder() / f"{name_or_path}.toml"
     if shipped.exists():
         return shipped
     raise NetworkError(f"unknown network {str(name_or_path)!r}: not a file and not one of the "
                        f"shipped networks ({', '.join(list_networks())})")
+
+
+def _check_name_arg(value: Any, what: str, error: type[ModelError]) -> None:
+    """Raise *error* unless *value* is a non-empty name or path (``''`` would be the current
+    folder, a number or ``None`` no name at all)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise error(f"must be a {what} name or a TOML path, got {value!r}", field=what)
+    if not value.strip():
+        raise error(f"must be a {what} name or a TOML path, got {value!r}", field=what)
 
 
 def read_toml(path: Path) -> dict:
@@ -915,8 +929,13 @@ def read_toml(path: Path) -> dict:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ModelError(f"malformed TOML: {exc}", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"not UTF-8 text (byte {exc.start}): a TOML file must be UTF-8 encoded",
+                         file=str(path)) from None
+    except RecursionError:
+        raise ModelError("arrays or tables nested too deeply", file=str(path)) from None
     except OSError as exc:
-        raise ModelError(f"cannot read: {exc.strerror}", file=str(path)) from None
+        raise ModelError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
 
 
 def load_network(name_or_path: str | Path | Network | nx.DiGraph = "rare_earth_2025") -> Network:

@@ -1708,12 +1708,17 @@ def replot(folder: str | Path, kind: str = "run") -> list[Path]:
         return plot_sweep(SweepResults.load(folder), folder)
     if kind == "compare":
         from .experiment import MonteCarloResults
+        from .paths import inside
         from .tables import read_table
-        results = [MonteCarloResults.load(folder / str(s)) for s in meta.get("scenarios", [])]
+        # the sub-folders as written ("folders"; older manifests: the scenario names), never
+        # outside the folder whatever the manifest says
+        subs = [inside(folder, folder / str(s))
+                for s in meta.get("folders") or meta.get("scenarios", [])]
+        results = [MonteCarloResults.load(s) for s in subs]
         written: list[Path] = []
-        for r, s in zip(results, meta.get("scenarios", []), strict=False):
-            written += plot_monte_carlo(r, folder / str(s))
-            written += _replot_map(folder / str(s), r.meta, result=r)
+        for r, s in zip(results, subs, strict=False):
+            written += plot_monte_carlo(r, s)
+            written += _replot_map(s, r.meta, result=r)
         diffs = read_table(folder / "paired_differences", wide_diffs=True) \
             if any((folder / f"paired_differences.{e}").exists() for e in ("csv", "parquet")) \
             else None

@@ -917,7 +917,9 @@ class Run:
         lines.append(f"{'scope':22s} {'fill rate':>9s} {'orders full':>11s} {'backordered t':>13s} "
                      f"{'stockout d':>10s}  {'first shortage':14s}"
                      + (f"  first shortage after {event}" if after else ""))
-        for scope in ["network"] + [f"sector:{s}" for s in sectors]:
+        if not self.demand:         # a network may have no customers: nothing to fill
+            lines.append("(no customer demand in this network: no fill-rate KPIs)")
+        for scope in (["network"] if self.demand else []) + [f"sector:{s}" for s in sectors]:
             fr = self.kpi("fill_rate", scope)
             full = self.kpi("order_fill_rate", scope)
             bo = self.kpi("backordered_t", scope) + self.kpi("lost_t", scope)
@@ -972,7 +974,9 @@ class Run:
         complete-looking result. *extra_files* (already written by the caller, e.g. a network
         map) are listed in the manifest.
         """
-        out = Path(out_dir)
+        from .paths import check_out_dir
+
+        out = check_out_dir(out_dir, field="out_dir")
         out.mkdir(parents=True, exist_ok=True)
         stale = out / "manifest.json"
         if stale.exists():

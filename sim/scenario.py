@@ -158,7 +158,8 @@ from typing import Any
 from .distributions import Distribution, from_spec
 from .errors import ModelError, ScenarioError
 from .materials import parse_elements
-from .network import ISO_COUNTRIES, parse_date, read_toml, shipped_folder, shipped_names
+from .network import (ISO_COUNTRIES, _check_name_arg, parse_date, read_toml, shipped_folder,
+                      shipped_names)
 
 __all__ = [
     "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
@@ -395,16 +396,24 @@ class Scenario:
         where_file = self.file
         nodes = network.nodes
         lane_ids = {l.id for l in network.lanes}
-        for o in self.outages:
+        for i, o in enumerate(self.outages):
             if o.node not in nodes:
                 raise ScenarioError(f"node {o.node!r} is not in network '{network.name}'",
-                                    file=where_file, where="outages", field="node")
+                                    file=where_file, where=f"outages[{i}]", field="node")
+            if not nodes[o.node].production:     # what the run would find at the outage
+                raise ScenarioError(f"node {o.node!r} has no production to interrupt",
+                                    file=where_file, where=f"outages[{i}]", field="node")
         for lc in self.lane_closures:
             if lc.lane not in lane_ids:
                 raise ScenarioError(f"lane {lc.lane!r} is not in network '{network.name}' (lanes are "
                                     "named 'from->to:material')", file=where_file,
                                     where="lane_closures", field="lane")
-        for s in self.demand_surges:
+        sectors = sorted({n.sector for n in nodes.values() if n.sector})
+        for i, s in enumerate(self.demand_surges):
+            if s.sector is not None and s.sector not in sectors:
+                raise ScenarioError(f"sector {s.sector!r} is not a sector of network "
+                                    f"'{network.name}' ({', '.join(sectors) or 'none'})",
+                                    file=where_file, where=f"demand_surges[{i}]", field="sector")
             if s.node is not None and s.node not in nodes:
                 raise ScenarioError(f"node {s.node!r} is not in network '{network.name}'",
                                     file=where_file, where="demand_surges", field="node")
@@ -729,6 +738,9 @@ def _parse(data: dict, file: str | None) -> Scenario:
     head = _keys(data.get("scenario", {}), {"name", "description", "start", "end", "shortage_after",
                                            "network"}, "[scenario]")
     w = "[scenario]"
+    if "name" in head and (not isinstance(head["name"], str) or not head["name"].strip()):
+        raise ScenarioError(f"must be a non-empty string, got {head['name']!r}", where=w,
+                            field="name")
     start = _date(head["start"], w, "start") if "start" in head else None
     end = _date(head["end"], w, "end") if "end" in head else None
     if start and end and end <= start:
@@ -750,7 +762,7 @@ def _parse(data: dict, file: str | None) -> Scenario:
         if not isinstance(sus, list) or not sus:
             raise ScenarioError("must be a non-empty list of control ids", where=tw, field="suspends")
         for s in sus:
-            if s not in ids:
+            if not isinstance(s, str) or s not in ids:
                 raise ScenarioError(f"unknown control {s!r}; defined controls: {sorted(ids)}",
                                     where=tw, field="suspends")
         out = _keys(t.get("outcomes", {"reinstate": 1.0}), {"reinstate", "extend", "escalate"},
@@ -779,6 +791,9 @@ def _parse(data: dict, file: str | None) -> Scenario:
             if req not in t:
                 raise ScenarioError(f"missing '{req}'", where=tw, field=req)
         dest = t.get("destination", "all")
+        if "end" in t and _date(t["end"], tw, "end") <= _date(t["start"], tw, "start"):
+            raise ScenarioError(f"end ({_date(t['end'], tw, 'end')}) must be after start "
+                                f"({_date(t['start'], tw, 'start')})", where=tw, field="end")
         mats = t.get("materials")
         if mats is not None and (not isinstance(mats, list) or not all(isinstance(m, str) for m in mats)):
             raise ScenarioError("must be a list of material ids", where=tw, field="materials")
@@ -833,6 +848,10 @@ def _parse(data: dict, file: str | None) -> Scenario:
         s0, s1 = _date(t["start"], tw, "start"), _date(t["end"], tw, "end")
         if s1 <= s0:
             raise ScenarioError(f"end ({s1}) must be after start ({s0})", where=tw, field="end")
+        for key in ("sector", "node", "material"):
+            if key in t and (not isinstance(t[key], str) or not t[key]):
+                raise ScenarioError(f"must be a {key} name (a string), got {t[key]!r}", where=tw,
+                                    field=key)
         surges.append(DemandSurge(_num(t["factor"], tw, "factor", 0, 100), s0, s1, t.get("sector"),
                                   t.get("node"), t.get("material"), str(t.get("source", ""))))
     holds = tuple(_parse_clearance(i, t) for i, t in enumerate(_list(data, "clearance")))
@@ -1098,9 +1117,12 @@ def _builtin_file(name: str) -> Path | None:
 def scenario_path(name_or_path: str | Path) -> Path:
     """Resolve a built-in scenario name (``"truce-holds"``, or ``"layers/<name>"`` in a
     subfolder) or a path; a file path that exists comes first."""
+    _check_name_arg(name_or_path, "scenario", ScenarioError)
     p = Path(name_or_path)
     builtin = _builtin_file(str(name_or_path))
     if p.suffix == ".toml" or "/" in str(name_or_path) or p.exists():
+        if p.is_dir():
+            raise ScenarioError("is a folder, not a scenario file", file=str(p))
         if p.exists():
             return p
         if builtin is not None:

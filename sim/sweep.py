@@ -22,7 +22,9 @@ Every point is rebuilt and validated like a file, so an out-of-range value fails
 
 With ``out_dir`` the sweep is resumable: every completed chunk of replications is written with
 an atomic rename; a rerun with the same output folder skips finished chunks and produces the
-same final tables as an uninterrupted run. The final tables and ``manifest.json`` (written last)
+same final tables as an uninterrupted run, whatever the number of workers or the chunk size of
+either run (chunking is not part of a sweep's identity; a damaged chunk file is an error naming
+it). The final tables and ``manifest.json`` (written last)
 appear only when every chunk is done.
 """
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,13 +41,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, check_int
 from .experiment import (
     _Inputs,
     _progress,
     _Task,
+    MAX_FAILURE_SHARE,
+    _timeline,
     available_cores,
+    check_failures,
     check_horizon,
+    check_run_options,
     default_chunk_size,
     digest_of,
     git_commit,
@@ -222,7 +229,10 @@ class SweepResults:
         if not (out / "manifest.json").exists():
             raise ModelError("no manifest.json: the sweep is incomplete (rerun it to resume)",
                              file=str(out))
-        meta = json.loads((out / "manifest.json").read_text())
+        meta = _read_json(out / "manifest.json", "manifest")
+        if not isinstance(meta, dict) or not isinstance(meta.get("points"), list):
+            raise ModelError("damaged manifest (no list of points)",
+                             file=str(out / "manifest.json"))
         table, summary = sweep_from_tables(out, meta["points"])
         return cls(table, summary, meta["points"], json.loads((out / "failures.json").read_text()),
                    meta)
@@ -232,43 +242,144 @@ def _chunk_path(root: Path, point: int, reps: tuple[int, ...]) -> Path:
     return root / "chunks" / f"p{point:05d}_r{reps[0]:06d}-{reps[-1]:06d}.json"
 
 
+_CHUNK_NAME = re.compile(r"p(\d{5})_r(\d{6})-(\d{6})\.json")
+
+
+def _runs(indices: list[int]) -> list[list[int]]:
+    """*indices* (sorted) split into runs of consecutive numbers."""
+    out: list[list[int]] = []
+    for i in indices:
+        if out and out[-1][-1] == i - 1:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+def _read_json(path: Path, what: str):
+    """A JSON file of a sweep folder, or :class:`ModelError` naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelError(f"damaged {what} (not JSON: {str(exc).splitlines()[0]}); delete it to "
+                         "run its part again, or use a new --out folder", file=str(path)) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read {what}: {exc.strerror or exc}", file=str(path)) from None
+
+
+def _stored_spec_hash(path: Path) -> str | None:
+    """The identity of the sweep in *path*, computed without the chunk size (folders written
+    when the chunk size was part of it stay resumable)."""
+    old = _read_json(path, "sweep spec")
+    if not isinstance(old, dict) or not isinstance(old.get("spec"), dict):
+        raise ModelError("damaged sweep spec (no 'spec' table); use a new --out folder",
+                         file=str(path))
+    spec = {k: v for k, v in old["spec"].items() if k != "chunk_size"}
+    return digest_of(spec)
+
+
+def _done_chunks(root: Path, n_points: int, reps: int) -> dict[tuple[int, int], dict]:
+    """The chunks already written in *root*, whatever chunk size wrote them, checked: keyed
+    ``(point, first replication)``, each with ``covers`` (the replications it ran). A chunk
+    that overlaps one read before it is skipped (its replications are already there)."""
+    found = []
+    for path in sorted((root / "chunks").glob("p*_r*.json")):
+        m = _CHUNK_NAME.fullmatch(path.name)
+        if m is None:
+            continue
+        j, a, b = (int(x) for x in m.groups())
+        if j >= n_points or not a <= b < reps:
+            raise ModelError(f"chunk for point {j}, replications {a}-{b} does not belong to this "
+                             f"sweep ({n_points} points x {reps} reps); use a new --out folder",
+                             file=str(path))
+        found.append((j, a, b, path))
+    out: dict[tuple[int, int], dict] = {}
+    covered: set[tuple[int, int]] = set()
+    for j, a, b, path in found:
+        span = {(j, i) for i in range(a, b + 1)}
+        if span & covered:
+            continue
+        rec = _read_json(path, "chunk file")
+        _check_chunk(rec, a, b, path)
+        rec["covers"] = list(range(a, b + 1))
+        out[(j, a)] = rec
+        covered |= span
+    return out
+
+
+def _check_chunk(rec, a: int, b: int, path: Path) -> None:
+    """Raise :class:`ModelError` unless *rec* is a chunk record of replications *a*..*b*."""
+    ok = isinstance(rec, dict) and isinstance(rec.get("reps"), list) \
+        and isinstance(rec.get("values"), list) and isinstance(rec.get("failures"), list) \
+        and (rec.get("keys") is None or isinstance(rec.get("keys"), list)) \
+        and len(rec["values"]) == len(rec["reps"]) \
+        and all(isinstance(i, int) and a <= i <= b for i in rec["reps"]) \
+        and all(isinstance(f, dict) for f in rec["failures"]) \
+        and all(isinstance(row, list) and len(row) == len(rec.get("keys") or [])
+                for row in rec["values"])
+    if not ok:
+        raise ModelError("damaged chunk file (not a record of replications "
+                         f"{a}-{b}); delete it to run them again", file=str(path))
+
+
 def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | None = None, *,
           design: str = "grid", samples: int | None = None, reps: int = 20, seed: int = 0,
           out_dir: str | Path | None = None, executor: cf.Executor | None = None,
           workers: int | None = None, chunk_size: int | None = None, start=None,
           horizon_days: float | None = None, progress: bool | None = None,
-          plots: bool = True, table_format: str = "csv") -> SweepResults:
+          plots: bool = True, table_format: str = "csv",
+          max_failure_share: float = MAX_FAILURE_SHARE) -> SweepResults:
     """Run *reps* replications at every point of a parameter design (see module docstring);
     with *out_dir*, the tables (:mod:`sim.tables`) are written as *table_format* (csv or
-    parquet)."""
+    parquet).
+
+    When all replications of the sweep fail, or more than *max_failure_share* of them, it
+    raises :class:`~sim.errors.RunFailedError` quoting the first failure and writes no final
+    tables or manifest; fewer failures are listed in ``failures`` and counted in the manifest.
+    """
     from .results import package_versions, write_atomic
 
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
+    check_int(seed, "seed", 0)
+    check_int(samples, "samples", 1, allow_none=True, maximum=1_000_000)
+    check_run_options(reps=reps, workers=workers, chunk_size=chunk_size,
+                      max_failure_share=max_failure_share,
+                      executor=executor)
+    if params is not None and not isinstance(params, dict):
+        raise ModelError(f"must be a dict of parameter paths and values, got {params!r}",
+                         field="params")
+    for path in params or {}:
+        if not isinstance(path, str):
+            raise ModelError(f"parameter paths must be strings, got {path!r}", field="params")
     check_horizon(horizon_days)
+    root = None
     if out_dir is not None:
+        from .paths import check_out_dir
         from .tables import check_format
         check_format(table_format)
+        root = check_out_dir(out_dir, field="out_dir")
     base_net = load_network(network)
     base_sc = resolve_scenario(scenario)
     points = design_points(params or {}, design, samples, seed)
     built = [apply_params(base_net, base_sc, p) for p in points]   # validate every point first
+    for net, sc in built[:1]:       # start, horizon and dates (alike at every point), up front
+        _timeline(net, sc, start, horizon_days)
     owned = None
     if executor is None:
         executor, owned = make_executor(workers)
     n_workers = workers or getattr(executor, "_max_workers", None) or available_cores()
     if chunk_size is None:
         chunk_size = min(default_chunk_size(reps * len(points), n_workers), reps)
+    # what makes the numbers: not the chunking, so a sweep resumes with any number of workers
     spec = {"network_sha256": base_net.digest(), "scenario_sha256": base_sc.digest(),
             "params": params, "design": design, "samples": samples, "reps": reps, "seed": seed,
-            "chunk_size": chunk_size, "start": str(start), "horizon_days": horizon_days}
-    root = Path(out_dir) if out_dir is not None else None
+            "start": str(start), "horizon_days": horizon_days}
     if root is not None:
         (root / "chunks").mkdir(parents=True, exist_ok=True)
         spec_path = root / "sweep_spec.json"
         if spec_path.exists():
-            old = json.loads(spec_path.read_text())
-            if old.get("hash") != digest_of(spec):
+            if _stored_spec_hash(spec_path) != digest_of(spec):
                 raise ModelError("the folder holds a different sweep (other parameters, seed or "
                                  "inputs); use a new --out folder", file=str(root))
         else:
@@ -277,19 +388,16 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
         man = root / "manifest.json"
         if man.exists():
             man.unlink()
-    tasks = []
+    results: dict[tuple[int, int], dict] = _done_chunks(root, len(points), reps) \
+        if root is not None else {}
+    pending = []
     for j, (net, sc) in enumerate(built):
         inputs = _Inputs(net, sc)               # serialised once for the point's chunks
-        for c in range(0, reps, chunk_size):
-            r = tuple(range(c, min(reps, c + chunk_size)))
-            tasks.append((j, _Task(inputs, seed, r, start, horizon_days, ())))
-    results: dict[tuple[int, int], dict] = {}
-    pending = []
-    for j, t in tasks:
-        if root is not None and _chunk_path(root, j, t.reps).exists():
-            results[(j, t.reps[0])] = json.loads(_chunk_path(root, j, t.reps).read_text())
-        else:
-            pending.append((j, t))
+        done = {i for (jj, _), rec in results.items() if jj == j for i in rec["covers"]}
+        for run in _runs([i for i in range(reps) if i not in done]):
+            for c in range(0, len(run), chunk_size):
+                r = tuple(run[c:c + chunk_size])
+                pending.append((j, _Task(inputs, seed, r, start, horizon_days, ())))
     bar = _progress(sum(len(t.reps) for _, t in pending), progress, "sweep")
     t0 = time.perf_counter()
     try:
@@ -298,7 +406,7 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
             j, t = futs[fut]
             out = fut.result()
             rec = {"keys": out["keys"], "reps": out["reps"], "values": out["values"].tolist(),
-                   "failures": out["failures"]}
+                   "failures": out["failures"], "covers": list(t.reps)}
             if root is not None:
                 write_atomic(_chunk_path(root, j, t.reps), json.dumps(rec))
             results[(j, t.reps[0])] = rec
@@ -307,6 +415,11 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
     finally:
         release(executor, owned, bar)
     res = _assemble_sweep(points, results)
+    check_failures(res.failures, reps * len(points), max_failure_share,
+                   "sweep" + (f" {str(root)!r} (its chunks keep the failures: use a new --out "
+                              "folder to run them again)" if root is not None else ""))
+    res.meta.update(failures=len(res.failures), max_failure_share=max_failure_share,
+                    chunk_size=chunk_size)
     res.meta.update(kind="sweep", network=base_net.name, scenario=base_sc.name, seed=seed,
                     reps=reps, design=design, samples=samples, params=params, points=points,
                     elapsed_seconds=time.perf_counter() - t0, versions=package_versions(),

@@ -25,7 +25,7 @@ from pandas.testing import assert_frame_equal
 
 import sim
 from sim.distributions import Distribution
-from sim.errors import ModelError, ScenarioError
+from sim.errors import ModelError, RunFailedError, ScenarioError
 from sim.experiment import (
     GRID_DAYS,
     MonteCarloResults,
@@ -500,9 +500,9 @@ def test_run_chunk_records_failures(teaching):
     assert ok["values"].shape == (2, len(ok["keys"]))
 
 
-def test_all_failing_gives_empty_table(teaching):
-    """When every replication fails, nothing is silently dropped: an empty per_rep table and
-    one failure per replication."""
+def test_all_failing_raises_with_first_failure(teaching):
+    """When every replication fails, the run fails: a RunFailedError that quotes the first
+    failure, not an empty table that looks like a result."""
     d = teaching.to_dict()
     d["lanes"] = [dict(l, lead_time=FlakyLeadTime()) for l in d["lanes"]]
 
@@ -512,10 +512,10 @@ def test_all_failing_gives_empty_table(teaching):
 
     for lane in d["lanes"]:
         lane["lead_time"] = AlwaysFails()
-    res = monte_carlo(sim.Network.from_dict(d), None, reps=3, seed=0, workers=1,
-                      horizon_days=DAYS)
-    assert res.reps == 0 and len(res.failures) == 3
-    assert res.meta["reps_used"] == 3
+    with pytest.raises(RunFailedError, match=r"3 of 3 replications failed \(all .*the first, "
+                                             r"replication 0: RuntimeError: always"):
+        monte_carlo(sim.Network.from_dict(d), None, reps=3, seed=0, workers=1,
+                    horizon_days=DAYS)
 
 
 # ---------------------------------------------------------------------------------------------

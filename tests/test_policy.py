@@ -880,10 +880,15 @@ def test_periodic_demand_surge_scales_sizes():
     win = (d0.T >= 100) & (d0.T < 200)
     np.testing.assert_allclose(d1.D[win], 3.0 * d0.D[win])
     np.testing.assert_allclose(d1.D[~win], d0.D[~win])
-    # other sectors are untouched
-    r2 = sim.simulate(net, scenario(demand_surges=[dict(SURGE[0], sector="automotive")]),
+    # other nodes are untouched
+    elsewhere = {k: v for k, v in SURGE[0].items() if k != "sector"}
+    r2 = sim.simulate(net, scenario(demand_surges=[dict(elsewhere, node="sup")]),
                       seed=1, horizon_days=365)
     np.testing.assert_allclose(r2.demand[0].D, d0.D)
+    # a sector the network does not have is an error, not a surge that touches nothing
+    with pytest.raises(sim.ScenarioError, match=r"demand_surges\[0\]: sector: .*'automotive'"):
+        sim.simulate(net, scenario(demand_surges=[dict(SURGE[0], sector="automotive")]),
+                     seed=1, horizon_days=365)
 
 
 def test_demand_surge_keeps_order_sizes_before_it():
