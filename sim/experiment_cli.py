@@ -15,7 +15,7 @@ __all__ = ["add_commands", "dispatch"]
 
 
 def _common(p, *, scenario=True) -> None:
-    from .cli import (_horizon, _nonneg_int, _out_path, _pos_float, _pos_int, add_figure_options,
+    from .cli import (_horizon, _nonneg_int, _out_path, _pos_int, add_figure_options,
                       add_format_option)
 
     p.add_argument("--network", default="rare_earth_2025", help="network name or TOML path")
