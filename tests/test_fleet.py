@@ -212,4 +212,4 @@ def test_cli_run_prints_the_fleet_and_both_first_shortage_dates(teaching, tmp_pa
     kpis = pd.read_csv(out / "summary.csv")
     assert {"plants:auto_us/jit", "plants:auto_us/buffered"} <= set(kpis["scope"])
     event = kpis[(kpis["kpi"] == "shortage_after_event_day") & (kpis["scope"] == "policy")]
-    assert list(event["date"]) == ["2025-06-01"]
+    assert list(event["label"]) == ["2025-06-01"]
