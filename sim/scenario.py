@@ -1049,8 +1049,11 @@ def compose(data: dict, file: str | None = None, layers=(), _chain: tuple = ()) 
         if "extends" in data:           # over a valid scenario: a layer's errors are its own
             _check_layer(base, path)
     _apply(base, data, file)
-    if "extends" in data and "name" not in data.get("scenario", {}) and file is not None:
+    own_head = data.get("scenario", {})
+    if ("extends" in data and file is not None and isinstance(own_head, dict)
+            and "name" not in own_head and isinstance(base.get("scenario", {}), dict)):
         base.setdefault("scenario", {})["name"] = Path(file).stem
+    # (a [scenario] that is no table is reported by the parser, naming the file)
     if layers:
         if isinstance(layers, str):
             layers = [layers]
