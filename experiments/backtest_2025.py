@@ -74,8 +74,9 @@ def monthly_exports(run, network) -> tuple[np.ndarray, np.ndarray]:
     """China's monthly magnet exports of one run (total, to the US), tonnes per month.
 
     Uses :meth:`Run.trade_flows` (customs-style: counted at dispatch past licensing and
-    clearance) where the installed version has it; otherwise the lanes' shipment logs (the
-    time each shipment left its supplier)."""
+    clearance) where the installed version has it; otherwise the lanes' shipment logs, by the
+    dispatch time where the log records it (a fifth column) and else by the time each granted
+    shipment left its supplier's stock (before its licence review)."""
     labels = months()
     index = {m: i for i, m in enumerate(labels)}
     total, us = np.zeros(len(labels)), np.zeros(len(labels))
@@ -93,7 +94,7 @@ def monthly_exports(run, network) -> tuple[np.ndarray, np.ndarray]:
         if lane.material not in MAGNETS or country[lane.src] != EXPORTER \
                 or country[lane.dst] == EXPORTER or not len(lane.log):
             continue
-        days = lane.log[:, 0]
+        days = lane.log[:, 4] if lane.log.shape[1] > 4 else lane.log[:, 0]
         dates = np.datetime64(START) + np.floor(days).astype("timedelta64[D]")
         labs = np.datetime_as_string(dates.astype("datetime64[M]"))
         for lab, q in zip(labs, lane.log[:, 1]):
@@ -240,8 +241,11 @@ def main(argv=None) -> int:
     plot(res, out / "backtest_2025.png")
 
     print(f"Backtest {START} - {END - _dt.timedelta(days=1)}: network {net.name}, scenario "
-          f"{scenario.name}, {reps} replications (root seed {args.seed}); "
-          f"{'Run.trade_flows' if hasattr(sim.Run, 'trade_flows') else 'lane shipment logs'}")
+          f"{scenario.name}, {reps} replications (root seed {args.seed});\n"
+          + ("exports counted by Run.trade_flows (at dispatch past licensing and clearance)"
+             if hasattr(sim.Run, "trade_flows") else
+             "exports counted from the lane logs (granted shipments, by the time they left "
+             "stock, before licence review: Run.trade_flows is not available)"))
     print("\nChina's magnet exports (t/month): median [5%, 95%] over replications")
     print(f"{'month':8s} {'all importers':>26s} {'to the US':>24s}")
     for m in months():
