@@ -59,54 +59,110 @@ OUTPUTS = {
 
 
 # ---- how an assumption is changed ------------------------------------------------------------
-def _changes(sc: dict, control: str = "apr_2025") -> list[dict]:
-    return sc.get("controls", {}).get(control, {}).get("changes", [])
+# Each setter changes the network dict (net) or the scenario dict (sc) in place; each getter
+# reads the base value from them, so the table shows the values of the files as they are.
+JAPAN_CHANGE = {   # the January 2026 Japan regime (scenario layer "japan-2026" where it exists)
+    "destinations": ["JP"], "review_days": {"dist": "triangular", "min": 45, "mode": 90,
+                                             "max": 150},
+    "approval_probability": 0.5,
+    "source": "MOFCOM Ann. No. 1 (2026); WSJ 2026-01-09 (DOMAIN.md C2); parameters: assumption"}
 
 
-def _change_from(sc: dict, year: int, month: int) -> dict | None:
-    for ch in _changes(sc):
-        d = ch.get("from")
-        if d is not None and (d.year, d.month) == (year, month) and "destinations" not in ch:
+def _apr(sc: dict) -> dict:
+    return sc["controls"]["apr_2025"]
+
+
+def _general_changes(sc: dict) -> list[dict]:
+    """The changes of the April control that apply to every buyer and destination."""
+    return [ch for ch in _apr(sc).get("changes", [])
+            if "destinations" not in ch and "buyers" not in ch]
+
+
+def _change_on(sc: dict, day) -> dict | None:
+    for ch in _general_changes(sc):
+        if str(ch.get("from")) == day:
             return ch
     return None
 
 
+def _approval_in_force(sc: dict, day: str) -> float:
+    """The approval probability of the April control for every buyer on *day*."""
+    p = _apr(sc).get("approval_probability", 1.0)
+    for ch in sorted(_general_changes(sc), key=lambda c: str(c.get("from"))):
+        if str(ch.get("from")) <= day and "approval_probability" in ch:
+            p = ch["approval_probability"]
+    return p
+
+
 def set_approval_april(net, sc, v):
-    sc["controls"]["apr_2025"]["approval_probability"] = v
+    _apr(sc)["approval_probability"] = v
 
 
 def set_approval_june(net, sc, v):
-    ch = _change_from(sc, 2025, 6)
+    ch = _change_on(sc, "2025-06-10")
     if ch is not None:
         ch["approval_probability"] = v
 
 
 def set_approval_general(net, sc, v):
-    ch = _change_from(sc, 2025, 12)
+    ch = _change_on(sc, "2025-12-02")
     if ch is not None:
         ch["approval_probability"] = v
 
 
 def set_review_scale(net, sc, v):
-    rd = sc["controls"]["apr_2025"]["review_days"]
+    rd = _apr(sc)["review_days"]
     if isinstance(rd, dict):
-        for k in ("min", "mode", "max", "mean", "low", "high"):
+        for k in ("min", "mode", "max", "mean", "low", "high", "value"):
             if k in rd:
                 rd[k] = rd[k] * v
     else:
-        sc["controls"]["apr_2025"]["review_days"] = rd * v
+        _apr(sc)["review_days"] = rd * v
+
+
+def _is_japan(ch: dict) -> bool:
+    return ch.get("destinations") == ["JP"]
+
+
+def has_japan_regime(sc: dict) -> bool:
+    return any(_is_japan(ch) for ch in _apr(sc).get("changes", []))
 
 
 def set_japan_regime(net, sc, v):
-    if not v:
-        c = sc["controls"]["apr_2025"]
-        c["changes"] = [ch for ch in c.get("changes", []) if ch.get("destinations") != ["JP"]]
+    """0: no Japan regime; 1: the regime from 6 January 2026 (added when the scenario has
+    none, as the layer "japan-2026" does)."""
+    c = _apr(sc)
+    changes = [ch for ch in c.get("changes", []) if not _is_japan(ch)]
+    if v:
+        import datetime as _dt
+        old = [ch for ch in c.get("changes", []) if _is_japan(ch)]
+        changes.append(old[0] if old else {"from": _dt.date(2026, 1, 6), **JAPAN_CHANGE})
+    c["changes"] = changes
 
 
-def set_avoid_days(net, sc, v):
+def _after_denial_key(sc: dict) -> str:
+    return "reapply_days" if _apr(sc).get("on_denial") == "reapply" else "avoid_days"
+
+
+def set_after_denial_days(net, sc, v):
+    """Days to re-apply after a denial (on_denial = "reapply") or to avoid the lane
+    ("cancel"), on every control that has them."""
+    key = _after_denial_key(sc)
     for c in sc.get("controls", {}).values():
-        if "avoid_days" in c:
-            c["avoid_days"] = v
+        if key in c:
+            c[key] = v
+
+
+def set_clearance_scale(net, sc, v):
+    """Consignment testing delays (clearance holds) scaled by *v*."""
+    for h in sc.get("clearance", []):
+        d = h.get("delay_days")
+        if isinstance(d, dict):
+            for k in ("min", "mode", "max", "mean", "low", "high", "value"):
+                if k in d:
+                    d[k] = d[k] * v
+        elif d is not None:
+            h["delay_days"] = d * v
 
 
 def _non_cn_manufacturers(net):
@@ -116,14 +172,14 @@ def _non_cn_manufacturers(net):
 
 
 def set_cover_days(net, sc, v):
-    """Safety cover of non-Chinese manufacturers: s, S and the initial stock move by the
-    usage of the extra (or missing) days, so the cover in days changes and nothing else."""
+    """Safety cover of non-Chinese manufacturers moved by *v* days: s, S and the initial
+    stock move by the usage of those days, so the cover changes and nothing else."""
     for _nid, n in _non_cn_manufacturers(net):
         for mat, st in n.get("stock", {}).items():
             rate = n.get("demand", {}).get(mat, {}).get("rate_t_per_year")
             pol = st.get("policy", {})
             if rate and pol.get("type") == "sS":
-                shift = rate * (v - 60.0) / 365.0
+                shift = rate * v / 365.0
                 pol["s"] = max(pol["s"] + shift, 0.0)
                 pol["S"] = max(pol["S"] + shift, pol["s"] + 1e-6)
                 st["initial"] = max(st["initial"] + shift, 0.0)
@@ -155,6 +211,15 @@ def set_standard_dy(net, sc, v):
         del net["materials"]["ndfeb_magnet"]["elements"]
 
 
+def _cv_of(dem: dict) -> float | None:
+    if "cv" in dem:
+        return dem["cv"]
+    size = dem.get("size")
+    if isinstance(size, dict) and size.get("mean"):
+        return size.get("sd", 0.0) / size["mean"]
+    return None
+
+
 def set_demand_cv(net, sc, v):
     for n in net["nodes"].values():
         for dem in n.get("demand", {}).values():
@@ -170,40 +235,60 @@ NETWORK_SETTERS = (set_cover_days, set_export_scale, set_standard_dy, set_demand
 
 @dataclass(frozen=True)
 class Assumption:
-    """One assumption: its base value, plausible range and where they come from."""
+    """One assumption: how to read its base value, its plausible range, how to set it and
+    where the range comes from."""
 
     name: str
     label: str
-    base: float
+    base: Callable          # (network dict, history scenario dict) -> base value
     low: float
     high: float
     apply: Callable
     why: str
 
 
+def _first_cv(net, sc):
+    for n in net["nodes"].values():
+        for dem in n.get("demand", {}).values():
+            cv = _cv_of(dem)
+            if cv is not None:
+                return round(cv, 6)
+    return float("nan")
+
+
 ASSUMPTIONS = [
-    Assumption("approval_april", "licence approval Apr-Jun 2025", 0.25, 0.13, 0.5,
-               set_approval_april,
+    Assumption("approval_april", "licence approval from 4 Apr 2025",
+               lambda net, sc: _apr(sc)["approval_probability"], 0.13, 0.5, set_approval_april,
                "CLEPA ~25% of requests granted (A5); 19 of 141 = 13% in Oct 2025 (A5); 0.5 "
                "assumption"),
-    Assumption("approval_june", "licence approval Jun-Nov 2025", 0.75, 0.5, 0.9,
-               set_approval_june, "assumption (temporary licences from June, A5)"),
-    Assumption("approval_general", "licence approval from 2 Dec 2025", 0.9, 0.75, 0.98,
+    Assumption("approval_june", "licence approval from 10 Jun 2025",
+               lambda net, sc: _approval_in_force(sc, "2025-06-10"), 0.5, 0.9,
+               set_approval_june, "assumption (June 2025 call and London framework, A5/C2)"),
+    Assumption("approval_general", "licence approval from 2 Dec 2025",
+               lambda net, sc: _approval_in_force(sc, "2025-12-02"), 0.5, 0.98,
                set_approval_general, "assumption (general licences, A5/C2)"),
-    Assumption("review_scale", "licence review time (x base 30/63/90 d)", 1.0, 0.7, 1.4,
-               set_review_scale, "45 working days statutory, 'barely maintained' (A5); "
-               "range assumption"),
-    Assumption("japan_regime", "Japan regime from Jan 2026 (0 = off)", 1.0, 0.0, 1.0,
-               set_japan_regime, "assumption of the scenario files (WSJ report, C2)"),
-    Assumption("avoid_days", "days a buyer avoids a lane after a denial", 30, 7, 60,
-               set_avoid_days, "assumption"),
-    Assumption("cover_days", "safety cover of non-CN manufacturers (d)", 60, 30, 90,
-               set_cover_days, "A5: 2-3 months of magnets; JIT plants 2-4 weeks"),
-    Assumption("export_scale", "non-CN demand (x 2024 calibration)", 1.0, 0.85, 1.1,
-               set_export_scale, "F1: 2024 exports 58,152 t; 0.85 = the Jan-Jul 2025 level"),
-    Assumption("standard_dy", "Dy in standard-grade NdFeB (mass fraction)", 0.009, 0.0, 0.012,
-               set_standard_dy, "F2: 0.6-1.2%; 0 = the former Nd/Pr-only grade"),
-    Assumption("demand_cv", "cv of weekly call-offs", 0.3, 0.15, 0.5, set_demand_cv,
+    Assumption("review_scale", "licence review time (x April base)", lambda net, sc: 1.0,
+               0.7, 1.4, set_review_scale, "45 working days statutory, 'barely maintained' "
+               "(A5); range assumption"),
+    Assumption("japan_regime", "Japan regime from Jan 2026 (0 off, 1 on)",
+               lambda net, sc: float(has_japan_regime(sc)), 0.0, 1.0, set_japan_regime,
+               "assumption (WSJ report of halted reviews; MOFCOM: civilians unaffected, C2)"),
+    Assumption("after_denial_days", "days to re-apply / avoid the lane after a denial",
+               lambda net, sc: _apr(sc).get(_after_denial_key(sc), 0), 7, 60,
+               set_after_denial_days, "assumption"),
+    Assumption("clearance_scale", "magnet consignment testing delay (x base)",
+               lambda net, sc: 1.0 if sc.get("clearance") else float("nan"), 0.5, 2.0,
+               set_clearance_scale, "assumption: a week to a month per consignment (F4)"),
+    Assumption("cover_days", "safety cover of non-CN manufacturers (days added)",
+               lambda net, sc: 0.0, -30, 30, set_cover_days,
+               "A5: 2-3 months of magnets in total; just-in-time plants 2-4 weeks"),
+    Assumption("export_scale", "non-CN demand (x 2024 calibration)", lambda net, sc: 1.0,
+               0.85, 1.1, set_export_scale,
+               "F1: 2024 exports 58,152 t; 0.85 = the Jan-Jul 2025 level"),
+    Assumption("standard_dy", "Dy in standard-grade NdFeB (mass fraction)",
+               lambda net, sc: net["materials"]["ndfeb_magnet"].get("content", {}).get("Dy", 0),
+               0.0, 0.012, set_standard_dy, "F2: 0.6-1.2%; 0 = the former Nd/Pr-only grade"),
+    Assumption("demand_cv", "cv of weekly call-offs", _first_cv, 0.15, 0.5, set_demand_cv,
                "assumption"),
 ]
 
@@ -278,8 +363,12 @@ def main(argv=None) -> int:
         print(f"  {label:48s} {x.mean():9.3f} +- {1.96 * x.std(ddof=1) / np.sqrt(reps):.3f}")
     rows = []
     for a in chosen:
+        base_value = a.base(net0, scs0[HISTORY])
+        if base_value != base_value:                # NaN: the files have no such assumption
+            print(f"  skipped: {a.name} (not in the network or scenario files)")
+            continue
         for level, value in (("low", a.low), ("high", a.high)):
-            if value == a.base:
+            if value == base_value:
                 res = base
             else:
                 net, scs = build(net0, scs0, a, value)
@@ -287,7 +376,7 @@ def main(argv=None) -> int:
             for k in OUTPUTS:
                 d = res[k].to_numpy() - base[k].to_numpy()
                 rows.append({"assumption": a.name, "label": a.label, "level": level,
-                             "value": value, "base_value": a.base, "output": k,
+                             "value": value, "base_value": base_value, "output": k,
                              "mean": res[k].mean(), "base_mean": base[k].mean(),
                              "difference": d.mean(),
                              "ci95": 1.96 * d.std(ddof=1) / np.sqrt(reps), "why": a.why})

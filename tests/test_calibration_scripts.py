@@ -88,11 +88,11 @@ def test_backtest_end_to_end(bt, tmp_path, capsys):
 
 
 def test_cover_setter_moves_the_band_by_the_usage_of_the_extra_days(tornado):
-    """set_cover_days(90) raises s, S and the initial stock of a non-Chinese manufacturer by
+    """set_cover_days(30) raises s, S and the initial stock of a non-Chinese manufacturer by
     30 days of its usage and leaves Chinese manufacturers alone."""
     net0 = sim.load_network("rare_earth_2025").to_dict()
     net = sim.load_network("rare_earth_2025").to_dict()
-    tornado.set_cover_days(net, None, 90)
+    tornado.set_cover_days(net, None, 30)
     before = net0["nodes"]["us_auto"]["stock"]["ndfeb_hre_magnet"]
     after = net["nodes"]["us_auto"]["stock"]["ndfeb_hre_magnet"]
     shift = 2600 * 30 / 365
