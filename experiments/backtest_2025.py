@@ -105,13 +105,30 @@ def monthly_exports(run, network) -> tuple[np.ndarray, np.ndarray]:
     return total, us
 
 
-def first_shortage_weeks(run) -> dict[str, float]:
+def first_shortage_weeks(run, network=None) -> dict[str, float]:
     """Weeks from 4 April 2025 to the first order a non-Chinese automotive plant could not fill
-    completely from stock, per region (country); NaN when none within the replay."""
+    completely from stock, per region (country); NaN when none within the replay.
+
+    With plant fleets (``Run.plant_kpis``) a region's first shortage is its earliest plant's
+    (``first_shortage_after_day``, the run being made with ``shortage_after`` = 4 April
+    2025); without, the node's own customer orders are read."""
     t0, t1 = (SHOCK - START).days, (END - START).days
     out: dict[str, float] = {}
+    plants = run.plant_kpis() if hasattr(run, "plant_kpis") and network is not None else None
+    if plants is not None and len(plants):
+        first = plants[plants.kpi == "first_shortage_after_day"]
+        for node, value in first.groupby("node")["value"].min().items():
+            spec = network.nodes[node]
+            if spec.sector != "automotive" or spec.country == EXPORTER:
+                continue
+            t = value if np.isfinite(value) and t0 <= value < t1 else np.nan
+            prev = out.get(spec.country, np.nan)
+            out[spec.country] = t if np.isnan(prev) else (prev if np.isnan(t) else min(prev, t))
+        fleet_nodes = set(first.node)
+    else:
+        fleet_nodes = set()
     for d in run.demand:
-        if d.sector != "automotive" or d.country == EXPORTER:
+        if d.sector != "automotive" or d.country == EXPORTER or d.node in fleet_nodes:
             continue
         short = (d.T >= t0) & (d.T < t1) & (d.filled < d.D * (1.0 - 1e-9))
         t = float(d.T[short][0]) if short.any() else np.nan
@@ -126,11 +143,11 @@ def replay(network, scenario, reps: int, seed: int) -> dict:
     tot, us, short = [], [], []
     for r in range(reps):
         run = sim.simulate(network, scenario, seed=seed, replication=r, start=START,
-                           horizon_days=horizon)
+                           horizon_days=horizon, shortage_after=SHOCK)
         a, b = monthly_exports(run, network)
         tot.append(a)
         us.append(b)
-        short.append(first_shortage_weeks(run))
+        short.append(first_shortage_weeks(run, network))
     return {"total": np.array(tot), "us": np.array(us),
             "shortage": pd.DataFrame(short).assign(replication=range(reps))}
 
@@ -163,7 +180,8 @@ def assumptions(scenario) -> list[str]:
         "standard-grade NdFeB holds 0.9% Dy (DOMAIN.md F2), so the April Dy/Tb control gates it",
         "export demand calibrated on 2024 (58,152 t; ~7.5 kt to the US); not on 2025 outcomes",
         "non-Chinese manufacturers: 60 d of safety cover beyond the lead time (A5: 2-3 months)",
-        "one node per region unless the network declares plant fleets",
+        "plant fleets where the network declares them (share of just-in-time plants and the "
+        "cover ranges: assumptions on DOMAIN.md A5); else one node per region",
         "sensitivity of these figures to each assumption: networks/CALIBRATION.md (tornado)",
     ]
     return lines

@@ -49,7 +49,10 @@ from sim.scenario import Scenario, read_toml, scenario_path
 NETWORK = "rare_earth_2025"
 SCENARIOS = ("truce-holds", "truce-expires")
 EXPIRY = "2026-11-10"
-KPIS = ("backordered_t", "mean_backorders_t", "peak_backorders_t", "stockout_days", "fill_rate")
+# "short_order_days" (days with an order not filled completely) is what "stockout_days" counted
+# before the KPIs were renamed; each is reported where the installed version has it
+KPIS = ("backordered_t", "mean_backorders_t", "peak_backorders_t", "stockout_days",
+        "short_order_days", "fill_rate")
 OUT_DIR = Path("results/diagnose_truce")
 
 
@@ -72,7 +75,7 @@ def one_run(network, scenario, seed: int, expiry_day: float) -> dict:
     run = Run.from_model(model)
     k = run.kpis()
     net_k = k[k.scope == "network"].set_index("kpi").value
-    out: dict = {"kpi": {name: float(net_k[name]) for name in KPIS}}
+    out: dict = {"kpi": {name: float(net_k[name]) for name in KPIS if name in net_k.index}}
     out["backlog"] = {f"{d.node}:{d.material}": float(d.daily_backorders.mean())
                       for d in run.demand if not d.lost}
     lanes = {lane.index: lane for lane in model.lanes}
@@ -148,7 +151,7 @@ def main(argv=None) -> int:
             res[s] = [one_run(net, sc, args.seed + r, float(expiry_day)) for r in range(args.reps)]
         hold, exp_ = res["truce-holds"], res["truce-expires"]
         print(f"\n=== {label}: truce-expires minus truce-holds, {args.reps} paired replications ===")
-        for name in KPIS:
+        for name in (k for k in KPIS if k in hold[0]["kpi"]):
             diff = np.array([e["kpi"][name] - h["kpi"][name] for h, e in zip(hold, exp_)])
             base = np.mean([h["kpi"][name] for h in hold])
             print(f"  {name:20s} holds {base:12.3f}   difference {ci(diff)}")
