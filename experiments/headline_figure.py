@@ -154,16 +154,17 @@ def headline_figure(results, diffs: pd.DataFrame, path: Path) -> Path:
 
 
 def print_table(diffs: pd.DataFrame) -> None:
-    rows = diffs[diffs["kpi"].isin(["fill_rate", "shortage_occurred", "backordered_t"])
+    rows = diffs[diffs["kpi"].isin(["fill_rate", "shortage_after_occurred", "backordered_t"])
                  & diffs["scope"].isin(SCOPES)].copy()
     for c in ("mean_base", "mean_other", "difference", "ci95_low", "ci95_high"):
-        rows[c] = np.where(rows["kpi"].isin(["fill_rate", "shortage_occurred"]), 100, 1) * rows[c]
-    keys = ("fill_rate", "shortage_occurred", "backordered_t", *SCOPES)
+        rows[c] = np.where(rows["kpi"].isin(["fill_rate", "shortage_after_occurred"]), 100,
+                           1) * rows[c]
+    keys = ("fill_rate", "shortage_after_occurred", "backordered_t", *SCOPES)
     order = {k: i for i, k in enumerate(keys)}
     rows = rows.sort_values(["kpi", "scope"], key=lambda c: c.map(order))
     rows["scope"] = rows["scope"].str.replace("sector:", "", regex=False)
-    print(f"{OTHER_SCENARIO} minus {BASE_SCENARIO} (fill rate and P(shortage) in %, "
-          "backorders in t):")
+    print(f"{OTHER_SCENARIO} minus {BASE_SCENARIO} (fill rate and P(shortage after the expiry) "
+          "in %, backorders in t):")
     print(rows[["kpi", "scope", "mean_base", "mean_other", "difference", "ci95_low", "ci95_high",
                 "variance_ratio_paired_vs_unpaired"]]
           .rename(columns={"variance_ratio_paired_vs_unpaired": "var_ratio"})

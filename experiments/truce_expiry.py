@@ -5,9 +5,15 @@ Covers: the probability that the truce is renewed at its expiry on 2026-11-10
 suspended October 2025 controls in the file's 0.35 : 0.15 proportion) crossed with the size of
 the US National Defense Stockpile of high-temperature NdFeB magnets
 (``nodes.nds_us.initial.ndfeb_hre_magnet``: 0, 0.5x, 1x, 2x and 4x the file's 36.4 t). For each
-point: type-2 fill rate of defense users and of civil users (automotive, electronics and wind
-pooled by tonnes), the probability of a shortage after the expiry, and the time from the expiry
-to the first shortage (restricted to the end of the horizon, 2028-12-31), with 95% CIs.
+point, for defense users (scope ``sector:defense``) and civil users (scope ``civil``:
+automotive, electronics and wind): the volume fill rate over the run, the tonnes backordered,
+the days in stockout (``stockout_days``: days with unmet backlog), the probability of a
+shortage after the expiry (``shortage_after_occurred``), the time from the expiry to the first
+shortage after it (``first_shortage_after_day`` minus the expiry day, restricted to the end of
+the horizon, 2028-12-31), and the probability that the users had already been short before
+the expiry (``first_shortage_day``, counted from the start of the run, before the expiry): a
+user short since 2025 is short again at the first order after the expiry, so for such users
+the time to the first shortage after the expiry says little and the tonnes and days say more.
 Every point runs the same replication streams (common random numbers), so differences between
 points are not sampling noise of the demand, lead-time or licence draws.
 
@@ -57,8 +63,6 @@ RENEWAL_PROBABILITIES = [0.0, 0.25, 0.5, 0.75, 1.0]
 STOCKPILE_NODE = "nds_us"
 STOCKPILE_MATERIAL = "ndfeb_hre_magnet"
 STOCKPILE_MULTIPLIERS = [0.0, 0.5, 1.0, 2.0, 4.0]     # x the network file's initial stock
-DEFENSE_SECTORS = ("defense",)
-CIVIL_SECTORS = ("automotive", "electronics", "wind")
 OUT_DIR = Path("results/truce_expiry")
 
 P_RENEW = "truce.renewal_probability"
@@ -84,39 +88,44 @@ def file_stock(network: sim.Network) -> float:
     return float(network.to_dict()["nodes"][STOCKPILE_NODE]["stock"][STOCKPILE_MATERIAL]["initial"])
 
 
-def add_group_columns(table: pd.DataFrame, name: str, sectors, expiry_day: float,
+GROUP_SCOPES = {"defense": "sector:defense", "civil": "civil"}
+
+
+def add_group_columns(table: pd.DataFrame, name: str, scope: str, expiry_day: float,
                       horizon: float) -> list[str]:
-    """Add pooled columns for a group of sectors to a sweep table: fill rate (filled / demand
-    tonnes), shortage after the expiry (0/1) and days from the expiry to the first shortage
-    (the end of the horizon when there is none: a restricted time). Returns the new columns."""
-    present = [s for s in sectors if f"demand_t|sector:{s}" in table.columns]
-    if not present:
-        raise KeyError(f"no sector of {sectors} in the results")
-    demand = sum(table[f"demand_t|sector:{s}"] for s in present)
-    filled = sum(table[f"filled_t|sector:{s}"] for s in present)
-    first = np.min([table[f"first_shortage_day|sector:{s}"] for s in present], axis=0)
-    occurred = np.max([table[f"shortage_occurred|sector:{s}"] for s in present], axis=0)
-    fill = np.where(demand > 0, filled / demand.where(demand > 0, 1), 1.0)
-    cols = {f"fill_rate|sector:{name}": fill,
-            f"shortage_occurred|sector:{name}": occurred,
-            f"days_to_first_shortage_after_expiry|sector:{name}":
-                np.where(occurred > 0, first, horizon) - expiry_day}
+    """Add columns for a group of users (KPI scope *scope*) to a sweep table: days from the
+    expiry to the first shortage after it (the end of the horizon when there is none: a
+    restricted time) and 1.0 where a shortage happened before the expiry. Returns the new
+    columns."""
+    if f"first_shortage_after_day|{scope}" not in table.columns:
+        raise KeyError(f"no KPI scope {scope!r} in the results")
+    after = table[f"first_shortage_after_day|{scope}"]
+    occurred = table[f"shortage_after_occurred|{scope}"]
+    before = (table[f"shortage_occurred|{scope}"] > 0) & \
+        (table[f"first_shortage_day|{scope}"] < expiry_day)
+    cols = {f"days_to_first_shortage_after_expiry|{name}":
+                np.where(occurred > 0, after, horizon) - expiry_day,
+            f"short_before_expiry|{name}": before.astype(float)}
     for k, v in cols.items():
         table[k] = np.asarray(v, dtype=float)
     return list(cols)
 
 
 def point_table(table: pd.DataFrame, horizon_after_expiry: float) -> pd.DataFrame:
-    """One row per point: means and 95% CIs of the pooled defense and civil columns."""
+    """One row per point: means (and 95% CIs of the fill rates) of each group's columns."""
     rows = []
     for (p, s), g in table.groupby([P_RENEW, P_STOCK], sort=True):
         row = {"renewal_probability": p, "stockpile_t": s}
-        for grp in ("defense", "civil"):
-            f = summarise(g[f"fill_rate|sector:{grp}"].to_numpy())
+        for grp, scope in GROUP_SCOPES.items():
+            f = summarise(g[f"fill_rate|{scope}"].to_numpy())
             row[f"{grp}_fill_rate"] = f["mean"]
             row[f"{grp}_fill_rate_ci95"] = f["ci95_halfwidth"]
-            row[f"{grp}_p_shortage"] = float(g[f"shortage_occurred|sector:{grp}"].mean())
-            d = g[f"days_to_first_shortage_after_expiry|sector:{grp}"].to_numpy()
+            row[f"{grp}_backordered_t"] = float(g[f"backordered_t|{scope}"].mean())
+            row[f"{grp}_stockout_days"] = float(g[f"stockout_days|{scope}"].mean())
+            row[f"{grp}_p_short_before_expiry"] = float(g[f"short_before_expiry|{grp}"].mean())
+            row[f"{grp}_p_shortage_after_expiry"] = float(
+                g[f"shortage_after_occurred|{scope}"].mean())
+            d = g[f"days_to_first_shortage_after_expiry|{grp}"].to_numpy()
             row[f"{grp}_median_days_to_shortage"] = (float(np.median(d))
                                                       if np.median(d) < horizon_after_expiry
                                                       else np.inf)
@@ -126,32 +135,41 @@ def point_table(table: pd.DataFrame, horizon_after_expiry: float) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def print_table(df: pd.DataFrame, horizon_after_expiry: float) -> None:
+def print_table(df: pd.DataFrame, horizon_after_expiry: float, expiry: str) -> None:
     def days(v):
         return f">{horizon_after_expiry:.0f}" if not np.isfinite(v) else f"{v:.0f}"
-    print(f"{'renew p':>7} {'stock t':>7} | {'defense fill %':>15} {'P(short)':>8} {'days':>5} |"
-          f" {'civil fill %':>15} {'P(short)':>8} {'days':>5}")
+    head = (f"{'fill %':>14} {'backord. t':>10} {'stockout d':>10} {'P(before)':>9} "
+            f"{'P(after)':>8} {'days':>5}")
+    print(f"{'':15} | {'defense':^62} | {'civil':^62}")
+    print(f"{'renew p':>7} {'stock t':>7} | {head} | {head}")
     for _, r in df.iterrows():
-        print(f"{r['renewal_probability']:7.2f} {r['stockpile_t']:7.1f} | "
-              f"{100 * r['defense_fill_rate']:7.2f} +-{100 * r['defense_fill_rate_ci95']:5.2f} "
-              f"{r['defense_p_shortage']:8.2f} {days(r['defense_median_days_to_shortage']):>5} | "
-              f"{100 * r['civil_fill_rate']:7.2f} +-{100 * r['civil_fill_rate_ci95']:5.2f} "
-              f"{r['civil_p_shortage']:8.2f} {days(r['civil_median_days_to_shortage']):>5}")
-    print("(+- : 95% CI half-width; P(short): share of replications with a shortage after the "
-          "expiry;\n days: median days from the expiry to the first shortage, '>N' when most "
-          "replications have none by the end of the horizon)")
+        cells = []
+        for grp in GROUP_SCOPES:
+            cells.append(f"{100 * r[f'{grp}_fill_rate']:6.2f} +-{100 * r[f'{grp}_fill_rate_ci95']:5.2f} "
+                         f"{r[f'{grp}_backordered_t']:10.1f} {r[f'{grp}_stockout_days']:10.0f} "
+                         f"{r[f'{grp}_p_short_before_expiry']:9.2f} "
+                         f"{r[f'{grp}_p_shortage_after_expiry']:8.2f} "
+                         f"{days(r[f'{grp}_median_days_to_shortage']):>5}")
+        print(f"{r['renewal_probability']:7.2f} {r['stockpile_t']:7.1f} | {cells[0]} | {cells[1]}")
+    print(f"(means over replications; +- : 95% CI half-width of the fill rate over the run;\n"
+          f" stockout d: days with unmet backlog; P(before): share of replications with a "
+          f"shortage before the expiry\n on {expiry}; P(after): with a shortage after it; days: "
+          f"median days from the expiry to the first\n shortage after it, '>N' when most "
+          f"replications have none by the end of the horizon)")
 
 
 def figures(res, out: Path) -> list[Path]:
     """Heatmaps of the pooled KPIs over (renewal probability, stockpile) and lines against the
     renewal probability, one line per stockpile size."""
     written = []
-    for grp in ("defense", "civil"):
-        for kpi in ("fill_rate", "shortage_occurred", "days_to_first_shortage_after_expiry"):
-            col = f"{kpi}|sector:{grp}"
+    for grp, scope in GROUP_SCOPES.items():
+        for col in (f"fill_rate|{scope}", f"backordered_t|{scope}", f"stockout_days|{scope}",
+                    f"shortage_after_occurred|{scope}",
+                    f"days_to_first_shortage_after_expiry|{grp}"):
+            kpi = col.split("|")[0]
             written.append(plots.sweep_heatmap(res, col, P_RENEW, P_STOCK,
                                                out / f"truce_heatmap_{kpi}_{grp}.png"))
-        written.append(plots.sweep_lines(res, f"fill_rate|sector:{grp}", P_RENEW,
+        written.append(plots.sweep_lines(res, f"fill_rate|{scope}", P_RENEW,
                                          out / f"truce_lines_fill_rate_{grp}.png", by=P_STOCK))
     return written
 
@@ -180,14 +198,19 @@ def main(argv=None) -> int:
     expiry_day = float((scenario.truce.expiry - start).days)
     horizon = float((scenario.end - start).days)
     table = res.table.copy()
-    add_group_columns(table, "defense", DEFENSE_SECTORS, expiry_day, horizon)
-    add_group_columns(table, "civil", CIVIL_SECTORS, expiry_day, horizon)
+    # the after-event KPIs count from the scenario's shortage_after: the expiry here
+    event = table["shortage_after_event_day|policy"].unique()
+    if list(event) != [expiry_day]:
+        raise SystemExit(f"error: the scenario's shortage_after (day {event}) is not the truce "
+                         f"expiry (day {expiry_day:g})")
+    for grp, scope in GROUP_SCOPES.items():
+        add_group_columns(table, grp, scope, expiry_day, horizon)
     res2 = dataclasses.replace(res, table=table)
     summary = point_table(table, horizon - expiry_day)
     summary.to_csv(out / "truce_expiry_summary.csv", index=False)
     written = figures(res2, out)
     print()
-    print_table(summary, horizon - expiry_day)
+    print_table(summary, horizon - expiry_day, scenario.truce.expiry.isoformat())
     if res.failures:
         print(f"\n{len(res.failures)} replication(s) FAILED, e.g. {res.failures[0]['error']}")
     print(f"\nwrote {out}/ (sweep tables, manifest.json, truce_expiry_summary.csv) and figures:")

@@ -180,7 +180,8 @@ def _write_comparison(a, b, out: Path, plots: bool) -> None:
     both = ka.merge(kb, on=["kpi", "scope"], suffixes=(f"_{a.scenario_name}", f"_{b.scenario_name}"))
     both["difference"] = both.iloc[:, 3] - both.iloc[:, 2]
     write_atomic(out / "comparison.csv", both.to_csv(index=False))
-    rows = both[both["kpi"].isin(["fill_rate", "backordered_t", "first_shortage_day"]) &
+    rows = both[both["kpi"].isin(["fill_rate", "backordered_t", "first_shortage_day",
+                                  "first_shortage_after_day"]) &
                 both["scope"].str.startswith(("sector:", "network"))]
     print(f"\n{b.scenario_name} minus {a.scenario_name} (same seed):")
     with pd.option_context("display.width", 120, "display.max_rows", 100):
@@ -230,6 +231,10 @@ def _cmd_scenario(args, parser) -> int:
         parser.parse_args(["scenario", "--help"])
     if args.action == "list":
         for name, desc in list_scenarios().items():
+            print(f"{name:20s} {desc}")
+        from .scenario import list_layers
+        print("\nlayers (switch on with NAME+LAYER, e.g. truce-holds+japan-2026):")
+        for name, desc in list_layers().items():
             print(f"{name:20s} {desc}")
         return 0
     if args.action == "show":

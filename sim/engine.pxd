@@ -29,6 +29,8 @@ cdef class RecordLog:
     @cython.locals(n=Py_ssize_t)
     cpdef add4(self, double a, double b, double c, double d)
     @cython.locals(n=Py_ssize_t)
+    cpdef add5(self, double a, double b, double c, double d, double e)
+    @cython.locals(n=Py_ssize_t)
     cpdef extend(self, object values)
 
 cdef class EventHeap:
@@ -110,7 +112,7 @@ cdef class Production:
     cdef public Model model
     cdef public object node, schedule, origin, pend_event, confers, on_done
     cdef public Stock out
-    cdef public list inputs, value_weights, factors
+    cdef public list inputs, value_weights, factors, cap_log
     cdef public RecordLog log
     cdef public double rate, base_rate, batch_days, target, wip, pend_end
     cdef public bint busy, lazy, blends, blocked

@@ -219,6 +219,18 @@ class RecordLog:
         self.view[n + 3] = d
         self.n = n + 4
 
+    def add5(self, a: float, b: float, c: float, d: float, e: float) -> None:
+        """Append one record of five numbers."""
+        n = self.n
+        if n + 5 > self.view.shape[0]:
+            self._grow(n + 5)
+        self.view[n] = a
+        self.view[n + 1] = b
+        self.view[n + 2] = c
+        self.view[n + 3] = d
+        self.view[n + 4] = e
+        self.n = n + 5
+
     def extend(self, values) -> None:
         """Append numbers, as ``list.extend`` does (the policy code records so)."""
         for value in values:
@@ -238,7 +250,7 @@ class RecordLog:
 
 def new_log(width: int):
     """An empty change log of records *width* numbers wide: a list in the Python build, a
-    :class:`RecordLog` in the compiled one (hot paths append to either with ``add3``/``add4``
+    :class:`RecordLog` in the compiled one (hot paths append to either with ``add3``/``add5``
     when compiled and ``extend`` otherwise; :func:`records_array` reads both)."""
     return RecordLog(width) if _COMPILED else []
 
@@ -414,7 +426,9 @@ class Lane:
         self.gate = None           # licensing/quota gate (policy), or None
         self.tariff = 0.0          # ad-valorem tariff rate in force (policy)
         self.avoid = False         # buyer avoids the lane after a licence denial (policy)
-        self.log = new_log(4)      # records: shipped time, quantity, arrival time, tariff rate
+        # records: shipped time (left the supplier), quantity, arrival time, tariff rate,
+        # dispatch time (released past licensing and clearance: when the goods cross the border)
+        self.log = new_log(5)
         self.priority = dst.node.priority > 0   # rated orders are served first
         self.price = price
         self.cw = 0.0              # smooth weighted round-robin weight
@@ -889,7 +903,8 @@ class Production:
 
     __slots__ = ("model", "node", "out", "inputs", "rate", "batch_days", "target", "busy", "wip",
                  "down", "confers", "origin", "value_weights", "log", "schedule", "base_rate",
-                 "factors", "lazy", "pend_end", "pend_event", "blends", "blocked", "on_done")
+                 "factors", "lazy", "pend_end", "pend_event", "blends", "blocked", "on_done",
+                 "cap_log")
 
     def __init__(self, model, node: NodeSpec, out: Stock, inputs, spec, origin) -> None:
         self.model = model
@@ -920,6 +935,9 @@ class Production:
         self.pend_end = 0.0               # completion time of the batch in progress
         self.pend_event = None            # its event, when it has one
         self.on_done = self._done         # made once, not per batch (release() drops it)
+        # capacity in force over time (rare: schedule steps, policy factors, outages):
+        # (time, rate in force t/day, outages in force), for the utilisation tables
+        self.cap_log: list = []
 
     def sync(self, now: float) -> None:
         """Complete the lazy batches that ended before *now* (or at *now*, when the current
@@ -984,7 +1002,13 @@ class Production:
         for f in self.factors:
             rate *= f
         self.rate = rate
+        self.note_capacity(now)
         self.try_start(now)
+
+    def note_capacity(self, now: float) -> None:
+        """Record the capacity in force from *now* on (after a schedule step, a policy factor
+        or an outage starting or ending; never in the hot loop)."""
+        self.cap_log.append((now, self.rate, float(self.down)))
 
     def try_start(self, now: float) -> None:
         """Start a batch if the line is idle, up, below target and has inputs."""
@@ -1465,6 +1489,7 @@ class Model:
         prod.rate = prod.base_rate
         for f in prod.factors:
             prod.rate *= f
+        prod.note_capacity(0.0)
         return [(day, cap) for day, cap in future if day < self.horizon]
 
     def _capacity_process(self, prod: Production, future: list[tuple[float, float]]):
@@ -1547,9 +1572,9 @@ class Model:
         else:
             arrive = depart + sampler()
         if _COMPILED:
-            lane.log.add4(shipped_at, qty, arrive, lane.tariff)
+            lane.log.add5(shipped_at, qty, arrive, lane.tariff, now)
         else:
-            lane.log.extend((shipped_at, qty, arrive, lane.tariff))
+            lane.log.extend((shipped_at, qty, arrive, lane.tariff, now))
         dst = lane.dst
         if dst.deferred is not None:
             dst.deferred.append((arrive, qty, lane))

@@ -157,6 +157,7 @@ class _Task:
     start: Any
     horizon_days: float | None
     track: tuple[tuple[str, str], ...]
+    flows: bool = False         # keep each replication's monthly trade flows (sim.flows)
 
 
 def _week_grid(daily: np.ndarray, how: str) -> np.ndarray:
@@ -219,6 +220,7 @@ def run_chunk(task: _Task) -> dict:
 
     keys: list[str] | None = None
     rows, reps_ok, series, failures = [], [], [], []
+    trade, trade_groups = [], None
     t0 = time.perf_counter()
     for i in task.reps:
         try:
@@ -227,6 +229,10 @@ def run_chunk(task: _Task) -> dict:
             kr = run.kpi_rows()
             # before anything is kept: a failure here must not leave KPIs without series
             series_i = _reduce_series(run, task.track)
+            if task.flows:      # tonnes across each border per month: (groups, months)
+                from . import flows
+                trade_i = flows.monthly_trade_array(run).astype(np.float32)
+                trade_groups = flows.trade_groups(run)
             k = [f"{name}|{scope}" for name, scope, _ in kr]
             if keys is None:
                 keys = k
@@ -235,12 +241,15 @@ def run_chunk(task: _Task) -> dict:
                 kr = [kr[index[key]] if key in index else (None, None, math.nan) for key in keys]
             rows.append([v for _, _, v in kr])
             series.append(series_i)
+            if task.flows:
+                trade.append(trade_i)
             reps_ok.append(i)
         except Exception as exc:
             failures.append({"replication": i, "seed": task.seed, "error": f"{type(exc).__name__}: {exc}",
                              "traceback": traceback.format_exc(limit=6)})
     return {"keys": keys, "reps": reps_ok, "values": np.asarray(rows, dtype=float),
-            "series": series, "failures": failures, "seconds": time.perf_counter() - t0}
+            "series": series, "failures": failures, "seconds": time.perf_counter() - t0,
+            "trade": trade, "trade_groups": trade_groups}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,6 +290,9 @@ class MonteCarloResults:
     failures: list[dict]
     meta: dict
     policy_events: list = field(default_factory=list)
+    # with monte_carlo(trade_flows=True): {"groups": [(exporter, importer, material)],
+    # "tonnes": float32 array (replications x groups x months)}; else None
+    trade: dict | None = None
 
     # -- tables -------------------------------------------------------------------------------
     def kpi(self, name: str, scope: str = "network"):
@@ -324,6 +336,19 @@ class MonteCarloResults:
         """Replications that completed."""
         return len(self.per_rep)
 
+    def trade_flows(self):
+        """Bands over replications of the monthly trade flows (tonnes across each border by
+        exporter, importer, material and month), when :func:`monte_carlo` ran with
+        ``trade_flows=True``: a tidy DataFrame, columns in
+        :func:`sim.flows.trade_flow_bands`."""
+        from . import flows
+
+        if self.trade is None:
+            raise ModelError("no trade flows kept: run monte_carlo(..., trade_flows=True) "
+                             "(CLI: mc --trade-flows)", field="trade_flows")
+        return flows.trade_flow_bands(self.trade["tonnes"], self.trade["groups"],
+                                      self.meta["start"], int(self.meta["ndays"]))
+
     def series_nbytes(self) -> int:
         """Bytes held by the reduced series (the part of memory that grows with reps)."""
         return int(sum(a.nbytes for a in self.series.values()))
@@ -348,6 +373,11 @@ class MonteCarloResults:
             bands.append(b)
         if bands:
             _write_table(pd.concat(bands, ignore_index=True), out / "bands")
+        if self.trade is not None:
+            _write_table(self.trade_flows(), out / "trade_flows")
+            np.savez_compressed(out / ".trade_flows.tmp.npz", tonnes=self.trade["tonnes"],
+                                groups=np.array(self.trade["groups"], dtype=str).reshape(-1, 3))
+            os.replace(out / ".trade_flows.tmp.npz", out / "trade_flows.npz")
         np.savez_compressed(out / ".series.tmp.npz", **{k.replace("|", "__").replace("/", "~").replace(":", "^"): v
                                                         for k, v in self.series.items()})
         os.replace(out / ".series.tmp.npz", out / "series.npz")
@@ -376,7 +406,12 @@ class MonteCarloResults:
         failures = json.loads((out / "failures.json").read_text())
         events = json.loads((out / "policy_events.json").read_text()) \
             if (out / "policy_events.json").exists() else []
-        return cls(per_rep, series, failures, meta, [tuple(e) for e in events])
+        trade = None
+        if (out / "trade_flows.npz").exists():
+            with np.load(out / "trade_flows.npz") as z:
+                trade = {"tonnes": z["tonnes"],
+                         "groups": [tuple(str(x) for x in g) for g in z["groups"]]}
+        return cls(per_rep, series, failures, meta, [tuple(e) for e in events], trade)
 
 
 def _write_table(df, stem: Path) -> Path:
@@ -421,10 +456,11 @@ def _progress(total: int, enabled: bool | None, desc: str):
 
 def run_replications(network: Network, scenario: Scenario, reps: Sequence[int], *, seed: int,
                      executor, chunk_size: int, start=None, horizon_days=None,
-                     track: tuple = (), bar=None) -> list[dict]:
-    """Run replications *reps* through *executor* in chunks; return chunk outputs in rep order."""
+                     track: tuple = (), bar=None, flows: bool = False) -> list[dict]:
+    """Run replications *reps* through *executor* in chunks; return chunk outputs in rep order
+    (*flows*: keep each replication's monthly trade flows)."""
     inputs = _Inputs(network, scenario)
-    tasks = [_Task(inputs, seed, c, start, horizon_days, track)
+    tasks = [_Task(inputs, seed, c, start, horizon_days, track, flows)
              for c in _chunks(list(reps), chunk_size)]
     futures = {executor.submit(run_chunk, t): j for j, t in enumerate(tasks)}
     done: list[dict | None] = [None] * len(tasks)
@@ -442,6 +478,7 @@ def _assemble(outputs: list[dict], meta: dict, events) -> MonteCarloResults:
     keys = next((o["keys"] for o in outputs if o["keys"]), None) or []
     reps, rows, failures = [], [], []
     series: dict[str, list[np.ndarray]] = {}
+    trade, groups = [], None
     for o in outputs:
         failures += o["failures"]
         if not o["reps"]:
@@ -455,11 +492,15 @@ def _assemble(outputs: list[dict], meta: dict, events) -> MonteCarloResults:
         for s in o["series"]:
             for k, v in s.items():
                 series.setdefault(k, []).append(v)
+        trade += o.get("trade", [])
+        groups = groups or o.get("trade_groups")
     values = np.vstack(rows) if rows else np.zeros((0, len(keys)))
     per_rep = pd.DataFrame(values, columns=keys, index=pd.Index(reps, name="replication"))
     stacked = {k: np.vstack(v) for k, v in series.items()}
+    kept = {"groups": groups, "tonnes": np.stack(trade)} if groups is not None and trade \
+        else None
     return MonteCarloResults(per_rep, stacked, sorted(failures, key=lambda f: f["replication"]),
-                             meta, events)
+                             meta, events, kept)
 
 
 def _timeline(network, scenario, start, horizon_days) -> tuple[list, int]:
@@ -493,7 +534,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
                 chunk_size: int | None = None, start=None, horizon_days: float | None = None,
                 track: Iterable[tuple[str, str]] = (), target: dict[str, float] | None = None,
                 max_reps: int | None = None, check_every: int = 100,
-                progress: bool | None = None) -> MonteCarloResults:
+                progress: bool | None = None, trade_flows: bool = False) -> MonteCarloResults:
     """Run independent replications and summarise them.
 
     Parameters
@@ -520,6 +561,11 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         replication indices, so the result is the same for any number of workers.
     progress:
         Show a progress bar (default: only when stderr is a terminal).
+    trade_flows:
+        Keep each replication's monthly trade flows (tonnes across each border by exporter,
+        importer and material, :func:`sim.flows.trade_flows`), reduced in the worker to a
+        float32 array of (exporter, importer, material) x months, about 6 KB a replication
+        on the default network; :meth:`MonteCarloResults.trade_flows` gives their bands.
 
     Returns
     -------
@@ -564,14 +610,16 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         if not target:
             outputs = run_replications(net, sc, range(reps), seed=seed, executor=executor,
                                        chunk_size=chunk_size, start=start,
-                                       horizon_days=horizon_days, track=track, bar=bar)
+                                       horizon_days=horizon_days, track=track, bar=bar,
+                                       flows=trade_flows)
         else:
             done = 0
             while done < total:
                 nxt = min(total, done + check_every)
                 outputs += run_replications(net, sc, range(done, nxt), seed=seed,
                                             executor=executor, chunk_size=chunk_size, start=start,
-                                            horizon_days=horizon_days, track=track, bar=bar)
+                                            horizon_days=horizon_days, track=track, bar=bar,
+                                            flows=trade_flows)
                 done = nxt
                 partial = _assemble(outputs, {}, [])
                 missing = [k for k in target if k not in partial.per_rep.columns]

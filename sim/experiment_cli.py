@@ -44,6 +44,9 @@ def add_commands(sub) -> None:
     m.add_argument("--max-reps", type=int, default=10_000, help="cap on reps with --target")
     m.add_argument("--track", action="append", default=[], metavar="NODE/MATERIAL",
                    help="also keep quantile bands of this stock's inventory; repeatable")
+    m.add_argument("--trade-flows", action="store_true",
+                   help="also keep monthly trade flows (tonnes across each border by exporter, "
+                        "importer, material) and write their bands to trade_flows.*")
 
     c = sub.add_parser("compare", help="paired comparison of scenarios (common random numbers)",
                        description="Run each scenario with the same replication streams and "
@@ -135,7 +138,8 @@ def dispatch(args) -> int:
             res = monte_carlo(args.network, args.scenario, reps=args.reps, seed=args.seed,
                               executor=ex, workers=args.workers, chunk_size=args.chunk_size,
                               horizon_days=args.days, track=track, target=target or None,
-                              max_reps=args.max_reps if target else None, progress=args.progress)
+                              max_reps=args.max_reps if target else None, progress=args.progress,
+                              trade_flows=args.trade_flows)
             out = args.out or _default_out(f"mc-{res.meta['scenario']}")
             res.meta["command"] = " ".join(["python -m sim"] + sys.argv[1:])
             if not args.no_plots:
@@ -166,7 +170,8 @@ def dispatch(args) -> int:
 
 def _print_mc(res) -> None:
     s = res.summary()
-    rows = s[s["kpi"].isin(["fill_rate", "first_shortage_day", "backordered_t"]) &
+    rows = s[s["kpi"].isin(["fill_rate", "first_shortage_day", "first_shortage_after_day",
+                            "backordered_t"]) &
              s["scope"].str.match(r"^(network|sector:)")]
     print(f"{res.meta['scenario']}: {res.reps} replications ({len(res.failures)} failed), "
           f"seed {res.meta['seed']}, {res.meta['elapsed_seconds']:.1f} s")
@@ -206,7 +211,8 @@ def _compare(args, ex) -> Path:
             "reps": args.reps, "seed": args.seed, "files": files,
             "command": " ".join(["python -m sim"] + sys.argv[1:])}
     write_atomic(man, json.dumps(meta, indent=2))
-    rows = diffs[diffs["kpi"].isin(["fill_rate", "first_shortage_day", "backordered_t"]) &
+    rows = diffs[diffs["kpi"].isin(["fill_rate", "first_shortage_day", "first_shortage_after_day",
+                                    "backordered_t"]) &
                  diffs["scope"].str.match(r"^(network|sector:)")]
     print(f"paired differences vs {results[0].meta['scenario']} ({args.reps} reps, seed {args.seed}, "
           "common random numbers):")

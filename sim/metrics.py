@@ -1,23 +1,57 @@
 """KPIs computed from a run's recorded data with numpy.
 
-Definitions (per demand stream, then aggregated over the streams of a scope):
+Definitions, per demand stream (one material at one demand node, or at one plant of a fleet:
+:mod:`sim.fleet`), then aggregated over the streams of a scope. A *day* is ``[d, d + 1)`` in
+days since the start of the run; ``days`` is the number of days of the run (``ceil(horizon)``);
+an order is *short* when it is not filled completely from stock on arrival (filled < size -
+1e-9 t).
 
-* ``fill_rate`` (type 2): units filled from stock on arrival of the order / units demanded.
-* ``fill_rate_type1``: share of orders filled completely from stock on arrival.
-* ``backordered_t`` / ``lost_t``: units not filled on arrival (backordered or lost per node).
-* ``peak_backorders_t``: largest backorder level (exact per node; end-of-day sum for groups).
-* ``mean_backorders_t``: time average of the end-of-day backorder level.
-* ``stockout_days``: days on which at least one order was not filled completely.
-* ``first_shortage_day``: day of the first order not filled completely at or after the
-  scenario's ``shortage_after`` date (or day 0). When there is none the value is the horizon
-  (right-censored) and ``shortage_occurred`` is 0; the ``date`` column holds the calendar date.
-* Costs (USD): ``purchase_cost_usd`` (shipped tonnes x material price), ``tariff_cost_usd``
-  (purchase value x tariff rate in force at shipment), ``holding_cost_usd`` (end-of-day stock
-  x price x the node's holding rate / 365), by buyer.
+=============================  ==============================================================
+KPI                            definition
+=============================  ==============================================================
+``fill_rate``                  volume fill rate (type-2, beta service level): tonnes filled
+                               from stock on arrival of the order / tonnes demanded
+``order_fill_rate``            share of orders filled completely from stock on arrival
+                               (order-based alpha service level); groups: over all their orders
+``demand_t``, ``filled_t``     tonnes demanded; tonnes filled from stock on arrival
+``backordered_t`` / ``lost_t`` tonnes not filled on arrival (backordered or lost per node)
+``orders``                     number of customer orders
+``peak_backorders_t``          largest backorder level (exact per stream; end-of-day sum for
+                               groups)
+``mean_backorders_t``          time average of the end-of-day backorder level
+``stockout_days``              days in stockout: days that begin or end with an unmet customer
+                               backlog or on which an order is short (backorder nodes), days
+                               with lost demand (lost-sales nodes); groups: days on which any
+                               of their streams is in stockout
+``short_order_days``           days on which at least one order is short (groups: in any
+                               stream)
+``period_service_level``       share of the run's days not in stockout,
+                               ``1 - stockout_days / days`` (period alpha service level, the
+                               period being a day; the textbook type-1 measure per period)
+``first_shortage_day``         day of the run (from its start, day 0) of the first short
+                               order; groups: the earliest of their streams. When there is
+                               none, the horizon (right-censored) and ``shortage_occurred`` is
+                               0. The ``date`` column of :meth:`sim.results.Run.kpis` holds
+                               its calendar date
+``shortage_occurred``          1 if some order was short during the run, else 0
+``first_shortage_after_day``   day of the run of the first short order at or after the
+                               scenario's ``shortage_after`` event date (or day 0 without one;
+                               the event day is the KPI ``shortage_after_event_day`` of scope
+                               ``policy``); censored at the horizon like ``first_shortage_day``
+``shortage_after_occurred``    1 if some order at or after the event date was short, else 0
+Costs (USD)                    ``purchase_cost_usd`` (shipped tonnes x material price),
+                               ``tariff_cost_usd`` (purchase value x tariff rate in force at
+                               shipment), ``holding_cost_usd`` (end-of-day stock x price x the
+                               node's holding rate / 365), by buyer
+=============================  ==============================================================
+
+Names used before: ``fill_rate_type1`` is ``order_fill_rate``; the old ``stockout_days`` (days
+with a short order) is ``short_order_days``; the old ``first_shortage_day`` (counted from the
+scenario's ``shortage_after``) is ``first_shortage_after_day``.
 
 Scopes: ``network``, ``civil`` (every sector but defense, when both exist), ``sector:<s>``,
-``country:<ISO>`` (of the demand node), ``node:<id>``, ``policy`` (truce outcome and licence
-counts).
+``country:<ISO>`` (of the demand node), ``node:<id>``, ``plants:<node>/<class>`` (a class of a
+fleet's plants), ``policy`` (truce outcome, licence counts, ``shortage_after_event_day``).
 """
 
 from __future__ import annotations
@@ -33,14 +67,22 @@ __all__ = ["stream_kpis", "group_kpis", "DemandArrays", "stream_kpi_table", "gro
            "KPI_NAMES", "TRUCE_OUTCOME_CODES"]
 
 EPS = 1e-9
-KPI_NAMES = ("fill_rate", "fill_rate_type1", "demand_t", "filled_t", "backordered_t", "lost_t",
-             "peak_backorders_t", "mean_backorders_t", "stockout_days", "first_shortage_day",
-             "shortage_occurred", "orders")
+KPI_NAMES = ("fill_rate", "order_fill_rate", "demand_t", "filled_t", "backordered_t", "lost_t",
+             "peak_backorders_t", "mean_backorders_t", "stockout_days", "short_order_days",
+             "period_service_level", "first_shortage_day", "shortage_occurred",
+             "first_shortage_after_day", "shortage_after_occurred", "orders")
 TRUCE_OUTCOME_CODES = {"none": 0, "reinstate": 1, "extend": 2, "escalate": 3}
 
 
+def _service_level(stockout_days: float, horizon: float) -> float:
+    """``1 - stockout_days / days`` (1.0 for a run of no days)."""
+    days = int(math.ceil(horizon))
+    return 1.0 - stockout_days / days if days else 1.0
+
+
 def stream_kpis(d, shortage_from: float, horizon: float) -> dict:
-    """KPIs of one demand stream (a :class:`~sim.results.DemandRecord`)."""
+    """KPIs of one demand stream (a :class:`~sim.results.DemandRecord`); *shortage_from*: the
+    event day from which ``first_shortage_after_day`` counts."""
     D, f, T = d.D, d.filled, d.T
     n = len(D)
     tot = float(D.sum())
@@ -50,29 +92,41 @@ def stream_kpis(d, shortage_from: float, horizon: float) -> dict:
     days = np.floor(T[short]).astype(np.int64)
     if len(days):
         days = days[np.concatenate(([True], days[1:] != days[:-1]))]
+    out_days = days
+    if not d.lost and len(d.daily_level):
+        # a day that ends with a backlog, and the day after it (which begins with it)
+        neg = d.daily_level < -EPS
+        neg[1:] |= neg[:-1].copy()
+        out_days = np.union1d(days, np.flatnonzero(neg))
     out = {
         "orders": float(n),
         "demand_t": tot,
         "filled_t": filled,
         "fill_rate": filled / tot if tot > 0 else 1.0,
-        "fill_rate_type1": float(1.0 - short.mean()) if n else 1.0,
+        "order_fill_rate": float(1.0 - short.mean()) if n else 1.0,
         "backordered_t": 0.0 if d.lost else tot - filled,
         "lost_t": tot - filled if d.lost else 0.0,
-        "stockout_days": float(len(days)),
-        "short_days": days,          # not a KPI: lets groups count distinct days
+        "stockout_days": float(len(out_days)),
+        "short_order_days": float(len(days)),
+        "period_service_level": _service_level(float(len(out_days)), horizon),
+        "short_days": days,          # not KPIs: let groups count distinct days
+        "out_days": out_days,
     }
     if d.lost or n == 0:
         out["peak_backorders_t"] = 0.0
     else:
         out["peak_backorders_t"] = float(max(0.0, -(d.level_before - D).min()))
     out["mean_backorders_t"] = float(d.daily_backorders.mean()) if len(d.daily_backorders) else 0.0
-    late = short & (T >= shortage_from)
-    if late.any():
-        out["first_shortage_day"] = float(T[np.argmax(late)])
-        out["shortage_occurred"] = 1.0
-    else:
-        out["first_shortage_day"] = float(horizon)
-        out["shortage_occurred"] = 0.0
+    for day, occurred, since in (("first_shortage_day", "shortage_occurred", 0.0),
+                                 ("first_shortage_after_day", "shortage_after_occurred",
+                                  shortage_from)):
+        late = short & (T >= since)
+        if late.any():
+            out[day] = float(T[np.argmax(late)])
+            out[occurred] = 1.0
+        else:
+            out[day] = float(horizon)
+            out[occurred] = 0.0
     return out
 
 
@@ -83,25 +137,31 @@ def group_kpis(records: list, per_stream: list[dict], horizon: float) -> dict:
     tot = sum(k["demand_t"] for k in per_stream)
     filled = sum(k["filled_t"] for k in per_stream)
     orders = sum(k["orders"] for k in per_stream)
-    full = sum(k["fill_rate_type1"] * k["orders"] for k in per_stream)
+    full = sum(k["order_fill_rate"] * k["orders"] for k in per_stream)
     short_days = np.zeros(int(math.ceil(horizon)) + 1, dtype=bool)
+    out_days = np.zeros(int(math.ceil(horizon)) + 1, dtype=bool)
     for k in per_stream:
         short_days[k["short_days"]] = True
+        out_days[k["out_days"]] = True
     bo = np.sum([d.daily_backorders for d in records], axis=0)
-    first = min(k["first_shortage_day"] for k in per_stream)
+    stockout = float(out_days.sum())
     return {
         "orders": orders,
         "demand_t": tot,
         "filled_t": filled,
         "fill_rate": filled / tot if tot > 0 else 1.0,
-        "fill_rate_type1": full / orders if orders else 1.0,
+        "order_fill_rate": full / orders if orders else 1.0,
         "backordered_t": sum(k["backordered_t"] for k in per_stream),
         "lost_t": sum(k["lost_t"] for k in per_stream),
         "peak_backorders_t": float(bo.max()) if bo.size else 0.0,
         "mean_backorders_t": float(bo.mean()) if bo.size else 0.0,
-        "stockout_days": float(short_days.sum()),
-        "first_shortage_day": first,
+        "stockout_days": stockout,
+        "short_order_days": float(short_days.sum()),
+        "period_service_level": _service_level(stockout, horizon),
+        "first_shortage_day": min(k["first_shortage_day"] for k in per_stream),
         "shortage_occurred": float(any(k["shortage_occurred"] for k in per_stream)),
+        "first_shortage_after_day": min(k["first_shortage_after_day"] for k in per_stream),
+        "shortage_after_occurred": float(any(k["shortage_after_occurred"] for k in per_stream)),
     }
 
 
@@ -187,10 +247,35 @@ class DemandArrays:
         return total
 
 
+def _packed(days: np.ndarray) -> list[int]:
+    """The rows of a ``(streams, days)`` boolean matrix as the bits of ``int`` (bit *d*: day
+    *d*)."""
+    return [int.from_bytes(row.tobytes(), "little")
+            for row in np.packbits(days, axis=1, bitorder="little")]
+
+
+def _first_short(streams: DemandArrays, short: np.ndarray, since: float,
+                 horizon: float) -> tuple[list[float], list[float]]:
+    """Per stream: the time of its first short order at or after *since* (else the horizon),
+    and 1.0 if there is one (else 0.0). Found where the stream changes among those orders
+    (they come by stream, in time order)."""
+    late = np.flatnonzero(short & (streams.T >= since)) if since > 0 else np.flatnonzero(short)
+    late_stream = streams.stream[late]
+    first = np.ones(len(late), dtype=bool)
+    first[1:] = late_stream[1:] != late_stream[:-1]
+    first_day = [float(horizon)] * streams.count
+    occurred = [0.0] * streams.count
+    for i, t in zip(late_stream[first].tolist(), streams.T[late[first]].tolist()):
+        first_day[i] = t
+        occurred[i] = 1.0
+    return first_day, occurred
+
+
 def stream_kpi_table(streams: DemandArrays, shortage_from: float, horizon: float) -> dict:
     """:func:`stream_kpis` of every stream of *streams* at once: KPI name -> list of one value
-    per stream (the same floats), and ``"short_days"``: for each stream, the days on which it
-    had an order not filled completely, as the bits of an ``int`` (bit *d*: day *d*)."""
+    per stream (the same floats), and ``"short_days"`` / ``"out_days"``: for each stream, the
+    days on which it had a short order / was in stockout, as the bits of an ``int`` (bit *d*:
+    day *d*)."""
     S = streams.count
     T, D, f = streams.T, streams.D, streams.filled
     orders = streams.orders
@@ -201,8 +286,17 @@ def stream_kpi_table(streams: DemandArrays, shortage_from: float, horizon: float
     n_short = np.bincount(short_stream, minlength=S).tolist()
     days = np.zeros((S, int(math.ceil(horizon)) + 1), dtype=bool)
     days[short_stream, np.floor(T[short]).astype(np.int64)] = True
-    short_days = [int.from_bytes(row.tobytes(), "little")
-                  for row in np.packbits(days, axis=1, bitorder="little")]
+    short_days = _packed(days)
+    # stockout: also the days that end with a backlog and the days after them (lost-sales
+    # rows are floored at zero, so they never end with one)
+    nd = streams.ndays
+    if nd and any(streams.backordered):
+        neg = streams.daily_level < -EPS
+        days[:, :nd] |= neg
+        days[:, 1:nd] |= neg[:, :nd - 1]
+        out_days = _packed(days)
+    else:
+        out_days = short_days
     # peak backorders: the lowest level after an order, per stream with orders (np.minimum
     # picks a value, so the order in which it compares does not matter)
     peak = [0.0] * S
@@ -217,38 +311,42 @@ def stream_kpi_table(streams: DemandArrays, shortage_from: float, horizon: float
         mean_bo = streams.daily_backorders.mean(axis=1).tolist()
     else:
         mean_bo = [0.0] * S
-    # the first order not filled completely at or after shortage_from, per stream: where the
-    # stream changes among those orders (they come by stream, in time order)
-    late = np.flatnonzero(short & (T >= shortage_from))
-    late_stream = streams.stream[late]
-    first = np.ones(len(late), dtype=bool)
-    first[1:] = late_stream[1:] != late_stream[:-1]
-    first_day = [float(horizon)] * S
-    occurred = [0.0] * S
-    for i, t in zip(late_stream[first].tolist(), T[late[first]].tolist()):
-        first_day[i] = t
-        occurred[i] = 1.0
+    first_day, occurred = _first_short(streams, short, 0.0, horizon)
+    if shortage_from > 0:
+        after_day, after_occurred = _first_short(streams, short, shortage_from, horizon)
+    else:
+        after_day, after_occurred = list(first_day), list(occurred)
     lost = streams.lost
+    stockout = [float(bits.bit_count()) for bits in out_days]
     return {
         "orders": [float(n) for n in orders],
         "demand_t": tot,
         "filled_t": filled,
         "fill_rate": [fi / to if to > 0 else 1.0 for fi, to in zip(filled, tot)],
-        "fill_rate_type1": [1.0 - k / n if n else 1.0 for k, n in zip(n_short, orders)],
+        "order_fill_rate": [1.0 - k / n if n else 1.0 for k, n in zip(n_short, orders)],
         "backordered_t": [0.0 if ls else to - fi for ls, to, fi in zip(lost, tot, filled)],
         "lost_t": [to - fi if ls else 0.0 for ls, to, fi in zip(lost, tot, filled)],
         "peak_backorders_t": peak,
         "mean_backorders_t": mean_bo,
-        "stockout_days": [float(bits.bit_count()) for bits in short_days],
+        "stockout_days": stockout,
+        "short_order_days": [float(bits.bit_count()) for bits in short_days],
+        "period_service_level": [_service_level(x, horizon) for x in stockout],
         "first_shortage_day": first_day,
         "shortage_occurred": occurred,
+        "first_shortage_after_day": after_day,
+        "shortage_after_occurred": after_occurred,
         "short_days": short_days,
+        "out_days": out_days,
     }
 
 
-def group_kpi_table(streams: DemandArrays, per_stream: dict, groups: list) -> list[dict]:
+def group_kpi_table(streams: DemandArrays, per_stream: dict, groups: list,
+                    horizon: float | None = None) -> list[dict]:
     """:func:`group_kpis` of each group of streams (a list of stream indices, not empty), from
-    the :func:`stream_kpi_table` of *streams*: one dict per group (the same floats)."""
+    the :func:`stream_kpi_table` of *streams*: one dict per group (the same floats). *horizon*:
+    the run's (for ``period_service_level``; by default the streams' number of days)."""
+    if horizon is None:
+        horizon = float(streams.ndays)
     out = []
     backorders = []      # the groups' end-of-day backorder levels (those not all 0.0)
     with_backorders = []
@@ -260,26 +358,31 @@ def group_kpi_table(streams: DemandArrays, per_stream: dict, groups: list) -> li
         orders, tot, filled, backordered, lost = [
             reduce(add, pick(per_stream[name]), 0.0)
             for name in ("orders", "demand_t", "filled_t", "backordered_t", "lost_t")]
-        full = reduce(add, map(mul, pick(per_stream["fill_rate_type1"]),
+        full = reduce(add, map(mul, pick(per_stream["order_fill_rate"]),
                                pick(per_stream["orders"])), 0.0)
         bo = streams.backorders_across(idx)
         if bo is not None:
             backorders.append(bo)
             with_backorders.append(g)
+        # days in stockout (with a short order) in any of the streams
+        stockout = float(reduce(or_, pick(per_stream["out_days"])).bit_count())
         out.append({
             "orders": orders,
             "demand_t": tot,
             "filled_t": filled,
             "fill_rate": filled / tot if tot > 0 else 1.0,
-            "fill_rate_type1": full / orders if orders else 1.0,
+            "order_fill_rate": full / orders if orders else 1.0,
             "backordered_t": backordered,
             "lost_t": lost,
             "peak_backorders_t": 0.0,       # a level of 0.0 every day (or no days)
             "mean_backorders_t": 0.0,
-            # days with a short order in any of the streams
-            "stockout_days": float(reduce(or_, pick(per_stream["short_days"])).bit_count()),
+            "stockout_days": stockout,
+            "short_order_days": float(reduce(or_, pick(per_stream["short_days"])).bit_count()),
+            "period_service_level": _service_level(stockout, horizon),
             "first_shortage_day": min(pick(per_stream["first_shortage_day"])),
             "shortage_occurred": float(any(pick(per_stream["shortage_occurred"]))),
+            "first_shortage_after_day": min(pick(per_stream["first_shortage_after_day"])),
+            "shortage_after_occurred": float(any(pick(per_stream["shortage_after_occurred"]))),
         })
     if backorders and streams.ndays:
         # the groups' levels as the rows of a matrix: each row's max and mean as of the row

@@ -43,6 +43,22 @@ TOML schema (units: tonnes, days, US dollars; every figure may carry a ``source`
     rate_t_per_year = 1200
     process = "poisson"           # poisson | renewal | periodic
     order_size = 2.0              # tonnes per order (number or distribution)
+    [nodes.us_auto.fleet]         # optional: the node is a fleet of plants (see sim/fleet.py)
+    source = "..."
+    plants = [                    # classes of plants; shares sum to 1; count default 1
+      { name = "just-in-time", share = 0.3, count = 6, cover_days = 21 },
+      { name = "buffered", share = 0.7, count = 14,
+        cover_days = { dist = "uniform", min = 60, max = 90 } },   # or a number, or a list
+    ]
+
+A fleet splits a demand node (backorders only) into plants: plant *i* takes the share ``f_i``
+of every order and of every arrival, and holds ``cover_i`` days of its demand when the node
+holds ``c = sum_i f_i cover_i`` days of its own (its cover is always the node's plus
+``cover_i - c``); a ``cover_days`` distribution gives plant *j* of *n* its quantile
+``(j - 0.5) / n`` (fixed, not drawn). The node's initial stock must cover ``c - min cover_i``
+days. The engine still runs one stock per material;
+the plants' levels are exact functions of it, computed after the run, and the node's KPIs
+(first shortage: the leanest plant's) are computed plant by plant. Details: :mod:`sim.fleet`.
 
     [[lanes]]
     from = "mine_cn"
@@ -73,6 +89,7 @@ import networkx as nx
 
 from .distributions import Distribution, Fixed, from_spec
 from .errors import ModelError, NetworkError
+from .fleet import FleetSpec, check_fleet, parse_fleet
 from .materials import Material, material_from_table
 
 __all__ = [
@@ -228,6 +245,7 @@ class NodeSpec:
     production: dict[str, ProductionSpec] = field(default_factory=dict)
     demand: dict[str, DemandSpec] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    fleet: FleetSpec | None = None             # the node's plants (sim.fleet), if any
 
 
 @dataclass(frozen=True)
@@ -407,7 +425,7 @@ def _parse_demand(node: str, mat: str, raw: Any) -> DemandSpec:
 
 _NODE_KEYS = {"kind", "country", "name", "source", "sector", "unmet", "confers_origin",
               "holding_cost_rate", "order_split", "priority", "partial_shipments", "max_supplier_wait_days", "stock", "production", "demand", "note",
-              "lat", "lon", "operator", "status"}
+              "lat", "lon", "operator", "status", "fleet"}
 
 
 def _parse_node(nid: str, raw: Any) -> NodeSpec:
@@ -454,7 +472,8 @@ def _parse_node(nid: str, raw: Any) -> NodeSpec:
         partial_shipments=_flag(raw.get("partial_shipments", True), where, "partial_shipments"),
         max_supplier_wait_days=None if raw.get("max_supplier_wait_days") is None else _number(
             raw["max_supplier_wait_days"], where, "max_supplier_wait_days"),
-        stocks=stocks, production=production, demand=demand, extra=extra)
+        stocks=stocks, production=production, demand=demand, extra=extra,
+        fleet=None if raw.get("fleet") is None else parse_fleet(nid, raw["fleet"]))
 
 
 def _flag(value: Any, where: str, field_name: str) -> bool:
@@ -668,6 +687,8 @@ class Network:
                     if d.source:
                         dd["source"] = d.source
                     nd["demand"][m] = dd
+            if n.fleet is not None:
+                nd["fleet"] = n.fleet.to_dict()
             out["nodes"][n.id] = nd
         for l in self.lanes:
             ld: dict[str, Any] = {"from": l.src, "to": l.dst, "material": l.material,
@@ -724,6 +745,8 @@ class Network:
                 if m in n.production:
                     raise NetworkError("a node cannot both produce and face customer demand for "
                                        f"material {m!r}", where=where, field=f"demand.{m}")
+            if n.fleet is not None:
+                check_fleet(n)
         seen: set[str] = set()
         for l in self.lanes:
             where = f"lane {l.id}"

@@ -71,16 +71,21 @@ _CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e3
 # KPI name -> (readable name, unit); percentages are stored as fractions and drawn x 100
 KPI_UNITS = {
     "fill_rate": ("fill rate", "%"),
-    "fill_rate_type1": ("type-1 fill rate (orders filled completely)", "%"),
+    "order_fill_rate": ("order fill rate (orders filled completely)", "%"),
     "demand_t": ("demand", "t"),
     "filled_t": ("demand filled from stock", "t"),
     "backordered_t": ("backordered", "t"),
     "lost_t": ("lost sales", "t"),
     "peak_backorders_t": ("peak backorders", "t"),
     "mean_backorders_t": ("mean backorders", "t"),
-    "stockout_days": ("stockout days", "days"),
+    "stockout_days": ("stockout days (unmet backlog or lost demand)", "days"),
+    "short_order_days": ("days with an order not filled completely", "days"),
+    "period_service_level": ("period service level (days without stockout)", "%"),
     "first_shortage_day": ("first shortage", "day of run"),
     "shortage_occurred": ("replications with a shortage", "%"),
+    "first_shortage_after_day": ("first shortage after the event", "day of run"),
+    "shortage_after_occurred": ("replications with a shortage after the event", "%"),
+    "shortage_after_event_day": ("event date of first_shortage_after_day", "day of run"),
     "orders": ("orders", "count"),
     "purchase_cost_usd": ("purchase cost", "USD"),
     "tariff_cost_usd": ("tariff cost", "USD"),
@@ -98,7 +103,8 @@ SERIES_UNITS = {
     "net_inventory_t": ("net inventory at end of week", "t"),
     "inventory_t": ("stock on hand at end of week", "t"),
 }
-PERCENT = {"fill_rate", "fill_rate_type1", "shortage_occurred"}
+PERCENT = {"fill_rate", "order_fill_rate", "period_service_level", "shortage_occurred",
+           "shortage_after_occurred"}
 KIND_ORDER = {"mine": 0, "processor": 1, "magnet_maker": 2, "stockpile": 3, "manufacturer": 4,
               "defense_user": 4}
 KIND_MARKERS = {"mine": "^", "processor": "s", "magnet_maker": "D", "stockpile": "h",
@@ -806,7 +812,7 @@ def sweep_heatmap(sweep_res, kpi_col: str, x: str, y: str, path: str | Path | No
     xs, xmap, xnum = _axis_values(g[x])
     ys, ymap, ynum = _axis_values(g[y])
     fig, ax = plt.subplots(figsize=(8.5, 6.2))
-    cmap = matplotlib.colormaps["RdYlGn" if name in ("fill_rate", "fill_rate_type1") else "viridis"]
+    cmap = matplotlib.colormaps["RdYlGn" if name in ("fill_rate", "order_fill_rate") else "viridis"]
     fmt = "%.1f%%" if s == 100 else "%.3g"
     is_grid = len(g) == len(xs) * len(ys)
     vmin, vmax = (g[kpi_col].min() * s, g[kpi_col].max() * s) if len(g) else (0, 1)
@@ -901,7 +907,7 @@ def sweep_lines(sweep_res, kpi_col: str, x: str, path: str | Path | None = None,
     ax.plot([], [], color="0.5", alpha=0.3, lw=8, label="95% CI of the mean")
     if not xnum:
         ax.set_xticks(range(len(xs_all)), [str(v) for v in xs_all])
-    if name in ("fill_rate", "fill_rate_type1"):
+    if name in ("fill_rate", "order_fill_rate"):
         lo = ax.get_ylim()[0]
         ax.set_ylim(max(-2, lo), 101)
     ax.set_xlabel(_param_label(x, 60))

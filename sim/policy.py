@@ -23,6 +23,7 @@ exceeds the de minimis fraction.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,11 @@ from .engine import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURN
 from .errors import ScenarioError
 from .streams import SwitchingSampler
 
-__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent"]
+__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS"]
+
+# the events of the licence decision log (Run.licence_decisions), by code
+LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used")
+_APPLIED, _GRANTED, _DENIED, _EXPIRED, _USED = 0, 1, 2, 3, 4
 
 # licence approvals: U(0, 1) draws (``rng.uniform(0, 1)`` is ``rng.random()``, value for value)
 _STANDARD_UNIFORM = Uniform(0.0, 1.0)
@@ -42,6 +47,62 @@ _REVIEW_STREAM, _APPROVAL_STREAM = "licence_review", "licence_approval"
 def _licence_stream(kind: str, cid: str, lane_id: str) -> tuple:
     """Name of the licence review-time or approval stream of one control on one lane."""
     return (kind, cid, lane_id)
+
+
+def _licence_keys(lane, src_country: str, dst_country: str) -> dict:
+    """What a licence of each scope is keyed on, for shipments on *lane* (a control keeps
+    its licences by these keys): the lane itself (exporter node, buyer, material), the
+    exporter and buyer (every material), the exporter and importing country, the exporter."""
+    src, dst = lane.spec.src, lane.spec.dst
+    return {"lane": ("lane", lane.index), "buyer": ("buyer", src, dst),
+            "country": ("country", src, dst_country), "exporter": ("exporter", src)}
+
+
+class _Licence:
+    """A granted licence: its scope key, when granted, until when valid, and what shipped
+    under it."""
+
+    __slots__ = ("cid", "lane", "granted", "until", "tonnes", "shipments")
+
+    def __init__(self, cid: str, lane: int, granted: float, until: float) -> None:
+        self.cid = cid
+        self.lane = lane          # the lane whose shipment applied for it (for the log)
+        self.granted = granted
+        self.until = until
+        self.tonnes = 0.0
+        self.shipments = 0
+
+
+class _Application:
+    """A pending licence application of one scope: the shipments waiting on it (later
+    shipments in the same scope join it rather than apply again, as an exporter would)."""
+
+    # it names its control and gate step rather than holding them, so that no reference cycle
+    # (control -> pending -> application -> control) outlives the model (Model.release)
+    __slots__ = ("cid", "pos", "key", "lane", "waiting", "params")
+
+    def __init__(self, cid: str, pos: int, key, lane: int) -> None:
+        self.cid = cid
+        self.pos = pos            # its gate step (review and approval streams) on that lane
+        self.key = key
+        self.lane = lane          # the lane whose shipment filed it
+        self.waiting: list = []   # (lane, qty, prov, shipped_at, cleared control ids)
+        self.params: dict = {}
+
+
+class _ClearanceState:
+    """A clearance hold in force or not, its testing servers (None: unlimited) and queue."""
+
+    __slots__ = ("spec", "index", "active", "servers", "busy", "queue", "sampler")
+
+    def __init__(self, spec, index: int, sampler) -> None:
+        self.spec = spec
+        self.index = index
+        self.active = False
+        self.servers = spec.servers
+        self.busy = 0
+        self.queue: deque = deque()
+        self.sampler = sampler
 
 
 
@@ -91,7 +152,7 @@ class _ControlState:
     __slots__ = ("spec", "active", "suspended", "params", "buyer_params", "dest_params",
                  "quota_used", "quota_queue", "direct_lanes", "extra_lanes", "quota_period",
                  "direct_set", "extra_set",
-                 "capacity_on")
+                 "capacity_on", "licences", "pending")
 
     def __init__(self, spec) -> None:
         self.spec = spec
@@ -99,7 +160,11 @@ class _ControlState:
         self.suspended = False
         self.params = {k: getattr(spec, k) for k in ("regime", "review_days", "approval_probability",
                                                      "on_denial", "avoid_days", "quota_t",
-                                                     "quota_period_days", "de_minimis")}
+                                                     "quota_period_days", "de_minimis",
+                                                     "licence_scope", "licence_validity_days",
+                                                     "reapply_days")}
+        self.licences: dict = {}      # scope key -> _Licence (the latest granted)
+        self.pending: dict = {}       # scope key -> _Application
         self.buyer_params: dict[str, dict] = {}
         self.dest_params: dict[str, dict] = {}
         self.capacity_on = False
@@ -133,11 +198,11 @@ class _GateStep:
     tracked), the lane's rare-earth value share, and its licence review and approval draws."""
 
     __slots__ = ("state", "cid", "by_origin", "origin_index", "content_share", "review",
-                 "approval")
+                 "approval", "keys", "pos")
 
     def __init__(self, state: _ControlState, by_origin: bool, origin_index: int,
                  content_share: float, review: SwitchingSampler,
-                 approval: SwitchingSampler) -> None:
+                 approval: SwitchingSampler, keys: dict) -> None:
         self.state = state
         self.cid = state.spec.id
         self.by_origin = by_origin
@@ -145,6 +210,27 @@ class _GateStep:
         self.content_share = content_share
         self.review = review
         self.approval = approval
+        self.keys = keys          # licence scope -> key of this lane's shipments
+        self.pos = 0              # its place among the lane's steps
+
+
+def licence_table(rows: list, horizon: float) -> dict:
+    """Licence decision rows (:meth:`PolicyEngine.tables`) as numpy columns, in time order,
+    decisions at or after *horizon* left out: ``time``, ``event`` (index into
+    :data:`LICENCE_EVENTS`), ``control``, ``lane`` (lane index), ``tonnes`` and
+    ``review_days`` (of applications and decisions; NaN for uses and expiries)."""
+    rows = [r for r in rows if r[0] < horizon]
+    n = len(rows)
+    time = np.fromiter((r[0] for r in rows), dtype=float, count=n)
+    order = np.argsort(time, kind="stable")
+    review = np.fromiter((r[5] for r in rows), dtype=float, count=n)
+    event = np.fromiter((r[1] for r in rows), dtype=np.int8, count=n)
+    review[(event == _USED) | (event == _EXPIRED)] = math.nan
+    return {"time": time[order], "event": event[order],
+            "control": np.array([r[2] for r in rows], dtype=object)[order],
+            "lane": np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)[order],
+            "tonnes": np.fromiter((r[4] for r in rows), dtype=float, count=n)[order],
+            "review_days": review[order]}
 
 
 class PolicyEngine:
@@ -156,6 +242,12 @@ class PolicyEngine:
         self.events: list[PolicyEvent] = []
         self.truce_outcomes: list[str] = []
         self.licence_log: list = []      # (time, control id, lane index, qty, review days, approved)
+        # the licence decision log: (time, event code, control id, lane index, tonnes,
+        # review days); licences granted under a scope, for their expiry rows after the run
+        self.decisions: list = []
+        self.granted: list = []
+        # (arrival, start of testing, end of testing, clearance index, lane index, tonnes)
+        self.clearance_log: list = []
         scenario.check_network(model.network)
         net = model.network
         self.controls = {c.id: _ControlState(c) for c in scenario.controls}
@@ -204,17 +296,43 @@ class PolicyEngine:
                                for cs, _ in gating
                                for kind in (_REVIEW_STREAM, _APPROVAL_STREAM)])
         self._country_index = {c: i for i, c in enumerate(model.origins)}
+        # cost-aware sourcing (sim.sourcing): None keeps the network's fixed shares
+        from .sourcing import SourcingRule
+        self.sourcing = SourcingRule.for_model(model, scenario.sourcing)
         # what gate() checks for each gated lane, worked out once (its draws open their
         # streams at the first licence)
+        countries = {l.index: (net.nodes[l.spec.src].country, net.nodes[l.spec.dst].country)
+                     for l in model.lanes}
         self._lane_steps = {
             index: tuple(_GateStep(cs, by_origin, self._country_index.get(cs.spec.exporter, -1),
                                    self.content_share[index],
                                    SwitchingSampler(model.streams, _licence_stream(
                                        _REVIEW_STREAM, cs.spec.id, model.lanes[index].id)),
                                    SwitchingSampler(model.streams, _licence_stream(
-                                       _APPROVAL_STREAM, cs.spec.id, model.lanes[index].id)))
+                                       _APPROVAL_STREAM, cs.spec.id, model.lanes[index].id)),
+                                   _licence_keys(model.lanes[index], *countries[index]))
                          for cs, by_origin in gating)
             for index, gating in self._lane_controls.items()}
+        for steps in self._lane_steps.values():
+            for pos, step in enumerate(steps):
+                step.pos = pos
+        # clearance holds: per lane, the holds that may cover it (in scenario order)
+        self.clearances = [
+            _ClearanceState(h, i, SwitchingSampler(model.streams, ("clearance", h.id)))
+            for i, h in enumerate(scenario.clearance)]
+        self._lane_clearance: dict[int, tuple] = {}
+        for lane in model.lanes:
+            src_c, dst_c = countries[lane.index]
+            mat = mats[lane.material]
+            held = tuple(cl for cl in self.clearances
+                         if cl.spec.exporter == src_c and dst_c != src_c
+                         and cl.spec.covers_destination(dst_c)
+                         and (lane.material in cl.spec.materials
+                              or mat.contains_any(cl.spec.elements)))
+            if held:
+                self._lane_clearance[lane.index] = held
+        if not self._lane_clearance:        # nothing held: a released shipment goes straight on
+            self._release = model.dispatch
 
     # -- demand -----------------------------------------------------------------------------
     def demand_multiplier(self, node, material: str) -> Multiplier | None:
@@ -237,8 +355,12 @@ class PolicyEngine:
         """Schedule every policy process of the scenario."""
         env = self.model.env
         sc = self.scenario
+        if self.sourcing is not None:
+            self.sourcing.start()
         for cs in self.controls.values():
             env.process(self._control_process(cs))
+        for cl in self.clearances:
+            env.process(self._clearance_process(cl))
         if sc.truce is not None:
             env.process(self._truce_process(sc.truce))
         for t in sc.tariffs:
@@ -272,9 +394,11 @@ class PolicyEngine:
         c = cs.spec
         steps = [(m.day_of(c.start), "start", None)]
         steps += [(m.day_of(ch.start), "change", ch) for ch in c.changes]
+        steps += [(m.day_of(ch.until), "revert", ch) for ch in c.changes if ch.until is not None]
         if c.end is not None:
             steps.append((m.day_of(c.end), "end", None))
-        steps.sort(key=lambda s: (s[0], {"start": 0, "change": 1, "end": 2}[s[1]]))
+        steps.sort(key=lambda s: (s[0], {"start": 0, "revert": 1, "change": 1, "end": 2}[s[1]]))
+        selective: list = []        # the changes for some buyers or destinations in force
         for day, what, ch in steps:
             if day >= m.horizon:
                 return
@@ -285,19 +409,34 @@ class PolicyEngine:
             elif what == "end":
                 cs.active = False
                 self._note(day, "control", f"{c.id}: ended")
+            elif what == "revert":
+                selective.remove(ch)
+                self._selective_params(cs, selective)
+                self._note(day, "change", f"{c.id}: regime change for "
+                           f"{len(ch.buyers) or ','.join(ch.destinations)}"
+                           f"{' buyers' if ch.buyers else ''} ends")
             else:
-                if ch.buyers:
-                    for b in ch.buyers:
-                        cs.buyer_params.setdefault(b, {}).update(ch.params)
-                elif ch.destinations:
-                    for d in ch.destinations:
-                        cs.dest_params.setdefault(d, {}).update(ch.params)
+                if ch.buyers or ch.destinations:
+                    selective.append(ch)
+                    self._selective_params(cs, selective)
                 else:
                     cs.params.update(ch.params)
                 who = (f" for {len(ch.buyers)} buyers" if ch.buyers else
                        f" for {','.join(ch.destinations)}" if ch.destinations else "")
                 self._note(day, "change", f"{c.id}: regime change{who}")
             self.apply(cs)
+
+    @staticmethod
+    def _selective_params(cs: _ControlState, selective: list) -> None:
+        """The per-buyer and per-destination overrides from the selective changes in force
+        (in the order they started; a later one overrides an earlier one)."""
+        cs.buyer_params = {}
+        cs.dest_params = {}
+        for ch in selective:
+            for b in ch.buyers:
+                cs.buyer_params.setdefault(b, {}).update(ch.params)
+            for d in ch.destinations:
+                cs.dest_params.setdefault(d, {}).update(ch.params)
 
     def _truce_process(self, truce):
         m = self.model
@@ -349,6 +488,8 @@ class PolicyEngine:
         yield from self._wait_until(day)
         for l in lanes:
             l.tariff += t.rate
+        if self.sourcing is not None:
+            self.sourcing.tariffs_changed(lanes, m.env.now)
         self._note(day, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'}")
         if t.end is not None:
             end = m.day_of(t.end)
@@ -356,6 +497,8 @@ class PolicyEngine:
                 yield from self._wait_until(end)
                 for l in lanes:
                     l.tariff -= t.rate
+                if self.sourcing is not None:
+                    self.sourcing.tariffs_changed(lanes, m.env.now)
                 self._note(end, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'} ends")
 
     def _outage_process(self, o, i):
@@ -387,6 +530,7 @@ class PolicyEngine:
             if p.lazy:
                 p.sync(now)
             p.down += delta
+            p.note_capacity(now)
             if not p.down:
                 p.try_start(now)
 
@@ -454,6 +598,10 @@ class PolicyEngine:
                     gated = True
             elif lane.index in cs.extra_set:
                 gated = True
+        if not gated:
+            for cl in self._lane_clearance.get(lane.index, ()):
+                if cl.active:
+                    gated = True
         was = lane.banned
         lane.banned = banned
         lane.gate = self.gate if gated else None
@@ -483,16 +631,22 @@ class PolicyEngine:
             buyer.on_order -= dropped
             buyer.log.extend((now, REC_CANCELLED, dropped))
 
-    def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None) -> None:
+    def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None,
+             cleared: tuple = ()) -> None:
         """Decide what happens to a shipment on a gated lane (called by the engine).
 
         *shipped_at* is when the goods left the supplier (differs from *now* when a denied
-        shipment is re-applied)."""
+        shipment is re-applied). *cleared* holds the ids of the controls whose licence the shipment has
+        already obtained (a shipment released by a granted licence comes back through here for
+        the other controls). A control whose ``licence_scope`` is not ``"shipment"`` lets the
+        shipment pass under a valid licence of its scope, or makes it wait on the scope's
+        pending application (filing one if there is none); per-shipment reviews are drawn
+        after every scoped licence is in hand, in the order of the controls."""
         if shipped_at is None:
             shipped_at = now
-        denied_by = None
-        review = 0.0
         quota_controls = None
+        reviews = None
+        used = None
         applied = False
         for step in self._lane_steps.get(lane.index, ()):
             cs = step.state
@@ -516,34 +670,234 @@ class PolicyEngine:
                     quota_controls = []
                 quota_controls.append(cs)
                 continue
-            r = step.review(p["review_days"])
-            ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
-            self.licence_log.append((now, step.cid, lane.index, qty, r, ok))
-            if r > review:
-                review = r
-            if not ok and denied_by is None:
-                denied_by = cs
-        if not applied:
-            self.model.dispatch(lane, qty, prov, now, shipped_at)
+            scope = p["licence_scope"]
+            if scope == "shipment":
+                if reviews is None:
+                    reviews = []
+                reviews.append((step, p))
+                continue
+            if cleared and step.cid in cleared:
+                continue
+            key = step.keys[scope]
+            lic = cs.licences.get(key)
+            if lic is not None and lic.until > now:
+                if used is None:
+                    used = []
+                used.append(lic)
+                continue
+            self._await_licence(step, key, p, (lane, qty, prov, shipped_at, cleared), now)
             return
+        if not applied:
+            self._release(lane, qty, prov, now, shipped_at)
+            return
+        if used is not None:
+            for lic in used:
+                lic.tonnes += qty
+                lic.shipments += 1
+                self.decisions.append((now, _USED, lic.cid, lane.index, qty, 0.0))
+        denied_by = None
+        review = 0.0
+        if reviews is not None:
+            for step, p in reviews:
+                r = step.review(p["review_days"])
+                ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
+                self.licence_log.append((now, step.cid, lane.index, qty, r, ok))
+                self.decisions.append((now, _APPLIED, step.cid, lane.index, qty, r))
+                self.decisions.append((now + r, _GRANTED if ok else _DENIED, step.cid,
+                                       lane.index, qty, r))
+                if r > review:
+                    review = r
+                if not ok and denied_by is None:
+                    denied_by = step.state
         self.model.at(review, 1, self._after_review,
                       (lane, qty, prov, shipped_at, denied_by,
-                       tuple(quota_controls) if quota_controls is not None else ()))
+                       tuple(quota_controls) if quota_controls is not None else (), cleared))
 
     def _after_review(self, value) -> None:
-        lane, qty, prov, shipped_at, denied_by, quotas = value
+        lane, qty, prov, shipped_at, denied_by, quotas, cleared = value
         now = self.model.env._now
         if denied_by is not None:
             p = denied_by.params_for(lane.spec.dst, lane.dst.node.country)
             if p["on_denial"] == "requeue" and denied_by.in_force:
-                self.gate(lane, qty, prov, now, shipped_at)
+                self.gate(lane, qty, prov, now, shipped_at, cleared)
+                return
+            if p["on_denial"] == "reapply":
+                # the goods wait at the exporter; the exporter files again after the delay
+                # (if the control is lifted by then, the shipment passes)
+                self.model.at(p["reapply_days"], 1, self._reapply_shipment,
+                              (lane, qty, prov, shipped_at, cleared))
                 return
             self._deny(lane, qty, now, p, denied_by.spec.id)
             return
         for cs in quotas:
             if not self._quota_take(cs, lane, qty, prov, shipped_at):
                 return
+        self._release(lane, qty, prov, now, shipped_at)
+
+    def _reapply_shipment(self, value) -> None:
+        lane, qty, prov, shipped_at, cleared = value
+        self.gate(lane, qty, prov, self.model.env._now, shipped_at, cleared)
+
+    # -- licences of a scope ------------------------------------------------------------------
+    def _await_licence(self, step, key, p: dict, entry: tuple, now: float) -> None:
+        """Make a shipment wait on the pending application of its licence scope, filing one
+        when none is pending."""
+        cs = step.state
+        app = cs.pending.get(key)
+        if app is None:
+            app = _Application(step.cid, step.pos, key, entry[0].index)
+            cs.pending[key] = app
+            app.waiting.append(entry)
+            self._file(app, p, now)
+        else:
+            app.waiting.append(entry)
+
+    def _file(self, app: _Application, p: dict, now: float) -> None:
+        """Draw the review time and outcome of an application and schedule its decision."""
+        step = self._lane_steps[app.lane][app.pos]
+        app.params = p
+        r = step.review(p["review_days"])
+        ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
+        tonnes = 0.0
+        for e in app.waiting:
+            tonnes += e[1]
+        self.licence_log.append((now, step.cid, app.lane, tonnes, r, ok))
+        self.decisions.append((now, _APPLIED, step.cid, app.lane, tonnes, r))
+        self.model.at(r, 1, self._decide, (app, ok, r))
+
+    def _decide(self, value) -> None:
+        """An application's review ends: grant a licence and release what waits on it, or
+        act on the denial (cancel, requeue at once, or re-apply after ``reapply_days``)."""
+        app, ok, r = value
+        now = self.model.env._now
+        cid = app.cid
+        cs = self.controls[cid]
+        tonnes = 0.0
+        for e in app.waiting:
+            tonnes += e[1]
+        if ok:
+            del cs.pending[app.key]
+            self.decisions.append((now, _GRANTED, cid, app.lane, tonnes, r))
+            lic = _Licence(cid, app.lane, now, now + app.params["licence_validity_days"])
+            cs.licences[app.key] = lic
+            self.granted.append(lic)
+            self._release_waiting(app, now, lic)
+            return
+        self.decisions.append((now, _DENIED, cid, app.lane, tonnes, r))
+        if not cs.in_force:             # lifted during the review: no licence needed now
+            del cs.pending[app.key]
+            self._release_waiting(app, now, None)
+            return
+        mode = app.params["on_denial"]
+        if mode == "requeue":
+            self._file(app, self._params_now(app), now)
+        elif mode == "reapply":
+            self.model.at(app.params["reapply_days"], 1, self._refile, app)
+        else:
+            del cs.pending[app.key]
+            for lane, qty, prov, shipped_at, cleared in app.waiting:
+                self._deny(lane, qty, now, app.params, cid)
+
+    def _params_now(self, app: _Application) -> dict:
+        lane = self.model.lanes[app.lane]
+        return self.controls[app.cid].params_for(lane.spec.dst, lane.dst.node.country)
+
+    def _refile(self, app: _Application) -> None:
+        """File a denied application again (with the regime now in force), or let its
+        shipments pass if the control has been lifted meanwhile."""
+        now = self.model.env._now
+        cs = self.controls[app.cid]
+        if not cs.in_force:
+            del cs.pending[app.key]
+            self._release_waiting(app, now, None)
+            return
+        self._file(app, self._params_now(app), now)
+
+    def _release_waiting(self, app: _Application, now: float, lic) -> None:
+        """Send the shipments that waited on an application on through the gate (the other
+        controls, quotas and clearance), marked as cleared of this control."""
+        for lane, qty, prov, shipped_at, cleared in app.waiting:
+            if lic is not None:
+                lic.tonnes += qty
+                lic.shipments += 1
+                self.decisions.append((now, _USED, lic.cid, lane.index, qty, 0.0))
+            self.gate(lane, qty, prov, now, shipped_at, cleared + (app.cid,))
+        app.waiting = []
+
+    def tables(self) -> dict:
+        """The decision logs as recorded, for :class:`~sim.results.Run` (converted to tables
+        only when asked, by :func:`licence_table` and :func:`clearance_table`): the licence
+        decisions ``(time, event code, control id, lane index, tonnes, review days)`` with an
+        expiry row for each licence granted under a scope (at the end of its validity, with
+        the tonnes shipped under it: 0 when it expired unused), and the clearance holds
+        ``(arrival, start of testing, end of testing, hold id, lane index, tonnes)``. Empty
+        when the scenario gates nothing."""
+        if not self._lane_steps and not self._lane_clearance:
+            return {}
+        expired = [(lic.until, _EXPIRED, lic.cid, lic.lane, lic.tonnes, math.nan)
+                   for lic in self.granted]
+        ids = [cl.spec.id for cl in self.clearances]
+        return {"licence": self.decisions + expired,
+                "clearance": [(a, s, e, ids[h], lane, q)
+                              for a, s, e, h, lane, q in self.clearance_log]}
+
+    # -- clearance holds ----------------------------------------------------------------------
+    def _clearance_process(self, cl: _ClearanceState):
+        m = self.model
+        h = cl.spec
+        day = m.day_of(h.start)
+        if day >= m.horizon:
+            return
+        yield from self._wait_until(day)
+        cl.active = True
+        self._note(day, "clearance", f"clearance hold {h.id}: consignments tested")
+        self._refresh_clearance(cl)
+        if h.end is not None:
+            end = m.day_of(h.end)
+            if end < m.horizon:
+                yield from self._wait_until(end)
+                cl.active = False
+                self._note(end, "clearance", f"clearance hold {h.id}: ended")
+                self._refresh_clearance(cl)
+
+    def _refresh_clearance(self, cl: _ClearanceState) -> None:
+        for index, held in self._lane_clearance.items():
+            if cl in held:
+                self._refresh_lane(self.model.lanes[index])
+
+    def _release(self, lane, qty: float, prov, now: float, shipped_at: float,
+                 after: int = 0) -> None:
+        """Hand a shipment that passed the controls to the clearance holds in force on its
+        lane (from the *after*-th on), one after another, then to :meth:`Model.dispatch`."""
+        held = self._lane_clearance.get(lane.index)
+        if held is not None:
+            for k in range(after, len(held)):
+                cl = held[k]
+                if cl.active:
+                    self._hold(cl, (lane, qty, prov, shipped_at, k + 1), now, now)
+                    return
         self.model.dispatch(lane, qty, prov, now, shipped_at)
+
+    def _hold(self, cl: _ClearanceState, entry: tuple, arrived: float, now: float) -> None:
+        """Start testing a consignment if a server is free; else it queues (first come,
+        first served)."""
+        if cl.servers is not None and cl.busy >= cl.servers:
+            cl.queue.append((arrived, entry))
+            return
+        cl.busy += 1
+        d = cl.sampler(cl.spec.delay_days)
+        self.clearance_log.append((arrived, now, now + d, cl.index, entry[0].index, entry[1]))
+        self.model.at(d, 1, self._tested, (cl, entry))
+
+    def _tested(self, value) -> None:
+        cl, entry = value
+        now = self.model.env._now
+        cl.busy -= 1
+        if cl.queue:
+            arrived, nxt = cl.queue.popleft()
+            self._hold(cl, nxt, arrived, now)
+        lane, qty, prov, shipped_at, after = entry
+        self._release(lane, qty, prov, now, shipped_at, after)
 
     def _quota_period(self, cs) -> int:
         start = self.model.day_of(cs.spec.start)
@@ -578,7 +932,7 @@ class PolicyEngine:
         for i, (lane, qty, prov, shipped_at) in enumerate(queue):
             if cs.quota_used == 0.0 or cs.quota_used + qty <= cs.params["quota_t"] + 1e-9:
                 cs.quota_used += qty
-                self.model.dispatch(lane, qty, prov, now, shipped_at)
+                self._release(lane, qty, prov, now, shipped_at)
             else:
                 cs.quota_queue = queue[i:]
                 self._schedule_quota_reset(cs, cs.quota_period)

@@ -58,6 +58,8 @@ class DemandRecord:
     level_before: np.ndarray     # stock level (net inventory if backorders) before each order
     filled: np.ndarray           # filled from stock on arrival of each order
     daily_level: np.ndarray      # end-of-day level (net inventory; floored at 0 for lost sales)
+    plant: str = ""              # the plant of a fleet node (sim.fleet) this stream is, if any
+    plant_class: str = ""        # and its class
 
     @cached_property
     def daily_backorders(self) -> np.ndarray:
@@ -99,7 +101,9 @@ class LaneRecord:
     dst: str
     material: str
     price: float
-    log: np.ndarray              # (n, 4): shipped time, quantity, arrival time, tariff rate
+    # (n, 5): shipped time (left the supplier), quantity, arrival time, tariff rate, dispatch
+    # time (released past licensing and clearance: across the border; see sim.flows)
+    log: np.ndarray
     in_transit_final: float
 
 
@@ -289,6 +293,8 @@ def _kpi_scopes(demand: list[DemandRecord]) -> tuple[list[tuple[str, int]], list
             scope_streams.setdefault(f"sector:{d.sector}", []).append(i)
             scope_streams.setdefault(f"country:{d.country}", []).append(i)
             scope_streams.setdefault(f"node:{d.node}", []).append(i)
+            if d.plant_class:
+                scope_streams.setdefault(f"plants:{d.node}/{d.plant_class}", []).append(i)
         group_of: dict[tuple[int, ...], int] = {}
         groups: list[list[int]] = []
         scopes = []
@@ -299,7 +305,8 @@ def _kpi_scopes(demand: list[DemandRecord]) -> tuple[list[tuple[str, int]], list
             scopes.append((scope, g))
         return scopes, groups
 
-    return _KPI_SCOPES.get(tuple((d.node, d.sector, d.country) for d in demand), build)
+    return _KPI_SCOPES.get(tuple((d.node, d.sector, d.country, d.plant_class) for d in demand),
+                           build)
 
 
 def _cost_plan(lanes: list[LaneRecord], stocks: list[StockRecord]) -> tuple:
@@ -373,6 +380,13 @@ class Run:
     truce_outcomes: list[str]
     licences: np.ndarray          # (n, 3): time, review days, approved
     stats: dict = field(default_factory=dict)
+    # the policy engine's decision logs as recorded (PolicyEngine.tables)
+    policy_tables: dict = field(default_factory=dict)
+    # node id -> (sim.fleet.FleetSpec, {material: mean daily demand in the network, t})
+    fleets: dict = field(default_factory=dict)
+    # per production line (the order of ``production``): (n, 3) time, capacity in force
+    # (t/day), outages in force, one row per change (see sim.flows.capacity_utilisation)
+    capacity: list = field(default_factory=list)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -397,7 +411,7 @@ class Run:
                                       st.node.sector, st.initial, final, st.on_order, backlog, log,
                                       st.price, st.node.holding_cost_rate, st.is_demand))
         lanes = [LaneRecord(l.id, l.spec.src, l.spec.dst, l.material, l.price,
-                            _rows(l.log, 4), l.in_transit)
+                            _rows(l.log, 5), l.in_transit)
                  for l in model.lanes]
         production = [(p.node.id, p.out.material, _rows(p.log, 3), p.wip)
                       for p in model.productions]
@@ -412,7 +426,12 @@ class Run:
             policy_events=[(e.day, e.kind, e.label) for e in pol.events],
             truce_outcomes=list(pol.truce_outcomes), licences=lic,
             stats={"build_seconds": model.build_seconds, "run_seconds": model.run_seconds,
-                   "events": model.events_processed})
+                   "events": model.events_processed},
+            fleets={n.id: (n.fleet, {m: d.rate_t_per_year / 365.0 for m, d in n.demand.items()})
+                    for n in model.network.nodes.values() if n.fleet is not None},
+            capacity=[np.array(p.cap_log, dtype=float).reshape(-1, 3)
+                      for p in model.productions])
+        run.policy_tables = pol.tables()
         if demand_arrays is not None:
             run.__dict__["_demand_arrays"] = demand_arrays      # computed already
         return run
@@ -420,7 +439,8 @@ class Run:
     def __getstate__(self) -> dict:
         # the demand streams side by side repeat the records' arrays: not worth their bytes
         state = self.__dict__.copy()
-        state.pop("_demand_arrays", None)
+        for cached in ("_demand_arrays", "_kpi_pair", "_kpi_streams", "_kpi_arrays"):
+            state.pop(cached, None)     # (the KPIs' streams: made again from the records)
         return state
 
     # -- KPIs -------------------------------------------------------------------------------
@@ -439,18 +459,74 @@ class Run:
         (:meth:`from_model` sets it; it is not pickled, but made again from the records)."""
         return metrics.DemandArrays.from_records(self.demand, self.ndays)
 
+    @cached_property
+    def _kpi_streams(self) -> list[DemandRecord]:
+        """The demand streams the KPIs count: ``demand``, with each stream of a fleet node
+        replaced by its plants' streams (:func:`sim.fleet.plant_records`), in plant order."""
+        return self._kpi_pair[0]
+
+    @cached_property
+    def _kpi_arrays(self) -> metrics.DemandArrays:
+        """:attr:`_kpi_streams` side by side (the demand arrays themselves without fleets)."""
+        return self._kpi_pair[1]
+
+    @cached_property
+    def _kpi_pair(self) -> tuple[list[DemandRecord], metrics.DemandArrays]:
+        """``(_kpi_streams, _kpi_arrays)``: a fleet's plants are made as the rows of matrices
+        (:func:`sim.fleet.plant_block`), and the arrays concatenated from those blocks (the
+        values of :meth:`~sim.metrics.DemandArrays.from_records` of the streams)."""
+        if not self.fleets:
+            return self.demand, self._demand_arrays
+        from .fleet import plant_block
+
+        records: list[DemandRecord] = []
+        T, D, level, filled, daily = [], [], [], [], []
+        orders: list[int] = []
+        lost: list[bool] = []
+        for d in self.demand:
+            n = len(d.T)
+            if d.node not in self.fleets:
+                records.append(d)
+                T.append(d.T)
+                D.append(d.D)
+                level.append(d.level_before)
+                filled.append(d.filled)
+                daily.append(d.daily_level[None])
+                orders.append(n)
+                lost.append(d.lost)
+                continue
+            fleet, rate = self.fleets[d.node]
+            block = plant_block(d, fleet, rate[d.material])
+            bD, blev, bfil, bday = block
+            plants = fleet.plants()
+            records += [DemandRecord(d.node, d.material, d.sector, d.country, d.lost, d.T,
+                                     bD[i], blev[i], bfil[i], bday[i], name, cls)
+                        for i, (name, cls, _, _) in enumerate(plants)]
+            T.append(np.tile(d.T, len(plants)))
+            D.append(bD.ravel())
+            level.append(blev.ravel())
+            filled.append(bfil.ravel())
+            daily.append(bday)
+            orders += [n] * len(plants)
+            lost += [d.lost] * len(plants)
+        arrays = metrics.DemandArrays(np.concatenate(T), np.concatenate(D),
+                                      np.concatenate(level), np.concatenate(filled),
+                                      np.concatenate(daily).reshape(len(records), self.ndays),
+                                      orders, lost)
+        return records, arrays
+
     def kpi_rows(self) -> list[tuple[str, str, float]]:
         """All KPIs as ``(kpi, scope, value)`` tuples (fast; no pandas)."""
         return self._kpi_rows
 
     @cached_property
     def _kpi_rows(self) -> list[tuple[str, str, float]]:
-        streams = self._demand_arrays
+        streams = self._kpi_arrays
         per = metrics.stream_kpi_table(streams, self.shortage_from, self.horizon)
-        scopes, groups = _kpi_scopes(self.demand)      # scopes with the same streams share KPIs
+        scopes, groups = _kpi_scopes(self._kpi_streams)  # scopes with the same streams share KPIs
         shared = [g for g, idx in enumerate(groups) if len(idx) > 1]
-        of_group = dict(zip(shared, metrics.group_kpi_table(streams, per,
-                                                            [groups[g] for g in shared])))
+        of_group = dict(zip(shared, metrics.group_kpi_table(
+            streams, per, [groups[g] for g in shared], self.horizon)))
         values = []          # the KPI_NAMES values of each group (none: a group of no streams)
         for g, idx in enumerate(groups):
             if len(idx) == 1:
@@ -470,6 +546,7 @@ class Run:
                      float((self.licences[:, 2] == 0).sum()) if len(self.licences) else 0.0))
         rows.append(("licence_review_days_mean", "policy",
                      float(self.licences[:, 1].mean()) if len(self.licences) else 0.0))
+        rows.append(("shortage_after_event_day", "policy", float(self.shortage_from)))
         return rows
 
     def _cost_rows(self) -> list[tuple[str, str, float]]:
@@ -531,16 +608,42 @@ class Run:
                 a = b
         if len(plain) < len(stocks):
             stream_of = {(d.node, d.material): i for i, d in enumerate(self.demand)}
-            on_hand_days = np.add.reduce(self._demand_arrays.daily_on_hand, axis=1).tolist()
+            on_hand_days = self._demand_on_hand_days()
             for i, s in enumerate(stocks):
                 if s.is_demand:
                     out[i] = on_hand_days[stream_of[(s.node, s.material)]]
         return out
 
+    def _demand_on_hand_days(self) -> list[float]:
+        """The end-of-day stock on hand summed over the days, of each stream of ``demand``;
+        for a fleet node's stream, the sum of its plants' (stock sits at the plants: a plant's
+        surplus does not cover another's backlog), added plant after plant."""
+        days = np.add.reduce(self._kpi_arrays.daily_on_hand, axis=1).tolist()
+        if not self.fleets:
+            return days
+        out = []
+        i = 0
+        for d in self.demand:
+            n = len(self.fleets[d.node][0].plants()) if d.node in self.fleets else 1
+            total = days[i]
+            for value in days[i + 1:i + n]:
+                total += value
+            out.append(total)
+            i += n
+        return out
+
     def stock_days(self, s: StockRecord, demand: dict | None = None) -> float:
         """Integral of the stock on hand over the run (tonne-days), exact between changes
-        (*demand*: the demand records by (node, material), when the caller has them)."""
+        (*demand*: the demand records by (node, material), when the caller has them). A fleet
+        node's demand stock counts its plants' stock on hand (:mod:`sim.fleet`)."""
         if s.is_demand:
+            if s.node in self.fleets:
+                plants = [p for p in self._kpi_streams
+                          if p.node == s.node and p.material == s.material]
+                total = float(plants[0].daily_on_hand.sum())
+                for p in plants[1:]:
+                    total += float(p.daily_on_hand.sum())
+                return total
             if demand is not None:
                 d = demand[(s.node, s.material)]
             else:
@@ -557,14 +660,50 @@ class Run:
 
         rows = self.kpi_rows()
         df = pd.DataFrame(rows, columns=["kpi", "scope", "value"])
-        is_day = df["kpi"] == "first_shortage_day"
-        occurred = {scope: v for k, scope, v in rows if k == "shortage_occurred"}
-        df["date"] = [self.date_of(v).isoformat() if d and occurred.get(s, 0) else ""
-                      for v, d, s in zip(df["value"], is_day, df["scope"])]
+        # the calendar date of a day KPI, where the shortage it dates occurred; and the event's
+        occurred = {(k, scope): v for k, scope, v in rows
+                    if k in ("shortage_occurred", "shortage_after_occurred")}
+        flag = {"first_shortage_day": "shortage_occurred",
+                "first_shortage_after_day": "shortage_after_occurred",
+                "shortage_after_event_day": None}
+        df["date"] = [self.date_of(v).isoformat()
+                      if k in flag and (flag[k] is None or occurred.get((flag[k], s), 0)) else ""
+                      for k, v, s in zip(df["kpi"], df["value"], df["scope"])]
         df["scenario"] = self.scenario_name
         df["seed"] = self.seed
         df["replication"] = self.replication
         return df
+
+    def plant_kpis(self):
+        """The KPIs of each plant of the run's fleets (:mod:`sim.fleet`) as a tidy
+        :class:`pandas.DataFrame` with columns node, plant, plant_class, share, cover_days,
+        kpi, value (a plant's KPIs are over all its materials, as for a node; empty without
+        fleets)."""
+        import pandas as pd
+
+        streams = self._kpi_streams
+        members: dict[tuple[str, str], list[int]] = {}
+        for i, d in enumerate(streams):
+            if d.plant:
+                members.setdefault((d.node, d.plant), []).append(i)
+        rows: list[tuple] = []
+        if members:
+            arrays = self._kpi_arrays
+            per = metrics.stream_kpi_table(arrays, self.shortage_from, self.horizon)
+            groups = list(members.values())
+            shared = [g for g in groups if len(g) > 1]
+            of_group = dict(zip(map(tuple, shared), metrics.group_kpi_table(
+                arrays, per, shared, self.horizon)))
+            info = {(node, name): (cls, f, cover) for node, (fleet, _) in self.fleets.items()
+                    for name, cls, f, cover in fleet.plants()}
+            for (node, plant), idx in members.items():
+                cls, f, cover = info[(node, plant)]
+                k = of_group.get(tuple(idx))
+                for name in metrics.KPI_NAMES:
+                    value = float(per[name][idx[0]]) if k is None else float(k[name])
+                    rows.append((node, plant, cls, f, cover, name, value))
+        return pd.DataFrame(rows, columns=["node", "plant", "plant_class", "share", "cover_days",
+                                           "kpi", "value"])
 
     def kpi(self, name: str, scope: str = "network") -> float:
         """One KPI value, e.g. ``run.kpi("fill_rate", "sector:defense")``."""
@@ -629,7 +768,8 @@ class Run:
         return pd.concat(frames, ignore_index=True)
 
     def sector_series(self) -> dict[str, dict[str, np.ndarray]]:
-        """Daily demand, filled, backorders and inventory summed by sector (numpy arrays)."""
+        """Daily demand, filled, backorders and inventory summed by sector (numpy arrays; a
+        fleet node counts as its plants: its backorders are the sum of the plants')."""
         names, sums = self._sector_sums()
         return {name: dict(zip(_SECTOR_SERIES, sums[g])) for g, name in enumerate(names)}
 
@@ -638,11 +778,11 @@ class Run:
         ``(sectors, 4, ndays)`` array: demand, filled, backorders, inventory
         (:meth:`sector_series`). Each sum adds its streams in order, from zero."""
         nd = self.ndays
-        streams = self._demand_arrays
+        streams = self._kpi_arrays      # a fleet node's plants (sums of plant backlogs)
         number: dict[str, int] = {}
-        for d in self.demand:
+        for d in self._kpi_streams:
             number.setdefault(d.sector, len(number))
-        sector = [number[d.sector] for d in self.demand]
+        sector = [number[d.sector] for d in self._kpi_streams]
         sums = np.zeros((len(number), 4, nd))
         sums[:, :2] = _daily_by_sector(streams, sector, len(number), nd)
         for i, g in enumerate(sector):
@@ -650,6 +790,25 @@ class Run:
                 sums[g, 2] += streams.daily_backorders[i]
             sums[g, 3] += streams.daily_on_hand[i]
         return list(number), sums
+
+    # -- customs-style flows (computed in sim.flows) ------------------------------------------
+    def trade_flows(self, period: str = "month"):
+        """Tonnes, value and duty across each border by exporter country, importer country,
+        material and period, counted when goods are dispatched past licensing and clearance
+        (customs statistics); a tidy DataFrame, columns in :func:`sim.flows.trade_flows`."""
+        from . import flows
+        return flows.trade_flows(self, period)
+
+    def lane_flows(self, period: str = "month"):
+        """Tonnes dispatched and arrived per lane and period (:func:`sim.flows.lane_flows`)."""
+        from . import flows
+        return flows.lane_flows(self, period)
+
+    def capacity_utilisation(self, period: str = "month"):
+        """Output, capacity in force and utilisation per production line and period
+        (:func:`sim.flows.capacity_utilisation`)."""
+        from . import flows
+        return flows.capacity_utilisation(self, period)
 
     # -- conservation -----------------------------------------------------------------------
     def material_balance(self):
@@ -687,22 +846,90 @@ class Run:
         return pd.DataFrame(rows)
 
     # -- printing and saving ------------------------------------------------------------------
+    def _lane_columns(self, index: np.ndarray) -> dict:
+        """Lane id, end nodes, material and the end nodes' countries of lane indices."""
+        country = {s.node: s.country for s in self.stocks}
+        lanes = self.lanes
+        cols = {"lane": [lanes[i].id for i in index], "from": [lanes[i].src for i in index],
+                "to": [lanes[i].dst for i in index], "material": [lanes[i].material for i in index]}
+        cols["exporter_country"] = [country.get(n, "") for n in cols["from"]]
+        cols["importer_country"] = [country.get(n, "") for n in cols["to"]]
+        return cols
+
+    def licence_decisions(self):
+        """The licence decision log as a DataFrame, one row per decision on a gated lane, in
+        time order: ``date``, ``day`` (simulation day), ``control``, ``lane``, ``from``,
+        ``to``, ``material``, ``exporter_country``, ``importer_country``, ``event``,
+        ``tonnes`` and ``review_days``.
+
+        Events: ``applied`` (an application filed; its review time, the tonnes waiting on
+        it), ``granted`` / ``denied`` (the review's outcome, when it ends), ``used`` (a
+        shipment passes under a licence of a scope other than ``"shipment"``; a per-shipment
+        licence's ``granted`` row is its use), ``expired`` (a scoped licence reaches the end of
+        its validity; ``tonnes`` is what shipped under it, 0 when it expired unused). A
+        per-shipment review is one application for its shipment's tonnes; a scoped
+        application is filed by the first shipment that finds no valid licence, and later
+        shipments in the scope wait on it. Decisions from the horizon on are left out.
+        ``Run.licences`` holds the applications alone, as before."""
+        import pandas as pd
+
+        from .policy import LICENCE_EVENTS, licence_table
+
+        cols = ["date", "day", "control", "lane", "from", "to", "material", "exporter_country",
+                "importer_country", "event", "tonnes", "review_days"]
+        t = licence_table(self.policy_tables.get("licence", []), self.horizon)
+        if len(t["time"]) == 0:
+            return pd.DataFrame({c: [] for c in cols})
+        df = pd.DataFrame({
+            "date": [self.date_of(d) for d in t["time"]], "day": t["time"],
+            "control": t["control"], **self._lane_columns(t["lane"]),
+            "event": pd.Categorical.from_codes(t["event"], categories=list(LICENCE_EVENTS)),
+            "tonnes": t["tonnes"], "review_days": t["review_days"]})
+        return df[cols]
+
+    def clearance_holds(self):
+        """Consignments held for testing by the scenario's ``[[clearance]]`` holds, one row
+        per consignment whose testing started before the horizon, in that order: ``hold``,
+        ``lane``, ``tonnes``, ``arrived`` (day it reached testing), ``started``, ``ended``
+        (days; ``ended`` may lie beyond the horizon), ``wait_days`` (queueing for a free
+        server) and ``test_days``."""
+        import pandas as pd
+
+        cols = ["hold", "lane", "tonnes", "arrived", "started", "ended", "wait_days",
+                "test_days"]
+        rows = [r for r in self.policy_tables.get("clearance", []) if r[1] < self.horizon]
+        if not rows:
+            return pd.DataFrame({k: [] for k in cols})
+        df = pd.DataFrame(rows, columns=["arrived", "started", "ended", "hold", "lane_index",
+                                         "tonnes"])
+        df["lane"] = [self.lanes[i].id for i in df["lane_index"]]
+        df["wait_days"] = df["started"] - df["arrived"]
+        df["test_days"] = df["ended"] - df["started"]
+        return df[cols]
+
     def summary(self) -> str:
         """A short readable summary: fill rate and first shortage by sector."""
         lines = [f"network {self.network_name} | scenario {self.scenario_name} | seed {self.seed}"
                  f" | {self.start} + {self.horizon:g} days"]
         sectors = sorted({d.sector for d in self.demand})
-        lines.append(f"{'scope':22s} {'fill rate':>9s} {'type-1':>7s} {'backordered t':>13s} "
-                     f"{'stockout d':>10s}  first shortage")
+        after = self.shortage_from > 0
+        event = self.date_of(self.shortage_from).isoformat()
+        lines.append(f"{'scope':22s} {'fill rate':>9s} {'orders full':>11s} {'backordered t':>13s} "
+                     f"{'stockout d':>10s}  {'first shortage':14s}"
+                     + (f"  first shortage after {event}" if after else ""))
         for scope in ["network"] + [f"sector:{s}" for s in sectors]:
             fr = self.kpi("fill_rate", scope)
-            t1 = self.kpi("fill_rate_type1", scope)
+            full = self.kpi("order_fill_rate", scope)
             bo = self.kpi("backordered_t", scope) + self.kpi("lost_t", scope)
             so = self.kpi("stockout_days", scope)
-            first = self.kpi("first_shortage_day", scope)
-            when = self.date_of(first).isoformat() if self.kpi("shortage_occurred", scope) \
-                else "none"
-            lines.append(f"{scope:22s} {fr:9.1%} {t1:7.1%} {bo:13.1f} {so:10.0f}  {when}")
+            when = [self.date_of(self.kpi(day, scope)).isoformat()
+                    if self.kpi(flag, scope) else "none"
+                    for day, flag in (("first_shortage_day", "shortage_occurred"),
+                                      ("first_shortage_after_day", "shortage_after_occurred"))]
+            lines.append(f"{scope:22s} {fr:9.1%} {full:11.1%} {bo:13.1f} {so:10.0f}  {when[0]:14s}"
+                         + (f"  {when[1]}" if after else ""))
+        lines.append("fill rate: tonnes filled on arrival / demanded; orders full: share of orders "
+                     "filled completely; stockout d: days with unmet backlog or lost demand")
         if self.truce_outcomes:
             lines.append(f"truce outcomes: {', '.join(self.truce_outcomes)}")
         return "\n".join(lines)
@@ -724,7 +951,9 @@ class Run:
 
     def save(self, out_dir: str | Path, *, plots: bool = True, extra_manifest: dict | None = None,
              series_format: str = "csv", extra_files: tuple[str, ...] = ()) -> Path:
-        """Write ``summary.csv``, ``series.csv`` (or ``.parquet``), plots and ``manifest.json``.
+        """Write ``summary.csv``, ``series.csv`` (or ``.parquet``), the monthly customs-style
+        tables ``trade_flows.csv``, ``lane_flows.csv`` and ``capacity_utilisation.csv``
+        (:mod:`sim.flows`), plots and ``manifest.json``.
 
         Each file is written under a temporary name and renamed into place, ``manifest.json``
         last (an old one is removed first), so an interrupted save never leaves a
@@ -745,6 +974,10 @@ class Run:
         else:
             write_atomic(out / "series.csv", series.to_csv(index=False))
         files = ["summary.csv", f"series.{series_format}", *extra_files]
+        for name, table in (("trade_flows", self.trade_flows), ("lane_flows", self.lane_flows),
+                            ("capacity_utilisation", self.capacity_utilisation)):
+            write_atomic(out / f"{name}.csv", table().to_csv(index=False))
+            files.append(f"{name}.csv")
         if plots:
             from . import plots as _plots
             files += [p.name for p in _plots.plot_run(self, out)]

@@ -20,8 +20,19 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     regime = "licensing"          # "ban" | "licensing" | "quota"
     review_days = { dist = "triangular", min = 30, mode = 63, max = 90 }   # licensing
     approval_probability = 0.25                                             # licensing
-    on_denial = "cancel"          # "cancel" (buyer re-routes) | "requeue" (apply again)
-    avoid_days = 60               # after a denial the buyer avoids the lane this long
+    licence_scope = "shipment"    # what one licence covers: "shipment" (each shipment is
+                                  # reviewed) | "lane" (exporter node, buyer, material) |
+                                  # "buyer" (exporter node and buyer, every material) |
+                                  # "country" (exporter node, importing country) | "exporter"
+    licence_validity_days = 365   # scopes other than "shipment": a granted licence lasts this
+                                  # long; shipments in its scope pass without review meanwhile;
+                                  # shipments that find none wait on the scope's pending
+                                  # application (the first of them files it)
+    on_denial = "cancel"          # "cancel" (goods returned, buyer re-routes) | "requeue"
+                                  # (apply again at once) | "reapply" (goods wait; apply again
+                                  # after reapply_days)
+    reapply_days = 14             # on_denial = "reapply"
+    avoid_days = 60               # "cancel": after a denial the buyer avoids the lane this long
     quota_t = 1000                # quota: tonnes per period
     quota_period_days = 365
     extraterritorial = false      # also cover goods made elsewhere with this country's content
@@ -33,8 +44,26 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     from = 2025-12-02
     buyers = ["us_auto"]          # optional: only shipments to these nodes
     destinations = ["US"]         # optional: only shipments into these countries
+    until = 2026-06-01            # optional, with buyers or destinations: the change ends
     review_days = 7
     approval_probability = 0.95
+
+Regime parameters are checked once, when the scenario is read: a control, each dated change
+(with what is in force before it: the control's parameters, earlier changes for everyone and
+earlier ones for the same buyers or destinations) and a truce escalation must each leave a
+complete regime (licensing: ``review_days``; quota: ``quota_t``; a licence scope other than
+"shipment": ``licence_validity_days``; ``on_denial = "reapply"``: ``reapply_days``).
+
+    [[clearance]]                 # consignments held for testing before they leave a country,
+    id = "magnet_testing"         # licensable or not (each is tested, then dispatched)
+    exporter = "CN"
+    materials = ["ndfeb_magnet"]  # and/or elements = ["Nd"]: materials containing any of them
+    destinations = "all"          # as for controls
+    start = 2025-04-04
+    end = 2026-01-01              # optional
+    delay_days = { dist = "triangular", min = 7, mode = 10, max = 30 }   # testing time
+    servers = 3                   # optional: consignments tested at once; the others queue
+                                  # first come, first served (default: no queue)
 
     [truce]
     suspends = ["oct_2025"]       # control ids
@@ -73,8 +102,41 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     start = 2026-01-01
     end = 2027-01-01
 
+Composition
+-----------
+A scenario may extend another and switch on layers (partial scenarios in
+``networks/scenarios/layers/``, each with a ``[layer]`` description)::
+
+    extends = "truce-holds"       # a built-in scenario or a path (relative to this file)
+    layers = ["japan-2026"]       # built-in layers or paths, applied in order
+    remove = ["controls.oct_2025_technology"]   # inherited keys to delete (dotted paths)
+    [truce.outcomes]              # tables merge key by key with the inherited ones
+    reinstate = 1.0
+    extend = 0.0
+    [[append.tariffs]]            # appended to the inherited array (a plain [[tariffs]]
+    origin = "CN"                 # would replace the whole array)
+    rate = 0.1
+    start = 2026-11-10
+
+The result is the extended scenario (itself resolved and valid on its own), then each layer,
+then the file's own content; each step applies ``remove``, then merges (tables by key; any
+other value, arrays and arrays of tables included, replaces the inherited one), then
+``append``. A file that extends another without a ``name`` is named after the file. A cycle
+of ``extends`` is an error naming the files. ``load_scenario("truce-holds", layers=[...])``
+or the name ``"truce-holds+japan-2026"`` (anywhere a scenario name is taken, the command line
+included) switches layers on over a whole scenario and adds them to its name.
+
+Sourcing
+--------
+An optional ``[sourcing]`` section (see :mod:`sim.sourcing`)::
+
+    [sourcing]                    # optional (sim/sourcing.py): absent = the network's fixed shares
+    rule = "cost-aware"           # buyers reweight lane shares by landed cost when tariffs change
+    elasticity = 0.76             # strength (an assumption: say so in source)
+
 Use :func:`load_scenario` (a file or built-in name), :meth:`Scenario.from_dict`, or build the
-dataclasses in Python. :func:`list_scenarios` lists the built-in ones.
+dataclasses in Python. :func:`list_scenarios` lists the built-in ones, :func:`list_layers`
+the layers.
 """
 
 from __future__ import annotations
@@ -95,7 +157,7 @@ from .network import ISO_COUNTRIES, parse_date, read_toml
 
 __all__ = [
     "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
-    "DemandSurge", "load_scenario", "list_scenarios", "resolve_scenario", "scenario_path",
+    "DemandSurge", "ClearanceHold", "load_scenario", "compose", "list_layers", "list_scenarios", "resolve_scenario", "scenario_path",
     "BUILTIN_DIR",
 ]
 
@@ -105,13 +167,16 @@ REGIMES = ("ban", "licensing", "quota")
 
 @dataclass(frozen=True)
 class RegimeChange:
-    """New regime parameters of a control from a date on (optionally for some buyers only)."""
+    """New regime parameters of a control from a date on (optionally for some buyers only;
+    those may end on ``until``, after which the buyers have the parameters in force for
+    everyone again)."""
 
     start: _dt.date
     params: dict
     buyers: tuple[str, ...] = ()
     destinations: tuple[str, ...] = ()
     source: str = ""
+    until: _dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +200,9 @@ class ExportControl:
     extraterritorial: bool = False
     direct: bool = True
     de_minimis: float = 0.001
+    licence_scope: str = "shipment"
+    licence_validity_days: float | None = None
+    reapply_days: float | None = None
     changes: tuple[RegimeChange, ...] = ()
     capacity_nodes: tuple[str, ...] = ()
     capacity_factor: float = 1.0
@@ -225,6 +293,32 @@ class DemandSurge:
 
 
 @dataclass(frozen=True)
+class ClearanceHold:
+    """Consignments of some materials leaving a country held for testing before they cross
+    the border, whether or not a control covers them: each waits a drawn ``delay_days``
+    in testing; with ``servers`` (testing capacity: consignments tested at once) they queue
+    first come, first served for a free one."""
+
+    id: str
+    exporter: str
+    delay_days: Distribution
+    start: _dt.date
+    end: _dt.date | None = None
+    materials: frozenset[str] = frozenset()
+    elements: frozenset[str] = frozenset()
+    destinations: tuple[str, ...] | None = None
+    excluded: tuple[str, ...] = ()
+    servers: int | None = None
+    source: str = ""
+
+    def covers_destination(self, country: str) -> bool:
+        """True when consignments into *country* are held."""
+        if country in self.excluded:
+            return False
+        return self.destinations is None or country in self.destinations
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A policy timeline with its horizon. ``Scenario()`` is the baseline: no policy events."""
 
@@ -240,14 +334,21 @@ class Scenario:
     outages: tuple[Outage, ...] = ()
     lane_closures: tuple[LaneClosure, ...] = ()
     demand_surges: tuple[DemandSurge, ...] = ()
+    clearance: tuple[ClearanceHold, ...] = ()
+    sourcing: Any = None        # a sim.sourcing.Sourcing, or None: the network's fixed shares
     source: str = ""
     file: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_dict(cls, data: dict, *, file: str | None = None) -> "Scenario":
-        """Build and validate a scenario from its TOML structure."""
+    def from_dict(cls, data: dict, *, file: str | None = None,
+                  layers: tuple[str, ...] | list[str] = ()) -> "Scenario":
+        """Build and validate a scenario from its TOML structure (``extends``, ``layers``,
+        ``remove`` and ``append`` are resolved first, see :func:`compose`; *layers* are
+        switched on over the result, and their names are added to the scenario's name)."""
         try:
+            if layers or any(k in data for k in _DIRECTIVES):
+                data = compose(data, file, layers)
             return _parse(data, file)
         except ModelError as exc:
             err = exc if isinstance(exc, ScenarioError) else ScenarioError(
@@ -304,6 +405,12 @@ class Scenario:
             if s.material is not None and s.material not in network.materials:
                 raise ScenarioError(f"material {s.material!r} is not in network '{network.name}'",
                                     file=where_file, where="demand_surges", field="material")
+        for h in self.clearance:
+            for m in sorted(h.materials):
+                if m not in network.materials:
+                    raise ScenarioError(f"material {m!r} is not in network '{network.name}'",
+                                        file=where_file, where=f"clearance.{h.id}",
+                                        field="materials")
         for t in self.tariffs:
             for m in t.materials or ():
                 if m not in network.materials:
@@ -368,7 +475,10 @@ def _dist(v: Any, where: str, fld: str) -> Distribution:
 
 
 _REGIME_PARAMS = {"regime", "review_days", "approval_probability", "on_denial", "avoid_days",
-                  "quota_t", "quota_period_days", "de_minimis"}
+                  "quota_t", "quota_period_days", "de_minimis", "licence_scope",
+                  "licence_validity_days", "reapply_days"}
+ON_DENIAL = ("cancel", "requeue", "reapply")
+LICENCE_SCOPES = ("shipment", "lane", "buyer", "country", "exporter")
 
 
 def _regime_params(t: dict, where: str) -> dict:
@@ -383,10 +493,20 @@ def _regime_params(t: dict, where: str) -> dict:
     if "approval_probability" in t:
         out["approval_probability"] = _num(t["approval_probability"], where, "approval_probability", 0, 1)
     if "on_denial" in t:
-        if t["on_denial"] not in ("cancel", "requeue"):
-            raise ScenarioError(f"must be 'cancel' or 'requeue', got {t['on_denial']!r}", where=where,
-                                field="on_denial")
+        if t["on_denial"] not in ON_DENIAL:
+            raise ScenarioError(f"must be one of {', '.join(map(repr, ON_DENIAL))}, got "
+                                f"{t['on_denial']!r}", where=where, field="on_denial")
         out["on_denial"] = t["on_denial"]
+    if "licence_scope" in t:
+        if t["licence_scope"] not in LICENCE_SCOPES:
+            raise ScenarioError(f"must be one of {', '.join(map(repr, LICENCE_SCOPES))}, got "
+                                f"{t['licence_scope']!r}", where=where, field="licence_scope")
+        out["licence_scope"] = t["licence_scope"]
+    if "licence_validity_days" in t:
+        out["licence_validity_days"] = _num(t["licence_validity_days"], where,
+                                            "licence_validity_days", 0, strict=True)
+    if "reapply_days" in t:
+        out["reapply_days"] = _num(t["reapply_days"], where, "reapply_days")
     if "avoid_days" in t:
         out["avoid_days"] = _num(t["avoid_days"], where, "avoid_days")
     if "quota_t" in t:
@@ -396,6 +516,77 @@ def _regime_params(t: dict, where: str) -> dict:
     if "de_minimis" in t:
         out["de_minimis"] = _num(t["de_minimis"], where, "de_minimis", 0, 1)
     return out
+
+
+def _destinations(dest: Any, where: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """Covered destinations (None: all) and excepted ones, from ``"all"``, a list of
+    countries or ``{all_but = [...]}``."""
+    if dest == "all":
+        return None, ()
+    if isinstance(dest, list):
+        return tuple(_country(c, where, "destinations") for c in dest), ()
+    if isinstance(dest, dict) and set(dest) == {"all_but"} and isinstance(dest["all_but"], list):
+        return None, tuple(_country(c, where, "destinations.all_but") for c in dest["all_but"])
+    raise ScenarioError(f"must be \"all\", a list of countries or {{all_but = [...]}}, got {dest!r}",
+                        where=where, field="destinations")
+
+
+def _parse_clearance(i: int, t: Any) -> ClearanceHold:
+    where = f"clearance[{i}]"
+    t = _keys(t, {"id", "exporter", "materials", "elements", "destinations", "start", "end",
+                  "delay_days", "servers"}, where)
+    hid = t.get("id", f"clearance{i}")
+    if not isinstance(hid, str) or not hid:
+        raise ScenarioError(f"must be a non-empty string, got {hid!r}", where=where, field="id")
+    where = f"clearance.{hid}"
+    for req in ("exporter", "start", "delay_days"):
+        if req not in t:
+            raise ScenarioError(f"missing '{req}'", where=where, field=req)
+    mats = t.get("materials", [])
+    if not isinstance(mats, list) or not all(isinstance(m, str) for m in mats):
+        raise ScenarioError("must be a list of material ids", where=where, field="materials")
+    try:
+        elements = parse_elements(t.get("elements", []), where)
+    except ModelError as exc:
+        raise ScenarioError(exc.problem, where=where, field="elements") from None
+    if not mats and not elements:
+        raise ScenarioError("give 'materials' or 'elements' (what is held)", where=where,
+                            field="materials")
+    destinations, excluded = _destinations(t.get("destinations", "all"), where)
+    start = _date(t["start"], where, "start")
+    end = _date(t["end"], where, "end") if "end" in t else None
+    if end is not None and end <= start:
+        raise ScenarioError(f"end ({end}) must be after start ({start})", where=where, field="end")
+    servers = t.get("servers")
+    if servers is not None and (isinstance(servers, bool) or not isinstance(servers, int)
+                                or servers < 1):
+        raise ScenarioError(f"must be a whole number >= 1, got {servers!r}", where=where,
+                            field="servers")
+    return ClearanceHold(hid, _country(t["exporter"], where, "exporter"),
+                         _dist(t["delay_days"], where, "delay_days"), start, end,
+                         frozenset(mats), elements, destinations, excluded, servers,
+                         str(t.get("source", "")))
+
+
+def _check_regime(given: dict, where: str, what: str = "") -> None:
+    """Raise :class:`ScenarioError` unless the regime parameters in force (*given*: the ones a
+    scenario wrote, merged in the order they take effect) hold what their regime needs: the
+    one check shared by a control, each dated change and a truce escalation."""
+    regime = given.get("regime", "licensing")
+    if regime == "licensing" and given.get("review_days") is None:
+        raise ScenarioError(f"{what}licensing needs 'review_days' (a number or distribution of "
+                            "days)", where=where, field="review_days")
+    if regime == "quota" and given.get("quota_t") is None:
+        raise ScenarioError(f"{what}quota needs 'quota_t' (tonnes per quota_period_days)",
+                            where=where, field="quota_t")
+    if regime == "licensing" and given.get("licence_scope", "shipment") != "shipment" \
+            and "licence_validity_days" not in given:
+        raise ScenarioError(f"{what}licence_scope = {given['licence_scope']!r} needs "
+                            "'licence_validity_days' (how long a granted licence lasts)",
+                            where=where, field="licence_validity_days")
+    if given.get("on_denial") == "reapply" and "reapply_days" not in given:
+        raise ScenarioError(f"{what}on_denial = 'reapply' needs 'reapply_days' (days from a denial "
+                            "to the new application)", where=where, field="reapply_days")
 
 
 def _parse_control(cid: str, t: Any) -> ExportControl:
@@ -409,27 +600,10 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
         elements = parse_elements(t["elements"], where)
     except ModelError as exc:
         raise ScenarioError(exc.problem, where=where, field="elements") from None
-    dest = t.get("destinations", "all")
-    destinations: tuple[str, ...] | None
-    excluded: tuple[str, ...] = ()
-    if dest == "all":
-        destinations = None
-    elif isinstance(dest, list):
-        destinations = tuple(_country(c, where, "destinations") for c in dest)
-    elif isinstance(dest, dict) and set(dest) == {"all_but"} and isinstance(dest["all_but"], list):
-        destinations = None
-        excluded = tuple(_country(c, where, "destinations.all_but") for c in dest["all_but"])
-    else:
-        raise ScenarioError(f"must be \"all\", a list of countries or {{all_but = [...]}}, got {dest!r}",
-                            where=where, field="destinations")
+    destinations, excluded = _destinations(t.get("destinations", "all"), where)
     params = _regime_params(t, where)
     regime = params.get("regime", "licensing")
-    if regime == "licensing" and "review_days" not in params:
-        raise ScenarioError("licensing needs 'review_days' (a number or distribution of days)",
-                            where=where, field="review_days")
-    if regime == "quota" and "quota_t" not in params:
-        raise ScenarioError("quota needs 'quota_t' (tonnes per quota_period_days)", where=where,
-                            field="quota_t")
+    _check_regime(params, where)
     start = _date(t["start"], where, "start")
     end = _date(t["end"], where, "end") if "end" in t else None
     if end is not None and end <= start:
@@ -439,9 +613,10 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
     if not isinstance(raw_changes, list):
         raise ScenarioError("must be an array of tables [[controls.ID.changes]]", where=where,
                             field="changes")
+    checks = []         # (date, index, params, selector, where): checked in date order below
     for i, ch in enumerate(raw_changes):
         w = f"{where}.changes[{i}]"
-        ch = _keys(ch, {"from", "buyers", "destinations"} | _REGIME_PARAMS, w)
+        ch = _keys(ch, {"from", "until", "buyers", "destinations"} | _REGIME_PARAMS, w)
         if "from" not in ch:
             raise ScenarioError("missing 'from' (a date)", where=w, field="from")
         buyers = ch.get("buyers", [])
@@ -454,10 +629,33 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
         if buyers and dests:
             raise ScenarioError("give buyers or destinations, not both", where=w)
         cp = _regime_params(ch, w)
-        if cp.get("regime") == "licensing" and "review_days" not in cp and "review_days" not in params:
-            raise ScenarioError("licensing needs 'review_days'", where=w, field="review_days")
-        changes.append(RegimeChange(_date(ch["from"], w, "from"), cp, tuple(buyers), dests,
-                                    str(ch.get("source", ""))))
+        when = _date(ch["from"], w, "from")
+        until = _date(ch["until"], w, "until") if "until" in ch else None
+        if until is not None and not (buyers or dests):
+            raise ScenarioError("'until' needs buyers or destinations (a change for everyone "
+                                "lasts until the next one)", where=w, field="until")
+        if until is not None and until <= when:
+            raise ScenarioError(f"until ({until}) must be after from ({when})", where=w,
+                                field="until")
+        checks.append((when, i, cp, ("b", tuple(buyers)) if buyers else
+                       ("d", dests) if dests else None, w))
+        changes.append(RegimeChange(when, cp, tuple(buyers), dests, str(ch.get("source", "")),
+                                    until))
+    # each change, with what was in force before it (the control's parameters, the earlier
+    # changes for everyone and the earlier ones for the same buyers or destinations), must
+    # leave a complete regime
+    in_force = dict(params)
+    for_group: dict = {}
+    for _, _, cp, group, w in sorted(checks, key=lambda c: (c[0], c[1])):
+        merged = dict(in_force)
+        if group is not None:
+            merged.update(for_group.get(group, {}))
+        merged.update(cp)
+        _check_regime(merged, w)
+        if group is None:
+            in_force.update(cp)
+        else:
+            for_group.setdefault(group, {}).update(cp)
     ext = t.get("extraterritorial", False)
     direct = t.get("direct", True)
     for key, val in (("extraterritorial", ext), ("direct", direct)):
@@ -479,7 +677,8 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
             raise ScenarioError("missing 'factor'", where=f"{where}.capacity_effect", field="factor")
         cap_factor = _num(ce["factor"], f"{where}.capacity_effect", "factor", 0, 1)
     base = dict(review_days=None, approval_probability=1.0, on_denial="cancel", avoid_days=60.0,
-                quota_t=0.0, quota_period_days=365.0, de_minimis=0.001)
+                quota_t=0.0, quota_period_days=365.0, de_minimis=0.001,
+                licence_scope="shipment", licence_validity_days=None, reapply_days=None)
     base.update(params)
     base["regime"] = regime
     return ExportControl(id=cid, exporter=_country(t["exporter"], where, "exporter"),
@@ -490,11 +689,26 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
                          source=str(t.get("source", "")), **base)
 
 
+def _regime_at_end(c: ExportControl) -> dict:
+    """The regime parameters a control has for everyone after all its dated changes, as
+    given (a truce escalation overrides these)."""
+    given = {k: getattr(c, k) for k in _REGIME_PARAMS}
+    for k in ("review_days", "licence_validity_days", "reapply_days"):
+        if given[k] is None:
+            del given[k]
+    if given["regime"] != "quota" and given["quota_t"] == 0.0:
+        del given["quota_t"]          # the default: no quota was given
+    for ch in c.changes:
+        if not ch.buyers and not ch.destinations:
+            given.update(ch.params)
+    return given
+
+
 def _parse(data: dict, file: str | None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError("a scenario must be a table")
     _keys(data, {"scenario", "controls", "truce", "tariffs", "outages", "lane_closures",
-                 "demand_surges", "sources"}, "top level")
+                 "demand_surges", "sources", "clearance", "sourcing"}, "top level")
     head = _keys(data.get("scenario", {}), {"name", "description", "start", "end", "shortage_after",
                                            "network"}, "[scenario]")
     w = "[scenario]"
@@ -533,13 +747,8 @@ def _parse(data: dict, file: str | None) -> Scenario:
                              "truce.escalation")
         for cid in sus:
             c = next(c for c in controls if c.id == cid)
-            regime = esc.get("regime", c.regime)
-            if regime == "licensing" and esc.get("review_days", c.review_days) is None:
-                raise ScenarioError(f"escalating control {cid!r} to licensing needs 'review_days'",
-                                    where="truce.escalation", field="review_days")
-            if regime == "quota" and not esc.get("quota_t", c.quota_t):
-                raise ScenarioError(f"escalating control {cid!r} to a quota needs 'quota_t'",
-                                    where="truce.escalation", field="quota_t")
+            _check_regime(_regime_at_end(c) | esc, "truce.escalation",
+                          f"escalating control {cid!r}: ")
         truce = Truce(tuple(sus), _date(t["start"], tw, "start"),
                       _num(t["duration_days"], tw, "duration_days", 0, strict=True),
                       extension_days=_num(t.get("extension_days", 365.0), tw, "extension_days", 0,
@@ -609,14 +818,26 @@ def _parse(data: dict, file: str | None) -> Scenario:
             raise ScenarioError(f"end ({s1}) must be after start ({s0})", where=tw, field="end")
         surges.append(DemandSurge(_num(t["factor"], tw, "factor", 0, 100), s0, s1, t.get("sector"),
                                   t.get("node"), t.get("material"), str(t.get("source", ""))))
+    holds = tuple(_parse_clearance(i, t) for i, t in enumerate(_list(data, "clearance")))
+    if len({h.id for h in holds}) < len(holds):
+        raise ScenarioError("two clearance holds have the same id", where="clearance", field="id")
     return Scenario(
         name=str(head.get("name", Path(file).stem if file else "scenario")),
         description=str(head.get("description", "")), start=start, end=end,
         shortage_after=_date(head["shortage_after"], w, "shortage_after") if "shortage_after" in head
         else None, network=head.get("network"), controls=controls, truce=truce,
         tariffs=tuple(tariffs), outages=tuple(outages), lane_closures=tuple(closures),
-        demand_surges=tuple(surges), source=str(head.get("source", "")), file=file,
+        demand_surges=tuple(surges), clearance=holds, source=str(head.get("source", "")),
+        file=file, sourcing=_sourcing(data),
         raw=_copy_plain(data))
+
+
+def _sourcing(data: dict):
+    """The ``[sourcing]`` section (see :mod:`sim.sourcing`), or None when absent."""
+    if "sourcing" not in data:
+        return None
+    from .sourcing import parse_sourcing
+    return parse_sourcing(data["sourcing"])
 
 
 _IMMUTABLE = (str, int, float, bool, type(None), _dt.date, _dt.datetime, _dt.time)
@@ -642,6 +863,177 @@ def _list(data: dict, key: str) -> list:
     if not isinstance(v, list):
         raise ScenarioError(f"must be an array of tables [[{key}]]", where=key)
     return v
+
+
+# ---------------------------------------------------------------------------------------------
+# composition: extends, layers, remove, append
+
+LAYER_DIR = BUILTIN_DIR / "layers"
+_DIRECTIVES = ("extends", "layers", "remove", "append")
+
+
+def _resolve_ref(ref: Any, file: str | None, kind: str) -> Path:
+    """The file an ``extends`` (kind "scenario") or ``layers`` entry (kind "layer") names: a
+    path (relative to the naming file's folder) or a built-in name."""
+    if not isinstance(ref, str) or not ref:
+        raise ScenarioError(f"must be a scenario name or path, got {ref!r}", file=file,
+                            field="extends" if kind == "scenario" else "layers")
+    p = Path(ref)
+    if p.suffix == ".toml" or "/" in ref or "\\" in ref:
+        if not p.is_absolute() and file is not None:
+            p = Path(file).parent / p
+        if not p.exists():
+            raise ScenarioError(f"{kind} file not found: {p}", file=file,
+                                field="extends" if kind == "scenario" else "layers")
+        return p.resolve()
+    folder = BUILTIN_DIR if kind == "scenario" else LAYER_DIR
+    builtin = folder / f"{ref}.toml"
+    if builtin.exists():
+        return builtin.resolve()
+    names = ", ".join(sorted(q.stem for q in folder.glob("*.toml"))) or "none"
+    raise ScenarioError(f"unknown {kind} {ref!r}: not a file and not a built-in {kind} ({names})",
+                        file=file, field="extends" if kind == "scenario" else "layers")
+
+
+def _remove(data: dict, paths: Any, file: str | None) -> None:
+    if not isinstance(paths, list) or not all(isinstance(q, str) and q for q in paths):
+        raise ScenarioError("must be a list of dotted keys such as \"controls.oct_2025_technology\"",
+                            file=file, field="remove")
+    for q in paths:
+        *parents, last = q.split(".")
+        t = data
+        for k in parents:
+            t = t.get(k) if isinstance(t, dict) else None
+        if not isinstance(t, dict) or last not in t:
+            raise ScenarioError(f"cannot remove {q!r}: the scenario it extends has no such key",
+                                file=file, field="remove")
+        del t[last]
+
+
+def _merge(base: dict, over: dict) -> None:
+    """Merge *over* into *base*: tables merged key by key (recursively), anything else
+    (numbers, strings, arrays, arrays of tables) replaced."""
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = _copy_plain(v)
+
+
+def _append(base: dict, extra: Any, file: str | None, path: str = "append") -> None:
+    """Append the arrays of *extra* to the arrays at the same keys of *base* (created when
+    missing); tables are followed key by key."""
+    if not isinstance(extra, dict):
+        raise ScenarioError(f"must be a table mirroring the keys to append to, got {extra!r}",
+                            file=file, field=path)
+    for k, v in extra.items():
+        where = f"{path}.{k}"
+        if isinstance(v, dict):
+            if k not in base:
+                base[k] = {}
+            if not isinstance(base[k], dict):
+                raise ScenarioError(f"cannot append into {where[7:]!r}: it is not a table",
+                                    file=file, field=where)
+            _append(base[k], v, file, where)
+        elif isinstance(v, list):
+            if k not in base:
+                base[k] = []
+            if not isinstance(base[k], list):
+                raise ScenarioError(f"cannot append to {where[7:]!r}: it is not an array",
+                                    file=file, field=where)
+            base[k].extend(_copy_plain(v))
+        else:
+            raise ScenarioError(f"must be an array or a table, got {v!r}", file=file, field=where)
+
+
+def _apply(base: dict, data: dict, file: str | None) -> None:
+    """Apply one file's content over *base*: its ``remove`` list, then its tables and values
+    (merged), then its ``append`` table."""
+    if "remove" in data:
+        _remove(base, data["remove"], file)
+    _merge(base, {k: v for k, v in data.items() if k not in _DIRECTIVES and k != "layer"})
+    if "append" in data:
+        _append(base, data["append"], file)
+
+
+def _read_layer(path: Path, file: str | None) -> dict:
+    """A layer file's structure (a partial scenario, with an optional ``[layer]`` table of
+    ``description`` and ``source``)."""
+    data = read_toml(path)
+    for k in ("extends", "layers"):
+        if k in data:
+            raise ScenarioError(f"a layer cannot use '{k}' (layers are applied over a scenario)",
+                                file=str(path), field=k)
+    try:
+        _keys(data.get("layer", {}), {"name", "description"}, "[layer]")
+    except ScenarioError as exc:
+        raise exc.with_file(str(path)) from None
+    return data
+
+
+def compose(data: dict, file: str | None = None, layers=(), _chain: tuple = ()) -> dict:
+    """Resolve scenario composition and return the plain scenario structure.
+
+    A scenario file may start with ``extends = "truce-holds"`` (a built-in scenario or a
+    path relative to the file) and ``layers = ["japan-2026"]`` (built-in layers in
+    ``networks/scenarios/layers/`` or paths). The result is the extended scenario (itself
+    resolved), with each layer applied over it in order, then the file's own content. Each
+    application: first ``remove = ["controls.oct_2025_technology", ...]`` deletes inherited
+    keys (dotted paths to tables or values), then tables are merged key by key and every
+    other value, arrays and arrays of tables included, replaces the inherited one, then an
+    ``[append]`` table mirroring the scenario's keys appends to inherited arrays (e.g.
+    ``[[append.controls.apr_2025.changes]]`` adds a dated change). Without a ``name`` of
+    its own, a file that extends another is named after the file. *layers* given here are
+    applied last, over the file's content, and added to the name ("truce-holds+japan-2026").
+    A cycle of ``extends`` is a :class:`ScenarioError` naming the files."""
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario must be a table", file=file)
+    key = str(Path(file).resolve()) if file else None
+    if key is not None and key in _chain:
+        cycle = " -> ".join([*_chain[_chain.index(key):], key])
+        raise ScenarioError(f"scenarios extend each other in a cycle: {cycle}", file=file,
+                            field="extends")
+    chain = (*_chain, key) if key is not None else _chain
+    if "extends" in data:
+        path = _resolve_ref(data["extends"], file, "scenario")
+        try:
+            base = compose(read_toml(path), str(path), (), chain)
+            _parse(base, str(path))     # a scenario extended is valid on its own: its errors
+            #                             name its file, not the one extending it
+        except ModelError as exc:
+            raise (exc.with_file(str(path)) if not exc.file else exc) from None
+    else:
+        base = {}
+    own = data.get("layers", [])
+    if not isinstance(own, list):
+        raise ScenarioError("must be a list of layer names or paths", file=file, field="layers")
+    for ref in own:
+        path = _resolve_ref(ref, file, "layer")
+        _apply(base, _read_layer(path, file), str(path))
+    _apply(base, data, file)
+    if "extends" in data and "name" not in data.get("scenario", {}) and file is not None:
+        base.setdefault("scenario", {})["name"] = Path(file).stem
+    if layers:
+        if isinstance(layers, str):
+            layers = [layers]
+        for ref in layers:
+            path = _resolve_ref(ref, None, "layer")
+            _apply(base, _read_layer(path, None), str(path))
+        head = base.setdefault("scenario", {})
+        head["name"] = "+".join([str(head.get("name", Path(file).stem if file else "scenario")),
+                                 *(Path(r).stem for r in layers)])
+    return base
+
+
+def list_layers() -> dict[str, str]:
+    """Built-in scenario layers (``networks/scenarios/layers/``): name -> description."""
+    out = {}
+    for p in sorted(LAYER_DIR.glob("*.toml")):
+        try:
+            out[p.stem] = str(_read_layer(p, None).get("layer", {}).get("description", ""))
+        except ModelError as exc:   # pragma: no cover - shipped files are tested
+            out[p.stem] = f"(invalid: {exc})"
+    return out
 
 
 def list_scenarios() -> dict[str, str]:
@@ -670,10 +1062,16 @@ def scenario_path(name_or_path: str | Path) -> Path:
                         f"scenario ({names})")
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """Load a built-in scenario by name or a scenario TOML file."""
+def load_scenario(name_or_path: str | Path, layers: tuple[str, ...] | list[str] = ()) -> Scenario:
+    """Load a built-in scenario by name or a scenario TOML file, with optional *layers*
+    (built-in layer names or paths) switched on over it (see :func:`compose`). A name
+    ``"truce-holds+japan-2026"`` (not an existing file) is the scenario with those layers,
+    so the command line and every function taking a scenario name accept layers too."""
+    if isinstance(name_or_path, str) and "+" in name_or_path and not Path(name_or_path).exists():
+        base, *extra = name_or_path.split("+")
+        return load_scenario(base, [*extra, *layers])
     path = scenario_path(name_or_path)
-    return Scenario.from_dict(read_toml(path), file=str(path))
+    return Scenario.from_dict(read_toml(path), file=str(path), layers=layers)
 
 
 def resolve_scenario(scenario: Scenario | str | Path | dict | None) -> Scenario:

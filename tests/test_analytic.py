@@ -124,11 +124,11 @@ def test_base_stock_fill_rate_matches_poisson(base_stock_runs):
 
 
 def test_base_stock_fill_rate_kpi_matches_poisson(base_stock_runs):
-    """The ``fill_rate`` and ``fill_rate_type1`` KPIs (whole run, warm-up included) match the
+    """The ``fill_rate`` and ``order_fill_rate`` KPIs (whole run, warm-up included) match the
     exact fill rate; the warm-up can only raise the KPI, by at most L / horizon."""
     exact = poisson_cdf(S_FIXED - 1, LAM * L_FIXED)
     fr = [r.kpi("fill_rate", "node:buyer") for r in base_stock_runs]
-    t1 = [r.kpi("fill_rate_type1", "node:buyer") for r in base_stock_runs]
+    t1 = [r.kpi("order_fill_rate", "node:buyer") for r in base_stock_runs]
     assert fr == pytest.approx(t1, abs=1e-12)        # unit orders: type 1 == type 2
     assert_close(fr, exact, "fill_rate KPI", bias=L_FIXED / HORIZON)
 

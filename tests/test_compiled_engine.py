@@ -60,6 +60,9 @@ DIGEST_SCRIPT = textwrap.dedent(r'''
     cases.append(("default/truce-uncertain/events", "rare_earth_2025", "truce-uncertain",
                   {"horizon_days": 900, "demand_mode": "events", "production_mode": "events"}))
     cases.append(("teaching", "teaching", None, {}))
+    from sim.sourcing import with_sourcing        # cost-aware sourcing moves shares
+    cases.append(("default/truce-holds+sourcing", "rare_earth_2025",
+                  with_sourcing("truce-holds"), {"horizon_days": 900}))
     cases.append(("stressed/stress", stressed, stress, {}))
     cases.append(("stressed/stress/events", stressed, stress,
                   {"demand_mode": "events", "production_mode": "events"}))
@@ -218,4 +221,9 @@ def test_record_log_keeps_every_number_in_order(module):
     for i in range(50):
         wide.add4(i, i + 0.5, -i, 1e-300 * i)
     assert np.array_equal(wide.array(), np.array([[i, i + 0.5, -i, 1e-300 * i]
+                                                  for i in range(50)]))
+    five = module.RecordLog(5, capacity=2)
+    for i in range(50):
+        five.add5(i, i + 0.5, -i, 1e-300 * i, 2.0 ** -i)
+    assert np.array_equal(five.array(), np.array([[i, i + 0.5, -i, 1e-300 * i, 2.0 ** -i]
                                                   for i in range(50)]))

@@ -587,12 +587,14 @@ def test_kpis_are_sane(sanity_run):
         if "fill_rate" not in k:
             continue           # cost-only scope (a node without customers)
         assert 0.0 <= k["fill_rate"] <= 1.0
-        assert 0.0 <= k["fill_rate_type1"] <= 1.0
+        assert 0.0 <= k["order_fill_rate"] <= 1.0
+        assert 0.0 <= k["period_service_level"] <= 1.0
         assert k["demand_t"] == pytest.approx(k["filled_t"] + k["backordered_t"] + k["lost_t"],
                                               rel=1e-9, abs=1e-9)
         assert k["shortage_occurred"] in (0.0, 1.0)
-        assert 0.0 <= k["first_shortage_day"] <= run.horizon
-        assert 0.0 <= k["stockout_days"] <= run.ndays
+        assert k["shortage_after_occurred"] <= k["shortage_occurred"]
+        assert 0.0 <= k["first_shortage_day"] <= k["first_shortage_after_day"] <= run.horizon
+        assert 0.0 <= k["short_order_days"] <= k["stockout_days"] <= run.ndays
         assert k["peak_backorders_t"] >= k["mean_backorders_t"] - 1e-9 >= -1e-9
     for name in ("purchase_cost_usd", "tariff_cost_usd", "holding_cost_usd"):
         assert run.kpi(name, "network") >= 0.0

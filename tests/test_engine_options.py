@@ -237,18 +237,21 @@ def test_responsive_sourcing_reads_a_lazy_supplier_up_to_date():
             np.testing.assert_allclose(a.log, b.log, rtol=1e-12, atol=1e-9, err_msg=a.id)
 
 
-def test_first_shortage_is_counted_from_shortage_after():
-    """first_shortage_day is the first order not filled completely at or after the given date;
-    it moves later (or is censored at the horizon) when the date moves later."""
+def test_first_shortage_after_is_counted_from_shortage_after():
+    """first_shortage_after_day is the first order not filled completely at or after the given
+    date; it moves later (or is censored at the horizon) when the date moves later, while
+    first_shortage_day stays the first from the start."""
     net = _two_supplier_net(None)          # a buyer that runs short early and stays short
     early = sim.simulate(net, seed=1, horizon_days=300)
     assert early.kpi("shortage_occurred") == 1.0
     first = early.kpi("first_shortage_day")
     assert first < 212.0
+    assert early.kpi("first_shortage_after_day") == first
     later = sim.simulate(net, seed=1, horizon_days=300, shortage_after="2025-08-01")
     assert later.shortage_from == 212.0
-    assert later.kpi("first_shortage_day") >= max(first, 212.0)
-    row = later.kpis().query("kpi == 'first_shortage_day' and scope == 'network'").iloc[0]
+    assert later.kpi("first_shortage_day") == first
+    assert later.kpi("first_shortage_after_day") >= max(first, 212.0)
+    row = later.kpis().query("kpi == 'first_shortage_after_day' and scope == 'network'").iloc[0]
     assert row["date"] == "" or row["date"] >= "2025-08-01"
 
 

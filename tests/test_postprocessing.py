@@ -56,19 +56,22 @@ def _reference_demand(model, ndays: int) -> list[tuple]:
 
 
 def _reference_kpi_rows(run: Run) -> list[tuple]:
-    per = [metrics.stream_kpis(d, run.shortage_from, run.horizon) for d in run.demand]
-    groups = {"network": list(range(len(run.demand)))}
-    civil = [i for i, d in enumerate(run.demand) if d.sector != "defense"]
-    if civil and len(civil) < len(run.demand):
+    streams = run._kpi_streams          # the demand streams, a fleet's plants for its node's
+    per = [metrics.stream_kpis(d, run.shortage_from, run.horizon) for d in streams]
+    groups = {"network": list(range(len(streams)))}
+    civil = [i for i, d in enumerate(streams) if d.sector != "defense"]
+    if civil and len(civil) < len(streams):
         groups["civil"] = civil
-    for i, d in enumerate(run.demand):
+    for i, d in enumerate(streams):
         groups.setdefault(f"sector:{d.sector}", []).append(i)
         groups.setdefault(f"country:{d.country}", []).append(i)
         groups.setdefault(f"node:{d.node}", []).append(i)
+        if d.plant_class:
+            groups.setdefault(f"plants:{d.node}/{d.plant_class}", []).append(i)
     rows = []
     for scope, idx in groups.items():
         k = per[idx[0]] if len(idx) == 1 else metrics.group_kpis(
-            [run.demand[i] for i in idx], [per[i] for i in idx], run.horizon)
+            [streams[i] for i in idx], [per[i] for i in idx], run.horizon)
         rows += [(name, scope, float(k[name])) for name in metrics.KPI_NAMES if name in k]
     node_info = {s.node: (s.country, s.sector) for s in run.stocks}
     per_node: dict[str, list[float]] = {}
@@ -78,11 +81,16 @@ def _reference_kpi_rows(run: Run) -> list[tuple]:
             qty, rate = lane.log[:, 1], lane.log[:, 3]
             acc[0] += float(qty.sum()) * lane.price
             acc[1] += float(qty @ rate) * lane.price
-    demand = {(d.node, d.material): d for d in run.demand}
+    demand: dict[tuple[str, str], list] = {}
+    for d in run._kpi_streams:              # a fleet node's plants hold its stock
+        demand.setdefault((d.node, d.material), []).append(d)
     for s in run.stocks:
         acc = per_node.setdefault(s.node, [0.0, 0.0, 0.0])
         if s.is_demand:
-            days = float(demand[(s.node, s.material)].daily_on_hand.sum())
+            days = 0.0
+            for j, d in enumerate(demand[(s.node, s.material)]):
+                value = float(d.daily_on_hand.sum())
+                days = value if j == 0 else days + value
         else:
             t, c, q = s.log[:, 0], s.log[:, 1], s.log[:, 2]
             days = float(s.initial * run.horizon
@@ -106,7 +114,7 @@ def _reference_kpi_rows(run: Run) -> list[tuple]:
 def _reference_sector_series(run: Run) -> dict:
     nd = run.ndays
     out: dict = {}
-    for d in run.demand:
+    for d in run._kpi_streams:
         s = out.setdefault(d.sector, {k: np.zeros(nd) for k in
                                       ("demand", "filled", "backorders", "inventory")})
         s["demand"] += _daily(d.T, d.D, nd)
@@ -185,6 +193,18 @@ def _reference_reduce_series(run: Run, track) -> dict:
 
 # -- the cases --------------------------------------------------------------------------------
 
+def _with_fleets(network: str) -> sim.Network:
+    """*network* with fleets of plants at two automotive nodes (two materials each)."""
+    d = sim.load_network(network).to_dict()
+    d["nodes"]["eu_auto"]["fleet"] = {"plants": [
+        {"name": "jit", "share": 0.3, "count": 3, "cover_days": [10, 21, 28]},
+        {"name": "buffered", "share": 0.7, "count": 5,
+         "cover_days": {"dist": "triangular", "min": 40, "mode": 60, "max": 90}}]}
+    d["nodes"]["us_auto"]["fleet"] = {"plants": [
+        {"name": "all", "share": 1.0, "count": 3, "cover_days": 30}]}
+    return sim.Network.from_dict(d)
+
+
 def _cases():
     teaching = sim.load_network("teaching")
     stressed = sim.Network.from_dict(stressed_teaching(teaching.to_dict()))
@@ -193,6 +213,7 @@ def _cases():
         ("teaching", teaching, None, {}),
         ("stressed", stressed, sim.Scenario.from_dict(stress_scenario_dict()), {}),
         ("default", "rare_earth_2025", "truce-uncertain", {"horizon_days": 400.5}),
+        ("fleets", _with_fleets("rare_earth_2025"), "truce-uncertain", {"horizon_days": 400.5}),
         ("peer-disrupt", peer, peer_network.peer_scenario("small", "disrupt", seed=2, days=200),
          {"horizon_days": 200}),
     ]
@@ -265,6 +286,12 @@ def test_demand_arrays_of_a_run_match_those_made_from_its_records(finished):
         assert _bits(getattr(run._demand_arrays, name)) == _bits(getattr(made, name))
     assert (run._demand_arrays.start, run._demand_arrays.backordered) == \
         (made.start, made.backordered)
+    # the KPIs' streams (a fleet's plants for its node's), made as blocks, are those streams
+    made = metrics.DemandArrays.from_records(run._kpi_streams, run.ndays)
+    for name in ("T", "D", "level_before", "filled", "daily_level", "daily_backorders",
+                 "daily_on_hand"):
+        assert _bits(getattr(run._kpi_arrays, name)) == _bits(getattr(made, name))
+    assert (run._kpi_arrays.start, run._kpi_arrays.lost) == (made.start, made.lost)
     blob = pickle.dumps(run)
     copy = pickle.loads(blob)
     assert "_demand_arrays" not in copy.__dict__
@@ -313,8 +340,10 @@ def test_group_kpis_add_their_streams_left_to_right():
                                    np.zeros((3, 2)), [1, 1, 1], [False] * 3)
     per_stream = {name: list(values) for name in
                   ("orders", "demand_t", "filled_t", "backordered_t", "lost_t")}
-    per_stream.update(fill_rate_type1=[1.0, 1.0, 1.0], short_days=[0, 0, 0],
-                      first_shortage_day=[5.0, 5.0, 5.0], shortage_occurred=[0.0, 0.0, 0.0])
+    per_stream.update(order_fill_rate=[1.0, 1.0, 1.0], short_days=[0, 0, 0], out_days=[0, 0, 0],
+                      first_shortage_day=[5.0, 5.0, 5.0], shortage_occurred=[0.0, 0.0, 0.0],
+                      first_shortage_after_day=[5.0, 5.0, 5.0],
+                      shortage_after_occurred=[0.0, 0.0, 0.0])
     (group,) = metrics.group_kpi_table(streams, per_stream, [[0, 1, 2]])
     for name in ("orders", "demand_t", "filled_t", "backordered_t", "lost_t"):
         assert _bits(group[name]) == _bits(plain), name
