@@ -168,18 +168,39 @@ def headline(res: dict) -> dict[str, float]:
     }
 
 
+def _fmt(v) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} {w}" for k, w in v.items() if k != "dist") + "}"
+    if isinstance(v, list):
+        return ",".join(map(str, v))
+    return str(v)
+
+
+_KEYS = ("regime", "approval_probability", "review_days", "on_denial", "reapply_days",
+         "avoid_days", "licence_scope", "licence_validity_days", "destinations", "buyers",
+         "until")
+
+
 def assumptions(scenario) -> list[str]:
-    """The assumptions the backtest's figures depend on, as text lines."""
+    """The assumptions the backtest's figures depend on, as text lines: the licence regimes,
+    their dated changes and the clearance holds of the scenario (as in its file, where each
+    is sourced or marked "assumption"), then the network's."""
+    raw = scenario.to_dict()
     lines = []
-    for c in scenario.controls:
-        lines.append(f"control {c.id}: {','.join(sorted(c.elements)) or '-'} from {c.exporter}, "
-                     f"regime {c.regime}, from {c.start}")
+    for cid, c in raw.get("controls", {}).items():
+        elements = ",".join(c.get("elements", [])) or "-"
+        params = "; ".join(f"{k} {_fmt(c[k])}" for k in _KEYS if k in c)
+        lines.append(f"control {cid} ({elements}) from {c.get('start')}: {params}")
+        for ch in c.get("changes", []):
+            params = "; ".join(f"{k} {_fmt(ch[k])}" for k in _KEYS if k in ch)
+            lines.append(f"    change from {ch.get('from')}: {params}")
+    for h in raw.get("clearance", []):
+        lines.append(f"clearance hold {h.get('id')} ({_fmt(h.get('materials', []))}) from "
+                     f"{h.get('start')}: delay {_fmt(h.get('delay_days'))}"
+                     + (f", {h['servers']} servers" if "servers" in h else ", no queue"))
     lines += [
-        "scenario licence parameters (review times, approval probabilities, after-denial rule) "
-        "as in the scenario file; most are marked 'assumption' there",
         "standard-grade NdFeB holds 0.9% Dy (DOMAIN.md F2), so the April Dy/Tb control gates it",
         "export demand calibrated on 2024 (58,152 t; ~7.5 kt to the US); not on 2025 outcomes",
-        "non-Chinese manufacturers: 60 d of safety cover beyond the lead time (A5: 2-3 months)",
         "plant fleets where the network declares them (share of just-in-time plants and the "
         "cover ranges: assumptions on DOMAIN.md A5); else one node per region",
         "sensitivity of these figures to each assumption: networks/CALIBRATION.md (tornado)",
