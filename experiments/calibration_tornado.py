@@ -153,6 +153,22 @@ def set_after_denial_days(net, sc, v):
             c[key] = v
 
 
+def set_reapply(net, sc, v):
+    """1: denied exporters re-apply (``on_denial = "reapply"``, as the scenario has it, or after
+    14 days); 0: denied orders are cancelled and the buyer avoids the lane for 30 days."""
+    for c in sc.get("controls", {}).values():
+        if c.get("regime") != "licensing":
+            continue
+        if v:
+            c["on_denial"] = "reapply"
+            c.setdefault("reapply_days", 14)
+            c.pop("avoid_days", None)
+        else:
+            c["on_denial"] = "cancel"
+            c["avoid_days"] = 30
+            c.pop("reapply_days", None)
+
+
 def set_clearance_scale(net, sc, v):
     """Consignment testing delays (clearance holds) scaled by *v*."""
     for h in sc.get("clearance", []):
@@ -273,6 +289,10 @@ ASSUMPTIONS = [
     Assumption("japan_regime", "Japan regime from Jan 2026 (0 off, 1 on)",
                lambda net, sc: float(has_japan_regime(sc)), 0.0, 1.0, set_japan_regime,
                "assumption (WSJ report of halted reviews; MOFCOM: civilians unaffected, C2)"),
+    Assumption("reapply", "after a denial: 1 re-apply, 0 cancel and avoid the lane 30 d",
+               lambda net, sc: float(_apr(sc).get("on_denial") == "reapply"), 0.0, 1.0,
+               set_reapply, "assumption of the scenario files (C2: military end users are "
+               "'denied in principle', so their re-applications fail)"),
     Assumption("after_denial_days", "days to re-apply / avoid the lane after a denial",
                lambda net, sc: _apr(sc).get(_after_denial_key(sc), 0), 7, 60,
                set_after_denial_days, "assumption"),

@@ -123,3 +123,17 @@ def test_standard_dy_zero_takes_the_grade_out_of_the_controls(tornado):
     tornado.set_standard_dy(net, None, 0.0)
     m = sim.Network.from_dict(net).materials["ndfeb_magnet"]
     assert m.elements == {"Nd", "Pr"}
+
+
+def test_reapply_switch_sets_the_after_denial_rule_of_every_licensing_control(tornado):
+    """set_reapply(0) turns every licensing control to cancel-and-avoid (30 days) and the
+    scenario still loads; set_reapply(1) back to re-application."""
+    sc = sim.load_scenario("truce-expires").to_dict()
+    tornado.set_reapply(None, sc, 0.0)
+    licensing = [c for c in sc["controls"].values() if c.get("regime") == "licensing"]
+    assert licensing and all(c["on_denial"] == "cancel" and c["avoid_days"] == 30
+                             for c in licensing)
+    sim.Scenario.from_dict(sc)
+    tornado.set_reapply(None, sc, 1.0)
+    assert all(c["on_denial"] == "reapply" and "avoid_days" not in c for c in licensing)
+    sim.Scenario.from_dict(sc)
