@@ -57,8 +57,7 @@ EXPORTER = "CN"
 OUT_DIR = Path("results/backtest_2025")
 # dates marked on the plot (DOMAIN.md C2)
 EVENTS = {"2025-04-04": "Apr licensing", "2025-06-10": "Jun licences",
-          "2025-10-09": "Oct measures", "2025-11-10": "truce", "2025-12-02": "general lic.",
-          "2026-01-06": "Japan"}
+          "2025-10-09": "Oct measures", "2025-11-10": "truce", "2025-12-02": "general lic."}
 
 
 def months() -> list[str]:
