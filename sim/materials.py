@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Mapping
 
 from .errors import NetworkError
 
-__all__ = ["ELEMENTS", "LIGHT", "HEAVY", "Material", "parse_elements", "parse_content",
-           "material_from_table"]
+__all__ = ["ELEMENTS", "LIGHT", "HEAVY", "Material", "Content", "parse_elements",
+           "parse_content", "material_from_table"]
 
 #: The 17 rare-earth elements (15 lanthanides plus Sc and Y), by symbol.
 ELEMENTS: tuple[str, ...] = (
@@ -42,6 +41,27 @@ HEAVY: frozenset[str] = frozenset(ELEMENTS) - LIGHT
 
 # sums of fractions may exceed 1 by rounding of the figures written in a file
 _SUM_TOLERANCE = 1e-9
+
+
+class Content(dict):
+    """A material's element content (symbol -> mass fraction), read-only once built.
+
+    A dict, so it compares, prints and serialises like one; it refuses changes (a material is
+    immutable, and a network's digest covers its content) and pickles for worker processes."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a material's content is read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only
+    __ior__ = _read_only
+
+    def __reduce__(self):
+        return (Content, (dict(self),))
+
+    def __hash__(self):  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
 
 
 @dataclass(frozen=True)
@@ -72,7 +92,7 @@ class Material:
     def __post_init__(self) -> None:
         if self.content is not None:
             content = parse_content(dict(self.content), f"material '{self.id}'")
-            object.__setattr__(self, "content", MappingProxyType(content))
+            object.__setattr__(self, "content", Content(content))
             object.__setattr__(self, "elements", _positive(content))
 
     def contains_any(self, elements) -> bool:

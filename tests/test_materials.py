@@ -4,6 +4,7 @@ written on elements reaches (exactly those whose content includes one of its ele
 from __future__ import annotations
 
 import math
+import pickle
 
 import pytest
 
@@ -54,6 +55,10 @@ def test_content_gives_elements_above_zero():
     assert m.contains_any({"Dy"}) and not m.contains_any({"Tb", "Sm"})
     with pytest.raises(TypeError):
         m.content["Nd"] = 0.5        # read-only
+    again = pickle.loads(pickle.dumps(m))   # worker processes receive networks by pickle
+    assert again == m and dict(again.content) == dict(m.content)
+    with pytest.raises(TypeError):
+        again.content.update(Nd=0.5)
     unknown = Material("y", frozenset({"Nd"}))
     assert unknown.content is None and unknown.content_of(["Nd"]) is None
 
