@@ -10,8 +10,8 @@ Sections (see ``benchmarks/README.md`` for what each figure means):
 3. scaling: synthetic layered networks of ~10/25/100/400 nodes x 1/3/10-year horizons, with the
    exponent b of ``log(time) = a + b log(nodes x days)``;
 4. peer comparison: the peer network (``benchmarks/peer_network.py``) in this simulator vs
-   SupplyNetPy 0.5.1 driven by ``/work/shared/bench/bench_supplynetpy.py``: time, events per
-   customer order, customer fill rates;
+   SupplyNetPy 0.5.1 driven by the shared peer driver (``PEER_BENCH``, see
+   ``benchmarks/README.md``): time, events per customer order, customer fill rates;
 5. Monte Carlo throughput (when ``sim.monte_carlo`` / ``sim.experiment.monte_carlo`` exists).
 
 Prints tables, then ONE final line of JSON with every figure.

@@ -22,9 +22,9 @@ replication at a time): in one process a garbage collection set off by one tree'
 may fall into the other's replication, so compare total times (which include such rare,
 long pauses; medians do not) with ``--processes``.
 
-The compiled engine (see README, "Speed") serves a tree only in ``--processes`` mode, where
-each tree is imported as ``sim``; build it in a worktree with ``python setup.py build_ext
---inplace``. ``--engine-a`` / ``--engine-b`` choose each tree's build
+The compiled engine (see README, "The compiled engine") serves a tree only in
+``--processes`` mode, where each tree is imported as ``sim``; build it in a worktree with
+``python setup.py build_ext --inplace``. ``--engine-a`` / ``--engine-b`` choose each tree's build
 (``RARE_EARTH_SIM_ENGINE``), e.g. the two builds of this tree::
 
     python benchmarks/compare_versions.py . . --processes --engine-a python --engine-b compiled

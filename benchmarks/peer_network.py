@@ -1,7 +1,9 @@
-"""The peer benchmark network (``/work/shared/bench/PEER_NETWORK.md``) in this project's schema.
+"""The peer benchmark network (the shared peer benchmark's ``PEER_NETWORK.md``) in this
+project's schema.
 
 :func:`peer_network` builds the layered network that the peer library SupplyNetPy 0.5.1 runs in
-``/work/shared/bench/bench_supplynetpy.py`` (LREE mines, HREE mines, processors, manufacturers,
+the shared peer driver ``bench_supplynetpy.py`` (see ``PEER_BENCH`` in benchmarks/README.md;
+LREE mines, HREE mines, processors, manufacturers,
 demand points; 1,095 days; Poisson customers, mean 1 order/day of 1..10 units; lost sales), so
 that both simulators do the same work and their times can be compared. :func:`peer_scenario`
 builds the "disrupt" variant's scenario.
@@ -60,15 +62,14 @@ Fill-rate agreement (``benchmarks/benchmark.py`` reports it in every run). The b
 default diagnostic, ``same-rules``, re-runs the peer on the same seeds with the first two rules
 set to ours through the library's own options (customers ``consume_available = True``,
 manufacturers ``supplier_selection_mode = "dynamic"``). Against it the fill rates agree in
-every configuration (sixth session, 16 replications, 2-core machine): medium base +0.01 points
+every configuration (26 Nov 2026, 16 replications, 2-core machine): medium base +0.01 points
 (z = 0.0), medium disrupt -0.12 (z = -0.2), large base -0.19 (z = -1.1), large disrupt -0.12
 (z = -0.5). Against the peer as the shared driver runs it ours is higher: +0.56 (z = 1.6),
 -0.03 (z = -0.1), +0.61 (z = 3.4), +0.83 (z = 3.3). Found one disruption at a time (large, 16
 replications, customers taking what there is): the processor->manufacturer lane outages left
 +0.63 points (z = 3.2) with the peer's fixed supplier and +0.09 (z = 0.5) with it chosen per
-order; whether a closure cancels or keeps the orders queued on the lane moved it by 0.02. (The
-fifth session put that part of the gap down to closures cancelling queued orders; measured,
-they do not.)
+order; whether a closure cancels or keeps the orders queued on the lane moved it by 0.02, so
+closures are not the cause.
 
 Variant "disrupt" (:func:`peer_scenario`):
 
@@ -79,10 +80,10 @@ Variant "disrupt" (:func:`peer_scenario`):
   those periods. ``mine_outages="production"`` instead gives each mine ``[[outages]]`` with
   ``mtbf_days = 500`` and ``mttr_days = 35`` (exponential): the mine *stops producing* but
   still ships from stock, which its 2,500 units cover, so those outages do not move our fill
-  rate at all while the peer's lose it 0.6 points (large, 16 replications). That was the
-  default until the fifth session, when more replications showed the disrupt variants'
-  fill rates apart beyond noise (large: ours 1.4 points higher, z = 7.4 with 24
-  replications); with the lanes mapping the gap is that of the base variant (see above).
+  rate at all while the peer's lose it 0.6 points (large, 16 replications): with that
+  mapping the disrupt variants' fill rates were apart beyond noise (large: ours 1.4 points
+  higher, z = 7.4 with 24 replications); with the lanes mapping the gap is that of the base
+  variant (see above).
 * processors 0 and 1 offline from day 365 for 365 days: ``[[outages]]`` (production stops) plus
   ``[[lane_closures]]`` of their outbound lanes over the same period (a disrupted peer node takes
   no new orders, so its buyers fall back to their other processor).
@@ -234,7 +235,7 @@ def network_dict(size: str | int | tuple = "medium") -> dict[str, Any]:
     return {
         "network": {"name": f"peer-{name}",
                     "description": "Layered peer benchmark network (PEER_NETWORK.md)",
-                    "source": "/work/shared/bench/PEER_NETWORK.md"},
+                    "source": "PEER_NETWORK.md of the shared peer benchmark"},
         "materials": mats,
         "nodes": nodes,
         "lanes": lanes,

@@ -1,9 +1,10 @@
 """Drive the peer library SupplyNetPy on the peer network, reusing the shared driver's builder.
 
 The network builder (``build_network``), the size table and ``bare_simpy_rate`` are imported
-from ``/work/shared/bench/bench_supplynetpy.py`` (read-only; loaded with importlib, path
-overridable with the ``PEER_BENCH`` environment variable), so the peer is built exactly as the
-shared benchmark builds it. :func:`snp_replication` repeats that file's ``one_replication`` and
+from the shared peer driver ``bench_supplynetpy.py`` (read-only; loaded with importlib from the
+file named by the ``PEER_BENCH`` environment variable, or else from where the project's
+development environment keeps it; see benchmarks/README.md), so the peer is built exactly as
+the shared benchmark builds it. :func:`snp_replication` repeats that file's ``one_replication`` and
 also returns the number of customer orders, so events per order can be compared.
 """
 
@@ -30,6 +31,10 @@ __all__ = [
     "snp_version",
 ]
 
+# The driver is not part of this repository (it belongs to the shared peer benchmark). The
+# default is where the project's development environment keeps it, so that the suite there
+# runs the peer without a setting; elsewhere PEER_BENCH names the file, and without it the
+# peer section reports only this project's side (snp_available says why).
 PEER_BENCH = Path(os.environ.get("PEER_BENCH", "/work/shared/bench/bench_supplynetpy.py"))
 
 _MOD = None

@@ -64,6 +64,7 @@ STOCKPILE_NODE = "nds_us"
 STOCKPILE_MATERIAL = "ndfeb_hre_magnet"
 STOCKPILE_MULTIPLIERS = [0.0, 0.5, 1.0, 2.0, 4.0]     # x the network file's initial stock
 OUT_DIR = Path("results/truce_expiry")
+GROUP_SCOPES = {"defense": "sector:defense", "civil": "civil"}   # user group -> KPI scope
 
 P_RENEW = "truce.renewal_probability"
 P_STOCK = f"nodes.{STOCKPILE_NODE}.initial.{STOCKPILE_MATERIAL}"
@@ -86,9 +87,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def file_stock(network: sim.Network) -> float:
     """Initial stock of the stockpile's magnets in the network file."""
     return float(network.to_dict()["nodes"][STOCKPILE_NODE]["stock"][STOCKPILE_MATERIAL]["initial"])
-
-
-GROUP_SCOPES = {"defense": "sector:defense", "civil": "civil"}
 
 
 def add_group_columns(table: pd.DataFrame, name: str, scope: str, expiry_day: float,
@@ -145,7 +143,8 @@ def print_table(df: pd.DataFrame, horizon_after_expiry: float, expiry: str) -> N
     for _, r in df.iterrows():
         cells = []
         for grp in GROUP_SCOPES:
-            cells.append(f"{100 * r[f'{grp}_fill_rate']:6.2f} +-{100 * r[f'{grp}_fill_rate_ci95']:5.2f} "
+            cells.append(f"{100 * r[f'{grp}_fill_rate']:6.2f} "
+                         f"+-{100 * r[f'{grp}_fill_rate_ci95']:5.2f} "
                          f"{r[f'{grp}_backordered_t']:10.1f} {r[f'{grp}_stockout_days']:10.0f} "
                          f"{r[f'{grp}_p_short_before_expiry']:9.2f} "
                          f"{r[f'{grp}_p_shortage_after_expiry']:8.2f} "

@@ -10,12 +10,14 @@ The data path is one line: network file -> :class:`~sim.network.Network` (valida
 True
 """
 
+from . import flows  # customs-style tables (sim.flows), usable after a plain `import sim`
 from .engine import Model, simulate
 from .errors import ModelError, NetworkError, ScenarioError
 from .experiment import MonteCarloResults, compare_scenarios, monte_carlo, paired_comparison
 from .network import Network, list_networks, load_network, save_network
 from .results import Run
 from .scenario import Scenario, list_scenarios, load_scenario
+from .sourcing import with_sourcing
 from .sweep import SweepResults, sweep
 
 __version__ = "0.1.0"
@@ -24,5 +26,5 @@ __all__ = [
     "simulate", "Model", "Run", "Network", "load_network", "save_network", "list_networks",
     "Scenario", "load_scenario", "list_scenarios", "ModelError", "NetworkError", "ScenarioError",
     "monte_carlo", "MonteCarloResults", "paired_comparison", "compare_scenarios", "sweep",
-    "SweepResults", "__version__",
+    "SweepResults", "with_sourcing", "__version__",
 ]

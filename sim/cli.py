@@ -90,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (("show", "print a scenario file"),
                          ("validate", "check a scenario (against a network) and print its errors")):
         a = ssub.add_parser(action, help=text, description=text)
-        a.add_argument("scenario", help="built-in scenario name or TOML path")
+        a.add_argument("scenario", help="built-in scenario name or TOML path (NAME+LAYER adds "
+                       "layers)")
+        if action == "show":
+            a.add_argument("--resolved", action="store_true",
+                           help="print the scenario with extends and layers resolved")
         if action == "validate":
             a.add_argument("--network", default="rare_earth_2025", help="network to check against")
     _add_experiment_commands(sub)
@@ -216,6 +220,12 @@ def _cmd_network(args, parser) -> int:
         dem = ", ".join(f"{m} {d.rate_t_per_year:,.1f} t/yr" for m, d in n.demand.items())
         what = "; ".join(x for x in (f"makes {prod}" if prod else "", f"demand {dem}" if dem else "")
                          if x)
+        if n.fleet is not None:
+            what += "; fleet: " + ", ".join(
+                f"{c.count} {c.name} ({c.share:.0%}, cover " + (
+                    f"{c.cover_days[0]:.0f}" if min(c.cover_days) == max(c.cover_days) else
+                    f"{min(c.cover_days):.0f}-{max(c.cover_days):.0f}") + " d)"
+                for c in n.fleet.classes)
         print(f"  {n.id:24s} {n.kind:13s} {n.country}  {n.sector or '':12s} {what}")
     print("\nlanes:")
     for l in net.lanes:
@@ -238,6 +248,11 @@ def _cmd_scenario(args, parser) -> int:
             print(f"{name:20s} {desc}")
         return 0
     if args.action == "show":
+        if args.resolved or "+" in str(args.scenario):
+            import tomli_w
+
+            print(tomli_w.dumps(load_scenario(args.scenario).to_dict()))
+            return 0
         path = scenario_path(args.scenario)
         load_scenario(path)
         print(path.read_text())

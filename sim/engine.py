@@ -63,14 +63,16 @@ What makes it fast
   :class:`RecordLog` buffers instead) and turned into daily series and KPIs with numpy after
   the run (:mod:`sim.results`, :mod:`sim.metrics`).
 * The install compiles this module with Cython, typed by ``engine.pxd`` (see "The compiled
-  engine" at the end): the same code and the same results, the engine about 2.5 times as
-  fast.
+  engine" at the end): the same code and the same results, a faster engine (figures in
+  benchmarks/README.md).
 
 Flow rules
 ----------
 * Orders placed on lanes are split among the buyer's usable lanes in proportion to their shares
   (``order_split = "proportional"``) or sent whole to one lane by smooth weighted round-robin
-  (``"single"``). A buyer with ``max_supplier_wait_days`` leaves out, for each order, the lanes
+  (``"single"``); the shares are the network's, or follow landed costs under a scenario's
+  ``[sourcing]`` rule (set by :mod:`sim.sourcing` when tariffs change).
+  A buyer with ``max_supplier_wait_days`` leaves out, for each order, the lanes
   whose supplier could not ship it within that many days (its queue beyond stock, at its
   production rate), so it does not queue behind a congested supplier while others have stock.
   Orders reach the supplier at once; what it cannot ship now waits in its FIFO backlog.
@@ -148,9 +150,9 @@ def records_array(values, width: int) -> np.ndarray:
     """A change log (a flat list of numbers, or a :class:`RecordLog`) as an (n, *width*)
     float array, after the run.
 
-    The compiled build converts in a C loop, about eight times faster than ``np.fromiter``
-    (the logs of a default replication hold ~100,000 numbers); both convert each number as
-    ``float()`` does, so the arrays are the same."""
+    The compiled build converts in a C loop, without a Python float per number (the logs of a
+    default replication hold ~100,000 numbers); both convert each number as ``float()``
+    does, so the arrays are the same."""
     if not isinstance(values, list):     # a RecordLog (of either build)
         return values.array()
     n = len(values)
@@ -261,8 +263,8 @@ class EventHeap:
     the :class:`simpy.Event`) of each.
 
     The Python build puts these entries on SimPy's queue as tuples, where ordering them
-    costs a Python comparison of tuples at every step of every push and pop (about a tenth
-    of a compiled replication). Here the keys are compared as C numbers. Event ids are unique
+    costs a Python comparison of tuples at every step of every push and pop (figures in
+    benchmarks/README.md). Here the keys are compared as C numbers. Event ids are unique
     and come from SimPy's own counter, so this heap and SimPy's queue, merged by key in
     :meth:`Model._loop`, give exactly the order of one queue. It works as plain Python too
     (slowly: the tests use it so)."""
@@ -1687,7 +1689,7 @@ class Model:
         arrays). The model is a web of reference cycles (stocks, lanes, lines, scheduled
         callbacks and the model point at each other); left whole, it would wait for Python's
         cyclic garbage collector, and each collection until then would walk all of it, change
-        logs item by item: ~10% of a replication's time, in rare long pauses. The model
+        logs item by item, in rare long pauses (see benchmarks/README.md). The model
         cannot be used afterwards; :func:`simulate` calls this."""
         for st in self.stocks.values():
             st.model = st.producer = st.echelon = st.deferred = None
@@ -1727,8 +1729,8 @@ class Model:
 def gc_paused():
     """Pause Python's cyclic garbage collector while a model is built and run. The event loop
     creates no reference cycles (its garbage goes by reference counting), but its many small
-    allocations set off collections that walk every live object; on the large peer network
-    that was ~12% of a replication. The model's own cycles are broken after the run by
+    allocations set off collections that walk every live object, at a cost that grows with
+    the model (see benchmarks/README.md). The model's own cycles are broken after the run by
     :meth:`Model.release` (in :func:`simulate`), or collected later."""
     was_enabled = gc.isenabled()
     gc.disable()
@@ -1777,8 +1779,9 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
         ``"bulk"`` (default): production lines without inputs complete batches that ship
         nothing without an event; ``"events"``: every batch is an event (same results).
     shortage_after:
-        Date from which ``first_shortage_day`` is measured (default: the scenario's
-        ``shortage_after``, else the start).
+        Event date from which ``first_shortage_after_day`` is measured (default: the
+        scenario's ``shortage_after``, else the start; ``first_shortage_day`` always counts
+        from the start).
 
     Examples
     --------
@@ -1801,9 +1804,9 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
 # sim._engine_compiled (optional: without Cython or a C compiler the install goes on without
 # it). It is the same code, so it gives the same results, bit for bit (the tests run both
 # builds on the same configurations and compare every recorded array); it runs the engine
-# about 2.5 times as fast, since the hot classes' attributes and calls become C, and so do the
-# event heap and the change logs (EventHeap, RecordLog; the Python build keeps SimPy's queue
-# and lists). The compiled
+# faster (benchmarks/README.md has the figures), since the hot classes' attributes and calls
+# become C, and so do the event heap and the change logs (EventHeap, RecordLog; the Python
+# build keeps SimPy's queue and lists). The compiled
 # module records the SHA-256 of the engine.py and engine.pxd it was built from, and it is
 # used only when they match the files here: an edited engine.py runs as Python (with a
 # warning) until it is rebuilt, never silently as the old compiled code.
@@ -1876,3 +1879,5 @@ if not _IS_COMPILED_COPY:
         for _name in _COMPILED_NAMES:
             globals()[_name] = getattr(_compiled, _name)
         del _name
+        # doctest collects only this module's own functions: keep simulate's example
+        __test__ = {"simulate": _compiled.simulate.__doc__}

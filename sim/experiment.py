@@ -102,9 +102,9 @@ class _Inputs:
     """The network and scenario that every task of a run (or of one sweep point) shares,
     serialised once for all of them.
 
-    Pickled as they are, a network and scenario cost each task about 1 ms to pickle and 1 ms
-    to unpickle, and a Dask client, which names a task by hashing its arguments, about 15 ms
-    more to hash them: on 16 workers that kept the workers waiting half the time. Here they are
+    Pickled as they are, a network and scenario cost each task a pickle and an unpickle, and
+    a Dask client, which names a task by hashing its arguments, a walk through both besides:
+    on many workers that kept the workers waiting (see benchmarks/README.md). Here they are
     pickled once, named by the SHA-256 of those bytes (also their Dask token), and each worker
     process unpickles a given pair once and keeps it for the tasks after (a few pairs at most).
     Sharing is safe because a run never changes its network or scenario.
@@ -336,18 +336,20 @@ class MonteCarloResults:
         """Replications that completed."""
         return len(self.per_rep)
 
-    def trade_flows(self):
+    def trade_flows(self, **select):
         """Bands over replications of the monthly trade flows (tonnes across each border by
         exporter, importer, material and month), when :func:`monte_carlo` ran with
         ``trade_flows=True``: a tidy DataFrame, columns in
-        :func:`sim.flows.trade_flow_bands`."""
+        :func:`sim.flows.trade_flow_bands`, whose keywords (``by``, ``exporters``,
+        ``importers``, ``materials``) select and add flows per replication first, e.g.
+        ``trade_flows(by=("exporter",), exporters=["CN"], materials=magnets)``."""
         from . import flows
 
         if self.trade is None:
             raise ModelError("no trade flows kept: run monte_carlo(..., trade_flows=True) "
                              "(CLI: mc --trade-flows)", field="trade_flows")
         return flows.trade_flow_bands(self.trade["tonnes"], self.trade["groups"],
-                                      self.meta["start"], int(self.meta["ndays"]))
+                                      self.meta["start"], int(self.meta["ndays"]), **select)
 
     def series_nbytes(self) -> int:
         """Bytes held by the reduced series (the part of memory that grows with reps)."""
@@ -564,7 +566,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     trade_flows:
         Keep each replication's monthly trade flows (tonnes across each border by exporter,
         importer and material, :func:`sim.flows.trade_flows`), reduced in the worker to a
-        float32 array of (exporter, importer, material) x months, about 6 KB a replication
+        float32 array of (exporter, importer, material) x months, about 8 KB a replication
         on the default network; :meth:`MonteCarloResults.trade_flows` gives their bands.
 
     Returns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import sys
 from pathlib import Path
@@ -180,6 +181,12 @@ def _print_mc(res) -> None:
               f"after {res.meta['reps_used']} reps")
     print(rows[["kpi", "scope", "mean", "ci95_low", "ci95_high", "q05", "q95"]]
           .to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    event = s[(s["kpi"] == "shortage_after_event_day") & (s["scope"] == "policy")]
+    if len(event) and "start" in res.meta:
+        day = float(event["mean"].iloc[0])
+        date = _dt.date.fromisoformat(res.meta["start"]) + _dt.timedelta(days=int(day))
+        print(f"(first_shortage_day: day of the run from its start, {res.meta['start']}; "
+              f"first_shortage_after_day: the same from the event on {date}, day {day:g})")
     for f in res.failures[:5]:
         print(f"FAILED replication {f['replication']}: {f['error']}")
 

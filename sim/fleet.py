@@ -8,7 +8,7 @@ initial stock, so that the KPIs count stoppages plant by plant.
 TOML schema (in a network file)::
 
     [nodes.eu_auto.fleet]
-    source = "CLEPA 2025: just-in-time plants hold 2-4 weeks; the rest two to three months"
+    source = "..."                # where the split and the covers come from
     plants = [
       { name = "just-in-time", share = 0.3, count = 6, cover_days = 21 },
       { name = "buffered", share = 0.7, count = 14,
@@ -19,8 +19,9 @@ Each entry of ``plants`` is a *class* of ``count`` identical-share plants (``cou
 
 * ``share`` (> 0): the class's share of the node's demand, split equally among its plants;
   the shares of the classes sum to 1.
-* ``cover_days`` (>= 0): the plants' stock cover, in days of their own demand: a number (every
-  plant of the class), a list of ``count`` numbers (one per plant), or a distribution
+* ``cover_days`` (>= 0): the plants' stock cover, in days of their own demand, when the node
+  holds the fleet's mean cover (see below): a number (every plant of the class), a list of
+  ``count`` numbers (one per plant), or a distribution
   ``{dist = "uniform", min, max}`` / ``{dist = "triangular", min, mode, max}`` /
   ``{dist = "fixed", value}``, from which plant *j* of *n* takes the quantile
   ``(j - 0.5) / n``. The covers are fixed quantiles, not drawn per replication: the spread of
@@ -74,6 +75,9 @@ every ``sector:``, ``country:``, ``civil`` and ``network`` scope holding it) add
 (demand, filled, backorders, costs: sums over plants; first shortage: the earliest plant's;
 stockout days: days on which any plant is in stockout), and each plant class gets the scope
 ``plants:<node>/<class>``. :meth:`sim.results.Run.plant_kpis` gives the KPIs of each plant.
+Holding costs and :meth:`~sim.results.Run.sector_series` count the plants' stock on hand and
+backlogs (a plant's surplus does not cover another's backlog); :meth:`~sim.results.Run.series`
+and the material balance show the node's pooled stock, which the engine holds.
 
 Fleets need ``unmet = "backorder"``: with lost sales the node's level is floored at zero, so
 the plants' levels are not a function of the node's (a plant that is empty would lose sales that

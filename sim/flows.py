@@ -30,7 +30,7 @@ import datetime as _dt
 import numpy as np
 
 __all__ = ["trade_flows", "lane_flows", "capacity_utilisation", "border_balance",
-           "PERIODS", "trade_groups", "monthly_trade_array", "trade_flow_bands"]
+           "PERIODS", "TRADE_KEYS", "trade_groups", "monthly_trade_array", "trade_flow_bands"]
 
 PERIODS = ("day", "week", "month")
 # columns of a lane's log (see LaneRecord)
@@ -189,30 +189,54 @@ def monthly_trade_array(run) -> np.ndarray:
     return np.bincount(slot, weights=log[:, _QTY], minlength=G * P).reshape(G, P)
 
 
-def trade_flow_bands(tonnes: np.ndarray, groups, start, ndays: int):
+TRADE_KEYS = ("exporter", "importer", "material")
+
+
+def trade_flow_bands(tonnes: np.ndarray, groups, start, ndays: int, *,
+                     by=TRADE_KEYS, exporters=None, importers=None, materials=None):
     """Bands over replications of monthly trade flows, as a tidy :class:`pandas.DataFrame`.
 
     *tonnes* is a (replications x groups x months) array of :func:`monthly_trade_array`
     values, *groups* its ``(exporter, importer, material)`` rows, *start* and *ndays* the
     runs' first day and length. Statistics are computed in float64 over the replications.
 
-    Columns (one row per exporter, importer, material and month): ``period`` (str,
-    ``YYYY-MM``), ``period_start`` (datetime64[ns]), ``days`` (int64), ``exporter``,
-    ``importer``, ``material`` (str), ``n`` (int64, replications), ``mean``, ``sd``, ``se``,
-    ``ci95_low``, ``ci95_high`` (float64, tonnes: the mean's normal 95% interval), ``q05``,
-    ``q25``, ``q50``, ``q75``, ``q95`` (float64, tonnes: quantiles over replications, the
-    experiment's QUANTILES).
+    *exporters*, *importers*, *materials* (lists; default all) keep only those flows, and *by*
+    names the keys kept apart (a subset of ``("exporter", "importer", "material")``): the
+    flows of the other keys are added within each replication before the statistics, so
+    ``by=("exporter",), materials=[...magnets...]`` gives the bands of each country's total
+    magnet exports (quantiles of a sum, not sums of quantiles).
+
+    Columns (one row per kept key combination and month): ``period`` (str, ``YYYY-MM``),
+    ``period_start`` (datetime64[ns]), ``days`` (int64), the keys of *by* (str), ``n``
+    (int64, replications), ``mean``, ``sd``, ``se``, ``ci95_low``, ``ci95_high`` (float64,
+    tonnes: the mean's normal 95% interval), ``q05``, ``q25``, ``q50``, ``q75``, ``q95``
+    (float64, tonnes: quantiles over replications, the experiment's QUANTILES).
     """
     import pandas as pd
 
+    from .errors import ModelError
     from .experiment import QUANTILES, Z95
 
+    by = (by,) if isinstance(by, str) else tuple(by)
+    bad = [k for k in by if k not in TRADE_KEYS]
+    if bad or len(set(by)) != len(by):
+        raise ModelError(f"must name distinct keys among {', '.join(TRADE_KEYS)}, got {by!r}",
+                         field="by")
     start = start if isinstance(start, _dt.date) else _dt.date.fromisoformat(str(start)[:10])
     _, labels, starts, counts = _periods(start, ndays, "month")
     x = np.asarray(tonnes, dtype=np.float64)
+    keep = [i for i, g in enumerate(groups)
+            if all(f is None or v in f for v, f in zip(g, (exporters, importers, materials)))]
+    cols = [TRADE_KEYS.index(k) for k in by]
+    combos: dict[tuple, list[int]] = {}
+    for i in keep:
+        combos.setdefault(tuple(groups[i][c] for c in cols), []).append(i)
+    groups = sorted(combos)
+    if x.ndim == 3:     # the kept flows of each combination added per replication and month
+        x = np.stack([x[:, combos[g], :].sum(axis=1) for g in groups], axis=1) if groups \
+            else np.zeros((x.shape[0], 0, x.shape[2]))
     R, G, M = x.shape
     if M != len(labels):
-        from .errors import ModelError
         raise ModelError(f"{M} months of trade flows for a run of {len(labels)} months",
                          field="trade_flows")
     mean = x.mean(axis=0) if R else np.full((G, M), np.nan)
@@ -223,9 +247,8 @@ def trade_flow_bands(tonnes: np.ndarray, groups, start, ndays: int):
         "period": np.tile(np.asarray(labels, dtype=object), G),
         "period_start": np.tile(starts.astype("datetime64[ns]"), G),
         "days": np.tile(counts, G),
-        "exporter": np.repeat(np.asarray([g[0] for g in groups], dtype=object), M),
-        "importer": np.repeat(np.asarray([g[1] for g in groups], dtype=object), M),
-        "material": np.repeat(np.asarray([g[2] for g in groups], dtype=object), M),
+        **{k: np.repeat(np.asarray([g[j] for g in groups], dtype=object), M)
+           for j, k in enumerate(by)},
         "n": np.full(G * M, R, dtype=np.int64),
         "mean": mean.ravel(), "sd": sd.ravel(), "se": se.ravel(),
         "ci95_low": (mean - Z95 * se).ravel(), "ci95_high": (mean + Z95 * se).ravel(),
@@ -429,12 +452,6 @@ def _capacity_logs(run) -> list[np.ndarray]:
             cap = cap[last]
         out.append(cap)
     return out
-
-
-def period_count(start: _dt.date, ndays: int, period: str = "month") -> int:
-    """Number of periods of a run of *ndays* days from *start*."""
-    _check_period(period)
-    return len(_periods(start, ndays, period)[1]) if ndays > 0 else 0
 
 
 def month_labels(start: _dt.date, ndays: int) -> list[str]:

@@ -78,8 +78,10 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import hashlib
+import importlib.resources
 import json
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +97,7 @@ from .materials import Material, material_from_table
 __all__ = [
     "KINDS", "Network", "NodeSpec", "LaneSpec", "StockSpec", "ProductionSpec", "DemandSpec",
     "PolicySpec", "load_network", "save_network", "network_path", "list_networks",
+    "shipped_folder", "shipped_names",
     "ISO_COUNTRIES", "parse_date",
 ]
 
@@ -858,9 +861,40 @@ class Network:
 # Files
 # ---------------------------------------------------------------------------------------------
 
+def shipped_folder(*parts: str) -> Path:
+    """The folder of the shipped data files (networks; *parts* name a subfolder, e.g.
+    ``"scenarios"`` or ``"scenarios", "layers"``).
+
+    The data live in the repository's top-level ``networks/`` folder. A wheel installs that
+    folder as the data package ``sim._networks`` (pyproject.toml maps it there, so no
+    top-level package named ``networks`` is installed), found with :mod:`importlib.resources`;
+    in a source checkout, where that package does not exist, it is the ``networks/`` folder
+    beside ``sim/``. Whether the folder exists is for the caller to check."""
+    try:
+        # relative to this package, which benchmarks/compare_versions.py imports under aliases
+        root = importlib.resources.files(f"{__package__}._networks")
+    except ModuleNotFoundError:
+        root = _NETWORKS_DIR
+    # pip installs wheels unpacked, so the package data are files on disk (a Path); a zipped
+    # install (a Traversable that is no Path) has no files that a manifest could hash
+    return Path(os.fspath(root)).joinpath(*parts)
+
+
+def shipped_names(folder: Path, what: str) -> list[str]:
+    """Names (file stems) of the ``*.toml`` files in a shipped *folder*, sorted; a
+    :class:`ModelError` naming the folder when there are none (an install without its data
+    files), so that a listing of nothing is an error, not an empty success."""
+    names = sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+    if not names:
+        raise ModelError(f"no shipped {what} found (no *.toml files): the package's data files "
+                         "are missing; reinstall rare-earth-sim", file=str(folder))
+    return names
+
+
 def list_networks() -> list[str]:
-    """Names of the networks shipped in ``networks/``."""
-    return sorted(p.stem for p in _NETWORKS_DIR.glob("*.toml"))
+    """Names of the shipped networks (the repository's ``networks/`` folder, installed as
+    package data); a :class:`ModelError` when none are found."""
+    return shipped_names(shipped_folder(), "networks")
 
 
 def network_path(name_or_path: str | Path) -> Path:
@@ -870,7 +904,7 @@ def network_path(name_or_path: str | Path) -> Path:
         if not p.exists():
             raise NetworkError(f"file not found: {p}")
         return p
-    shipped = _NETWORKS_DIR / f"{name_or_path}.toml"
+    shipped = shipped_folder() / f"{name_or_path}.toml"
     if shipped.exists():
         return shipped
     raise NetworkError(f"unknown network {str(name_or_path)!r}: not a file and not one of the "

@@ -9,6 +9,8 @@ lanes before time starts, updated only when a policy event fires:
   lane; each shipment then passes :meth:`PolicyEngine.gate` (review delay, approval draw, quota).
   Lanes that no control can touch have ``gate = None`` and pay nothing.
 * ``lane.tariff``: the ad-valorem tariff rate paid on shipments dispatched now.
+* ``lane.share``: under a cost-aware ``[sourcing]`` rule, the buyers' shares follow landed
+  costs, recomputed when a tariff starts or ends (:mod:`sim.sourcing`).
 * ``lane.closed``: a scenario closure is in force; buyers place no new orders on the lane.
   The orders already queued for it at the supplier are cancelled and re-ordered
   elsewhere (``queued_orders = "reroute"``) or stay queued and ship (``"keep"``).
@@ -18,6 +20,21 @@ the material contains one of its elements, the shipment crosses a border into a 
 destination, and either the exporting node is in the controlling country (a direct export) or
 (extraterritorial rule) the controlling country's share of the shipment's content by value
 exceeds the de minimis fraction.
+
+Licences: under ``licence_scope = "shipment"`` each covered shipment is reviewed (a drawn
+review time and approval). Under a wider scope (``"lane"``, ``"buyer"``, ``"country"``,
+``"exporter"``) a control keeps the licences it granted by scope key: a shipment passes at
+once under a valid one; otherwise it waits on the scope's pending application, or files one
+(one application per scope at a time, whatever the number of shipments waiting). A granted
+licence releases every shipment that waited on it and lasts ``licence_validity_days``. A
+denial returns the goods (``"cancel"``), files again at once (``"requeue"``) or after
+``reapply_days`` (``"reapply"``, the goods waiting). Every decision is appended to
+``PolicyEngine.decisions`` (the licence decision log; converted to a table after the run).
+
+Clearance holds (``[[clearance]]``): a shipment that has passed every control goes through the
+holds in force on its lane (testing: a drawn delay, with a finite number of servers a first
+come, first served queue) before :meth:`Model.dispatch <sim.engine.Model.dispatch>`, which is
+where every released shipment leaves (and crosses the border).
 """
 
 from __future__ import annotations
@@ -33,7 +50,7 @@ from .engine import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURN
 from .errors import ScenarioError
 from .streams import SwitchingSampler
 
-__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS"]
+__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table"]
 
 # the events of the licence decision log (Run.licence_decisions), by code
 LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used")
@@ -59,8 +76,8 @@ def _licence_keys(lane, src_country: str, dst_country: str) -> dict:
 
 
 class _Licence:
-    """A granted licence: its scope key, when granted, until when valid, and what shipped
-    under it."""
+    """A granted licence (kept by its control under its scope key): its control, when
+    granted, until when valid, and what shipped under it."""
 
     __slots__ = ("cid", "lane", "granted", "until", "tonnes", "shipments")
 
@@ -79,7 +96,7 @@ class _Application:
 
     # it names its control and gate step rather than holding them, so that no reference cycle
     # (control -> pending -> application -> control) outlives the model (Model.release)
-    __slots__ = ("cid", "pos", "key", "lane", "waiting", "params")
+    __slots__ = ("cid", "pos", "key", "lane", "waiting", "params", "filed")
 
     def __init__(self, cid: str, pos: int, key, lane: int) -> None:
         self.cid = cid
@@ -88,6 +105,7 @@ class _Application:
         self.lane = lane          # the lane whose shipment filed it
         self.waiting: list = []   # (lane, qty, prov, shipped_at, cleared control ids)
         self.params: dict = {}
+        self.filed = 0.0          # when the application under review was filed
 
 
 class _ClearanceState:
@@ -162,7 +180,7 @@ class _ControlState:
                                                      "on_denial", "avoid_days", "quota_t",
                                                      "quota_period_days", "de_minimis",
                                                      "licence_scope", "licence_validity_days",
-                                                     "reapply_days")}
+                                                     "reapply_days", "licence_validity_from")}
         self.licences: dict = {}      # scope key -> _Licence (the latest granted)
         self.pending: dict = {}       # scope key -> _Application
         self.buyer_params: dict[str, dict] = {}
@@ -202,7 +220,7 @@ class _GateStep:
 
     def __init__(self, state: _ControlState, by_origin: bool, origin_index: int,
                  content_share: float, review: SwitchingSampler,
-                 approval: SwitchingSampler, keys: dict) -> None:
+                 approval: SwitchingSampler, pos: int) -> None:
         self.state = state
         self.cid = state.spec.id
         self.by_origin = by_origin
@@ -210,8 +228,8 @@ class _GateStep:
         self.content_share = content_share
         self.review = review
         self.approval = approval
-        self.keys = keys          # licence scope -> key of this lane's shipments
-        self.pos = 0              # its place among the lane's steps
+        self.keys = None          # licence scope -> key of this lane's shipments (at first use)
+        self.pos = pos            # its place among the lane's steps
 
 
 def licence_table(rows: list, horizon: float) -> dict:
@@ -301,8 +319,6 @@ class PolicyEngine:
         self.sourcing = SourcingRule.for_model(model, scenario.sourcing)
         # what gate() checks for each gated lane, worked out once (its draws open their
         # streams at the first licence)
-        countries = {l.index: (net.nodes[l.spec.src].country, net.nodes[l.spec.dst].country)
-                     for l in model.lanes}
         self._lane_steps = {
             index: tuple(_GateStep(cs, by_origin, self._country_index.get(cs.spec.exporter, -1),
                                    self.content_share[index],
@@ -310,28 +326,29 @@ class PolicyEngine:
                                        _REVIEW_STREAM, cs.spec.id, model.lanes[index].id)),
                                    SwitchingSampler(model.streams, _licence_stream(
                                        _APPROVAL_STREAM, cs.spec.id, model.lanes[index].id)),
-                                   _licence_keys(model.lanes[index], *countries[index]))
-                         for cs, by_origin in gating)
+                                   pos)
+                         for pos, (cs, by_origin) in enumerate(gating))
             for index, gating in self._lane_controls.items()}
-        for steps in self._lane_steps.values():
-            for pos, step in enumerate(steps):
-                step.pos = pos
         # clearance holds: per lane, the holds that may cover it (in scenario order)
         self.clearances = [
             _ClearanceState(h, i, SwitchingSampler(model.streams, ("clearance", h.id)))
             for i, h in enumerate(scenario.clearance)]
         self._lane_clearance: dict[int, tuple] = {}
-        for lane in model.lanes:
-            src_c, dst_c = countries[lane.index]
+        for lane in model.lanes if self.clearances else ():
+            src_c = net.nodes[lane.spec.src].country
+            dst_c = net.nodes[lane.spec.dst].country
+            if src_c == dst_c:
+                continue
             mat = mats[lane.material]
             held = tuple(cl for cl in self.clearances
-                         if cl.spec.exporter == src_c and dst_c != src_c
-                         and cl.spec.covers_destination(dst_c)
+                         if cl.spec.exporter == src_c and cl.spec.covers_destination(dst_c)
                          and (lane.material in cl.spec.materials
                               or mat.contains_any(cl.spec.elements)))
             if held:
                 self._lane_clearance[lane.index] = held
-        if not self._lane_clearance:        # nothing held: a released shipment goes straight on
+        if not self._lane_clearance:
+            # nothing is ever held: a released shipment goes straight to Model.dispatch (the
+            # instance attribute takes the method's place, saving a call per shipment)
             self._release = model.dispatch
 
     # -- demand -----------------------------------------------------------------------------
@@ -598,13 +615,15 @@ class PolicyEngine:
                     gated = True
             elif lane.index in cs.extra_set:
                 gated = True
+        held = False
         if not gated:
             for cl in self._lane_clearance.get(lane.index, ()):
                 if cl.active:
-                    gated = True
+                    held = True
         was = lane.banned
         lane.banned = banned
-        lane.gate = self.gate if gated else None
+        # a lane only a clearance hold covers skips the controls' checks
+        lane.gate = self.gate if gated else self._clearance_gate if held else None
         if banned and not was:
             self._drop_backlog(lane)
 
@@ -636,12 +655,13 @@ class PolicyEngine:
         """Decide what happens to a shipment on a gated lane (called by the engine).
 
         *shipped_at* is when the goods left the supplier (differs from *now* when a denied
-        shipment is re-applied). *cleared* holds the ids of the controls whose licence the shipment has
-        already obtained (a shipment released by a granted licence comes back through here for
-        the other controls). A control whose ``licence_scope`` is not ``"shipment"`` lets the
-        shipment pass under a valid licence of its scope, or makes it wait on the scope's
-        pending application (filing one if there is none); per-shipment reviews are drawn
-        after every scoped licence is in hand, in the order of the controls."""
+        shipment is re-applied). *cleared* holds the ids of the controls whose licence the
+        shipment has already obtained (a shipment released by a granted licence comes back
+        through here for the other controls). A control whose ``licence_scope`` is not
+        ``"shipment"`` lets the shipment pass under a valid licence of its scope, or makes it
+        wait on the scope's pending application (filing one if there is none); per-shipment
+        reviews are drawn after every scoped licence is in hand, in the order of the
+        controls."""
         if shipped_at is None:
             shipped_at = now
         quota_controls = None
@@ -678,7 +698,11 @@ class PolicyEngine:
                 continue
             if cleared and step.cid in cleared:
                 continue
-            key = step.keys[scope]
+            keys = step.keys
+            if keys is None:
+                keys = step.keys = _licence_keys(lane, lane.src.node.country,
+                                                 lane.dst.node.country)
+            key = keys[scope]
             lic = cs.licences.get(key)
             if lic is not None and lic.until > now:
                 if used is None:
@@ -696,6 +720,7 @@ class PolicyEngine:
                 lic.shipments += 1
                 self.decisions.append((now, _USED, lic.cid, lane.index, qty, 0.0))
         denied_by = None
+        lapsed = False
         review = 0.0
         if reviews is not None:
             for step, p in reviews:
@@ -709,6 +734,17 @@ class PolicyEngine:
                     review = r
                 if not ok and denied_by is None:
                     denied_by = step.state
+                elif ok and p["licence_validity_from"] == "application" \
+                        and r >= p["licence_validity_days"]:
+                    # its validity ran from the filing: granted already expired, so the
+                    # shipment is reviewed again when it arrives
+                    self.decisions.append((now + r, _EXPIRED, step.cid, lane.index, 0.0,
+                                           math.nan))
+                    lapsed = True
+        if lapsed and denied_by is None:
+            self.model.at(review, 1, self._reapply_shipment,
+                          (lane, qty, prov, shipped_at, cleared))
+            return
         self.model.at(review, 1, self._after_review,
                       (lane, qty, prov, shipped_at, denied_by,
                        tuple(quota_controls) if quota_controls is not None else (), cleared))
@@ -758,6 +794,7 @@ class PolicyEngine:
         app.params = p
         r = step.review(p["review_days"])
         ok = step.approval(_STANDARD_UNIFORM) < p["approval_probability"]
+        app.filed = now
         tonnes = 0.0
         for e in app.waiting:
             tonnes += e[1]
@@ -776,9 +813,22 @@ class PolicyEngine:
         for e in app.waiting:
             tonnes += e[1]
         if ok:
+            p = app.params
+            start = app.filed if p["licence_validity_from"] == "application" else now
+            until = start + p["licence_validity_days"]
+            if until <= now:
+                # granted already expired (its validity ran from the filing): file again
+                self.decisions.append((now, _GRANTED, cid, app.lane, tonnes, r))
+                self.decisions.append((now, _EXPIRED, cid, app.lane, 0.0, math.nan))
+                if cs.in_force:
+                    self._file(app, self._params_now(app), now)
+                else:
+                    del cs.pending[app.key]
+                    self._release_waiting(app, now, None)
+                return
             del cs.pending[app.key]
             self.decisions.append((now, _GRANTED, cid, app.lane, tonnes, r))
-            lic = _Licence(cid, app.lane, now, now + app.params["licence_validity_days"])
+            lic = _Licence(cid, app.lane, now, until)
             cs.licences[app.key] = lic
             self.granted.append(lic)
             self._release_waiting(app, now, lic)
@@ -864,6 +914,10 @@ class PolicyEngine:
         for index, held in self._lane_clearance.items():
             if cl in held:
                 self._refresh_lane(self.model.lanes[index])
+
+    def _clearance_gate(self, lane, qty: float, prov, now: float) -> None:
+        """The gate of a lane no control covers now but a clearance hold does."""
+        self._release(lane, qty, prov, now, now)
 
     def _release(self, lane, qty: float, prov, now: float, shipped_at: float,
                  after: int = 0) -> None:

@@ -462,7 +462,8 @@ class Run:
     @cached_property
     def _kpi_streams(self) -> list[DemandRecord]:
         """The demand streams the KPIs count: ``demand``, with each stream of a fleet node
-        replaced by its plants' streams (:func:`sim.fleet.plant_records`), in plant order."""
+        replaced by its plants' streams (as :func:`sim.fleet.plant_records` makes them), in
+        plant order."""
         return self._kpi_pair[0]
 
     @cached_property
@@ -496,8 +497,7 @@ class Run:
                 lost.append(d.lost)
                 continue
             fleet, rate = self.fleets[d.node]
-            block = plant_block(d, fleet, rate[d.material])
-            bD, blev, bfil, bday = block
+            bD, blev, bfil, bday = plant_block(d, fleet, rate[d.material])
             plants = fleet.plants()
             records += [DemandRecord(d.node, d.material, d.sector, d.country, d.lost, d.T,
                                      bD[i], blev[i], bfil[i], bday[i], name, cls)
@@ -930,6 +930,16 @@ class Run:
                          + (f"  {when[1]}" if after else ""))
         lines.append("fill rate: tonnes filled on arrival / demanded; orders full: share of orders "
                      "filled completely; stockout d: days with unmet backlog or lost demand")
+        def first(scope: str) -> str:
+            if not self.kpi("shortage_occurred", scope):
+                return "none"
+            return self.date_of(self.kpi("first_shortage_day", scope)).isoformat()
+
+        for node, (fleet, _) in self.fleets.items():
+            classes = ", ".join(f"{c.name} {first(f'plants:{node}/{c.name}')}"
+                                for c in fleet.classes)
+            lines.append(f"fleet {node} ({len(fleet.plants())} plants): first plant short "
+                         f"{first(f'node:{node}')}; by class: {classes}")
         if self.truce_outcomes:
             lines.append(f"truce outcomes: {', '.join(self.truce_outcomes)}")
         return "\n".join(lines)

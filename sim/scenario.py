@@ -8,7 +8,7 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     description = "one line shown by `python -m sim scenario list`"
     start = 2025-01-01            # day 0 of the run
     end = 2029-01-01              # the run stops here (exclusive)
-    shortage_after = 2026-11-10   # first-shortage KPIs count from this date
+    shortage_after = 2026-11-10   # first_shortage_after_day counts from this date
     network = "rare_earth_2025"   # optional: the network it was written for
 
     [controls.apr_2025]           # an export control (any id)
@@ -32,6 +32,10 @@ and parameter may carry ``source``; say "assumption" where it is one)::
                                   # (apply again at once) | "reapply" (goods wait; apply again
                                   # after reapply_days)
     reapply_days = 14             # on_denial = "reapply"
+    licence_validity_from = "grant"   # or "application": the validity runs from the filing,
+                                  # so a licence reviewed longer than its validity arrives
+                                  # expired and the exporter files again (any scope; needs
+                                  # licence_validity_days)
     avoid_days = 60               # "cancel": after a denial the buyer avoids the lane this long
     quota_t = 1000                # quota: tonnes per period
     quota_period_days = 365
@@ -52,7 +56,8 @@ Regime parameters are checked once, when the scenario is read: a control, each d
 (with what is in force before it: the control's parameters, earlier changes for everyone and
 earlier ones for the same buyers or destinations) and a truce escalation must each leave a
 complete regime (licensing: ``review_days``; quota: ``quota_t``; a licence scope other than
-"shipment": ``licence_validity_days``; ``on_denial = "reapply"``: ``reapply_days``).
+"shipment", or a validity counted from the application: ``licence_validity_days``;
+``on_denial = "reapply"``: ``reapply_days``).
 
     [[clearance]]                 # consignments held for testing before they leave a country,
     id = "magnet_testing"         # licensable or not (each is tested, then dispatched)
@@ -153,15 +158,15 @@ from typing import Any
 from .distributions import Distribution, from_spec
 from .errors import ModelError, ScenarioError
 from .materials import parse_elements
-from .network import ISO_COUNTRIES, parse_date, read_toml
+from .network import ISO_COUNTRIES, parse_date, read_toml, shipped_folder, shipped_names
 
 __all__ = [
     "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
-    "DemandSurge", "ClearanceHold", "load_scenario", "compose", "list_layers", "list_scenarios", "resolve_scenario", "scenario_path",
-    "BUILTIN_DIR",
+    "DemandSurge", "load_scenario", "list_scenarios", "resolve_scenario", "scenario_path",
+    "BUILTIN_DIR", "ClearanceHold", "compose", "list_layers", "LAYER_DIR",
 ]
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "networks" / "scenarios"
+BUILTIN_DIR = shipped_folder("scenarios")    # networks/scenarios/, installed as package data
 REGIMES = ("ban", "licensing", "quota")
 
 
@@ -203,6 +208,7 @@ class ExportControl:
     licence_scope: str = "shipment"
     licence_validity_days: float | None = None
     reapply_days: float | None = None
+    licence_validity_from: str = "grant"
     changes: tuple[RegimeChange, ...] = ()
     capacity_nodes: tuple[str, ...] = ()
     capacity_factor: float = 1.0
@@ -476,7 +482,7 @@ def _dist(v: Any, where: str, fld: str) -> Distribution:
 
 _REGIME_PARAMS = {"regime", "review_days", "approval_probability", "on_denial", "avoid_days",
                   "quota_t", "quota_period_days", "de_minimis", "licence_scope",
-                  "licence_validity_days", "reapply_days"}
+                  "licence_validity_days", "reapply_days", "licence_validity_from"}
 ON_DENIAL = ("cancel", "requeue", "reapply")
 LICENCE_SCOPES = ("shipment", "lane", "buyer", "country", "exporter")
 
@@ -507,6 +513,12 @@ def _regime_params(t: dict, where: str) -> dict:
                                             "licence_validity_days", 0, strict=True)
     if "reapply_days" in t:
         out["reapply_days"] = _num(t["reapply_days"], where, "reapply_days")
+    if "licence_validity_from" in t:
+        if t["licence_validity_from"] not in ("grant", "application"):
+            raise ScenarioError(f"must be 'grant' or 'application', got "
+                                f"{t['licence_validity_from']!r}", where=where,
+                                field="licence_validity_from")
+        out["licence_validity_from"] = t["licence_validity_from"]
     if "avoid_days" in t:
         out["avoid_days"] = _num(t["avoid_days"], where, "avoid_days")
     if "quota_t" in t:
@@ -527,8 +539,8 @@ def _destinations(dest: Any, where: str) -> tuple[tuple[str, ...] | None, tuple[
         return tuple(_country(c, where, "destinations") for c in dest), ()
     if isinstance(dest, dict) and set(dest) == {"all_but"} and isinstance(dest["all_but"], list):
         return None, tuple(_country(c, where, "destinations.all_but") for c in dest["all_but"])
-    raise ScenarioError(f"must be \"all\", a list of countries or {{all_but = [...]}}, got {dest!r}",
-                        where=where, field="destinations")
+    raise ScenarioError(f"must be \"all\", a list of countries or {{all_but = [...]}}, got "
+                        f"{dest!r}", where=where, field="destinations")
 
 
 def _parse_clearance(i: int, t: Any) -> ClearanceHold:
@@ -584,6 +596,10 @@ def _check_regime(given: dict, where: str, what: str = "") -> None:
         raise ScenarioError(f"{what}licence_scope = {given['licence_scope']!r} needs "
                             "'licence_validity_days' (how long a granted licence lasts)",
                             where=where, field="licence_validity_days")
+    if regime == "licensing" and given.get("licence_validity_from") == "application" \
+            and "licence_validity_days" not in given:
+        raise ScenarioError(f"{what}licence_validity_from = 'application' needs "
+                            "'licence_validity_days'", where=where, field="licence_validity_days")
     if given.get("on_denial") == "reapply" and "reapply_days" not in given:
         raise ScenarioError(f"{what}on_denial = 'reapply' needs 'reapply_days' (days from a denial "
                             "to the new application)", where=where, field="reapply_days")
@@ -678,7 +694,8 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
         cap_factor = _num(ce["factor"], f"{where}.capacity_effect", "factor", 0, 1)
     base = dict(review_days=None, approval_probability=1.0, on_denial="cancel", avoid_days=60.0,
                 quota_t=0.0, quota_period_days=365.0, de_minimis=0.001,
-                licence_scope="shipment", licence_validity_days=None, reapply_days=None)
+                licence_scope="shipment", licence_validity_days=None, reapply_days=None,
+                licence_validity_from="grant")
     base.update(params)
     base["regime"] = regime
     return ExportControl(id=cid, exporter=_country(t["exporter"], where, "exporter"),
@@ -897,8 +914,8 @@ def _resolve_ref(ref: Any, file: str | None, kind: str) -> Path:
 
 def _remove(data: dict, paths: Any, file: str | None) -> None:
     if not isinstance(paths, list) or not all(isinstance(q, str) and q for q in paths):
-        raise ScenarioError("must be a list of dotted keys such as \"controls.oct_2025_technology\"",
-                            file=file, field="remove")
+        raise ScenarioError("must be a list of dotted keys such as "
+                            "\"controls.oct_2025_technology\"", file=file, field="remove")
     for q in paths:
         *parents, last = q.split(".")
         t = data
@@ -1010,19 +1027,34 @@ def compose(data: dict, file: str | None = None, layers=(), _chain: tuple = ()) 
     for ref in own:
         path = _resolve_ref(ref, file, "layer")
         _apply(base, _read_layer(path, file), str(path))
+        if "extends" in data:           # over a valid scenario: a layer's errors are its own
+            _check_layer(base, path)
     _apply(base, data, file)
     if "extends" in data and "name" not in data.get("scenario", {}) and file is not None:
         base.setdefault("scenario", {})["name"] = Path(file).stem
     if layers:
         if isinstance(layers, str):
             layers = [layers]
+        _parse(base, file)              # the scenario alone first: its errors name its file
         for ref in layers:
             path = _resolve_ref(ref, None, "layer")
             _apply(base, _read_layer(path, None), str(path))
+            _check_layer(base, path)
         head = base.setdefault("scenario", {})
         head["name"] = "+".join([str(head.get("name", Path(file).stem if file else "scenario")),
                                  *(Path(r).stem for r in layers)])
     return base
+
+
+def _check_layer(data: dict, path: Path) -> None:
+    """Parse a valid scenario with a layer applied over it, so that an error names the
+    layer's file."""
+    try:
+        _parse(data, str(path))
+    except ModelError as exc:
+        err = exc if isinstance(exc, ScenarioError) else ScenarioError(
+            exc.problem, where=exc.where, field=exc.field)
+        raise err.with_file(str(path)) from None
 
 
 def list_layers() -> dict[str, str]:
@@ -1036,28 +1068,48 @@ def list_layers() -> dict[str, str]:
     return out
 
 
-def list_scenarios() -> dict[str, str]:
-    """Built-in scenarios: name -> one-line description."""
+def list_scenarios(folder: str = "") -> dict[str, str]:
+    """Built-in scenarios: name -> one-line description.
+
+    *folder* lists a subfolder of the built-in scenarios instead (e.g. ``"layers"``), whose
+    names carry it (``"layers/<name>"``, as :func:`scenario_path` takes them). A
+    :class:`ModelError` when there are none (an install without its data files)."""
+    where = BUILTIN_DIR.joinpath(*folder.split("/")) if folder else BUILTIN_DIR
     out = {}
-    for p in sorted(BUILTIN_DIR.glob("*.toml")):
+    for stem in shipped_names(where, "scenarios"):
+        name = f"{folder}/{stem}" if folder else stem
         try:
-            out[p.stem] = load_scenario(p).description
+            out[name] = load_scenario(where / f"{stem}.toml").description
         except ModelError as exc:   # pragma: no cover - shipped files are tested
-            out[p.stem] = f"(invalid: {exc})"
+            out[name] = f"(invalid: {exc})"
     return out
 
 
+def _builtin_file(name: str) -> Path | None:
+    """The built-in scenario file named *name* (``"truce-holds"``, or with a subfolder,
+    ``"layers/<name>"``), or None."""
+    parts = name.split("/")
+    if name.endswith(".toml") or any(p in ("", ".", "..") for p in parts):
+        return None
+    f = BUILTIN_DIR.joinpath(*parts[:-1]) / f"{parts[-1]}.toml"
+    return f if f.is_file() else None
+
+
 def scenario_path(name_or_path: str | Path) -> Path:
-    """Resolve a built-in scenario name or a path."""
+    """Resolve a built-in scenario name (``"truce-holds"``, or ``"layers/<name>"`` in a
+    subfolder) or a path; a file path that exists comes first."""
     p = Path(name_or_path)
+    builtin = _builtin_file(str(name_or_path))
     if p.suffix == ".toml" or "/" in str(name_or_path) or p.exists():
-        if not p.exists():
-            raise ScenarioError(f"file not found: {p}")
-        return p
-    builtin = BUILTIN_DIR / f"{name_or_path}.toml"
-    if builtin.exists():
+        if p.exists():
+            return p
+        if builtin is not None:
+            return builtin
+        raise ScenarioError(f"file not found: {p}")
+    if builtin is not None:
         return builtin
-    names = ", ".join(sorted(q.stem for q in BUILTIN_DIR.glob("*.toml"))) or "none"
+    names = (", ".join(sorted(q.stem for q in BUILTIN_DIR.glob("*.toml"))) if BUILTIN_DIR.is_dir()
+             else "") or f"none: no scenario files in {BUILTIN_DIR}"
     raise ScenarioError(f"unknown scenario {str(name_or_path)!r}: not a file and not a built-in "
                         f"scenario ({names})")
 

@@ -19,7 +19,8 @@ work) and once before time starts; the buyer's usual rules then apply (lanes clo
 avoided drop out and the rest are renormalised). The ``min_j`` runs over every inbound lane
 of the buyer and material, so shares depend on tariffs only, not on which lanes are usable.
 
-Schema (a scenario section, or a layer file holding only this section)::
+Schema (a scenario section, or a layer file holding this section and a ``[layer]``
+description)::
 
     [sourcing]
     rule = "cost-aware"           # or "fixed" (the default: the network's shares)
@@ -216,8 +217,8 @@ def with_sourcing(scenario, layer="cost-aware-sourcing", **overrides):
         path = layer_path(layer)
         data = read_toml(path)
         if "sourcing" not in data or set(data) - {"sourcing", "layer"}:
-            raise ScenarioError("a sourcing layer holds a [sourcing] section (and its [layer] "
-                                "description) only", file=str(path))
+            raise ScenarioError("a sourcing layer holds a [sourcing] section (and an optional "
+                                "[layer] description) only", file=str(path))
         section, tag = dict(data["sourcing"]), path.stem
     section.update(overrides)
     raw = sc.to_dict()

@@ -125,8 +125,8 @@ class Streams:
 
     def prepare(self, names) -> None:
         """Compute the seeds of streams *names* in one pass, so that :meth:`generator` gives
-        each of them without building a ``SeedSequence`` (about 15 of the 17 us a generator
-        costs; a replication opens one or two per lane and demand stream). The generators
+        each of them without building a ``SeedSequence`` (most of what a generator costs;
+        a replication opens one or two per lane and demand stream). The generators
         are identical to those of :meth:`seed_sequence`: the SeedSequence hash is run on the
         words that all these streams share (seed, replication) once, and on their own words
         (the name's key, which comes last) for all names at once, as uint32 arithmetic."""

@@ -60,7 +60,7 @@ from .scenario import Scenario, resolve_scenario
 __all__ = ["sweep", "SweepResults", "apply_params", "design_points"]
 
 _SCENARIO_KEYS = {"scenario", "controls", "truce", "tariffs", "outages", "lane_closures",
-                  "demand_surges"}
+                  "demand_surges", "sourcing"}
 _NETWORK_KEYS = {"network", "materials", "nodes", "lanes"}
 
 

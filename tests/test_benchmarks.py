@@ -159,3 +159,26 @@ def test_peer_diagnostics_set_a_default_keyword_and_restore_the_class(snp_driver
         with snp._default_keyword(Node, "mode", "dynamic"):
             raise RuntimeError
     assert Node.__init__ is original
+
+
+def test_fleet_cost_splits_the_region_into_nodes_of_the_fleets_shares():
+    """The separate nodes that benchmarks/fleet_cost.py times against a fleet carry the
+    region's demand and initial stock, split as the fleet splits them, and its lanes."""
+    import sim
+
+    fleet_cost = next(_benchmark_module("fleet_cost"))
+    base = sim.load_network(fleet_cost.NETWORK).to_dict()
+    fleet = fleet_cost.with_fleet(base, 20).nodes[fleet_cost.NODE]
+    nodes = fleet_cost.with_nodes(base, 20)
+    split = [n for nid, n in nodes.nodes.items() if nid.startswith(f"{fleet_cost.NODE}_")]
+    assert len(split) == 20 and fleet_cost.NODE not in nodes.nodes
+    for m, dem in fleet.demand.items():
+        assert sum(n.demand[m].rate_t_per_year for n in split) == \
+            pytest.approx(dem.rate_t_per_year, rel=1e-12)
+        assert sum(n.stocks[m].initial for n in split) == \
+            pytest.approx(fleet.stocks[m].initial, rel=1e-12)
+        assert sum(n.demand[m].size.mean for n in split) == pytest.approx(
+            fleet.demand[m].size.mean, rel=1e-12)
+    inbound = sum(1 for l in nodes.lanes if l.dst.startswith(f"{fleet_cost.NODE}_"))
+    assert inbound == 20 * sum(1 for l in sim.load_network(fleet_cost.NETWORK).lanes
+                               if l.dst == fleet_cost.NODE)

@@ -149,6 +149,15 @@ def test_fleet_totals_are_sums_over_plants_and_its_stoppage_the_earliest(teachin
     # the engine runs the node as before: the same pooled records
     for a, b in zip(plain.demand, run.demand):
         assert a.level_before.tobytes() == b.level_before.tobytes()
+    # the plants' orders and levels add up to the node's, order by order and day by day
+    (node,) = [d for d in run.demand if d.node == "auto_us"]
+    plants = [d for d in run._kpi_streams if d.node == "auto_us"]
+    assert len(plants) == 4
+    for name in ("D", "level_before", "daily_level"):
+        np.testing.assert_allclose(sum(getattr(q, name) for q in plants), getattr(node, name),
+                                   rtol=1e-12, atol=1e-9)
+    for q in plants:
+        assert (q.filled <= q.D).all() and (q.filled >= 0).all()
     p = run.plant_kpis().pivot(index="plant", columns="kpi", values="value")
     assert list(p.index) == sorted(["jit#1", "jit#2", "buffered#1", "buffered#2"])
     for scope, plants in (("node:auto_us", list(p.index)),
@@ -181,3 +190,26 @@ def test_fleet_totals_are_sums_over_plants_and_its_stoppage_the_earliest(teachin
     assert run.kpi("first_shortage_day", "network") == min(
         run.kpi("first_shortage_day", "node:auto_us"),
         run.kpi("first_shortage_day", "node:defense_us"))
+
+
+def test_cli_run_prints_the_fleet_and_both_first_shortage_dates(teaching, tmp_path, run_cli):
+    """``python -m sim run`` on a network with a fleet: the first shortage from the start and
+    after the event (with the event date) by sector, the fleet's first plant short, and the
+    plant-class scopes in summary.csv."""
+    import pandas as pd
+
+    path = tmp_path / "fleet.toml"
+    sim.save_network(_short_teaching(teaching, FLEET), path)
+    scenario = tmp_path / "event.toml"
+    scenario.write_text('[scenario]\nname = "event"\nstart = 2025-01-01\n'
+                        'shortage_after = 2025-06-01\n')
+    out = tmp_path / "run"
+    proc = run_cli("run", "--network", path, "--scenario", scenario, "--days", "500",
+                   "--no-plots", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "first shortage after 2025-06-01" in proc.stdout
+    assert "fleet auto_us (4 plants): first plant short 2025-" in proc.stdout
+    kpis = pd.read_csv(out / "summary.csv")
+    assert {"plants:auto_us/jit", "plants:auto_us/buffered"} <= set(kpis["scope"])
+    event = kpis[(kpis["kpi"] == "shortage_after_event_day") & (kpis["scope"] == "policy")]
+    assert list(event["date"]) == ["2025-06-01"]

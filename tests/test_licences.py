@@ -9,6 +9,7 @@ standard errors.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -173,6 +174,83 @@ def test_delay_under_reapply_is_geometric_in_attempts():
         assert abs((k == j).mean() - q) < 4 * math.sqrt(q * (1 - q) / len(k))
 
 
+def test_scoped_licence_takes_a_geometric_number_of_applications():
+    """The same analytic case for a lane licence: each licence (valid 1 day, so every
+    shipment needs a new one) takes N applications, N ~ Geometric(p), and arrives
+    N R + (N - 1) d after the first of them; the shipments waiting on it all leave then."""
+    L, R, d, p = 10.0, 6.0, 4.0, 0.4
+    n_apps = []
+    for seed in range(8):
+        run = sim.simulate(plain_net(lead_cn=L), scenario(controls={"c": licensing(
+            review_days=R, approval_probability=p, on_denial="reapply", reapply_days=d,
+            licence_scope="lane", licence_validity_days=1)}), seed=seed, horizon_days=900)
+        dec = run.licence_decisions()
+        dec = dec[dec["event"].isin(["applied", "granted"])]
+        first = None
+        k = 0
+        for _, row in dec.iterrows():
+            if row["event"] == "applied":
+                if first is None:
+                    first = row["day"]
+                k += 1
+            else:                                   # granted: the chain is complete
+                assert row["day"] - first == pytest.approx(k * R + (k - 1) * d)
+                n_apps.append(k)
+                first, k = None, 0
+    n = np.array(n_apps)
+    assert len(n) > 100
+    se = math.sqrt((1 - p) / p ** 2 / len(n))
+    assert abs(n.mean() - 1 / p) < 4 * se
+    q = p
+    assert abs((n == 1).mean() - q) < 4 * math.sqrt(q * (1 - q) / len(n))
+
+
+def test_per_shipment_licence_can_expire_before_approval():
+    """Validity counted from the application (DOMAIN.md F4: SmCo licences "often expire before
+    approval"): a review of at least V days brings an expired licence, and the shipment is
+    reviewed again, until a review shorter than V."""
+    L, V = 10.0, 15.0
+    run = sim.simulate(plain_net(lead_cn=L, s=40, S=45, init=45), scenario(controls={
+        "c": licensing(review_days={"dist": "uniform", "min": 5, "max": 25},
+                       licence_validity_from="application", licence_validity_days=V)}),
+        seed=3, horizon_days=900)
+    review_at = {round(t, 9): r for t, r, _ in run.licences}
+    log = lane(run, CN_LANE).log
+    attempts = []
+    for shipped, _, arrive, *_ in log:
+        t, k = shipped, 1
+        while review_at[round(t, 9)] >= V:          # expired on arrival: reviewed again
+            t += review_at[round(t, 9)]
+            k += 1
+        assert arrive == pytest.approx(t + review_at[round(t, 9)] + L)
+        attempts.append(k)
+    k = np.array(attempts)
+    assert len(k) > 40 and k.max() > 1
+    q = 0.5                                          # P(review < 15) for U(5, 25)
+    assert abs(k.mean() - 1 / q) < 4 * math.sqrt((1 - q) / q ** 2 / len(k))
+    d = run.licence_decisions()
+    # (and those of shipments still under review at the horizon)
+    assert (d["event"] == "expired").sum() >= sum(attempts) - len(attempts)
+    assert residual(run) < 1e-6
+
+
+@pytest.mark.parametrize(("validity", "ships"), [(3.0, False), (8.0, True)])
+def test_scoped_licence_expiring_before_approval_is_filed_again(validity, ships):
+    run = sim.simulate(plain_net(), scenario(controls={"c": licensing(
+        review_days=5, licence_scope="lane", licence_validity_days=validity,
+        licence_validity_from="application")}), seed=1, horizon_days=200)
+    d = run.licence_decisions()
+    applied = d[d["event"] == "applied"]["day"].to_numpy()
+    if ships:
+        assert len(lane(run, CN_LANE).log) > 5
+    else:
+        assert len(lane(run, CN_LANE).log) == 0
+        # one application after another, each expired when granted
+        np.testing.assert_allclose(np.diff(applied), 5.0)
+        assert (d["event"] == "expired").sum() == (d["event"] == "granted").sum() > 20
+    assert residual(run) < 1e-6
+
+
 def test_per_shipment_scope_is_the_default_and_logs_each_review():
     run = sim.simulate(plain_net(), scenario(controls={"c": licensing(review_days=5)}), seed=2,
                        horizon_days=300)
@@ -217,6 +295,9 @@ def test_regime_change_to_scoped_licences_on_a_date():
     (licensing(on_denial="reapply"), "reapply_days"),
     (licensing(on_denial="sulk"), "on_denial"),
     (licensing(on_denial="reapply", reapply_days=-1), "reapply_days"),
+    (licensing(licence_validity_from="application"), "licence_validity_days"),
+    (licensing(licence_validity_from="signature", licence_validity_days=5),
+     "licence_validity_from"),
     (licensing(changes=[{"from": day(5), "regime": "quota"}]), "quota_t"),
     (licensing(changes=[{"from": day(5), "licence_scope": "buyer"}]), "licence_validity_days"),
     (licensing(changes=[{"from": day(5), "buyers": ["us_mag"], "on_denial": "reapply"}]),
@@ -349,3 +430,79 @@ def test_clearance_of_unknown_material_is_rejected_by_the_network():
     sc = scenario(clearance=[hold(elements=[], materials=["unobtainium"])])
     with pytest.raises(ScenarioError, match="unobtainium"):
         sc.check_network(plain_net())
+
+
+def two_buyer_net():
+    """A CN seller of Dy oxide to two plain buyers, one in the US, one in Japan."""
+    mats = {"dy_oxide": {"elements": ["Dy"], "price_usd_per_t": 300000},
+            "magnet": {"elements": ["Nd", "Dy"], "price_usd_per_t": 400000}}
+    nodes = {"cn": {"kind": "processor", "country": "CN", "stock": {"dy_oxide": {"initial": 1e6}}}}
+    lanes = []
+    for b, c in (("us_a", "US"), ("us_b", "US"), ("jp", "JP")):
+        nodes[b] = {"kind": "magnet_maker", "country": c,
+                    "stock": {"dy_oxide": {"initial": 20, "policy": {"type": "sS", "s": 10,
+                                                                     "S": 20}}},
+                    "production": {"magnet": {"capacity_t_per_year": 365,
+                                              "recipe": {"dy_oxide": 1.0}, "batch_days": 1,
+                                              "target_stock": 1e9}}}
+        lanes.append({"from": "cn", "to": b, "material": "dy_oxide", "lead_time": 10})
+    return sim.Network.from_dict({"network": {"name": "two"}, "materials": mats,
+                                  "nodes": nodes, "lanes": lanes})
+
+
+@pytest.mark.parametrize(("scope", "applications"), [("buyer", 3), ("country", 2),
+                                                     ("exporter", 1)])
+def test_scope_decides_how_many_buyers_one_licence_covers(scope, applications):
+    run = sim.simulate(two_buyer_net(), scenario(controls={"c": licensing(
+        review_days=15, licence_scope=scope, licence_validity_days=1000)}), seed=1,
+        horizon_days=300)
+    d = run.licence_decisions()
+    assert (d["event"] == "applied").sum() == applications
+    used = d[d["event"] == "used"]
+    assert set(used["to"]) == {"us_a", "us_b", "jp"}
+    assert residual(run) < 1e-6
+
+
+def test_change_for_some_buyers_ends_on_until():
+    # us_a gets one-off licences (scope buyer) from day 50 until day 150; before and after it
+    # is reviewed per shipment like the others
+    run = sim.simulate(two_buyer_net(), scenario(controls={"c": licensing(
+        review_days=5, changes=[{"from": day(50), "until": day(150), "buyers": ["us_a"],
+                                 "licence_scope": "buyer", "licence_validity_days": 1000}])}),
+        seed=1, horizon_days=300)
+    d = run.licence_decisions()
+    a = d[d["to"] == "us_a"]
+    used = a[a["event"] == "used"]["day"]
+    assert len(used) > 3 and used.min() >= 50 and used.max() < 150
+    applied = a[a["event"] == "applied"]["day"]
+    assert ((applied >= 50) & (applied < 150)).sum() == 1      # one licence in the window
+    assert (applied >= 150).sum() > 3                           # per shipment again after it
+    other = d[(d["to"] == "us_b")]
+    assert (other["event"] == "used").sum() == 0
+
+
+def test_scenario_until_needs_a_selection_and_a_later_date():
+    with pytest.raises(ScenarioError, match="until"):
+        scenario(controls={"c": licensing(changes=[{"from": day(5), "until": day(9),
+                                                    "approval_probability": 0.5}])})
+    with pytest.raises(ScenarioError, match="until"):
+        scenario(controls={"c": licensing(changes=[{
+            "from": day(5), "until": day(5), "buyers": ["x"], "approval_probability": 0.5}])})
+
+
+def test_june_2025_temporary_licences_cover_us_auto_on_the_default_network():
+    sc = sim.load_scenario("controls-apr-2025")
+    run = sim.simulate("rare_earth_2025", sc, seed=3, horizon_days=365)
+    d = run.licence_decisions()
+    used = d[d["event"] == "used"]
+    assert len(used) > 0 and set(used["to"]) == {"us_auto"}
+    jun5 = (dt.date(2025, 6, 5) - run.start).days
+    dec5 = (dt.date(2025, 12, 5) - run.start).days
+    assert used["day"].min() >= jun5
+    apps = d[(d["event"] == "applied") & (d["to"] == "us_auto")]
+    # one licence per exporter and buyer within the temporary terms (not one per shipment)
+    window = apps[(apps["day"] >= jun5) & (apps["day"] < dec5)]
+    assert len(window) == window["from"].nunique() >= 1
+    # every magnet consignment leaving China is tested
+    holds = run.clearance_holds()
+    assert len(holds) > 0 and holds["lane"].str.startswith("mag_cn->").all()

@@ -126,6 +126,21 @@ def test_layers_apply_in_order_then_own_content_then_api_layers(files):
     assert over.name == "child+l1"
 
 
+def test_error_brought_by_a_layer_names_the_layer(files):
+    f = files(base=BASE, bad="""
+        [controls.a]
+        licence_scope = "lane"
+        """, child="""
+        extends = "base.toml"
+        layers = ["bad.toml"]
+        """)
+    for load in (lambda: sim.load_scenario(f["child"]),
+                 lambda: sim.load_scenario(f["base"], layers=[str(f["bad"])])):
+        with pytest.raises(ScenarioError) as exc:
+            load()
+        assert "bad.toml" in str(exc.value) and "licence_validity_days" in str(exc.value)
+
+
 def test_composed_scenario_round_trips_to_the_same_digest(files):
     f = files(base=BASE, child="""
         extends = "base.toml"
@@ -197,7 +212,8 @@ def test_truce_scenarios_extend_truce_holds_and_differ_where_they_should():
                    and t.start <= date and (t.end is None or date < t.end))
     day = dt.date(2027, 1, 1)
     assert us_rate(expires, day) == pytest.approx(us_rate(holds, day) + 0.10)
-    assert us_rate(expires, dt.date(2026, 1, 1)) == pytest.approx(us_rate(holds, dt.date(2026, 1, 1)))
+    before = dt.date(2026, 1, 1)
+    assert us_rate(expires, before) == pytest.approx(us_rate(holds, before))
     # the speculative Japan regime is no longer in the truce scenarios, only in its layer
     assert not any(ch.destinations == ("JP",) for ch in holds.control("apr_2025").changes)
     jp = sim.load_scenario("truce-holds+japan-2026")
@@ -245,3 +261,18 @@ def test_every_shipped_file_and_layer_carries_sources():
         assert "source" in text, p
     assert {"japan-2026", "general-licence-terms"} <= set(list_layers())
     assert all(list_layers().values())
+
+
+def test_cli_lists_layers_validates_and_shows_resolved(capsys, tmp_path):
+    import tomllib
+
+    from sim.cli import main
+    assert main(["scenario", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "truce-uncertain" in out and "japan-2026" in out and "general-licence-terms" in out
+    assert main(["scenario", "validate", "truce-uncertain+japan-2026"]) == 0
+    assert "truce-uncertain+japan-2026" in capsys.readouterr().out
+    assert main(["scenario", "show", "truce-expires", "--resolved"]) == 0
+    shown = tomllib.loads(capsys.readouterr().out)
+    assert "extends" not in shown
+    assert sim.Scenario.from_dict(shown).digest() == sim.load_scenario("truce-expires").digest()
