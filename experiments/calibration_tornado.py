@@ -442,7 +442,12 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(OUTPUTS), figsize=(4.2 * len(OUTPUTS), 4.8), sharey=False)
+    ncol = 3
+    nrow = -(-len(OUTPUTS) // ncol)
+    fig, grid = plt.subplots(nrow, ncol, figsize=(19, 5.2 * nrow), squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(OUTPUTS):]:
+        ax.axis("off")
     for ax, (k, label) in zip(axes, OUTPUTS.items()):
         g = table[table.output == k]
         lo = g[g.level == "low"].set_index("assumption")["difference"]
@@ -452,10 +457,12 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         ax.barh(y, lo[order], color="tab:blue", alpha=0.7, label="low end")
         ax.barh(y, hi[order], color="tab:red", alpha=0.7, label="high end")
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(y, [g[g.assumption == a].label.iloc[0] for a in order], fontsize=7)
+        ax.set_yticks(y, [g[g.assumption == a].label.iloc[0] for a in order], fontsize=8)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("difference from base")
     axes[0].legend(fontsize=8)
+    fig.suptitle("One-at-a-time sensitivity of the headline outputs (paired differences from the "
+                 "base, common random numbers)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
