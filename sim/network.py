@@ -14,7 +14,8 @@ TOML schema (units: tonnes, days, US dollars; every figure may carry a ``source`
     description = "..."
 
     [materials.ndpr_oxide]
-    elements = ["Nd", "Pr"]
+    elements = ["Nd", "Pr"]       # or content = { Nd = 0.64, Pr = 0.21 } (mass fractions)
+    content_source = "..."        #    with the source of the content figures
     price_usd_per_t = 60000
     source = "..."
 
@@ -91,7 +92,7 @@ import networkx as nx
 from .distributions import Distribution, Fixed, from_spec
 from .errors import ModelError, NetworkError
 from .fleet import FleetSpec, check_fleet, parse_fleet
-from .materials import Material, parse_elements
+from .materials import Material, material_from_table
 
 __all__ = [
     "KINDS", "Network", "NodeSpec", "LaneSpec", "StockSpec", "ProductionSpec", "DemandSpec",
@@ -564,12 +565,10 @@ class Network:
         for mid, mraw in _table(data.get("materials", {}), "[materials]", "").items():
             w = f"material '{mid}'"
             mraw = _table(mraw, w, "")
-            _check_keys(mraw, {"elements", "price_usd_per_t", "name", "source", "note"}, w)
-            materials[mid] = Material(
-                mid, parse_elements(mraw.get("elements", []), w),
-                _number(mraw.get("price_usd_per_t", 0.0), w, "price_usd_per_t"),
-                str(mraw.get("name", mid)), str(mraw.get("source", "")),
-                {k: mraw[k] for k in ("note",) if k in mraw})
+            _check_keys(mraw, {"elements", "content", "content_source", "price_usd_per_t",
+                               "name", "source", "note"}, w)
+            materials[mid] = material_from_table(
+                mid, mraw, w, _number(mraw.get("price_usd_per_t", 0.0), w, "price_usd_per_t"))
         nodes = {nid: _parse_node(nid, nraw)
                  for nid, nraw in _table(data.get("nodes", {}), "[nodes]", "").items()}
         lanes_raw = data.get("lanes", [])
@@ -624,6 +623,10 @@ class Network:
                                   "price_usd_per_t": m.price_usd_per_t}
             if m.source:
                 md["source"] = m.source
+            if m.content is not None:
+                md["content"] = dict(m.content)
+                if m.content_source:
+                    md["content_source"] = m.content_source
             md.update(m.extra)
             out["materials"][m.id] = md
         for n in self.nodes.values():

@@ -135,15 +135,18 @@ def test_no_effect_when_the_rule_is_off():
 
 def test_the_april_2025_escalation_moves_us_flows():
     """Under the shipped truce-holds scenario, with the layer switched on, China's exports to
-    the US in April-May 2025 (the 125% reciprocal tariff on top of the 20% fentanyl tariff,
-    until Geneva) fall and Japan's rise, against the same replications without it."""
+    the US shipped on orders of the escalation (the 125% reciprocal tariff on top of the 20%
+    fentanyl tariff, until Geneva; counted April-July 2025) fall and Japan's rise, against the
+    same replications without it."""
     on = with_sourcing("truce-holds")
-    months = ["2025-04", "2025-05"]
+    # orders moved while the tariff is in force (10 Apr - 14 May) cross the border after their
+    # licence review (30-90 days) and consignment testing (7-30 days): count them to July
+    months = ["2025-04", "2025-05", "2025-06", "2025-07"]
     totals = {"off": {}, "on": {}}
     for rep in range(3):
         for tag, sc in (("off", "truce-holds"), ("on", on)):
             run = sim.simulate("rare_earth_2025", sc, seed=7, replication=rep,
-                               horizon_days=200)
+                               horizon_days=240)
             tf = run.trade_flows()
             us = tf[(tf["importer"] == "US") & tf["period"].isin(months)]
             for exp, t in us.groupby("exporter")["tonnes"].sum().items():
