@@ -73,7 +73,8 @@ SERIES: dict[str, tuple[str, str]] = {
 COUNTRIES = {"CN": "China", "US": "United States", "JP": "Japan", "AU": "Australia",
              "DE": "Germany", "MY": "Malaysia", "EE": "Estonia", "FR": "France", "VN": "Vietnam",
              "KR": "South Korea", "IN": "India", "MM": "Myanmar", "TH": "Thailand",
-             "NG": "Nigeria", "EU": "European Union", "GB": "United Kingdom", "CA": "Canada"}
+             "NG": "Nigeria", "EU": "European Union", "GB": "United Kingdom", "CA": "Canada",
+             "MX": "Mexico"}
 _ADJ = {"CN": "Chinese", "US": "US", "JP": "Japanese", "AU": "Australian", "DE": "German",
         "MY": "Malaysian", "EE": "Estonian", "FR": "French", "VN": "Vietnamese", "KR": "Korean",
         "IN": "Indian", "MM": "Myanmar", "TH": "Thai", "NG": "Nigerian", "EU": "EU"}
@@ -96,6 +97,7 @@ NODES = {
     "wind_row": "Wind outside China", "jp_auto": "Japanese auto", "kr_electronics":
     "Korean electronics", "in_auto": "Indian auto", "us_def_aircraft": "US military aircraft",
     "us_def_naval": "US naval", "us_def_munitions": "US munitions", "nds_us": "US stockpile",
+    "row_industry": "Other importers (Mexico and the rest)",
     # teaching network
     "magnets_jp": "Japanese magnet maker",
     "auto_us": "US car maker", "defense_us": "US defense prime",
