@@ -28,7 +28,14 @@ once under a valid one; otherwise it waits on the scope's pending application, o
 (one application per scope at a time, whatever the number of shipments waiting). A granted
 licence releases every shipment that waited on it and lasts ``licence_validity_days``. A
 denial returns the goods (``"cancel"``), files again at once (``"requeue"``) or after
-``reapply_days`` (``"reapply"``, the goods waiting). Every decision is appended to
+``reapply_days`` (``"reapply"``, the goods waiting). With ``renew_before_days`` above 0 the
+exporter files the renewal of a licence that shipments have used that many days before it
+expires (one event per licence, scheduled at its grant; an unused licence is not renewed): the
+renewal is reviewed and approved like any application of its scope (same streams); a granted
+renewal's validity starts when the old licence ends (or at its grant, if later), and a denied
+one leaves the old licence to run out, after which shipments apply again as without renewal
+(a renewal still under review when the old licence lapses is the scope's pending application:
+shipments wait on it and its denial follows ``on_denial``). Every decision is appended to
 ``PolicyEngine.decisions`` (the licence decision log; converted to a table after the run).
 
 Clearance holds (``[[clearance]]``): a shipment that has passed every control goes through the
@@ -53,8 +60,8 @@ from .streams import SwitchingSampler
 __all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table"]
 
 # the events of the licence decision log (Run.licence_decisions), by code
-LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used")
-_APPLIED, _GRANTED, _DENIED, _EXPIRED, _USED = 0, 1, 2, 3, 4
+LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used", "renewal_applied")
+_APPLIED, _GRANTED, _DENIED, _EXPIRED, _USED, _RENEWAL = 0, 1, 2, 3, 4, 5
 
 # licence approvals: U(0, 1) draws (``rng.uniform(0, 1)`` is ``rng.random()``, value for value)
 _STANDARD_UNIFORM = Uniform(0.0, 1.0)
@@ -77,9 +84,10 @@ def _licence_keys(lane, src_country: str, dst_country: str) -> dict:
 
 class _Licence:
     """A granted licence (kept by its control under its scope key): its control, when
-    granted, until when valid, and what shipped under it."""
+    granted, until when valid, what shipped under it, and its renewal granted ahead (which
+    takes its place under the scope key once it has lapsed)."""
 
-    __slots__ = ("cid", "lane", "granted", "until", "tonnes", "shipments")
+    __slots__ = ("cid", "lane", "granted", "until", "tonnes", "shipments", "renewal")
 
     def __init__(self, cid: str, lane: int, granted: float, until: float) -> None:
         self.cid = cid
@@ -88,6 +96,7 @@ class _Licence:
         self.until = until
         self.tonnes = 0.0
         self.shipments = 0
+        self.renewal = None       # _Licence granted on a renewal filed before this one lapsed
 
 
 class _Application:
@@ -96,7 +105,7 @@ class _Application:
 
     # it names its control and gate step rather than holding them, so that no reference cycle
     # (control -> pending -> application -> control) outlives the model (Model.release)
-    __slots__ = ("cid", "pos", "key", "lane", "waiting", "params", "filed")
+    __slots__ = ("cid", "pos", "key", "lane", "waiting", "params", "filed", "renews")
 
     def __init__(self, cid: str, pos: int, key, lane: int) -> None:
         self.cid = cid
@@ -106,6 +115,7 @@ class _Application:
         self.waiting: list = []   # (lane, qty, prov, shipped_at, cleared control ids)
         self.params: dict = {}
         self.filed = 0.0          # when the application under review was filed
+        self.renews = None        # the _Licence it renews (filed ahead of that one's expiry)
 
 
 class _ClearanceState:
@@ -180,7 +190,8 @@ class _ControlState:
                                                      "on_denial", "avoid_days", "quota_t",
                                                      "quota_period_days", "de_minimis",
                                                      "licence_scope", "licence_validity_days",
-                                                     "reapply_days", "licence_validity_from")}
+                                                     "reapply_days", "licence_validity_from",
+                                                     "renew_before_days")}
         self.licences: dict = {}      # scope key -> _Licence (the latest granted)
         self.pending: dict = {}       # scope key -> _Application
         self.buyer_params: dict[str, dict] = {}
@@ -704,6 +715,9 @@ class PolicyEngine:
                                                  lane.dst.node.country)
             key = keys[scope]
             lic = cs.licences.get(key)
+            if lic is not None and lic.renewal is not None and lic.until <= now:
+                # lapsed, renewed ahead: the renewal's validity follows on
+                lic = cs.licences[key] = lic.renewal
             if lic is not None and lic.until > now:
                 if used is None:
                     used = []
@@ -799,7 +813,11 @@ class PolicyEngine:
         for e in app.waiting:
             tonnes += e[1]
         self.licence_log.append((now, step.cid, app.lane, tonnes, r, ok))
-        self.decisions.append((now, _APPLIED, step.cid, app.lane, tonnes, r))
+        # a renewal filed while the licence it renews still runs (refiled after that lapsed,
+        # it is an ordinary application of the shipments waiting on it)
+        renewal = app.renews is not None and app.renews.until > now
+        self.decisions.append((now, _RENEWAL if renewal else _APPLIED, step.cid, app.lane,
+                               tonnes, r))
         self.model.at(r, 1, self._decide, (app, ok, r))
 
     def _decide(self, value) -> None:
@@ -815,6 +833,9 @@ class PolicyEngine:
         if ok:
             p = app.params
             start = app.filed if p["licence_validity_from"] == "application" else now
+            old = app.renews
+            if old is not None and old.until > start:
+                start = old.until       # a renewal runs on from the licence it renews
             until = start + p["licence_validity_days"]
             if until <= now:
                 # granted already expired (its validity ran from the filing): file again
@@ -829,11 +850,22 @@ class PolicyEngine:
             del cs.pending[app.key]
             self.decisions.append((now, _GRANTED, cid, app.lane, tonnes, r))
             lic = _Licence(cid, app.lane, now, until)
-            cs.licences[app.key] = lic
+            if old is not None and old.until > now:
+                old.renewal = lic       # takes over under the scope key when old lapses
+            else:
+                cs.licences[app.key] = lic
             self.granted.append(lic)
+            if p["renew_before_days"] > 0:
+                self.model.at(max(0.0, until - p["renew_before_days"] - now), 1, self._renew,
+                              (cid, app.key, lic, app.lane, app.pos))
             self._release_waiting(app, now, lic)
             return
         self.decisions.append((now, _DENIED, cid, app.lane, tonnes, r))
+        if app.renews is not None and app.renews.until > now:
+            # renewal denied while the old licence runs: nothing waits; when it lapses the
+            # next shipment in the scope applies as without renewal
+            del cs.pending[app.key]
+            return
         if not cs.in_force:             # lifted during the review: no licence needed now
             del cs.pending[app.key]
             self._release_waiting(app, now, None)
@@ -847,6 +879,26 @@ class PolicyEngine:
             del cs.pending[app.key]
             for lane, qty, prov, shipped_at, cleared in app.waiting:
                 self._deny(lane, qty, now, app.params, cid)
+
+    def _renew(self, value) -> None:
+        """``renew_before_days`` before a licence expires: file its renewal if shipments have
+        used it, the control is in force, nothing is pending in its scope and the regime now
+        in force still licenses that scope with renewal."""
+        cid, key, lic, lane_index, pos = value
+        if not lic.shipments:
+            return                      # unused licences are not renewed
+        cs = self.controls[cid]
+        if not cs.in_force or key in cs.pending or cs.licences.get(key) is not lic:
+            return
+        lane = self.model.lanes[lane_index]
+        p = cs.params_for(lane.spec.dst, lane.dst.node.country)
+        if p["regime"] != "licensing" or p["licence_scope"] != key[0] \
+                or p["renew_before_days"] <= 0:
+            return
+        app = _Application(cid, pos, key, lane_index)
+        app.renews = lic
+        cs.pending[key] = app
+        self._file(app, p, self.model.env._now)
 
     def _params_now(self, app: _Application) -> dict:
         lane = self.model.lanes[app.lane]

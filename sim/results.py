@@ -866,7 +866,11 @@ class Run:
         it), ``granted`` / ``denied`` (the review's outcome, when it ends), ``used`` (a
         shipment passes under a licence of a scope other than ``"shipment"``; a per-shipment
         licence's ``granted`` row is its use), ``expired`` (a scoped licence reaches the end of
-        its validity; ``tonnes`` is what shipped under it, 0 when it expired unused). A
+        its validity; ``tonnes`` is what shipped under it, 0 when it expired unused),
+        ``renewal_applied`` (under ``renew_before_days``, the renewal of a used licence filed
+        before it expires, with 0 tonnes waiting; its ``granted`` / ``denied`` row follows
+        as for an application, a granted renewal's validity running on from the old
+        licence's end). A
         per-shipment review is one application for its shipment's tonnes; a scoped
         application is filed by the first shipment that finds no valid licence, and later
         shipments in the scope wait on it. Decisions from the horizon on are left out.

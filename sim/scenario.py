@@ -32,6 +32,9 @@ and parameter may carry ``source``; say "assumption" where it is one)::
                                   # (apply again at once) | "reapply" (goods wait; apply again
                                   # after reapply_days)
     reapply_days = 14             # on_denial = "reapply"
+    renew_before_days = 90        # scopes other than "shipment": an exporter who used a licence
+                                  # files its renewal this many days before it expires (default
+                                  # 0: no renewal; the next shipment after the expiry applies)
     licence_validity_from = "grant"   # or "application": the validity runs from the filing,
                                   # so a licence reviewed longer than its validity arrives
                                   # expired and the exporter files again (any scope; needs
@@ -57,7 +60,8 @@ Regime parameters are checked once, when the scenario is read: a control, each d
 earlier ones for the same buyers or destinations) and a truce escalation must each leave a
 complete regime (licensing: ``review_days``; quota: ``quota_t``; a licence scope other than
 "shipment", or a validity counted from the application: ``licence_validity_days``;
-``on_denial = "reapply"``: ``reapply_days``).
+``on_denial = "reapply"``: ``reapply_days``), and ``renew_before_days`` above 0 needs a licence
+scope other than "shipment".
 
     [[clearance]]                 # consignments held for testing before they leave a country,
     id = "magnet_testing"         # licensable or not (each is tested, then dispatched)
@@ -210,6 +214,7 @@ class ExportControl:
     licence_validity_days: float | None = None
     reapply_days: float | None = None
     licence_validity_from: str = "grant"
+    renew_before_days: float = 0.0
     changes: tuple[RegimeChange, ...] = ()
     capacity_nodes: tuple[str, ...] = ()
     capacity_factor: float = 1.0
@@ -491,7 +496,8 @@ def _dist(v: Any, where: str, fld: str) -> Distribution:
 
 _REGIME_PARAMS = {"regime", "review_days", "approval_probability", "on_denial", "avoid_days",
                   "quota_t", "quota_period_days", "de_minimis", "licence_scope",
-                  "licence_validity_days", "reapply_days", "licence_validity_from"}
+                  "licence_validity_days", "reapply_days", "licence_validity_from",
+                  "renew_before_days"}
 ON_DENIAL = ("cancel", "requeue", "reapply")
 LICENCE_SCOPES = ("shipment", "lane", "buyer", "country", "exporter")
 
@@ -528,6 +534,8 @@ def _regime_params(t: dict, where: str) -> dict:
                                 f"{t['licence_validity_from']!r}", where=where,
                                 field="licence_validity_from")
         out["licence_validity_from"] = t["licence_validity_from"]
+    if "renew_before_days" in t:
+        out["renew_before_days"] = _num(t["renew_before_days"], where, "renew_before_days")
     if "avoid_days" in t:
         out["avoid_days"] = _num(t["avoid_days"], where, "avoid_days")
     if "quota_t" in t:
@@ -609,6 +617,11 @@ def _check_regime(given: dict, where: str, what: str = "") -> None:
             and "licence_validity_days" not in given:
         raise ScenarioError(f"{what}licence_validity_from = 'application' needs "
                             "'licence_validity_days'", where=where, field="licence_validity_days")
+    if given.get("renew_before_days", 0.0) > 0 \
+            and given.get("licence_scope", "shipment") == "shipment":
+        raise ScenarioError(f"{what}renew_before_days = {given['renew_before_days']!r} needs a "
+                            "licence_scope other than 'shipment' (only a licence that covers "
+                            "later shipments is renewed)", where=where, field="renew_before_days")
     if given.get("on_denial") == "reapply" and "reapply_days" not in given:
         raise ScenarioError(f"{what}on_denial = 'reapply' needs 'reapply_days' (days from a denial "
                             "to the new application)", where=where, field="reapply_days")
@@ -704,7 +717,7 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
     base = dict(review_days=None, approval_probability=1.0, on_denial="cancel", avoid_days=60.0,
                 quota_t=0.0, quota_period_days=365.0, de_minimis=0.001,
                 licence_scope="shipment", licence_validity_days=None, reapply_days=None,
-                licence_validity_from="grant")
+                licence_validity_from="grant", renew_before_days=0.0)
     base.update(params)
     base["regime"] = regime
     return ExportControl(id=cid, exporter=_country(t["exporter"], where, "exporter"),

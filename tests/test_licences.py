@@ -506,3 +506,108 @@ def test_june_2025_temporary_licences_cover_us_auto_on_the_default_network():
     # every magnet consignment leaving China is tested
     holds = run.clearance_holds()
     assert len(holds) > 0 and holds["lane"].str.startswith("mag_cn->").all()
+
+
+# ---------------------------------------------------------------------------------------------
+# renewal ahead of expiry (renew_before_days)
+# ---------------------------------------------------------------------------------------------
+
+def test_renewed_scope_in_continuous_use_never_waits_after_its_first_licence():
+    """Review R shorter than renew_before B, everything approved: the renewal of each licence
+    is granted before it lapses and runs on from its end, so the licences cover one unbroken
+    stretch from the first grant g: every shipment after g arrives one lead time after it
+    left, the k-th renewal is filed at g + k V - B and the k-th licence expires at
+    g + (k + 1) V."""
+    L, R, V, B = 10.0, 12.0, 90.0, 30.0
+    run = sim.simulate(plain_net(lead_cn=L), scenario(controls={"c": licensing(
+        review_days=R, licence_scope="lane", licence_validity_days=V,
+        renew_before_days=B)}), seed=3, horizon_days=900)
+    g = events(run, "granted")["day"].to_numpy()
+    assert len(events(run, "applied")) == 1          # only the first licence is applied for
+    renewals = events(run, "renewal_applied")["day"].to_numpy()
+    k = np.arange(1, len(renewals) + 1)
+    assert len(renewals) >= 8
+    np.testing.assert_allclose(renewals, g[0] + k * V - B)
+    np.testing.assert_allclose(g[1:], (renewals + R)[renewals + R < run.horizon])
+    expired = events(run, "expired")["day"].to_numpy()
+    np.testing.assert_allclose(expired, g[0] + np.arange(1, len(expired) + 1) * V)
+    log = lane(run, CN_LANE).log
+    after = log[log[:, 0] > g[0]]
+    assert len(after) > 50
+    np.testing.assert_allclose(after[:, 2], after[:, 0] + L)     # no shipment waits
+    assert residual(run) < 1e-6
+
+
+def test_share_of_renewals_granted_is_the_approval_probability():
+    """Each renewal is reviewed and approved like any application: with a fixed review R its
+    decision comes R days after the filing and is a grant with probability p."""
+    R, V, B, p = 5.0, 30.0, 15.0, 0.6
+    outcomes = []
+    for seed in range(6):
+        run = sim.simulate(plain_net(), scenario(controls={"c": licensing(
+            review_days=R, approval_probability=p, licence_scope="lane",
+            licence_validity_days=V, renew_before_days=B, on_denial="requeue")}),
+            seed=seed, horizon_days=1500)
+        d = run.licence_decisions()
+        filed = d[d["event"] == "renewal_applied"]["day"].to_numpy()
+        granted = d[d["event"] == "granted"]["day"].to_numpy()
+        denied = d[d["event"] == "denied"]["day"].to_numpy()
+        for t in filed[filed + R < run.horizon]:
+            ok = np.isclose(granted, t + R).sum()
+            no = np.isclose(denied, t + R).sum()
+            assert ok + no == 1
+            outcomes.append(ok)
+        assert residual(run) < 1e-6
+    x = np.array(outcomes)
+    assert len(x) > 150
+    assert abs(x.mean() - p) < 4 * math.sqrt(p * (1 - p) / len(x))
+
+
+def test_unused_licences_are_not_renewed():
+    """The CN lane closes for good (the buyer orders from AU): the renewal of the licence in
+    force then (review R longer than B, so granted after that licence lapsed) is never used
+    and is not renewed; every renewal filed is for a licence that shipments used."""
+    V, B, R = 60.0, 20.0, 30.0
+    run = sim.simulate(plain_net(au=True, share_cn=0.5), scenario(
+        controls={"c": licensing(review_days=R, licence_scope="lane", licence_validity_days=V,
+                                 renew_before_days=B)},
+        lane_closures=[{"lane": CN_LANE, "start": day(200), "duration_days": 5000}]),
+        seed=2, horizon_days=800)
+    d = run.licence_decisions()
+    renewals = d[d["event"] == "renewal_applied"]["day"].to_numpy()
+    expired = d[d["event"] == "expired"]
+    assert len(renewals) >= 2
+    assert (expired["tonnes"] == 0).any()                # a licence expired unused...
+    for _, row in expired.iterrows():
+        renewed = np.isclose(renewals, row["day"] - B).any()
+        assert renewed == (row["tonnes"] > 0)            # ...and only used ones were renewed
+    assert renewals.max() < 200 + V + R
+    assert residual(run) < 1e-6
+
+
+def test_renew_before_zero_is_the_default():
+    def run_with(**kw):
+        return sim.simulate(plain_net(), scenario(controls={"c": licensing(
+            review_days={"dist": "uniform", "min": 5, "max": 40}, approval_probability=0.7,
+            licence_scope="buyer", licence_validity_days=50, on_denial="requeue", **kw)}),
+            seed=5, horizon_days=700)
+    a, b = run_with(), run_with(renew_before_days=0)
+    assert a.kpi_rows() == b.kpi_rows()
+    np.testing.assert_array_equal(lane(a, CN_LANE).log, lane(b, CN_LANE).log)
+    assert a.licence_decisions().equals(b.licence_decisions())
+    assert len(events(a, "renewal_applied")) == 0
+
+
+@pytest.mark.parametrize("ctrl, field", [
+    (dict(licence_scope="lane", licence_validity_days=30, renew_before_days=-1),
+     "renew_before_days"),
+    (dict(licence_scope="lane", licence_validity_days=30, renew_before_days="90"),
+     "renew_before_days"),
+    (dict(renew_before_days=30), "renew_before_days"),      # per-shipment scope
+    (dict(licence_scope="lane", licence_validity_days=30,
+          changes=[{"from": day(10), "licence_scope": "shipment", "renew_before_days": 5}]),
+     "renew_before_days"),
+])
+def test_renew_before_days_is_validated_naming_the_field(ctrl, field):
+    with pytest.raises(ScenarioError, match=field):
+        scenario(controls={"c": licensing(**ctrl)})

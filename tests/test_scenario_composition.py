@@ -232,7 +232,10 @@ def test_shipped_licences_express_the_2025_record():
     general = [ch for ch in sim.load_scenario("truce-holds").control("apr_2025").changes
                if ch.start == dt.date(2025, 12, 2) and not ch.buyers and not ch.destinations]
     assert len(general) == 1
-    assert general[0].params == {"licence_scope": "buyer", "licence_validity_days": 365.0}
+    assert general[0].params == {"licence_scope": "buyer", "licence_validity_days": 365.0,
+                                 "renew_before_days": 90.0}
+    # renewals are filed ahead of expiry by more than the longest review of the April regime
+    assert general[0].params["renew_before_days"] >= apr.review_days.max
     holds = sim.load_scenario("controls-apr-2025").clearance
     assert len(holds) == 1 and holds[0].start == dt.date(2025, 4, 4)
     assert {"ndfeb_magnet", "ndfeb_hre_magnet", "smco_magnet"} <= holds[0].materials
