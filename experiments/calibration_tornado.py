@@ -120,6 +120,13 @@ def set_review_scale(net, sc, v):
         _apr(sc)["review_days"] = rd * v
 
 
+def set_renew_before(net, sc, v):
+    """Days before expiry at which a used general licence (2 Dec 2025) is renewed."""
+    ch = _change_on(sc, "2025-12-02")
+    if ch is not None:
+        ch["renew_before_days"] = v
+
+
 def _is_japan(ch: dict) -> bool:
     return ch.get("destinations") == ["JP"]
 
@@ -296,6 +303,10 @@ ASSUMPTIONS = [
     Assumption("after_denial_days", "days to re-apply / avoid the lane after a denial",
                lambda net, sc: _apr(sc).get(_after_denial_key(sc), 0), 7, 60,
                set_after_denial_days, "assumption"),
+    Assumption("renew_before", "general licences renewed ... days before expiry",
+               lambda net, sc: (_change_on(sc, "2025-12-02") or {}).get("renew_before_days", 0),
+               0, 150, set_renew_before,
+               "assumption: no renewal practice on record; 63 calendar days statutory review (A5)"),
     Assumption("clearance_scale", "magnet consignment testing delay (x base)",
                lambda net, sc: 1.0 if sc.get("clearance") else float("nan"), 0.5, 2.0,
                set_clearance_scale, "assumption: a week to a month per consignment (F4)"),
