@@ -17,6 +17,16 @@ from .errors import ModelError
 __all__ = ["main", "build_parser"]
 
 
+def _seed(text: str) -> int:
+    """A root seed: a non-negative integer up to 2**63 - 1 (stored as a 64-bit integer)."""
+    from .errors import MAX_SEED
+
+    v = _nonneg_int(text)
+    if v > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1, got {text!r}")
+    return v
+
+
 def _nonneg_int(text: str) -> int:
     try:
         v = int(text)
@@ -108,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: baseline, no policy events)")
     r.add_argument("--compare", default=None, metavar="SCENARIO",
                    help="also run this scenario on the same seed and plot both side by side")
-    r.add_argument("--seed", type=_nonneg_int, default=0, help="root random seed (default 0)")
+    r.add_argument("--seed", type=_seed, default=0, help="root random seed (default 0)")
     r.add_argument("--days", type=_horizon, default=None,
                    help="horizon in days, at most 36525 (default: the scenario's end, else "
                         "2029-01-01)")

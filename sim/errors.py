@@ -65,6 +65,10 @@ class RunFailedError(ModelError):
     share allowed (``max_failure_share``). The message quotes the first failure."""
 
 
+# root seeds are stored in the result tables as 64-bit integers (pandas Int64)
+MAX_SEED = 2**63 - 1
+
+
 def check_int(value, field: str, minimum: int | None = None, *, allow_none: bool = False,
               maximum: int | None = None):
     """Return *value* when it is an integer (not a bool) of at least *minimum* and at most

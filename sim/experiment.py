@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MAX_HORIZON_DAYS, ModelError, RunFailedError, check_int, check_number
+from .errors import MAX_HORIZON_DAYS, MAX_SEED, ModelError, RunFailedError, check_int, check_number
 from .network import Network, load_network
 from .scenario import Scenario, resolve_scenario
 
@@ -611,8 +611,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     """
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ModelError(f"must be a non-negative integer, got {seed!r}", field="seed")
+    check_int(seed, "seed", 0, maximum=MAX_SEED)
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ModelError(f"must be a positive integer, got {workers!r}", field="workers")
     check_run_options(reps=reps, workers=workers, chunk_size=chunk_size, max_reps=max_reps,

@@ -15,14 +15,14 @@ __all__ = ["add_commands", "dispatch"]
 
 
 def _common(p, *, scenario=True) -> None:
-    from .cli import (_horizon, _nonneg_int, _out_path, _pos_int, add_figure_options,
+    from .cli import (_horizon, _nonneg_int, _seed, _out_path, _pos_int, add_figure_options,
                       add_format_option)
 
     p.add_argument("--network", default="rare_earth_2025", help="network name or TOML path")
     if scenario:
         p.add_argument("--scenario", default=None, help="scenario name or TOML path (default baseline)")
     p.add_argument("--reps", type=_pos_int, default=100, help="replications (per point for sweeps)")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="root seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
     p.add_argument("--workers", type=_pos_int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="run on a Dask cluster instead of a local process pool")

@@ -921,6 +921,23 @@ LAYER_DIR = BUILTIN_DIR / "layers"
 _DIRECTIVES = ("extends", "layers", "remove", "append")
 
 
+def _exists(p: Path) -> bool:
+    """Whether *p* exists; False for names the system cannot look up (too long, invalid)."""
+    try:
+        return p.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(p: Path) -> bool:
+    """Whether *p* is an existing file; False for names the system cannot even look up (too
+    long, invalid), which are then reported as not found."""
+    try:
+        return p.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _resolve_ref(ref: Any, file: str | None, kind: str) -> Path:
     """The file an ``extends`` (kind "scenario") or ``layers`` entry (kind "layer") names: a
     path (relative to the naming file's folder) or a built-in name."""
@@ -931,13 +948,13 @@ def _resolve_ref(ref: Any, file: str | None, kind: str) -> Path:
     if p.suffix == ".toml" or "/" in ref or "\\" in ref:
         if not p.is_absolute() and file is not None:
             p = Path(file).parent / p
-        if not p.exists():
+        if not _is_file(p):
             raise ScenarioError(f"{kind} file not found: {p}", file=file,
                                 field="extends" if kind == "scenario" else "layers")
         return p.resolve()
     folder = BUILTIN_DIR if kind == "scenario" else LAYER_DIR
     builtin = folder / f"{ref}.toml"
-    if builtin.exists():
+    if _is_file(builtin):
         return builtin.resolve()
     names = ", ".join(sorted(q.stem for q in folder.glob("*.toml"))) or "none"
     raise ScenarioError(f"unknown {kind} {ref!r}: not a file and not a built-in {kind} ({names})",
@@ -1127,7 +1144,7 @@ def _builtin_file(name: str) -> Path | None:
     if name.endswith(".toml") or any(p in ("", ".", "..") for p in parts):
         return None
     f = BUILTIN_DIR.joinpath(*parts[:-1]) / f"{parts[-1]}.toml"
-    return f if f.is_file() else None
+    return f if _is_file(f) else None
 
 
 def scenario_path(name_or_path: str | Path) -> Path:
@@ -1136,10 +1153,10 @@ def scenario_path(name_or_path: str | Path) -> Path:
     _check_name_arg(name_or_path, "scenario", ScenarioError)
     p = Path(name_or_path)
     builtin = _builtin_file(str(name_or_path))
-    if p.suffix == ".toml" or "/" in str(name_or_path) or p.exists():
-        if p.is_dir():
+    if p.suffix == ".toml" or "/" in str(name_or_path) or _exists(p):
+        if _exists(p) and p.is_dir():
             raise ScenarioError("is a folder, not a scenario file", file=str(p))
-        if p.exists():
+        if _exists(p):
             return p
         if builtin is not None:
             return builtin
@@ -1157,7 +1174,7 @@ def load_scenario(name_or_path: str | Path, layers: tuple[str, ...] | list[str] 
     (built-in layer names or paths) switched on over it (see :func:`compose`). A name
     ``"truce-holds+japan-2026"`` (not an existing file) is the scenario with those layers,
     so the command line and every function taking a scenario name accept layers too."""
-    if isinstance(name_or_path, str) and "+" in name_or_path and not Path(name_or_path).exists():
+    if isinstance(name_or_path, str) and "+" in name_or_path and not _exists(Path(name_or_path)):
         base, *extra = name_or_path.split("+")
         return load_scenario(base, [*extra, *layers])
     path = scenario_path(name_or_path)

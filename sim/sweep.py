@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError, check_int
+from .errors import MAX_SEED, ModelError, check_int
 from .experiment import (
     _Inputs,
     _progress,
@@ -341,7 +341,7 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
 
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
-    check_int(seed, "seed", 0)
+    check_int(seed, "seed", 0, maximum=MAX_SEED)
     check_int(samples, "samples", 1, allow_none=True, maximum=1_000_000)
     check_run_options(reps=reps, workers=workers, chunk_size=chunk_size,
                       max_failure_share=max_failure_share,

@@ -519,3 +519,16 @@ def test_scenario_name_must_be_a_string(capsys, tmp_path, name):
     path = write(tmp_path / "s.toml", f"[scenario]\nname = {name}\n")
     line = cli_error(capsys, "scenario", "validate", path, "--network", "teaching")
     assert f"{path}: [scenario]: name: must be a non-empty string" in line
+
+
+def test_seeds_beyond_64_bits_and_overlong_names_are_clean_errors(tmp_path):
+    """Found by the long fuzz runs: a root seed beyond 2**63 - 1 (the tables store seeds as
+    64-bit integers) and an ``extends`` naming a file too long for the system to look up."""
+    with pytest.raises(sim.ModelError, match="seed"):
+        sim.simulate("teaching", seed=2**63)
+    with pytest.raises(sim.ModelError, match="seed"):
+        sim.monte_carlo("teaching", reps=1, seed=2**63, workers=1)
+    path = tmp_path / "long.toml"
+    path.write_text(f'extends = "{"x" * 5000}"\n[scenario]\nname = "long"\n')
+    with pytest.raises(sim.ScenarioError, match="extends"):
+        sim.load_scenario(path)
