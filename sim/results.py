@@ -978,6 +978,10 @@ class Run:
         complete-looking result. *extra_files* (already written by the caller, e.g. a network
         map) are listed in the manifest.
         """
+        from .errors import MAX_SEED, ModelError
+        if self.seed > MAX_SEED:        # the tables store seeds as 64-bit integers
+            raise ModelError(f"must be at most 2**63 - 1 to be saved, got {self.seed!r}",
+                             field="seed")
         from .paths import check_out_dir
 
         out = check_out_dir(out_dir, field="out_dir")

@@ -17,7 +17,7 @@ import hashlib
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 
-from .errors import MAX_SEED, ModelError
+from .errors import ModelError
 
 __all__ = ["Streams", "name_key", "BlockSampler", "SwitchingSampler"]
 
@@ -105,9 +105,6 @@ class Streams:
     def __init__(self, seed: int = 0, replication: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ModelError(f"must be a non-negative integer, got {seed!r}", field="seed")
-        if seed > MAX_SEED:
-            raise ModelError(f"must be at most 2**63 - 1 ({MAX_SEED:,}), got {seed!r}",
-                             field="seed")
         if isinstance(replication, bool) or not isinstance(replication, (int, np.integer)) or replication < 0:
             raise ModelError(f"must be a non-negative integer, got {replication!r}",
                              field="replication")
