@@ -31,6 +31,28 @@ HUGE = 1e12   # "never runs out" stock and capacity
 # Network builders (plain functions; fixtures below hand them to tests)
 # ---------------------------------------------------------------------------------------------
 
+# a licensing control on Dy/Tb from April 2025 that a truce suspends (figure and table tests)
+CONTROL_TOML = """\
+[scenario]
+name = "cn-control"
+description = "test: CN licensing on Dy/Tb from April 2025, suspended by a truce"
+
+[controls.apr_2025]
+exporter = "CN"
+elements = ["Dy", "Tb"]
+destinations = "all"
+start = 2025-04-04
+regime = "licensing"
+review_days = 30
+approval_probability = 0.5
+
+[truce]
+suspends = ["apr_2025"]
+start = 2025-11-10
+duration_days = 365
+"""
+
+
 def _material(price: float = 1.0, elements=("Nd",)) -> dict:
     return {"elements": list(elements), "price_usd_per_t": price}
 

@@ -18,6 +18,7 @@ import pytest
 matplotlib.use("Agg")
 
 import sim
+from conftest import CONTROL_TOML
 from sim import plots
 from sim.experiment import monte_carlo, paired_comparison
 from sim.network import load_network
@@ -27,26 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SWEEP_PARAMS = {"nodes.nds_us.initial.ndfeb_magnet": [0, 40],
                 "nodes.magnets_jp.production.ndfeb_magnet.capacity_t_per_year": [700, 1200]}
-
-CONTROL_TOML = """\
-[scenario]
-name = "cn-control"
-description = "test: CN licensing on Dy/Tb from April 2025, suspended by a truce"
-
-[controls.apr_2025]
-exporter = "CN"
-elements = ["Dy", "Tb"]
-destinations = "all"
-start = 2025-04-04
-regime = "licensing"
-review_days = 30
-approval_probability = 0.5
-
-[truce]
-suspends = ["apr_2025"]
-start = 2025-11-10
-duration_days = 365
-"""
 
 
 def assert_png(path) -> None:

@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sim  # noqa: E402
+from conftest import CONTROL_TOML  # noqa: E402
 from sim import labels, plots, style, tables  # noqa: E402
 from sim.experiment import monte_carlo, paired_comparison  # noqa: E402
 from sim.network import load_network  # noqa: E402
@@ -308,27 +309,6 @@ def test_tables_of_every_command_share_the_schema(fmt, tmp_path, run_cli):
         path = tables.write_table(df, tmp_path / "rt" / key.replace("/", "_"), other)
         back = tables.read_table(path.with_suffix(""))
         pd.testing.assert_frame_equal(back, df, check_exact=True)
-
-
-CONTROL_TOML = """\
-[scenario]
-name = "cn-control"
-description = "test: CN licensing on Dy/Tb from April 2025, suspended by a truce"
-
-[controls.apr_2025]
-exporter = "CN"
-elements = ["Dy", "Tb"]
-destinations = "all"
-start = 2025-04-04
-regime = "licensing"
-review_days = 30
-approval_probability = 0.5
-
-[truce]
-suspends = ["apr_2025"]
-start = 2025-11-10
-duration_days = 365
-"""
 
 
 def test_parquet_without_pyarrow_is_a_clean_error(tmp_path):
