@@ -42,6 +42,7 @@ import pandas as pd
 
 from sim import plots
 from sim.cli import add_figure_options, figure_output
+from sim.cli_args import record_figures
 from sim.experiment import summarise
 from sim.sweep import sweep
 
@@ -165,6 +166,8 @@ def run(args) -> int:
     except sim.ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # the sweep's own figures, drawn after it saved its tables and listed in its manifest
+    record_figures(out, plots.plot_sweep(res, out))
     table = res.table.copy()
     scopes = unfilled_columns(table)
     sectors = [s for s in scopes if s.startswith("sector:")]

@@ -50,6 +50,7 @@ import pandas as pd
 
 from sim import plots
 from sim.cli import add_figure_options, figure_output
+from sim.cli_args import record_figures
 from sim.experiment import summarise
 from sim.sweep import sweep
 
@@ -200,6 +201,8 @@ def run(args) -> int:
     except sim.ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # the sweep's own figures, drawn after it saved its tables and listed in its manifest
+    record_figures(out, plots.plot_sweep(res, out))
     start = scenario.start
     expiry_day = float((scenario.truce.expiry - start).days)
     horizon = float((scenario.end - start).days)

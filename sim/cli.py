@@ -12,93 +12,15 @@ import datetime as _dt
 import sys
 from pathlib import Path
 
+from .cli_args import add_figure_options, add_format_option, command_line, figure_output
+from .cli_args import default_out as _default_out
+from .cli_args import horizon as _horizon
+from .cli_args import out_path as _out_path
+from .cli_args import record_figures
+from .cli_args import seed as _seed
 from .errors import ModelError
 
-__all__ = ["main", "build_parser"]
-
-
-def _seed(text: str) -> int:
-    """A root seed: a non-negative integer up to 2**63 - 1 (stored as a 64-bit integer)."""
-    from .errors import MAX_SEED
-
-    v = _nonneg_int(text)
-    if v > MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1, got {text!r}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return v
-
-
-def _pos_int(text: str) -> int:
-    v = _nonneg_int(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("must be a positive integer, got 0")
-    return v
-
-
-def _pos_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return v
-
-
-def add_figure_options(p) -> None:
-    """``--figure-format``, ``--dpi`` and ``--figure-size`` (every command that draws)."""
-    p.add_argument("--figure-format", default=None, metavar="png,pdf,svg",
-                   help="figure file formats, comma-separated (default png)")
-    p.add_argument("--dpi", type=_pos_float, default=None,
-                   help="resolution of PNG figures in dots per inch (default 200)")
-    p.add_argument("--figure-size", choices=("paper", "column", "slide"), default=None,
-                   help="figure size and text size preset (default paper: 7.2 in wide)")
-
-
-def add_format_option(p) -> None:
-    """``--format csv|parquet`` (every command that writes tables)."""
-    p.add_argument("--format", choices=("csv", "parquet"), default="csv",
-                   help="format of the result tables (default csv; parquet needs pyarrow)")
-
-
-def figure_output(args):
-    """The :func:`sim.style.output` context for a command's figure options."""
-    from .style import output
-    return output(getattr(args, "figure_format", None), getattr(args, "dpi", None),
-                  getattr(args, "figure_size", None))
-def _horizon(text: str) -> float:
-    """A horizon in days: a positive number up to :data:`~sim.errors.MAX_HORIZON_DAYS`."""
-    from .errors import MAX_HORIZON_DAYS
-
-    v = _pos_float(text)
-    if v > MAX_HORIZON_DAYS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_HORIZON_DAYS} days (100 years), "
-                                         f"got {text!r}")
-    return v
-
-
-def _out_path(text: str) -> Path:
-    """An output folder argument: any non-empty path ('' would silently mean '.')."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"must be a folder path, got {text!r}")
-    return Path(text)
-
-
-def _default_out(tag: str) -> Path:
-    from .paths import safe_name
-
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    # the tag holds scenario names, written by whoever wrote the file: never a path as it is
-    return Path("results") / safe_name(f"{stamp}-{tag}")
+__all__ = ["main", "build_parser", "add_figure_options", "add_format_option", "figure_output"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,7 +146,7 @@ def _cmd_run(args) -> int:
         check_out_dir(sub)
     run = simulate(net, scenario, seed=args.seed, start=args.start, horizon_days=args.days)
     print(run.summary())
-    extra = {"command": " ".join(["python -m sim"] + sys.argv[1:])}
+    extra = {"command": command_line()}
     maps: tuple[str, ...] = ()
     if not args.no_plots:
         from .plots import network_map
@@ -232,14 +154,19 @@ def _cmd_run(args) -> int:
         (out / "manifest.json").unlink(missing_ok=True)   # incomplete until save() ends
         from .style import sibling_files
         maps = tuple(sibling_files(network_map(net, out / "network_map.png", result=run)))
-    run.save(out, plots=not args.no_plots, extra_manifest=extra, series_format=args.format,
-             extra_files=maps, series_step=args.series)
+    run.save(out, extra_manifest=extra, series_format=args.format, extra_files=maps,
+             series_step=args.series)
+    if not args.no_plots:       # figures after the tables: saving draws nothing
+        from .plots import plot_run
+        record_figures(out, plot_run(run, out))
     if other is not None:
         run2 = simulate(net, other, seed=args.seed, start=args.start, horizon_days=args.days)
         print()
         print(run2.summary())
-        run2.save(sub, plots=not args.no_plots, extra_manifest=extra, series_format=args.format,
-                  series_step=args.series)
+        run2.save(sub, extra_manifest=extra, series_format=args.format, series_step=args.series)
+        if not args.no_plots:
+            from .plots import plot_run
+            record_figures(sub, plot_run(run2, sub))
         _write_comparison(run, run2, out, plots=not args.no_plots, table_format=args.format)
     print(f"\nwrote {out}/")
     return 0

@@ -33,17 +33,21 @@ import numpy as np
 
 from .errors import MAX_HORIZON_DAYS, MAX_SEED, ModelError, RunFailedError, check_int, check_number
 from .network import Network, load_network
+from .persist import git_commit, register_kind
 from .scenario import Scenario, resolve_scenario
+# the statistics over replications live in the results layer (tables and figures use them);
+# these names stay importable from here
+from .stats import QUANTILES, Z95, paired_comparison, summarise  # noqa: F401
 
 __all__ = [
     "monte_carlo", "MonteCarloResults", "SerialExecutor", "paired_comparison",
     "compare_scenarios", "make_executor", "QUANTILES", "GRID_DAYS", "summarise",
+    "SharedInputs", "ChunkTask", "run_chunk", "progress_bar", "policy_timeline", "git_commit",
+    "week_grid", "reduce_series", "UNPACKED_KEEP", "cached_inputs",
 ]
 
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 GRID_DAYS = 7
 _SCOPE_SERIES = ("fill_rate", "backorders_t", "net_inventory_t")   # per scope, in this order
-Z95 = 1.959963984540054
 # Above this share of failed replications a run counts as failed (RunFailedError, no results
 # saved): a summary of the few that survived would describe a biased sample.
 MAX_FAILURE_SHARE = 0.5
@@ -118,7 +122,7 @@ def available_cores() -> int:
 # One chunk of replications (runs in the worker)
 # ---------------------------------------------------------------------------------------------
 
-class _Inputs:
+class SharedInputs:
     """The network and scenario that every task of a run (or of one sweep point) shares,
     serialised once for all of them.
 
@@ -151,8 +155,10 @@ class _Inputs:
         return self.packed()[0]
 
 
+_Inputs = SharedInputs                  # the name code written before used
 _UNPACKED: dict[str, _Inputs] = {}      # this process's unpickled inputs, oldest first
-_UNPACKED_KEEP = 4
+UNPACKED_KEEP = 4                       # unpickled inputs a worker process keeps at most
+_UNPACKED_KEEP = UNPACKED_KEEP
 _UNPACKED_LOCK = threading.Lock()
 
 
@@ -169,8 +175,17 @@ def _unpack_inputs(key: str, blob: bytes) -> _Inputs:
     return hit
 
 
+def cached_inputs() -> int:
+    """How many unpickled :class:`SharedInputs` this process keeps now (at most
+    :data:`UNPACKED_KEEP`)."""
+    return len(_UNPACKED)
+
+
 @dataclass(frozen=True)
-class _Task:
+class ChunkTask:
+    """One task of a run: replications *reps* of the shared *inputs* from root *seed*; the
+    argument of :func:`run_chunk` (sent to a worker as it is)."""
+
     inputs: _Inputs
     seed: int
     reps: tuple[int, ...]
@@ -180,7 +195,10 @@ class _Task:
     flows: bool = False         # keep each replication's monthly trade flows (sim.flows)
 
 
-def _week_grid(daily: np.ndarray, how: str) -> np.ndarray:
+_Task = ChunkTask                       # the name code written before used
+
+
+def week_grid(daily: np.ndarray, how: str) -> np.ndarray:
     """Daily values on the weekly grid: each week's sum (``"sum"``, NaN counted as 0, as
     ``np.nansum`` does) or the value on its last day (``"end"``; the last week may be partial).
     Several series at once go as the rows of a matrix (days along the last axis); each row
@@ -197,7 +215,11 @@ def _week_grid(daily: np.ndarray, how: str) -> np.ndarray:
     return daily[..., last]
 
 
-def _reduce_series(run, track) -> dict[str, np.ndarray]:
+def reduce_series(run, track) -> dict[str, np.ndarray]:
+    """The series a Monte Carlo run keeps of one replication *run*, on the weekly grid
+    (float32): fill rate, backorders and net inventory of each sector and of every sector but
+    defense (``"kpi|scope"`` keys), and the on-hand inventory of each tracked
+    ``(node, material)`` stock of *track*."""
     names, sums = run._sector_sums()        # the sectors' daily series, as Run.sector_series
     rows: list[np.ndarray] = []             # the series, in the order of their keys
     keys: list[str] = []
@@ -232,6 +254,10 @@ def _reduce_series(run, track) -> dict[str, np.ndarray]:
     if not rows:
         return {}
     return dict(zip(keys, np.concatenate(rows).astype(np.float32)))
+
+
+# the names code written before used
+_week_grid, _reduce_series = week_grid, reduce_series
 
 
 def run_chunk(task: _Task) -> dict:
@@ -275,22 +301,6 @@ def run_chunk(task: _Task) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------------
-
-def summarise(values: np.ndarray) -> dict:
-    """Mean, sd, standard error, 95% CI (normal) and quantiles of one KPI over replications."""
-    v = values[np.isfinite(values)]
-    n = len(v)
-    if n == 0:
-        return {"n": 0}
-    mean = float(v.mean())
-    sd = float(v.std(ddof=1)) if n > 1 else 0.0
-    se = sd / math.sqrt(n) if n > 0 else 0.0
-    q = np.quantile(v, QUANTILES)
-    out = {"n": n, "mean": mean, "sd": sd, "se": se, "ci95_low": mean - Z95 * se,
-           "ci95_high": mean + Z95 * se, "ci95_halfwidth": Z95 * se}
-    out.update({f"q{int(p * 100):02d}": float(x) for p, x in zip(QUANTILES, q)})
-    return out
-
 
 @dataclass
 class MonteCarloResults:
@@ -376,24 +386,25 @@ class MonteCarloResults:
         return int(sum(a.nbytes for a in self.series.values()))
 
     # -- saving ---------------------------------------------------------------------------------
-    def save(self, out_dir: str | Path, *, plots: bool = True, table_format: str = "csv") -> Path:
+    def save(self, out_dir: str | Path, *, plots: bool = False, table_format: str = "csv") -> Path:
         """Write replications, summary and bands (tidy tables of :mod:`sim.tables`, as CSV or
-        Parquet: *table_format*), failures and the manifest (last)."""
-        from . import tables
-        from .results import write_atomic
+        Parquet: *table_format*), failures and the manifest (last; :mod:`sim.persist`).
 
-        from .paths import check_out_dir
+        Saving draws nothing: figures come from :func:`sim.plots.plot_monte_carlo` afterwards,
+        listed in the manifest with :func:`sim.persist.record_files` (the ``mc`` command does
+        both); *plots* is kept for old callers and must be False."""
+        from . import persist, tables
 
-        out = check_out_dir(out_dir, field="out_dir")
-        out.mkdir(parents=True, exist_ok=True)
-        man_path = out / "manifest.json"
-        if man_path.exists():
-            man_path.unlink()
+        if plots:
+            raise ModelError("saving draws no figures: call sim.plots.plot_monte_carlo(res, "
+                             "out_dir) after save() (and sim.persist.record_files to list "
+                             "them)", field="plots")
+        out = persist.begin_save(out_dir, field="out_dir")
         scen, seed = str(self.meta.get("scenario", "")), self.meta.get("seed")
-        tables.write_table(tables.tidy(self.per_rep, scenario=scen, seed=seed),
-                           out / "replications", table_format)
-        tables.write_table(tables.tidy_summary(self.per_rep, summarise, scenario=scen, seed=seed),
-                           out / "summary", table_format)
+        persist.write_table(tables.tidy(self.per_rep, scenario=scen, seed=seed),
+                            out / "replications", table_format)
+        persist.write_table(tables.tidy_summary(self.per_rep, summarise, scenario=scen,
+                                                seed=seed), out / "summary", table_format)
         import pandas as pd
         bands = []
         for name in self.series:
@@ -403,70 +414,34 @@ class MonteCarloResults:
         if bands:
             b = pd.concat(bands, ignore_index=True)
             b["scenario"], b["seed"] = scen, seed
-            tables.write_table(tables.coerce(b, tables.BANDS_SCHEMA), out / "bands",
-                               table_format)
+            persist.write_table(tables.coerce(b, tables.BANDS_SCHEMA), out / "bands",
+                                table_format)
         if self.trade is not None:
-            _write_table(self.trade_flows(), out / "trade_flows", table_format)
-            np.savez_compressed(out / ".trade_flows.tmp.npz", tonnes=self.trade["tonnes"],
-                                groups=np.array(self.trade["groups"], dtype=str).reshape(-1, 3))
-            os.replace(out / ".trade_flows.tmp.npz", out / "trade_flows.npz")
+            persist.write_table(self.trade_flows(), out / "trade_flows", table_format)
+            persist.save_npz(out / "trade_flows.npz", tonnes=self.trade["tonnes"],
+                             groups=np.array(self.trade["groups"], dtype=str).reshape(-1, 3))
         # arrays s0, s1, ... and their names ("fill_rate|sector:automotive") in "names"
         names = list(self.series)
-        np.savez_compressed(out / ".series.tmp.npz", names=np.array(names, dtype=str),
-                            **{f"s{i}": self.series[k] for i, k in enumerate(names)})
-        os.replace(out / ".series.tmp.npz", out / "series.npz")
-        write_atomic(out / "failures.json", json.dumps(self.failures, indent=2))
-        write_atomic(out / "policy_events.json", json.dumps(self.policy_events))
+        persist.save_npz(out / "series.npz", names=np.array(names, dtype=str),
+                         **{f"s{i}": self.series[k] for i, k in enumerate(names)})
+        persist.write_atomic(out / "failures.json", json.dumps(self.failures, indent=2))
+        persist.write_atomic(out / "policy_events.json", json.dumps(self.policy_events))
+        # files already in the folder count (e.g. a network map the caller drew first)
         files = [p.name for p in out.iterdir() if not p.name.startswith(".")]
-        if plots:
-            from . import plots as _plots
-            from .style import sibling_files
-            files += [n for p in _plots.plot_monte_carlo(self, out) for n in sibling_files(p)]
         meta = dict(self.meta)
         meta["files"] = sorted(set(files))
-        write_atomic(man_path, json.dumps(meta, indent=2, default=str))
+        persist.finish_save(out, meta)
         return out
 
     @classmethod
     def load(cls, out_dir: str | Path) -> "MonteCarloResults":
         """Read a saved result folder (refuses folders without a manifest: incomplete)."""
-        out = Path(out_dir)
-        man = out / "manifest.json"
-        if not man.exists():
-            raise ModelError("no manifest.json: not a complete Monte Carlo result", file=str(out))
-        try:
-            meta = json.loads(man.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise ModelError(f"damaged manifest (not JSON: {str(exc).splitlines()[0]})",
-                             file=str(man)) from None
-        from . import tables
-        per_rep = tables.wide(tables.read_table(out / "replications"))
-        with np.load(out / "series.npz") as z:
-            if "names" in z.files:
-                series = {str(k): z[f"s{i}"] for i, k in enumerate(z["names"])}
-            else:       # folders written before the names were stored
-                series = {k.replace("__", "|").replace("~", "/").replace("^", ":"): z[k]
-                          for k in z.files}
-        failures = json.loads((out / "failures.json").read_text())
-        events = json.loads((out / "policy_events.json").read_text()) \
-            if (out / "policy_events.json").exists() else []
-        trade = None
-        if (out / "trade_flows.npz").exists():
-            with np.load(out / "trade_flows.npz") as z:
-                trade = {"tonnes": z["tonnes"],
-                         "groups": [tuple(str(x) for x in g) for g in z["groups"]]}
-        return cls(per_rep, series, failures, meta, [tuple(e) for e in events], trade)
+        from .persist import read_monte_carlo
+
+        return cls(**read_monte_carlo(out_dir))
 
 
-def _write_table(df, stem: Path, table_format: str = "csv") -> Path:
-    """Write a table as CSV or Parquet, atomically (:func:`sim.tables.write_table`)."""
-    from .tables import write_table
-    return write_table(df, stem, table_format)
-
-
-def _read_table(stem: Path):
-    from .tables import read_table
-    return read_table(stem)
+register_kind("monte_carlo", MonteCarloResults.load)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,13 +452,18 @@ def _chunks(reps: Sequence[int], size: int) -> list[tuple[int, ...]]:
     return [tuple(reps[i:i + size]) for i in range(0, len(reps), size)]
 
 
-def _progress(total: int, enabled: bool | None, desc: str):
+def progress_bar(total: int, enabled: bool | None, desc: str):
+    """A tqdm progress bar of *total* replications labelled *desc*, or None when disabled
+    (*enabled* None: shown when standard error is a terminal)."""
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled:
         return None
     from tqdm import tqdm
     return tqdm(total=total, desc=desc, unit="rep", smoothing=0.1)
+
+
+_progress = progress_bar                # the name code written before used
 
 
 def run_replications(network: Network, scenario: Scenario, reps: Sequence[int], *, seed: int,
@@ -559,6 +539,14 @@ def _scheduled(model) -> list:
     for t in sc.tariffs:
         out.append((model.day_of(t.start), "tariff", f"tariff {t.rate:.0%} {t.origin}"))
     return sorted({e for e in out if 0 <= e[0] < model.horizon})
+
+
+def policy_timeline(network: Network, scenario: Scenario, start=None,
+                    horizon_days=None) -> tuple[list, int]:
+    """The policy events known before time starts, as ``(day, kind, label)``, and the number
+    of days of a run of *network* under *scenario*; a bad start or horizon raises
+    :class:`ModelError` here, before anything runs."""
+    return _timeline(network, scenario, start, horizon_days)
 
 
 def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, seed: int = 0,
@@ -784,54 +772,9 @@ def check_horizon(horizon_days) -> None:
                          f"{horizon_days:,.0f}", field="horizon_days")
 
 
-def git_commit() -> str | None:
-    """The git commit of the working tree the code runs from, when there is one."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 # ---------------------------------------------------------------------------------------------
 # Paired comparison (common random numbers)
 # ---------------------------------------------------------------------------------------------
-
-def paired_comparison(base: MonteCarloResults, other: MonteCarloResults, kpis: Iterable[str] | None = None):
-    """Difference ``other - base`` of each KPI, paired by replication index (CRN).
-
-    Returns a DataFrame with kpi, scope, mean difference, its sd and 95% CI, and the variance
-    ratio var(paired difference) / (var(base) + var(other)): below 1 means common random numbers
-    helped (an unpaired comparison would have that denominator).
-    """
-    import pandas as pd
-
-    common = base.per_rep.index.intersection(other.per_rep.index)
-    cols = [c for c in base.per_rep.columns if c in other.per_rep.columns]
-    if kpis is not None:
-        wanted = set(kpis)
-        cols = [c for c in cols if c in wanted or c.split("|", 1)[0] in wanted]
-    rows = []
-    for c in cols:
-        a = base.per_rep.loc[common, c].to_numpy()
-        b = other.per_rep.loc[common, c].to_numpy()
-        d = b - a
-        s = summarise(d)
-        if not s.get("n"):
-            continue
-        denom = np.var(a, ddof=1) + np.var(b, ddof=1) if len(a) > 1 else 0.0
-        ratio = float(np.var(d, ddof=1) / denom) if denom > 0 else (0.0 if s["sd"] == 0 else math.inf)
-        name, scope = c.split("|", 1)
-        rows.append({"kpi": name, "scope": scope, "base": base.meta.get("scenario"),
-                     "other": other.meta.get("scenario"), "mean_base": float(a.mean()),
-                     "mean_other": float(b.mean()), "difference": s["mean"], "sd": s["sd"],
-                     "ci95_low": s["ci95_low"], "ci95_high": s["ci95_high"], "n": s["n"],
-                     "variance_ratio_paired_vs_unpaired": ratio})
-    return pd.DataFrame(rows)
-
 
 def compare_scenarios(network, scenarios: Sequence, *, reps: int = 100, seed: int = 0,
                       **kwargs) -> tuple[list[MonteCarloResults], Any]:

@@ -5,30 +5,29 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import sys
 import zipfile
 from pathlib import Path
 
+from .cli_args import command_line, record_figures
 from .errors import ModelError
 
 __all__ = ["add_commands", "dispatch"]
 
 
 def _common(p, *, scenario=True) -> None:
-    from .cli import (_horizon, _nonneg_int, _seed, _out_path, _pos_int, add_figure_options,
-                      add_format_option)
+    from .cli_args import add_figure_options, add_format_option, horizon, out_path, pos_int, seed
 
     p.add_argument("--network", default="rare_earth_2025", help="network name or TOML path")
     if scenario:
         p.add_argument("--scenario", default=None, help="scenario name or TOML path (default baseline)")
-    p.add_argument("--reps", type=_pos_int, default=100, help="replications (per point for sweeps)")
-    p.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
-    p.add_argument("--workers", type=_pos_int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--reps", type=pos_int, default=100, help="replications (per point for sweeps)")
+    p.add_argument("--seed", type=seed, default=0, help="root seed (default 0)")
+    p.add_argument("--workers", type=pos_int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="run on a Dask cluster instead of a local process pool")
-    p.add_argument("--chunk-size", type=_pos_int, default=None, help="replications per task")
-    p.add_argument("--days", type=_horizon, default=None, help="horizon in days (at most 36525)")
-    p.add_argument("--out", type=_out_path, default=None,
+    p.add_argument("--chunk-size", type=pos_int, default=None, help="replications per task")
+    p.add_argument("--days", type=horizon, default=None, help="horizon in days (at most 36525)")
+    p.add_argument("--out", type=out_path, default=None,
                    help="output folder (default results/<time>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     add_figure_options(p)
@@ -41,7 +40,7 @@ def _common(p, *, scenario=True) -> None:
 
 def add_commands(sub) -> None:
     """Register the experiment commands on the ``python -m sim`` sub-parser."""
-    from .cli import _pos_int
+    from .cli_args import pos_int
 
     m = sub.add_parser("mc", help="Monte Carlo replications of one scenario",
                        description="Run replications and write per-replication KPIs, summary "
@@ -50,7 +49,7 @@ def add_commands(sub) -> None:
     m.add_argument("--target", action="append", default=[], metavar="KPI|SCOPE=HALFWIDTH",
                    help="sequential stopping: stop when the 95%% CI half-width of this KPI column "
                         "is at most HALFWIDTH (e.g. 'fill_rate|sector:defense=0.005'); repeatable")
-    m.add_argument("--max-reps", type=_pos_int, default=10_000, help="cap on reps with --target")
+    m.add_argument("--max-reps", type=pos_int, default=10_000, help="cap on reps with --target")
     _failure_option(m)
     m.add_argument("--track", action="append", default=[], metavar="NODE/MATERIAL",
                    help="also keep quantile bands of this stock's inventory; repeatable")
@@ -73,14 +72,14 @@ def add_commands(sub) -> None:
     s.add_argument("--param", action="append", required=True, metavar="PATH=V1,V2,...|LOW:HIGH",
                    help="a parameter path and its grid values, or a LOW:HIGH range for --design lhs")
     s.add_argument("--design", choices=("grid", "lhs"), default="grid")
-    s.add_argument("--samples", type=_pos_int, default=None, help="points of a Latin hypercube")
+    s.add_argument("--samples", type=pos_int, default=None, help="points of a Latin hypercube")
     _failure_option(s)
 
     p = sub.add_parser("plot", help="redraw the figures of a results folder",
                        description="Redraw every figure of a folder written by run, mc, compare "
                                    "or sweep (read from its manifest).")
     p.add_argument("results_dir", type=Path)
-    from .cli import add_figure_options
+    from .cli_args import add_figure_options
     add_figure_options(p)
 
 
@@ -154,7 +153,7 @@ def _executor(args):
 
 def dispatch(args) -> int:
     """Run the experiment command in *args*."""
-    from .cli import _default_out
+    from .cli_args import default_out
     from .paths import check_out_dir
 
     if args.command == "plot":
@@ -174,33 +173,39 @@ def dispatch(args) -> int:
                     raise ModelError(f"expected NODE/MATERIAL, got {t!r}", field="--track")
                 track.append((node, mat))
             target = _targets(args.target)
-            out = check_out_dir(args.out or _default_out(f"mc-{_scenario_name(args.scenario)}"))
+            out = check_out_dir(args.out or default_out(f"mc-{_scenario_name(args.scenario)}"))
             res = monte_carlo(args.network, args.scenario, reps=args.reps, seed=args.seed,
                               executor=ex, workers=args.workers, chunk_size=args.chunk_size,
                               horizon_days=args.days, track=track, target=target or None,
                               max_reps=args.max_reps if target else None, progress=args.progress,
                               trade_flows=args.trade_flows,
                               max_failure_share=args.max_failures)
-            res.meta["command"] = " ".join(["python -m sim"] + sys.argv[1:])
+            res.meta["command"] = command_line()
             if not args.no_plots:
                 from .network import load_network
                 from .plots import network_map
                 out.mkdir(parents=True, exist_ok=True)
                 (out / "manifest.json").unlink(missing_ok=True)   # incomplete until saved
                 network_map(load_network(args.network), out / "network_map.png", result=res)
-            res.save(out, plots=not args.no_plots, table_format=args.format)
+            res.save(out, table_format=args.format)
+            if not args.no_plots:       # figures after the tables: saving draws nothing
+                from .plots import plot_monte_carlo
+                record_figures(out, plot_monte_carlo(res, out), sort=True)
             _print_mc(res)
         elif args.command == "compare":
             out = _compare(args, ex)
         else:
             from .sweep import sweep
             params = _parse_params(args.param, args.design)
-            out = check_out_dir(args.out or _default_out("sweep"))
+            out = check_out_dir(args.out or default_out("sweep"))
             res = sweep(args.network, args.scenario, params, design=args.design,
                         samples=args.samples, reps=args.reps, seed=args.seed, out_dir=out,
                         executor=ex, workers=args.workers, chunk_size=args.chunk_size,
-                        horizon_days=args.days, progress=args.progress, plots=not args.no_plots,
+                        horizon_days=args.days, progress=args.progress,
                         table_format=args.format, max_failure_share=args.max_failures)
+            if not args.no_plots:       # figures after the tables: a sweep draws nothing
+                from .plots import plot_sweep
+                record_figures(out, plot_sweep(res, out))
             _print_sweep(res)
     finally:
         if client is not None:
@@ -238,15 +243,15 @@ def _print_mc(res) -> None:
 
 
 def _compare(args, ex) -> Path:
-    from .cli import _default_out
+    from .cli_args import default_out
     from .experiment import compare_scenarios
     from .paths import check_out_dir, child
-    from .results import write_atomic
+    from .persist import begin_save, finish_save
 
     if len(args.scenarios) < 2:
         raise ModelError("give at least two scenarios", field="--scenarios")
     names = [_scenario_name(s) for s in args.scenarios]
-    out = check_out_dir(args.out or _default_out("compare-" + "-vs-".join(names)))
+    out = check_out_dir(args.out or default_out("compare-" + "-vs-".join(names)))
     taken: set[str] = set()
     folders = [child(out, n, taken) for n in names]    # names from files never become paths
     for f in folders:
@@ -255,25 +260,24 @@ def _compare(args, ex) -> Path:
                                        executor=ex, workers=args.workers,
                                        chunk_size=args.chunk_size, horizon_days=args.days,
                                        progress=args.progress)
-    out.mkdir(parents=True, exist_ok=True)
-    man = out / "manifest.json"
-    if man.exists():
-        man.unlink()
+    begin_save(out, field="--out")
     from . import tables
     for r, folder in zip(results, folders):
-        r.save(folder, plots=not args.no_plots, table_format=args.format)
+        r.save(folder, table_format=args.format)
+        if not args.no_plots:
+            from .plots import plot_monte_carlo
+            record_figures(folder, plot_monte_carlo(r, folder), sort=True)
     tables.write_table(tables.tidy_diffs(diffs, seed=args.seed), out / "paired_differences",
                        args.format)
     files = [f"paired_differences.{args.format}"]
-    if not args.no_plots:
-        from . import plots
-        from .style import sibling_files
-        files += [n for p in plots.plot_comparison(results, diffs, out) for n in sibling_files(p)]
     meta = {"kind": "compare", "scenarios": [r.meta["scenario"] for r in results],
             "folders": [f.name for f in folders],
             "reps": args.reps, "seed": args.seed, "files": files,
-            "command": " ".join(["python -m sim"] + sys.argv[1:])}
-    write_atomic(man, json.dumps(meta, indent=2))
+            "command": command_line()}
+    finish_save(out, meta)
+    if not args.no_plots:       # figures after the tables: saving draws nothing
+        from .plots import plot_comparison
+        record_figures(out, plot_comparison(results, diffs, out))
     rows = diffs[diffs["kpi"].isin(["fill_rate", "first_shortage_day", "first_shortage_after_day",
                                     "backordered_t"]) &
                  diffs["scope"].str.match(r"^(network|sector:)")]
@@ -295,23 +299,9 @@ def _print_sweep(res) -> None:
 
 def _cmd_plot(folder: Path) -> int:
     from . import plots
+    from .persist import kind_of, read_manifest
 
-    man = folder / "manifest.json"
-    if not man.exists():
-        raise ModelError("no manifest.json: not a complete results folder", file=str(folder))
-    try:
-        meta = json.loads(man.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ModelError(f"damaged manifest (not JSON: {str(exc).splitlines()[0]})",
-                         file=str(man)) from None
-    except OSError as exc:
-        raise ModelError(f"cannot read: {exc.strerror or exc}", file=str(man)) from None
-    if not isinstance(meta, dict):
-        raise ModelError("damaged manifest (not a JSON object)", file=str(man))
-    kind = meta.get("kind", "run")
-    if kind not in ("run", "monte_carlo", "compare", "sweep"):
-        raise ModelError(f"damaged manifest: unknown kind {kind!r} (run, monte_carlo, compare "
-                         "or sweep)", file=str(man), field="kind")
+    kind = kind_of(read_manifest(folder), folder)
     try:
         written = plots.replot(folder, kind)
     except ModelError:

@@ -215,7 +215,7 @@ def trade_flow_bands(tonnes: np.ndarray, groups, start, ndays: int, *,
     import pandas as pd
 
     from .errors import ModelError
-    from .experiment import QUANTILES, Z95
+    from .stats import QUANTILES, Z95
 
     by = (by,) if isinstance(by, str) else tuple(by)
     bad = [k for k in by if k not in TRADE_KEYS]

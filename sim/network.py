@@ -925,6 +925,9 @@ def _check_name_arg(value: Any, what: str, error: type[ModelError]) -> None:
         raise error(f"must be a {what} name or a TOML path, got {value!r}", field=what)
 
 
+check_name_arg = _check_name_arg    # public: the scenario loader checks its argument alike
+
+
 def read_toml(path: Path) -> dict:
     """Read a TOML file, turning syntax errors into :class:`ModelError` naming the file."""
     try:

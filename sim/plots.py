@@ -391,7 +391,7 @@ def _kpi_title(name: str) -> str:
 
 
 def _summ(v: np.ndarray) -> dict:
-    from .experiment import summarise
+    from .stats import summarise
     return summarise(np.asarray(v, dtype=float))
 
 
@@ -899,7 +899,7 @@ def plot_comparison(results_list: list, diffs=None, out_dir: str | Path | None =
     out = Path(out_dir) if out_dir is not None else None
     written: list = []
     if diffs is None or len(diffs) == 0:
-        from .experiment import paired_comparison
+        from .stats import paired_comparison
         parts = [paired_comparison(results_list[0], r) for r in results_list[1:]]
         diffs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     names = " vs ".join(str(r.meta.get("scenario", "?")) for r in results_list)
@@ -1699,31 +1699,24 @@ def replot(folder: str | Path, kind: str = "run") -> list[Path]:
     folder = Path(folder)
     meta = json.loads((folder / "manifest.json").read_text()) \
         if (folder / "manifest.json").exists() else {}
+    # saved folders are read through sim.persist, never through the code that ran them
+    from .persist import load_results, read_compare
+
     if kind == "monte_carlo":
-        from .experiment import MonteCarloResults
-        res = MonteCarloResults.load(folder)
+        res = load_results(folder, "monte_carlo")
         return plot_monte_carlo(res, folder) + _replot_map(folder, meta, result=res)
     if kind == "sweep":
-        from .sweep import SweepResults
-        return plot_sweep(SweepResults.load(folder), folder)
+        return plot_sweep(load_results(folder, "sweep"), folder)
     if kind == "compare":
-        from .experiment import MonteCarloResults
-        from .paths import inside
-        from .tables import read_table
-        # the sub-folders as written ("folders"; older manifests: the scenario names), never
-        # outside the folder whatever the manifest says
-        subs = [inside(folder, folder / str(s))
-                for s in meta.get("folders") or meta.get("scenarios", [])]
-        results = [MonteCarloResults.load(s) for s in subs]
+        # the sub-folders as written, never outside the folder whatever the manifest says
+        saved = read_compare(folder)
+        subs = saved.folders
+        results = [load_results(s, "monte_carlo") for s in subs]
         written: list[Path] = []
         for r, s in zip(results, subs, strict=False):
             written += plot_monte_carlo(r, s)
             written += _replot_map(s, r.meta, result=r)
-        diffs = read_table(folder / "paired_differences", wide_diffs=True) \
-            if any((folder / f"paired_differences.{e}").exists() for e in ("csv", "parquet")) \
-            else None
-        if diffs is not None and not len(diffs):
-            diffs = None
+        diffs = saved.diffs
         if len(results) >= 1:
             written += plot_comparison(results, diffs, folder)
         return written

@@ -8,11 +8,7 @@ KPIs are computed on request, with numpy, from the change records of the engine.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
-import os
-import platform
-import sys
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,6 +31,7 @@ from .engine import (
     REC_SHIPPED,
     records_array,
 )
+from .persist import package_versions, write_atomic  # noqa: F401  (public here too, as before)
 
 __all__ = ["Run", "DemandRecord", "StockRecord", "LaneRecord", "write_atomic", "package_versions"]
 
@@ -965,70 +962,43 @@ class Run:
         m.update(extra or {})
         return m
 
-    def save(self, out_dir: str | Path, *, plots: bool = True, extra_manifest: dict | None = None,
+    def save(self, out_dir: str | Path, *, plots: bool = False, extra_manifest: dict | None = None,
              series_format: str = "csv", extra_files: tuple[str, ...] = (),
              series_step: str = "weekly") -> Path:
         """Write ``summary`` and ``series`` (CSV or Parquet: *series_format*; the tables of
         :mod:`sim.tables`, series *series_step* ``weekly`` or ``daily``), the monthly
         customs-style tables ``trade_flows``, ``lane_flows`` and ``capacity_utilisation``
-        (:mod:`sim.flows`, in the same format), plots and ``manifest.json``.
+        (:mod:`sim.flows`, in the same format) and ``manifest.json``.
 
         Each file is written under a temporary name and renamed into place, ``manifest.json``
         last (an old one is removed first), so an interrupted save never leaves a
-        complete-looking result. *extra_files* (already written by the caller, e.g. a network
-        map) are listed in the manifest.
+        complete-looking result (:mod:`sim.persist`). *extra_files* (already written by the
+        caller, e.g. a network map) are listed in the manifest. Saving draws nothing: figures
+        come from :func:`sim.plots.plot_run` afterwards, listed in the manifest with
+        :func:`sim.persist.record_files` (the ``run`` command does both); *plots* is kept for
+        old callers and must be False.
         """
         from .errors import MAX_SEED, ModelError
+        if plots:
+            raise ModelError("saving draws no figures: call sim.plots.plot_run(run, out_dir) "
+                             "after save() (and sim.persist.record_files to list them)",
+                             field="plots")
         if self.seed > MAX_SEED:        # the tables store seeds as 64-bit integers
             raise ModelError(f"must be at most 2**63 - 1 to be saved, got {self.seed!r}",
                              field="seed")
-        from .paths import check_out_dir
+        from . import persist, tables
 
-        out = check_out_dir(out_dir, field="out_dir")
-        out.mkdir(parents=True, exist_ok=True)
-        stale = out / "manifest.json"
-        if stale.exists():
-            stale.unlink()     # the folder is incomplete until the new manifest lands
-        from . import tables
-        tables.write_table(tables.tidy_run(self.kpis()), out / "summary", series_format)
-        tables.write_table(tables.compact_series(self.series(), series_step), out / "series",
-                           series_format)
+        out = persist.begin_save(out_dir, field="out_dir")
+        persist.write_table(tables.tidy_run(self.kpis()), out / "summary", series_format)
+        persist.write_table(tables.compact_series(self.series(), series_step), out / "series",
+                            series_format)
         files = [f"summary.{series_format}", f"series.{series_format}", *extra_files]
         for name, table in (("trade_flows", self.trade_flows), ("lane_flows", self.lane_flows),
                             ("capacity_utilisation", self.capacity_utilisation)):
-            tables.write_table(table(), out / name, series_format)
+            persist.write_table(table(), out / name, series_format)
             files.append(f"{name}.{series_format}")
-        if plots:
-            from . import plots as _plots
-            from .style import sibling_files
-            files += [n for p in _plots.plot_run(self, out) for n in sibling_files(p)]
         man = self.manifest(extra_manifest)
         man["series_step_days"] = tables.SERIES_STEPS[series_step]
         man["files"] = files
-        write_atomic(out / "manifest.json", json.dumps(man, indent=2, default=str))
+        persist.finish_save(out, man)
         return out
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write *text* to *path* through a temporary file and an atomic rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def package_versions() -> dict:
-    """Versions of Python and the packages that shape the numbers, and which build of the
-    engine ran (``"compiled"`` or ``"python"``: the same results, at different speeds)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from . import engine
-
-    out = {"python": platform.python_version(), "platform": sys.platform,
-           "engine": engine.ENGINE}
-    for pkg in ("rare-earth-sim", "simpy", "numpy", "networkx", "pandas", "matplotlib"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out

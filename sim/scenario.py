@@ -162,7 +162,7 @@ from typing import Any
 from .distributions import Distribution, from_spec
 from .errors import ModelError, ScenarioError
 from .materials import parse_elements
-from .network import (ISO_COUNTRIES, _check_name_arg, parse_date, read_toml, shipped_folder,
+from .network import (ISO_COUNTRIES, check_name_arg, parse_date, read_toml, shipped_folder,
                       shipped_names)
 
 __all__ = [
@@ -1150,7 +1150,7 @@ def _builtin_file(name: str) -> Path | None:
 def scenario_path(name_or_path: str | Path) -> Path:
     """Resolve a built-in scenario name (``"truce-holds"``, or ``"layers/<name>"`` in a
     subfolder) or a path; a file path that exists comes first."""
-    _check_name_arg(name_or_path, "scenario", ScenarioError)
+    check_name_arg(name_or_path, "scenario", ScenarioError)
     p = Path(name_or_path)
     builtin = _builtin_file(str(name_or_path))
     if p.suffix == ".toml" or "/" in str(name_or_path) or _exists(p):

@@ -43,25 +43,33 @@ import numpy as np
 
 from .errors import MAX_SEED, ModelError, check_int
 from .experiment import (
-    _Inputs,
-    _progress,
-    _Task,
     MAX_FAILURE_SHARE,
-    _timeline,
+    ChunkTask,
+    SharedInputs,
     available_cores,
     check_failures,
     check_horizon,
     check_run_options,
     default_chunk_size,
     digest_of,
-    git_commit,
     make_executor,
+    policy_timeline,
+    progress_bar,
     release,
     run_chunk,
-    summarise,
 )
 from .network import Network, load_network
+from .persist import (
+    MANIFEST,
+    finish_save,
+    git_commit,
+    package_versions,
+    read_json,
+    register_kind,
+    write_atomic,
+)
 from .scenario import Scenario, resolve_scenario
+from .stats import summarise
 
 __all__ = ["sweep", "SweepResults", "apply_params", "design_points"]
 
@@ -223,19 +231,12 @@ class SweepResults:
     @classmethod
     def load(cls, out_dir: str | Path) -> "SweepResults":
         """Read a finished sweep folder (refuses one without manifest.json)."""
-        from .tables import sweep_from_tables
+        from .persist import read_sweep
 
-        out = Path(out_dir)
-        if not (out / "manifest.json").exists():
-            raise ModelError("no manifest.json: the sweep is incomplete (rerun it to resume)",
-                             file=str(out))
-        meta = _read_json(out / "manifest.json", "manifest")
-        if not isinstance(meta, dict) or not isinstance(meta.get("points"), list):
-            raise ModelError("damaged manifest (no list of points)",
-                             file=str(out / "manifest.json"))
-        table, summary = sweep_from_tables(out, meta["points"])
-        return cls(table, summary, meta["points"], json.loads((out / "failures.json").read_text()),
-                   meta)
+        return cls(**read_sweep(out_dir))
+
+
+register_kind("sweep", SweepResults.load)
 
 
 def _chunk_path(root: Path, point: int, reps: tuple[int, ...]) -> Path:
@@ -258,13 +259,7 @@ def _runs(indices: list[int]) -> list[list[int]]:
 
 def _read_json(path: Path, what: str):
     """A JSON file of a sweep folder, or :class:`ModelError` naming it."""
-    try:
-        return json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ModelError(f"damaged {what} (not JSON: {str(exc).splitlines()[0]}); delete it to "
-                         "run its part again, or use a new --out folder", file=str(path)) from None
-    except OSError as exc:
-        raise ModelError(f"cannot read {what}: {exc.strerror or exc}", file=str(path)) from None
+    return read_json(path, what, "; delete it to run its part again, or use a new --out folder")
 
 
 def _stored_spec_hash(path: Path) -> str | None:
@@ -327,7 +322,7 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
           out_dir: str | Path | None = None, executor: cf.Executor | None = None,
           workers: int | None = None, chunk_size: int | None = None, start=None,
           horizon_days: float | None = None, progress: bool | None = None,
-          plots: bool = True, table_format: str = "csv",
+          plots: bool = False, table_format: str = "csv",
           max_failure_share: float = MAX_FAILURE_SHARE) -> SweepResults:
     """Run *reps* replications at every point of a parameter design (see module docstring);
     with *out_dir*, the tables (:mod:`sim.tables`) are written as *table_format* (csv or
@@ -336,9 +331,14 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
     When all replications of the sweep fail, or more than *max_failure_share* of them, it
     raises :class:`~sim.errors.RunFailedError` quoting the first failure and writes no final
     tables or manifest; fewer failures are listed in ``failures`` and counted in the manifest.
-    """
-    from .results import package_versions, write_atomic
 
+    A sweep draws nothing: figures come from :func:`sim.plots.plot_sweep` afterwards, listed in
+    the manifest with :func:`sim.persist.record_files` (the ``sweep`` command does both);
+    *plots* is kept for old callers and must be False.
+    """
+    if plots:
+        raise ModelError("a sweep draws no figures: call sim.plots.plot_sweep(res, out_dir) "
+                         "after it (and sim.persist.record_files to list them)", field="plots")
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ModelError(f"must be a positive integer, got {reps!r}", field="reps")
     check_int(seed, "seed", 0, maximum=MAX_SEED)
@@ -364,7 +364,7 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
     points = design_points(params or {}, design, samples, seed)
     built = [apply_params(base_net, base_sc, p) for p in points]   # validate every point first
     for net, sc in built[:1]:       # start, horizon and dates (alike at every point), up front
-        _timeline(net, sc, start, horizon_days)
+        policy_timeline(net, sc, start, horizon_days)
     owned = None
     if executor is None:
         executor, owned = make_executor(workers)
@@ -385,20 +385,18 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
         else:
             write_atomic(spec_path, json.dumps({"hash": digest_of(spec), "spec": spec}, default=str,
                                                indent=2))
-        man = root / "manifest.json"
-        if man.exists():
-            man.unlink()
+        (root / MANIFEST).unlink(missing_ok=True)   # incomplete until finish_save
     results: dict[tuple[int, int], dict] = _done_chunks(root, len(points), reps) \
         if root is not None else {}
     pending = []
     for j, (net, sc) in enumerate(built):
-        inputs = _Inputs(net, sc)               # serialised once for the point's chunks
+        inputs = SharedInputs(net, sc)               # serialised once for the point's chunks
         done = {i for (jj, _), rec in results.items() if jj == j for i in rec["covers"]}
         for run in _runs([i for i in range(reps) if i not in done]):
             for c in range(0, len(run), chunk_size):
                 r = tuple(run[c:c + chunk_size])
-                pending.append((j, _Task(inputs, seed, r, start, horizon_days, ())))
-    bar = _progress(sum(len(t.reps) for _, t in pending), progress, "sweep")
+                pending.append((j, ChunkTask(inputs, seed, r, start, horizon_days, ())))
+    bar = progress_bar(sum(len(t.reps) for _, t in pending), progress, "sweep")
     t0 = time.perf_counter()
     try:
         futs = {executor.submit(run_chunk, t): (j, t) for j, t in pending}
@@ -430,12 +428,8 @@ def sweep(network="rare_earth_2025", scenario=None, params: dict[str, Any] | Non
         write_atomic(root / "failures.json", json.dumps(res.failures, indent=2))
         files = [f"{t}.{table_format}" for t in ("sweep", "sweep_summary", "sweep_points")] + \
             ["failures.json"]
-        if plots:
-            from . import plots as _plots
-            from .style import sibling_files
-            files += [n for p in _plots.plot_sweep(res, root) for n in sibling_files(p)]
         res.meta["files"] = files
-        write_atomic(root / "manifest.json", json.dumps(res.meta, indent=2, default=str))
+        finish_save(root, res.meta)
     return res
 
 

@@ -300,7 +300,7 @@ def write_sweep_tables(res, root: Path, fmt: str = DEFAULT_FORMAT) -> list[Path]
     and ``sweep_points`` of a :class:`~sim.sweep.SweepResults` in the long schema."""
     import pandas as pd
 
-    from .experiment import summarise
+    from .stats import summarise
 
     scen, seed = str(res.meta.get("scenario", "")), res.meta.get("seed")
     t = res.table

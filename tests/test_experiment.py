@@ -196,11 +196,11 @@ def test_same_results_on_dask_cluster(teaching, random_policy, serial_result):
 
 def _pickled_in_worker(blobs: list[bytes]) -> list:
     """Unpickle task payloads the way a worker process does; report what came out."""
-    from sim.experiment import _UNPACKED, _UNPACKED_KEEP
+    from sim.experiment import UNPACKED_KEEP, cached_inputs
 
     got = [pickle.loads(b) for b in blobs]
     return [[id(t.inputs) for t in got], [t.inputs.network.digest() for t in got],
-            [t.reps for t in got], len(_UNPACKED) <= _UNPACKED_KEEP]
+            [t.reps for t in got], cached_inputs() <= UNPACKED_KEEP]
 
 
 def test_shared_inputs_are_pickled_once_and_unpickled_once_per_process(teaching):
@@ -209,17 +209,17 @@ def test_shared_inputs_are_pickled_once_and_unpickled_once_per_process(teaching)
     a Dask client names them by the bytes' SHA-256; other inputs stay apart."""
     import hashlib
 
-    from sim.experiment import _Inputs, _Task
+    from sim.experiment import ChunkTask, SharedInputs
 
     sc = sim.Scenario.from_dict({"scenario": {"name": "x"}})
-    inputs = _Inputs(teaching, sc)
+    inputs = SharedInputs(teaching, sc)
     key, blob = inputs.packed()
     assert inputs.packed()[1] is blob                       # prepared once
     assert key == hashlib.sha256(blob).hexdigest() == inputs.__dask_tokenize__()
-    other = _Inputs(teaching, sim.Scenario.from_dict({"scenario": {"name": "y"}}))
+    other = SharedInputs(teaching, sim.Scenario.from_dict({"scenario": {"name": "y"}}))
     assert other.packed()[0] != key
-    tasks = [_Task(inputs, 4, (i,), None, None, ()) for i in range(3)] + \
-        [_Task(other, 4, (9,), None, None, ())]
+    tasks = [ChunkTask(inputs, 4, (i,), None, None, ()) for i in range(3)] + \
+        [ChunkTask(other, 4, (9,), None, None, ())]
     blobs = [pickle.dumps(t) for t in tasks]
     assert all(len(b) < len(blob) + 1000 for b in blobs)  # the bytes, not a second copy
     with cf.ProcessPoolExecutor(max_workers=1) as pool:
@@ -231,7 +231,7 @@ def test_shared_inputs_are_pickled_once_and_unpickled_once_per_process(teaching)
     dask_base = pytest.importorskip("dask.base")
     # Dask names a task by hashing its arguments: by the inputs' key, never walking the network
     copy_ = pickle.loads(pickle.dumps(inputs))
-    assert dask_base.tokenize(tasks[0]) == dask_base.tokenize(_Task(copy_, 4, (0,), None, None, ()))
+    assert dask_base.tokenize(tasks[0]) == dask_base.tokenize(ChunkTask(copy_, 4, (0,), None, None, ()))
     assert dask_base.tokenize(tasks[0]) != dask_base.tokenize(tasks[1])
 
 
@@ -482,9 +482,9 @@ def test_escalation_to_licensing_without_review_days_is_rejected():
 def test_run_chunk_records_failures(teaching):
     """run_chunk (what each worker runs) records every replication that raises, with its
     index, seed and error, and returns no values for them."""
-    from sim.experiment import _Inputs, _Task, run_chunk
+    from sim.experiment import ChunkTask, SharedInputs, run_chunk
 
-    task = _Task(_Inputs(teaching, sim.Scenario.from_dict({"scenario": {"name": "x"}})), 4,
+    task = ChunkTask(SharedInputs(teaching, sim.Scenario.from_dict({"scenario": {"name": "x"}})), 4,
                  (2, 3, 5), None, -1.0, ())
     out = run_chunk(task)
     assert out["reps"] == []
@@ -494,7 +494,7 @@ def test_run_chunk_records_failures(teaching):
         assert f["seed"] == 4
         assert f["error"].startswith("ModelError")
         assert "horizon_days" in f["error"]
-    ok = run_chunk(_Task(_Inputs(teaching, None), 4, (2, 3), None, 60.0, ()))
+    ok = run_chunk(ChunkTask(SharedInputs(teaching, None), 4, (2, 3), None, 60.0, ()))
     assert ok["reps"] == [2, 3]
     assert ok["failures"] == []
     assert ok["values"].shape == (2, len(ok["keys"]))

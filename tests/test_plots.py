@@ -127,8 +127,18 @@ def test_forest_plot(base, control, tmp):
     assert_png(plots.forest_plot(diffs, tmp / "forest.png"))
 
 
-def test_plot_monte_carlo_via_save(control, tmp):
-    out = control.save(tmp / "mc")             # MonteCarloResults.save calls plot_monte_carlo
+def test_plot_monte_carlo_after_save(control, tmp):
+    """Saving draws nothing; the figures drawn after it are listed in the manifest by
+    sim.persist.record_files (as the mc command does)."""
+    from sim.persist import record_files
+    from sim.style import sibling_files
+
+    out = control.save(tmp / "mc")
+    assert not list(out.glob("*.png"))
+    with pytest.raises(sim.ModelError, match="draws no figures"):
+        control.save(tmp / "mc2", plots=True)
+    drawn = [n for p in plots.plot_monte_carlo(control, out) for n in sibling_files(p)]
+    record_files(out, drawn, sort=True)
     names = [n for n in json.loads((out / "manifest.json").read_text())["files"]
              if n.endswith(".png")]
     assert {"fan_fill_rate.png", "fan_backorders.png", "kpi_distributions.png"} <= set(names)
@@ -247,7 +257,7 @@ def test_cli_plot_mc_folder(tmp):
     toml = tmp / "cn_control_mc.toml"
     toml.write_text(CONTROL_TOML)
     run_cli("mc", "--network", "teaching", "--scenario", toml, "--reps", 6, "--workers", 1,
-            "--out", out, "--days", 365, "--no-plots")   # save(plots=True): test above
+            "--out", out, "--days", 365, "--no-plots")   # figures after saving: test above
     assert not list(out.glob("*.png"))
     res = run_cli("plot", out, "--figure-format", "png,pdf")
     written = [Path(line) for line in res.stdout.split() if line.endswith(".png")]

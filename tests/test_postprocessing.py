@@ -15,8 +15,16 @@ from conftest import stress_scenario_dict, stressed_teaching
 
 import sim
 from sim import metrics
-from sim.experiment import GRID_DAYS, _reduce_series
-from sim.results import _SIGN, Run, _daily, _rows
+from sim.engine import (
+    REC_CONSUMED,
+    REC_PRODUCED,
+    REC_RECEIVED,
+    REC_RETURNED,
+    REC_SHIPPED,
+    records_array,
+)
+from sim.experiment import GRID_DAYS, reduce_series
+from sim.results import Run
 
 _BENCH = str(Path(__file__).resolve().parent.parent / "benchmarks")
 sys.path.insert(0, _BENCH)          # (the benchmark scripts import each other by plain name)
@@ -32,6 +40,27 @@ def _bits(value) -> bytes:
 
 
 # -- reference implementations: one stream, lane or stock at a time ---------------------------
+
+# the sign of each record code on the stock on hand: +1 into it, -1 out of it, 0 bookkeeping
+_SIGN = np.zeros(9)
+_SIGN[[int(REC_RECEIVED), int(REC_PRODUCED), int(REC_RETURNED)]] = 1.0
+_SIGN[[int(REC_SHIPPED), int(REC_CONSUMED)]] = -1.0
+
+
+def _rows(records, width: int) -> np.ndarray:
+    """A change log (a flat list, a record log or an array) as an (n, width) array."""
+    if isinstance(records, np.ndarray):
+        return records.reshape(-1, width)
+    return records_array(records, width)
+
+
+def _daily(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
+    """The quantities *q* at times *t* added up by day (the last day takes what lies after)."""
+    if len(t) == 0:
+        return np.zeros(ndays)
+    idx = np.minimum(np.floor(t).astype(np.int64), ndays - 1)
+    return np.bincount(idx, weights=q, minlength=ndays)[:ndays]
+
 
 def _reference_demand(model, ndays: int) -> list[tuple]:
     """(level_before, filled, daily_level) of each demand stock, stream by stream."""
@@ -252,7 +281,7 @@ def test_sector_and_weekly_series_match_the_definitions(finished):
         for name in want[sector]:
             assert _bits(got[sector][name]) == _bits(want[sector][name])
     track = tuple((s.node, s.material) for s in run.stocks[:2])
-    got, want = _reduce_series(run, track), _reference_reduce_series(run, track)
+    got, want = reduce_series(run, track), _reference_reduce_series(run, track)
     assert list(got) == list(want)
     for key in want:
         assert got[key].dtype == np.float32
@@ -317,14 +346,14 @@ def test_numpy_behaviour_the_batched_code_relies_on():
 
 
 def test_week_grid_of_rows_matches_each_row_alone():
-    from sim.experiment import _week_grid
+    from sim.experiment import week_grid
 
     rng = np.random.default_rng(1)
     for n in (1, 6, 7, 8, 365, 1461):
         m = rng.standard_normal((3, 2, n)) * 1e4
         m[0, 0, 0] = math.nan
         for how in ("sum", "end"):
-            got = _week_grid(m, how)
+            got = week_grid(m, how)
             for i in range(3):
                 for j in range(2):
                     assert _bits(got[i, j]) == _bits(_reference_week_grid(m[i, j], how))
