@@ -15,7 +15,7 @@ from pathlib import Path
 from .cli_args import add_figure_options, add_format_option, command_line, figure_output
 from .cli_args import default_out as _default_out
 from .cli_args import horizon as _horizon
-from .cli_args import nonneg_int as _nonneg_int  # noqa: F401  (the names code written before used)
+from .cli_args import nonneg_int as _nonneg_int  # noqa: F401  (private aliases stay)
 from .cli_args import out_path as _out_path
 from .cli_args import pos_float as _pos_float  # noqa: F401
 from .cli_args import pos_int as _pos_int  # noqa: F401

@@ -155,7 +155,7 @@ class SharedInputs:
         return self.packed()[0]
 
 
-_Inputs = SharedInputs                  # the name code written before used
+_Inputs = SharedInputs                  # alias: the private name stays importable
 _UNPACKED: dict[str, _Inputs] = {}      # this process's unpickled inputs, oldest first
 UNPACKED_KEEP = 4                       # unpickled inputs a worker process keeps at most
 _UNPACKED_KEEP = UNPACKED_KEEP
@@ -195,7 +195,7 @@ class ChunkTask:
     flows: bool = False         # keep each replication's monthly trade flows (sim.flows)
 
 
-_Task = ChunkTask                       # the name code written before used
+_Task = ChunkTask                       # alias: the private name stays importable
 
 
 def week_grid(daily: np.ndarray, how: str) -> np.ndarray:
@@ -256,7 +256,7 @@ def reduce_series(run, track) -> dict[str, np.ndarray]:
     return dict(zip(keys, np.concatenate(rows).astype(np.float32)))
 
 
-# the names code written before used
+# aliases: the private names stay importable
 _week_grid, _reduce_series = week_grid, reduce_series
 
 
@@ -463,7 +463,7 @@ def progress_bar(total: int, enabled: bool | None, desc: str):
     return tqdm(total=total, desc=desc, unit="rep", smoothing=0.1)
 
 
-_progress = progress_bar                # the name code written before used
+_progress = progress_bar                # alias: the private name stays importable
 
 
 def run_replications(network: Network, scenario: Scenario, reps: Sequence[int], *, seed: int,
