@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sim
@@ -387,3 +389,13 @@ def test_the_readme_stockpile_sweep_varies_what_a_reserve_releases():
     table = grid.table.sort_values(["replication", "point"])
     filled = table["filled_t|node:us_auto"].to_numpy().reshape(2, 2)
     assert (filled[:, 1] > filled[:, 0]).all(), filled
+
+
+def test_a_saved_run_keeps_the_reserve_flows(tmp_path):
+    run = run_of(reserve_network(holding=20.0))
+    out = run.save(tmp_path / "run", plots=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "reserve_flows.csv" in manifest["files"]
+    saved = pd.read_csv(out / "reserve_flows.csv")
+    assert saved["quantity_t"].sum() == pytest.approx(20.0)
+    assert set(saved["event"]) == {"release"}
