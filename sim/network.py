@@ -83,11 +83,15 @@ lane of the material from the holder is a release lane: it goes to a node with c
 for the material that ``serve`` names (by sector or id) or, with ``civil = true``, to any such
 node; its share is left out of the buyer's share split (the buyer's other lanes take its orders
 in proportion to their shares), and the lane carries releases only. The engine watches the
-served buyers' cover (their daily demand is the demand table's ``rate_t_per_year / 365``):
-when one falls below ``release_cover_days``, it releases once a day, to the buyers below the
-threshold in priority order, what restores their on-hand stock to the threshold (less what is
-already in transit to them), until every buyer is back at the threshold or the reserve is empty
-with nothing on order.
+cover of the buyers on the release lanes (their daily demand is the demand table's
+``rate_t_per_year / 365``; scenario surges do not move the threshold): when one falls below
+``release_cover_days``, it releases once a day, to the buyers below the threshold in priority
+order (those ``serve`` names, in its order, then the others), what restores their on-hand
+stock to the threshold (less what is already in transit to them), until every buyer is back at
+the threshold or the reserve is empty with nothing on order. Purchases (one order every
+``order_every_days`` of ``build_rate_t_per_year`` times that period, from ``build_start``)
+run while the holding plus what is on order is below ``target_t``, also during releases; once
+the target is reached they stop, and start again after releases only with ``replenish``.
 
     [[lanes]]
     from = "mine_cn"
@@ -125,7 +129,8 @@ from .materials import Material, material_from_table
 
 __all__ = [
     "KINDS", "Network", "NodeSpec", "LaneSpec", "StockSpec", "ProductionSpec", "DemandSpec",
-    "PolicySpec", "ReserveSpec", "load_network", "with_reserve", "save_network", "network_path", "list_networks",
+    "PolicySpec", "load_network", "save_network", "network_path", "list_networks",
+    "ReserveSpec", "with_reserve",
     "shipped_folder", "shipped_names",
     "ISO_COUNTRIES", "parse_date",
 ]
