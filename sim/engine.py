@@ -97,6 +97,12 @@ Flow rules
   Only extraterritorial controls read it (their exporter's share, against the de minimis
   threshold), so the vectors hold only those exporters' shares (``Model.origins``) and are
   kept only in stocks from which material can reach a lane such a control inspects.
+* Strategic reserves (``[nodes.<id>.reserve.<material>]`` on a stockpile; :class:`Reserve`)
+  are a policy, not a supplier: their release lanes are outside the buyers' share split; a
+  reserve buys at its build rate up to its target and releases, at most its daily rate and to
+  its buyers in priority order, while a buyer's cover is below the threshold. A buyer's check
+  is one predicted event (as a demand stock's reorder is), not a poll; the buyers' arrivals
+  are events (their level is read during the run). Without reserves none of this runs.
 """
 
 from __future__ import annotations
