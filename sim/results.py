@@ -109,6 +109,8 @@ class LaneRecord:
 
 
 _COST_KPIS = ("purchase_cost_usd", "tariff_cost_usd", "holding_cost_usd")
+_RESERVE_KPIS = ("reserve_released_t", "reserve_purchased_t", "reserve_purchase_cost_usd",
+                 "reserve_holding_end_t")
 _SECTOR_SERIES = ("demand", "filled", "backorders", "inventory")
 # +1 for flows into on-hand stock, -1 for flows out, 0 for order bookkeeping (by record code)
 _SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
@@ -543,6 +545,8 @@ class Run:
         for scope, g in scopes:
             rows.extend(zip(metrics.KPI_NAMES, repeat(scope), values[g]))
         rows += self._cost_rows()
+        if self.reserves:
+            rows += self._reserve_rows()
         outcome = self.truce_outcomes[-1] if self.truce_outcomes else "none"
         rows.append(("truce_outcome", "policy", float(metrics.TRUCE_OUTCOME_CODES[outcome])))
         rows.append(("truce_extensions", "policy", float(self.truce_outcomes.count("extend"))))
@@ -553,6 +557,24 @@ class Run:
                      float(self.licences[:, 1].mean()) if len(self.licences) else 0.0))
         rows.append(("shortage_after_event_day", "policy", float(self.shortage_from)))
         return rows
+
+    def _reserve_rows(self) -> list[tuple[str, str, float]]:
+        """The strategic reserves' KPIs, scope ``node:<holder>`` (a holder's reserves of
+        several materials add up): tonnes released and purchased (ordered) in the run, the
+        purchases at the funded price, and the holding at the end."""
+        final = {(s.node, s.material): s.final_on_hand for s in self.stocks}
+        per: dict[str, list[float]] = {}
+        for r in self.reserves:
+            log = r["log"]
+            release = log[:, 1] == RES_RELEASE
+            purchased = float(log[~release, 2].sum())
+            acc = per.setdefault(r["node"], [0.0, 0.0, 0.0, 0.0])
+            acc[0] += float(log[release, 2].sum())
+            acc[1] += purchased
+            acc[2] += purchased * r["price_usd_per_t"]
+            acc[3] += final[(r["node"], r["material"])]
+        return [(kpi, f"node:{node}", value) for node, values in per.items()
+                for kpi, value in zip(_RESERVE_KPIS, values)]
 
     def _cost_rows(self) -> list[tuple[str, str, float]]:
         lane_slot, stock_slot, n_slots, totals = _cost_plan(self.lanes, self.stocks)

@@ -399,3 +399,20 @@ def test_a_saved_run_keeps_the_reserve_flows(tmp_path):
     saved = pd.read_csv(out / "reserve_flows.csv")
     assert saved["quantity_t"].sum() == pytest.approx(20.0)
     assert set(saved["event"]) == {"release"}
+
+
+def test_reserve_kpis_add_up_the_flows():
+    """The reserve KPIs are the sums of reserve_flows and the holder's final stock, and they
+    appear only for networks with a reserve."""
+    data = reserve_network(holding=0.0, target=100.0, build=365.0, supply=True, lead_time=5.0,
+                           extra={"order_every_days": 10, "funded_price_usd_per_t": 1000.0})
+    run = run_of(data, horizon=60.0)
+    flows = run.reserve_flows()
+    kpis = {kpi: value for kpi, scope, value in run.kpi_rows() if scope == "node:res"}
+    bought = flows.loc[flows.event == "purchase", "quantity_t"].sum()
+    assert kpis["reserve_purchased_t"] == pytest.approx(bought) and bought == 60.0
+    assert kpis["reserve_purchase_cost_usd"] == pytest.approx(bought * 1000.0)
+    assert kpis["reserve_released_t"] == 0.0
+    assert kpis["reserve_holding_end_t"] == pytest.approx(holding_series(run)[-1])
+    plain = sim.simulate("teaching", seed=1, horizon_days=60)
+    assert not any(kpi.startswith("reserve_") for kpi, _, _ in plain.kpi_rows())
