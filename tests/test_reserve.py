@@ -431,3 +431,23 @@ def test_a_sweep_varies_reserve_fields_by_their_path():
     with pytest.raises(sim.ModelError, match=r"reserve\.m\.release_rate_t_per_day: must be > 0"):
         sim.sweep(net, None, {path: [0.0]}, reps=1, workers=1, horizon_days=100, plots=False,
                   progress=False)
+
+
+def test_cli_shows_validates_and_runs_a_network_with_a_reserve(tmp_path, run_cli):
+    """End to end: ``network show`` lists the reserve, ``run`` writes its flows (the 20 t
+    released a tonne a day), and a bad field is a one-line error naming file, node and field."""
+    path = sim.save_network(sim.Network.from_dict(reserve_network(holding=20.0)),
+                            tmp_path / "reserve.toml")
+    shown = run_cli("network", "show", path)
+    assert shown.returncode == 0, shown.stderr
+    assert "reserve of m: target 20 t, releases below 5 d of cover, <= 1 t/d" in shown.stdout
+    out = tmp_path / "out"
+    done = run_cli("run", "--network", path, "--days", 100, "--no-plots", "--out", out)
+    assert done.returncode == 0, done.stderr
+    flows = pd.read_csv(out / "reserve_flows.csv")
+    assert flows["quantity_t"].sum() == pytest.approx(20.0) and len(flows) == 20
+    (tmp_path / "bad.toml").write_text(
+        path.read_text().replace("release_cover_days = 5.0", "release_cover_days = -3"))
+    failed = run_cli("network", "validate", tmp_path / "bad.toml")
+    assert failed.returncode == 2
+    assert "bad.toml: node 'res': reserve.m.release_cover_days: must be > 0, got -3" in failed.stderr
