@@ -1273,12 +1273,17 @@ class Reserve:
 
     # -- results -------------------------------------------------------------------------
     def record(self) -> dict:
-        """What the run keeps of this reserve (see :meth:`sim.results.Run.reserve_flows`)."""
+        """What the run keeps of this reserve, as plain values and arrays: purchases
+        ``(n, 2)`` (time, tonnes ordered) and releases ``(n, 3)`` (time, tonnes, index of the
+        buyer in ``buyers`` and ``lanes``), in time order (see
+        :meth:`sim.results.Run.reserve_flows`)."""
+        log = np.array(self.log, dtype=float).reshape(-1, 4)
+        release = log[:, 1] == RES_RELEASE
         return {"node": self.stock.node.id, "material": self.stock.material,
                 "price_usd_per_t": self.price, "target_t": self.spec.target_t,
                 "buyers": [buyer.node.id for _, buyer, _ in self.buyers],
                 "lanes": [lane.id for lane, _, _ in self.buyers],
-                "log": np.array(self.log, dtype=float).reshape(-1, 4)}
+                "purchases": log[~release][:, [0, 2]], "releases": log[release][:, [0, 2, 3]]}
 
     def release(self) -> None:
         """Drop the references to the model (see :meth:`Model.release`)."""

@@ -33,7 +33,6 @@ from .engine import (
     REC_RECEIVED,
     REC_RETURNED,
     REC_SHIPPED,
-    RES_RELEASE,
     records_array,
 )
 
@@ -391,7 +390,7 @@ class Run:
     # (t/day), outages in force, one row per change (see sim.flows.capacity_utilisation)
     capacity: list = field(default_factory=list)
     # strategic reserves (sim.engine.Reserve.record): node, material, funded price, buyers,
-    # release lanes and the (n, 4) log of purchases and releases (see reserve_flows)
+    # release lanes, purchases (n, 2: time, t) and releases (n, 3: time, t, buyer index)
     reserves: list = field(default_factory=list)
 
     # -- construction -----------------------------------------------------------------------
@@ -524,6 +523,8 @@ class Run:
 
     def kpi_rows(self) -> list[tuple[str, str, float]]:
         """All KPIs as ``(kpi, scope, value)`` tuples (fast; no pandas)."""
+        if self.reserves:       # the strategic reserves' KPIs follow (see _reserve_rows)
+            return self._kpi_rows + self._reserve_rows()
         return self._kpi_rows
 
     @cached_property
@@ -545,8 +546,6 @@ class Run:
         for scope, g in scopes:
             rows.extend(zip(metrics.KPI_NAMES, repeat(scope), values[g]))
         rows += self._cost_rows()
-        if self.reserves:
-            rows += self._reserve_rows()
         outcome = self.truce_outcomes[-1] if self.truce_outcomes else "none"
         rows.append(("truce_outcome", "policy", float(metrics.TRUCE_OUTCOME_CODES[outcome])))
         rows.append(("truce_extensions", "policy", float(self.truce_outcomes.count("extend"))))
@@ -565,11 +564,9 @@ class Run:
         final = {(s.node, s.material): s.final_on_hand for s in self.stocks}
         per: dict[str, list[float]] = {}
         for r in self.reserves:
-            log = r["log"]
-            release = log[:, 1] == RES_RELEASE
-            purchased = float(log[~release, 2].sum())
+            purchased = float(r["purchases"][:, 1].sum())
             acc = per.setdefault(r["node"], [0.0, 0.0, 0.0, 0.0])
-            acc[0] += float(log[release, 2].sum())
+            acc[0] += float(r["releases"][:, 1].sum())
             acc[1] += purchased
             acc[2] += purchased * r["price_usd_per_t"]
             acc[3] += final[(r["node"], r["material"])]
@@ -854,20 +851,19 @@ class Run:
                    "cost_usd"]
         frames = []
         for r in self.reserves:
-            log = r["log"]
-            if not len(log):
-                continue
-            buyer = log[:, 3].astype(int)
-            release = log[:, 1] == RES_RELEASE
-            buyers = np.array([""] + list(r["buyers"]), dtype=object)[buyer + 1]
-            lanes = np.array([""] + list(r["lanes"]), dtype=object)[buyer + 1]
-            frames.append(pd.DataFrame({
-                "time": log[:, 0],
-                "date": [self.date_of(t) for t in log[:, 0]],
-                "node": r["node"], "material": r["material"],
-                "event": np.where(release, "release", "purchase"),
-                "buyer": buyers, "lane": lanes, "quantity_t": log[:, 2],
-                "cost_usd": np.where(release, 0.0, log[:, 2] * r["price_usd_per_t"])}))
+            buys, rel = r["purchases"], r["releases"]
+            buyer = rel[:, 2].astype(int)
+            for event, times, qty, buyers, lanes, cost in (
+                    ("purchase", buys[:, 0], buys[:, 1], "", "",
+                     buys[:, 1] * r["price_usd_per_t"]),
+                    ("release", rel[:, 0], rel[:, 1],
+                     np.array(r["buyers"], dtype=object)[buyer],
+                     np.array(r["lanes"], dtype=object)[buyer], 0.0)):
+                if len(times):
+                    frames.append(pd.DataFrame({
+                        "time": times, "date": [self.date_of(t) for t in times],
+                        "node": r["node"], "material": r["material"], "event": event,
+                        "buyer": buyers, "lane": lanes, "quantity_t": qty, "cost_usd": cost}))
         if not frames:
             return pd.DataFrame({c: [] for c in columns})
         out = pd.concat(frames, ignore_index=True)

@@ -284,7 +284,7 @@ def test_bulk_and_event_modes_agree_with_a_reserve():
                                              "rate_t_per_year": 1500.0}
     bulk = run_of(data, 150.0, seed=3)
     events = run_of(data, 150.0, seed=3, demand_mode="events", production_mode="events")
-    assert np.array_equal(bulk.reserves[0]["log"], events.reserves[0]["log"])
+    assert np.array_equal(bulk.reserves[0]["releases"], events.reserves[0]["releases"])
     for a, b in zip(bulk.demand, events.demand):
         assert np.array_equal(a.filled, b.filled)
 
