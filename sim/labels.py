@@ -19,6 +19,8 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
+from .kinds import kind_label
+
 __all__ = [
     "KPIS", "SERIES", "PERCENT", "CATEGORIES", "NODES", "COUNTRIES", "MATERIALS", "CONTROLS",
     "PARAMETERS", "kpi_name", "kpi_unit", "kpi_label", "series_label", "scope_label",
@@ -102,8 +104,6 @@ NODES = {
     "magnets_jp": "Japanese magnet maker",
     "auto_us": "US car maker", "defense_us": "US defense prime",
 }
-_KINDS = {"mine": "mine", "processor": "refiner", "magnet_maker": "magnet maker",
-          "stockpile": "stockpile", "manufacturer": "manufacturer", "defense_user": "defense user"}
 # policy controls of the shipped scenarios -> short readable names
 CONTROLS = {
     "apr_2025": "Export licensing",
@@ -169,7 +169,7 @@ def node_label(node: str, network=None) -> str:
         return NODES[node]
     n = getattr(network, "nodes", {}).get(node) if network is not None else None
     if n is not None:
-        kind = _KINDS.get(n.kind, _human(n.kind))
+        kind = kind_label(n.kind)
         return f"{_ADJ.get(n.country, n.country)} {kind} ({_human(node)})"
     return _human(node)
 
