@@ -6,7 +6,8 @@ lanes before time starts, updated only when a policy event fires:
 
 * ``lane.banned``: an export ban covers the lane; buyers re-route to their other lanes.
 * ``lane.gate``: some licensing, quota or extraterritorial control may cover shipments on the
-  lane; each shipment then passes :meth:`PolicyEngine.gate` (review delay, approval draw, quota).
+  lane; each shipment then passes :meth:`PolicyEngine.gate`, where the decision of each covering
+  control's regime (:data:`DECISIONS`) returns it, reviews it, or counts it against a quota.
   Lanes that no control can touch have ``gate = None`` and pay nothing.
 * ``lane.tariff``: the ad-valorem tariff rate paid on shipments dispatched now.
 * ``lane.share``: under a cost-aware ``[sourcing]`` rule, the buyers' shares follow landed
@@ -42,6 +43,11 @@ Clearance holds (``[[clearance]]``): a shipment that has passed every control go
 holds in force on its lane (testing: a drawn delay, with a finite number of servers a first
 come, first served queue) before :meth:`Model.dispatch <sim.engine.Model.dispatch>`, which is
 where every released shipment leaves (and crosses the border).
+
+Regimes are a registry: :data:`sim.scenario.REGIME_TABLE` holds each regime's parameters and
+whether it closes the lanes it covers directly; :data:`DECISIONS` holds the function that
+decides a shipment it covers. To add a regime: its entry in the table and its decision here
+(a function ``(policy, shipment, step, params) -> bool``, see the ``_decide_*`` functions).
 """
 
 from __future__ import annotations
@@ -55,9 +61,11 @@ import numpy as np
 from .distributions import Uniform
 from .engine import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
 from .errors import ScenarioError
+from .scenario import REGIME_TABLE
 from .streams import SwitchingSampler
 
-__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table"]
+__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table",
+           "DECISIONS"]
 
 # the events of the licence decision log (Run.licence_decisions), by code
 LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used", "renewal_applied")
@@ -260,6 +268,89 @@ def licence_table(rows: list, horizon: float) -> dict:
             "lane": np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)[order],
             "tonnes": np.fromiter((r[4] for r in rows), dtype=float, count=n)[order],
             "review_days": review[order]}
+
+
+class _Shipment:
+    """A shipment at the gate, with what the regimes covering it decided so far: the quota
+    controls it must pass (``quotas``), the per-shipment licence reviews it waits for
+    (``reviews``: ``(step, params)``) and the scoped licences it uses (``used``); each None
+    until some control adds one."""
+
+    __slots__ = ("lane", "qty", "prov", "now", "shipped_at", "cleared", "quotas", "reviews",
+                 "used")
+
+    def __init__(self, lane, qty: float, prov, now: float, shipped_at: float,
+                 cleared: tuple) -> None:
+        self.lane = lane
+        self.qty = qty
+        self.prov = prov
+        self.now = now
+        self.shipped_at = shipped_at
+        self.cleared = cleared
+        self.quotas = None
+        self.reviews = None
+        self.used = None
+
+
+# -- the regimes' decisions -------------------------------------------------------------------
+# One function per regime of sim.scenario.REGIME_TABLE, called by PolicyEngine.gate for each
+# control in force that covers a shipment, in the order of the lane's controls, with the
+# parameters in force for the shipment's buyer: it returns True when it took the shipment
+# (nothing else decides it), False to leave it to the next control and then to the reviews
+# and quotas collected on the _Shipment.
+
+def _decide_ban(policy: "PolicyEngine", ship: _Shipment, step: _GateStep, p: dict) -> bool:
+    """A ban returns the shipment to its supplier (the lanes a ban covers directly are closed
+    to orders: what comes here was covered by origin, or was under way before)."""
+    policy._deny(ship.lane, ship.qty, ship.now, p, step.cid)
+    return True
+
+
+def _decide_quota(policy: "PolicyEngine", ship: _Shipment, step: _GateStep, p: dict) -> bool:
+    """A quota takes the shipment's tonnes from the period's quota once any licence reviews
+    are through (:meth:`PolicyEngine._quota_take`; the shipment waits for the next period
+    when the quota is used up)."""
+    if ship.quotas is None:
+        ship.quotas = []
+    ship.quotas.append(step.state)
+    return False
+
+
+def _decide_licensing(policy: "PolicyEngine", ship: _Shipment, step: _GateStep,
+                      p: dict) -> bool:
+    """Licensing reviews the shipment (``licence_scope = "shipment"``), or lets it pass under
+    a valid licence of its scope, or makes it wait on the scope's application."""
+    scope = p["licence_scope"]
+    if scope == "shipment":
+        if ship.reviews is None:
+            ship.reviews = []
+        ship.reviews.append((step, p))
+        return False
+    if ship.cleared and step.cid in ship.cleared:
+        return False
+    lane = ship.lane
+    keys = step.keys
+    if keys is None:
+        keys = step.keys = _licence_keys(lane, lane.src.node.country, lane.dst.node.country)
+    key = keys[scope]
+    cs = step.state
+    now = ship.now
+    lic = cs.licences.get(key)
+    if lic is not None and lic.renewal is not None and lic.until <= now:
+        # lapsed, renewed ahead: the renewal's validity follows on
+        lic = cs.licences[key] = lic.renewal
+    if lic is not None and lic.until > now:
+        if ship.used is None:
+            ship.used = []
+        ship.used.append(lic)
+        return False
+    policy._await_licence(step, key, p, (lane, ship.qty, ship.prov, ship.shipped_at,
+                                         ship.cleared), now)
+    return True
+
+
+#: regime -> its decision (see above); every regime of sim.scenario.REGIME_TABLE has one
+DECISIONS = {"ban": _decide_ban, "licensing": _decide_licensing, "quota": _decide_quota}
 
 
 class PolicyEngine:
@@ -620,7 +711,7 @@ class PolicyEngine:
             direct = lane.index in cs.direct_set
             if direct:
                 regime = cs.params_for(buyer, country)["regime"]
-                if regime == "ban":
+                if REGIME_TABLE[regime].closes_lane:
                     banned = True
                 else:
                     gated = True
@@ -675,10 +766,7 @@ class PolicyEngine:
         controls."""
         if shipped_at is None:
             shipped_at = now
-        quota_controls = None
-        reviews = None
-        used = None
-        applied = False
+        ship = None
         for step in self._lane_steps.get(lane.index, ()):
             cs = step.state
             if not cs.active or cs.suspended:           # not in force
@@ -691,43 +779,16 @@ class PolicyEngine:
                 share = prov[step.origin_index] if step.origin_index >= 0 else 0.0
                 if share * step.content_share <= p["de_minimis"]:
                     continue
-            regime = p["regime"]
-            applied = True
-            if regime == "ban":
-                self._deny(lane, qty, now, p, step.cid)
+            if ship is None:
+                ship = _Shipment(lane, qty, prov, now, shipped_at, cleared)
+            # the regime's decision (sim.scenario.REGIME_TABLE, DECISIONS): True when it
+            # took the shipment (returned it, or made it wait on a licence)
+            if DECISIONS[p["regime"]](self, ship, step, p):
                 return
-            if regime == "quota":
-                if quota_controls is None:
-                    quota_controls = []
-                quota_controls.append(cs)
-                continue
-            scope = p["licence_scope"]
-            if scope == "shipment":
-                if reviews is None:
-                    reviews = []
-                reviews.append((step, p))
-                continue
-            if cleared and step.cid in cleared:
-                continue
-            keys = step.keys
-            if keys is None:
-                keys = step.keys = _licence_keys(lane, lane.src.node.country,
-                                                 lane.dst.node.country)
-            key = keys[scope]
-            lic = cs.licences.get(key)
-            if lic is not None and lic.renewal is not None and lic.until <= now:
-                # lapsed, renewed ahead: the renewal's validity follows on
-                lic = cs.licences[key] = lic.renewal
-            if lic is not None and lic.until > now:
-                if used is None:
-                    used = []
-                used.append(lic)
-                continue
-            self._await_licence(step, key, p, (lane, qty, prov, shipped_at, cleared), now)
-            return
-        if not applied:
+        if ship is None:          # no control in force covers it
             self._release(lane, qty, prov, now, shipped_at)
             return
+        quota_controls, reviews, used = ship.quotas, ship.reviews, ship.used
         if used is not None:
             for lic in used:
                 lic.tonnes += qty

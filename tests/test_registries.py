@@ -4,16 +4,21 @@ is one entry. The tests add an entry at run time and follow it through every rea
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from conftest import mini_dict  # noqa: E402
+from test_policy import CN_LANE, control, day, lane, plain_net, scenario  # noqa: E402
 
 import sim  # noqa: E402
-from sim import kinds, labels, plots  # noqa: E402
-from sim.errors import NetworkError  # noqa: E402
+from sim import kinds, labels, plots, policy  # noqa: E402
+from sim import scenario as scen  # noqa: E402
+from sim.errors import NetworkError, ScenarioError  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,3 +74,77 @@ def test_unknown_kind_names_the_node_and_the_registered_kinds():
     d["nodes"]["proc"]["kind"] = "smelter"
     with pytest.raises(NetworkError, match=r"node 'proc'.*kind.*'smelter'.*mine, processor"):
         sim.Network.from_dict(d)
+
+
+# ---------------------------------------------------------------------------------------------
+# export-control regimes
+# ---------------------------------------------------------------------------------------------
+
+def test_every_regime_has_its_parameters_and_its_decision():
+    assert set(policy.DECISIONS) == set(scen.REGIME_TABLE) == set(scen.REGIMES)
+    control_fields = {f.name: f.default for f in fields(scen.ExportControl)}
+    for name, spec in scen.REGIME_PARAMS.items():
+        # each parameter is a field of a control, starting at the registry's default
+        assert control_fields[name] == spec.default, name
+        assert spec.doc
+    for regime in scen.REGIME_TABLE.values():
+        assert set(regime.required) <= set(regime.params) <= set(scen.REGIME_PARAMS)
+        # what a regime cannot do without has no default to fall back on
+        assert all(scen.REGIME_PARAMS[p].default is None for p in regime.required)
+
+
+@pytest.mark.parametrize("ctrl", [
+    control(regime="quota"),
+    control(regime="quota", quota_t=0),
+    control(regime="ban", changes=[{"from": day(5), "regime": "quota"}]),
+    control(regime="ban", changes=[{"from": day(5), "buyers": ["us_mag"], "regime": "quota"}]),
+    control(regime="licensing", review_days=3,
+            changes=[{"from": day(5), "regime": "quota", "quota_period_days": 30}]),
+])
+def test_a_quota_without_tonnes_is_an_error_naming_quota_t(ctrl):
+    # the default used to be 0 t, which lets one shipment through per period
+    with pytest.raises(ScenarioError, match=r"controls\.c.*quota_t") as exc:
+        scenario(controls={"c": ctrl})
+    assert str(exc.value).count("\n") == 0
+
+
+def test_escalation_checks_the_regime_it_leaves_with_the_same_rules():
+    base = {"controls": {"c": control(regime="licensing", review_days=3)}}
+    truce = {"suspends": ["c"], "start": day(1), "duration_days": 10,
+             "outcomes": {"escalate": 1.0}}
+    with pytest.raises(ScenarioError, match=r"truce\.escalation.*escalating control 'c'.*quota_t"):
+        scenario(**base, truce={**truce, "escalation": {"regime": "quota"}})
+    with pytest.raises(ScenarioError, match=r"truce\.escalation.*quota_period_days"):
+        scenario(**base, truce={**truce, "escalation": {"regime": "quota", "quota_t": 5,
+                                                        "quota_period_days": 0}})
+    s = scenario(**base, truce={**truce, "escalation": {"regime": "quota", "quota_t": 5}})
+    assert s.truce.escalation == {"regime": "quota", "quota_t": 5.0}
+    # a quota given before (here by a dated change for everyone) is in force at the escalation
+    base["controls"]["c"]["changes"] = [{"from": day(3), "quota_t": 7}]
+    scenario(**base, truce={**truce, "escalation": {"regime": "quota"}})
+
+
+def test_a_regime_added_to_the_registry_is_parsed_and_decides_shipments(monkeypatch):
+    """A 'monitoring' regime: every covered shipment is counted and passes at once."""
+    seen = []
+
+    def decide_monitoring(pol, ship, step, p):
+        seen.append((ship.now, ship.qty, step.cid, p["regime"]))
+        return False
+
+    monkeypatch.setitem(scen.REGIME_TABLE, "monitoring",
+                        scen.Regime("covered shipments are counted and pass", ("de_minimis",)))
+    monkeypatch.setitem(policy.DECISIONS, "monitoring", decide_monitoring)
+    L = 10.0
+    run = sim.simulate(plain_net(lead_cn=L), scenario(controls={"m": control(
+        start=30, regime="monitoring")}), seed=1, horizon_days=200)
+    log = lane(run, CN_LANE).log
+    np.testing.assert_allclose(log[:, 2] - log[:, 0], L)     # nothing waited
+    after = log[log[:, 0] >= 30]
+    assert len(seen) == len(after) > 0
+    np.testing.assert_allclose([q for _t, q, _c, _r in seen], after[:, 1])
+    assert {(c, r) for _t, _q, c, r in seen} == {("m", "monitoring")}
+    # and it is an unknown regime without its entry
+    monkeypatch.delitem(scen.REGIME_TABLE, "monitoring")
+    with pytest.raises(ScenarioError, match=r"controls\.m.*regime.*unknown regime 'monitoring'"):
+        scenario(controls={"m": control(regime="monitoring")})
