@@ -49,6 +49,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
 
 from . import kinds as _kinds
+from . import kpis as _kpis
 from . import labels as _labels
 from . import style as _style
 
@@ -978,9 +979,11 @@ LOWER_IS_BETTER_UNITS = ("t", "days", "USD", "day of run")
 
 def _diverging(kpi: str):
     """Diverging colour map of differences: blue where the KPI is better than at the
-    reference, red where worse (fill rates: higher is better; tonnes and days: lower)."""
-    worse_up = _labels.kpi_unit(kpi) in LOWER_IS_BETTER_UNITS and kpi not in ("first_shortage_day",
-                                                                               "first_shortage_after_day")
+    reference, red where worse, by the KPI's direction in the registry (sim.kpis; fill
+    rates: higher is better; shortages, costs: lower; without a direction, as higher)."""
+    spec = _kpis.KPI_TABLE.get(kpi)
+    worse_up = spec.direction < 0 if spec is not None else \
+        _labels.kpi_unit(kpi) in LOWER_IS_BETTER_UNITS
     return matplotlib.colormaps["RdBu_r" if worse_up else "RdBu"]
 
 

@@ -16,7 +16,7 @@ from conftest import mini_dict  # noqa: E402
 from test_policy import CN_LANE, control, day, lane, plain_net, scenario  # noqa: E402
 
 import sim  # noqa: E402
-from sim import kinds, labels, plots, policy  # noqa: E402
+from sim import kinds, kpis, labels, metrics, plots, policy  # noqa: E402
 from sim import scenario as scen  # noqa: E402
 from sim.errors import NetworkError, ScenarioError  # noqa: E402
 
@@ -148,3 +148,50 @@ def test_a_regime_added_to_the_registry_is_parsed_and_decides_shipments(monkeypa
     monkeypatch.delitem(scen.REGIME_TABLE, "monitoring")
     with pytest.raises(ScenarioError, match=r"controls\.m.*regime.*unknown regime 'monitoring'"):
         scenario(controls={"m": control(regime="monitoring")})
+
+
+# ---------------------------------------------------------------------------------------------
+# KPIs
+# ---------------------------------------------------------------------------------------------
+
+def test_kpi_registry_is_what_results_labels_and_figures_read(teaching):
+    run = sim.simulate(teaching, seed=3, horizon_days=200)
+    rows = run.kpi_rows()
+    names = list(dict.fromkeys(k for k, _s, _v in rows))
+    # every KPI a run computes is in the registry; demand and policy KPIs in its order
+    assert set(names) == {n for n, k in kpis.KPI_TABLE.items() if k.family != "derived"}
+    for family in ("demand", "policy"):
+        assert [n for n in names if kpis.KPI_TABLE[n].family == family] == \
+            list(kpis.kpi_names(family))
+    assert metrics.KPI_NAMES == kpis.kpi_names("demand")
+    for name, k in kpis.KPI_TABLE.items():
+        assert labels.kpi_name(name) == k.label
+        assert (name in labels.PERCENT) == (k.unit == "%")
+        assert k.direction in (-1, 0, 1)
+        assert (k.stream is not None) == (k.group is not None) == (k.family == "demand")
+        assert (k.run is not None) == (k.family == "policy")
+    assert labels.CATEGORIES["truce_outcome"] == kpis.KPI_TABLE["truce_outcome"].categories
+    # the figures colour a difference by the KPI's direction
+    assert plots._diverging("fill_rate").name == "RdBu"
+    assert plots._diverging("shortage_occurred").name == "RdBu_r"
+
+
+def test_a_kpi_added_to_the_registry_is_computed_for_every_scope(monkeypatch, teaching):
+    """'orders filled completely' (a count): one entry, computed per stream and per group from
+    the bases, named by the labels, in the run's KPI table."""
+    monkeypatch.setitem(kpis.KPI_TABLE, "full_orders", kpis.KPI(
+        "orders filled completely", "count", 1, "demand",
+        stream=lambda b: [float(n - k) for n, k in zip(b.orders, b.n_short)],
+        group=lambda g: g.sum("full_orders")))
+    run = sim.simulate(teaching, seed=3, horizon_days=200)
+    rows = run.kpi_rows()
+    scopes = {s for k, s, _v in rows if k == "fill_rate"}
+    assert scopes == {s for k, s, _v in rows if k == "full_orders"}
+    for scope in scopes:
+        orders = run.kpi("orders", scope)
+        assert run.kpi("full_orders", scope) == pytest.approx(
+            orders * run.kpi("order_fill_rate", scope), abs=1e-6)
+    assert run.kpi("full_orders", "network") > 0
+    assert labels.kpi_label("full_orders|network") == "Orders filled completely, all users (count)"
+    df = run.kpis()
+    assert set(df[df["kpi"] == "full_orders"]["scope"]) == scopes
