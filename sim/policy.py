@@ -47,7 +47,8 @@ where every released shipment leaves (and crosses the border).
 Regimes are a registry: :data:`sim.scenario.REGIME_TABLE` holds each regime's parameters and
 whether it closes the lanes it covers directly; :data:`DECISIONS` holds the function that
 decides a shipment it covers. To add a regime: its entry in the table and its decision here
-(a function ``(policy, shipment, step, params) -> bool``, see the ``_decide_*`` functions).
+(a function of the signature of the ``_decide_*`` functions, returning True when it took the
+shipment).
 """
 
 from __future__ import annotations
@@ -270,82 +271,66 @@ def licence_table(rows: list, horizon: float) -> dict:
             "review_days": review[order]}
 
 
-class _Shipment:
-    """A shipment at the gate, with what the regimes covering it decided so far: the quota
-    controls it must pass (``quotas``), the per-shipment licence reviews it waits for
-    (``reviews``: ``(step, params)``) and the scoped licences it uses (``used``); each None
-    until some control adds one."""
-
-    __slots__ = ("lane", "qty", "prov", "now", "shipped_at", "cleared", "quotas", "reviews",
-                 "used")
-
-    def __init__(self, lane, qty: float, prov, now: float, shipped_at: float,
-                 cleared: tuple) -> None:
-        self.lane = lane
-        self.qty = qty
-        self.prov = prov
-        self.now = now
-        self.shipped_at = shipped_at
-        self.cleared = cleared
-        self.quotas = None
-        self.reviews = None
-        self.used = None
-
-
 # -- the regimes' decisions -------------------------------------------------------------------
 # One function per regime of sim.scenario.REGIME_TABLE, called by PolicyEngine.gate for each
-# control in force that covers a shipment, in the order of the lane's controls, with the
-# parameters in force for the shipment's buyer: it returns True when it took the shipment
-# (nothing else decides it), False to leave it to the next control and then to the reviews
-# and quotas collected on the _Shipment.
+# control in force that covers a shipment, in the order of the lane's controls, as
+# ``decide(policy, step, p, acc, lane, qty, prov, now, shipped_at, cleared)``: *step* is the
+# control's _GateStep on the lane, *p* the parameters in force for the shipment's buyer, the
+# rest the shipment as gate() has it. It returns True when it took the shipment (nothing else
+# decides it), False to leave it to the next control and then to what it added to *acc*:
+# ``[quota controls to pass, per-shipment licence reviews (step, p), scoped licences used]``,
+# each None until some control adds one. (Plain arguments and a list, not an object: gate()
+# runs for every shipment on a gated lane.)
 
-def _decide_ban(policy: "PolicyEngine", ship: _Shipment, step: _GateStep, p: dict) -> bool:
+_QUOTAS, _REVIEWS, _USED_LICENCES = 0, 1, 2
+
+
+def _decide_ban(policy: "PolicyEngine", step: _GateStep, p: dict, acc: list, lane, qty: float,
+                prov, now: float, shipped_at: float, cleared: tuple) -> bool:
     """A ban returns the shipment to its supplier (the lanes a ban covers directly are closed
     to orders: what comes here was covered by origin, or was under way before)."""
-    policy._deny(ship.lane, ship.qty, ship.now, p, step.cid)
+    policy._deny(lane, qty, now, p, step.cid)
     return True
 
 
-def _decide_quota(policy: "PolicyEngine", ship: _Shipment, step: _GateStep, p: dict) -> bool:
+def _decide_quota(policy: "PolicyEngine", step: _GateStep, p: dict, acc: list, lane,
+                  qty: float, prov, now: float, shipped_at: float, cleared: tuple) -> bool:
     """A quota takes the shipment's tonnes from the period's quota once any licence reviews
     are through (:meth:`PolicyEngine._quota_take`; the shipment waits for the next period
     when the quota is used up)."""
-    if ship.quotas is None:
-        ship.quotas = []
-    ship.quotas.append(step.state)
+    if acc[_QUOTAS] is None:
+        acc[_QUOTAS] = []
+    acc[_QUOTAS].append(step.state)
     return False
 
 
-def _decide_licensing(policy: "PolicyEngine", ship: _Shipment, step: _GateStep,
-                      p: dict) -> bool:
+def _decide_licensing(policy: "PolicyEngine", step: _GateStep, p: dict, acc: list, lane,
+                      qty: float, prov, now: float, shipped_at: float, cleared: tuple) -> bool:
     """Licensing reviews the shipment (``licence_scope = "shipment"``), or lets it pass under
     a valid licence of its scope, or makes it wait on the scope's application."""
     scope = p["licence_scope"]
     if scope == "shipment":
-        if ship.reviews is None:
-            ship.reviews = []
-        ship.reviews.append((step, p))
+        if acc[_REVIEWS] is None:
+            acc[_REVIEWS] = []
+        acc[_REVIEWS].append((step, p))
         return False
-    if ship.cleared and step.cid in ship.cleared:
+    if cleared and step.cid in cleared:
         return False
-    lane = ship.lane
     keys = step.keys
     if keys is None:
         keys = step.keys = _licence_keys(lane, lane.src.node.country, lane.dst.node.country)
     key = keys[scope]
     cs = step.state
-    now = ship.now
     lic = cs.licences.get(key)
     if lic is not None and lic.renewal is not None and lic.until <= now:
         # lapsed, renewed ahead: the renewal's validity follows on
         lic = cs.licences[key] = lic.renewal
     if lic is not None and lic.until > now:
-        if ship.used is None:
-            ship.used = []
-        ship.used.append(lic)
+        if acc[_USED_LICENCES] is None:
+            acc[_USED_LICENCES] = []
+        acc[_USED_LICENCES].append(lic)
         return False
-    policy._await_licence(step, key, p, (lane, ship.qty, ship.prov, ship.shipped_at,
-                                         ship.cleared), now)
+    policy._await_licence(step, key, p, (lane, qty, prov, shipped_at, cleared), now)
     return True
 
 
@@ -766,7 +751,7 @@ class PolicyEngine:
         controls."""
         if shipped_at is None:
             shipped_at = now
-        ship = None
+        acc = None
         for step in self._lane_steps.get(lane.index, ()):
             cs = step.state
             if not cs.active or cs.suspended:           # not in force
@@ -779,16 +764,17 @@ class PolicyEngine:
                 share = prov[step.origin_index] if step.origin_index >= 0 else 0.0
                 if share * step.content_share <= p["de_minimis"]:
                     continue
-            if ship is None:
-                ship = _Shipment(lane, qty, prov, now, shipped_at, cleared)
+            if acc is None:
+                acc = [None, None, None]
             # the regime's decision (sim.scenario.REGIME_TABLE, DECISIONS): True when it
             # took the shipment (returned it, or made it wait on a licence)
-            if DECISIONS[p["regime"]](self, ship, step, p):
+            if DECISIONS[p["regime"]](self, step, p, acc, lane, qty, prov, now, shipped_at,
+                                      cleared):
                 return
-        if ship is None:          # no control in force covers it
+        if acc is None:           # no control in force covers it
             self._release(lane, qty, prov, now, shipped_at)
             return
-        quota_controls, reviews, used = ship.quotas, ship.reviews, ship.used
+        quota_controls, reviews, used = acc
         if used is not None:
             for lic in used:
                 lic.tonnes += qty

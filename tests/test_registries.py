@@ -128,8 +128,8 @@ def test_a_regime_added_to_the_registry_is_parsed_and_decides_shipments(monkeypa
     """A 'monitoring' regime: every covered shipment is counted and passes at once."""
     seen = []
 
-    def decide_monitoring(pol, ship, step, p):
-        seen.append((ship.now, ship.qty, step.cid, p["regime"]))
+    def decide_monitoring(pol, step, p, acc, lane, qty, prov, now, shipped_at, cleared):
+        seen.append((now, qty, step.cid, p["regime"]))
         return False
 
     monkeypatch.setitem(scen.REGIME_TABLE, "monitoring",
