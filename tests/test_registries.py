@@ -171,9 +171,10 @@ def test_kpi_registry_is_what_results_labels_and_figures_read(teaching):
         assert (k.stream is not None) == (k.group is not None) == (k.family == "demand")
         assert (k.run is not None) == (k.family == "policy")
     assert labels.CATEGORIES["truce_outcome"] == kpis.KPI_TABLE["truce_outcome"].categories
-    # the figures colour a difference by the KPI's direction
-    assert plots._diverging("fill_rate").name == "RdBu"
-    assert plots._diverging("shortage_occurred").name == "RdBu_r"
+    # directions that the figures' colours follow
+    assert kpis.KPI_TABLE["fill_rate"].direction == 1
+    assert kpis.KPI_TABLE["shortage_occurred"].direction == -1
+    assert kpis.KPI_TABLE["first_shortage_day"].direction == 1
 
 
 def test_a_kpi_added_to_the_registry_is_computed_for_every_scope(monkeypatch, teaching):
