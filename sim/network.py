@@ -719,8 +719,8 @@ class Network:
         for n in self.nodes.values():
             where = f"node '{n.id}'"
             if n.kind not in NODE_KINDS:      # a node built in Python, not read from a table
-                raise NetworkError(f"unknown kind {n.kind!r}; expected one of {', '.join(NODE_KINDS)}",
-                                   where=where, field="kind")
+                raise NetworkError(f"unknown kind {n.kind!r}; expected one of "
+                                   f"{', '.join(NODE_KINDS)}", where=where, field="kind")
             for table, keys in (("stock", n.stocks), ("production", n.production),
                                 ("demand", n.demand)):
                 for m in keys:

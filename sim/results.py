@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .kpis import KPI_TABLE, kpi_names
 from .engine import (
     REC_BACKLOG_DROP,
     REC_CANCELLED,
@@ -36,6 +35,7 @@ from .engine import (
     REC_SHIPPED,
     records_array,
 )
+from .kpis import KPI_TABLE, kpi_names
 
 __all__ = ["Run", "DemandRecord", "StockRecord", "LaneRecord", "write_atomic", "package_versions"]
 

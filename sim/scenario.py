@@ -66,10 +66,10 @@ application: ``licence_validity_days``; ``on_denial = "reapply"``: ``reapply_day
 ``renew_before_days`` above 0: a licence scope other than "shipment"; quota: ``quota_t``, a
 number of tonnes above 0).
 
-To add a regime: one :class:`Regime` entry in :data:`REGIME_TABLE` (a new parameter also needs its entry
-in :data:`REGIME_PARAMS` and a field of :class:`ExportControl`) and its decision,
-the function of the same name in :data:`sim.policy.DECISIONS` that decides a shipment the
-regime covers.
+To add a regime: one :class:`Regime` entry in :data:`REGIME_TABLE` (a new parameter also
+needs its entry in :data:`REGIME_PARAMS` and a field of :class:`ExportControl`) and its
+decision, the function of the same name in :data:`sim.policy.DECISIONS` that decides a shipment
+the regime covers.
 
     [[clearance]]                 # consignments held for testing before they leave a country,
     id = "magnet_testing"         # licensable or not (each is tested, then dispatched)

@@ -98,7 +98,8 @@ def test_batched_tables_match_the_reference_on_the_hand_cases():
             assert [float(x) for x in table[name]] == [float(k[name]) for k in per], name
         for idx in ([0, 1], [0, 2], [0, 1, 2]):
             (got,) = metrics.group_kpi_table(arrays, table, [idx], HORIZON)
-            want = kpi_reference.group_kpis([records[i] for i in idx], [per[i] for i in idx], HORIZON)
+            want = kpi_reference.group_kpis([records[i] for i in idx], [per[i] for i in idx],
+                                            HORIZON)
             for name in metrics.KPI_NAMES:
                 assert np.asarray(got[name]).tobytes() == np.asarray(want[name]).tobytes(), name
 
