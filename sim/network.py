@@ -440,7 +440,7 @@ def _parse_node(nid: str, raw: Any) -> NodeSpec:
     raw = _table(raw, where, "")
     _check_keys(raw, _NODE_KEYS, where)
     kind = raw.get("kind")
-    if kind not in NODE_KINDS:
+    if not isinstance(kind, str) or kind not in NODE_KINDS:
         raise NetworkError(f"unknown kind {kind!r}; expected one of {', '.join(NODE_KINDS)}",
                            where=where, field="kind")
     country = raw.get("country")
@@ -718,7 +718,7 @@ class Network:
         mats = self.materials
         for n in self.nodes.values():
             where = f"node '{n.id}'"
-            if n.kind not in NODE_KINDS:      # a node built in Python, not read from a table
+            if not isinstance(n.kind, str) or n.kind not in NODE_KINDS:   # built in Python
                 raise NetworkError(f"unknown kind {n.kind!r}; expected one of "
                                    f"{', '.join(NODE_KINDS)}", where=where, field="kind")
             for table, keys in (("stock", n.stocks), ("production", n.production),

@@ -192,6 +192,10 @@ class _ControlState:
                  "capacity_on", "licences", "pending")
 
     def __init__(self, spec) -> None:
+        if spec.regime not in DECISIONS:       # a control built in Python, not read from a file
+            raise ScenarioError(f"unknown regime {spec.regime!r}; expected one of "
+                                f"{tuple(DECISIONS)}", where=f"controls.{spec.id}",
+                                field="regime")
         self.spec = spec
         self.active = False
         self.suspended = False

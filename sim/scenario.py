@@ -645,7 +645,7 @@ def regime_params(t: dict, where: str, in_force: dict | None = None, what: str =
     problem, e.g. which control an escalation makes incomplete)."""
     out: dict[str, Any] = {}
     if "regime" in t:
-        if t["regime"] not in REGIME_TABLE:
+        if not isinstance(t["regime"], str) or t["regime"] not in REGIME_TABLE:
             raise ScenarioError(f"unknown regime {t['regime']!r}; expected one of {REGIMES}",
                                 where=where, field="regime")
         out["regime"] = t["regime"]

@@ -4,7 +4,7 @@ is one entry. The tests add an entry at run time and follow it through every rea
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import matplotlib
 
@@ -69,10 +69,11 @@ def test_a_kind_added_to_the_registry_is_accepted_everywhere(monkeypatch):
         sim.Network.from_dict(d)
 
 
-def test_unknown_kind_names_the_node_and_the_registered_kinds():
+@pytest.mark.parametrize("kind", ["smelter", ["mine"], {"kind": "mine"}, None])
+def test_unknown_kind_names_the_node_and_the_registered_kinds(kind):
     d = mini_dict()
-    d["nodes"]["proc"]["kind"] = "smelter"
-    with pytest.raises(NetworkError, match=r"node 'proc'.*kind.*'smelter'.*mine, processor"):
+    d["nodes"]["proc"]["kind"] = kind
+    with pytest.raises(NetworkError, match=r"node 'proc'.*kind.*unknown kind.*mine, processor"):
         sim.Network.from_dict(d)
 
 
@@ -124,6 +125,14 @@ def test_escalation_checks_the_regime_it_leaves_with_the_same_rules():
     scenario(**base, truce={**truce, "escalation": {"regime": "quota"}})
 
 
+def test_a_control_built_in_python_with_an_unknown_regime_is_an_error():
+    s = scenario(controls={"c": control(regime="ban")})
+    c = s.controls[0]
+    bad = s.with_changes(controls=(replace(c, regime="embargo"),))
+    with pytest.raises(ScenarioError, match=r"controls\.c.*regime.*unknown regime 'embargo'"):
+        sim.simulate(plain_net(), bad, seed=1, horizon_days=20)
+
+
 def test_a_regime_added_to_the_registry_is_parsed_and_decides_shipments(monkeypatch):
     """A 'monitoring' regime: every covered shipment is counted and passes at once."""
     seen = []
@@ -144,6 +153,10 @@ def test_a_regime_added_to_the_registry_is_parsed_and_decides_shipments(monkeypa
     assert len(seen) == len(after) > 0
     np.testing.assert_allclose([q for _t, q, _c, _r in seen], after[:, 1])
     assert {(c, r) for _t, _q, c, r in seen} == {("m", "monitoring")}
+    # and it is an unknown regime without its entry; so is a value that names none
+    for bad in (["ban"], {"name": "ban"}, 3):
+        with pytest.raises(ScenarioError, match=r"controls\.m.*regime.*unknown regime"):
+            scenario(controls={"m": control(regime=bad)})
     # and it is an unknown regime without its entry
     monkeypatch.delitem(scen.REGIME_TABLE, "monitoring")
     with pytest.raises(ScenarioError, match=r"controls\.m.*regime.*unknown regime 'monitoring'"):
