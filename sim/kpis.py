@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import reduce
-from operator import add, mul, or_
+from operator import add, itemgetter, mul, or_
 from typing import Any, Callable
 
 __all__ = ["KPI", "KPI_TABLE", "StreamBasis", "GroupBasis", "service_level", "kpi_names"]
@@ -64,7 +64,7 @@ class GroupBasis:
     3.12 compensates the rounding of floats: the KPIs would differ between Python versions)."""
 
     __slots__ = ("per_stream", "idx", "horizon", "peak_backorders_t", "mean_backorders_t",
-                 "_cache")
+                 "_pick", "_cache")
 
     def __init__(self, per_stream: dict, idx: list[int], horizon: float) -> None:
         self.per_stream = per_stream
@@ -72,12 +72,13 @@ class GroupBasis:
         self.horizon = horizon
         self.peak_backorders_t = 0.0        # a level of 0.0 every day (or no days)
         self.mean_backorders_t = 0.0
+        # the group's values of a per-stream list, as a tuple (itemgetter: one C call)
+        self._pick = itemgetter(*idx) if len(idx) > 1 else lambda values, i=idx[0]: (values[i],)
         self._cache: dict = {}
 
     def values(self, name: str) -> tuple:
         """The streams' values of *name*."""
-        per = self.per_stream[name]
-        return tuple(per[i] for i in self.idx)
+        return self._pick(self.per_stream[name])
 
     def sum(self, name: str) -> float:
         """The streams' values of *name* added left to right (from 0.0)."""
