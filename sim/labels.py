@@ -1,8 +1,10 @@
 """Readable names for what figures and tables show: KPIs, scopes, parameters, policy events,
 nodes, materials and countries (one registry, used by every title, axis and legend).
 
-Adding a KPI is one line in :data:`KPIS`: ``"name": ("readable name", "unit")``. Percentages
-are stored as fractions; :data:`PERCENT` lists the KPIs drawn x 100. An id without an entry
+KPI names and units come from the KPI registry (:data:`sim.kpis.KPI_TABLE`, where a KPI is
+added); :data:`KPIS` holds them as ``"name": ("readable name", "unit")``. Percentages are
+stored as fractions; :data:`PERCENT` lists the KPIs drawn x 100. Node kinds read by the kind
+registry's labels (:data:`sim.kinds.NODE_KINDS`). An id without an entry
 gets a readable fallback (underscores as spaces, a node by its kind and country), never an
 error, so a figure of a new network still draws.
 
@@ -19,6 +21,9 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
+from .kinds import kind_label
+from .kpis import KPI_TABLE
+
 __all__ = [
     "KPIS", "SERIES", "PERCENT", "CATEGORIES", "NODES", "COUNTRIES", "MATERIALS", "CONTROLS",
     "PARAMETERS", "kpi_name", "kpi_unit", "kpi_label", "series_label", "scope_label",
@@ -26,43 +31,14 @@ __all__ = [
     "event_label", "date_label", "scenario_label", "raw_ids",
 ]
 
-# KPI -> (readable name, unit); the unit "%" means a fraction drawn in percent
-KPIS: dict[str, tuple[str, str]] = {
-    "fill_rate": ("fill rate", "%"),
-    "order_fill_rate": ("order fill rate (orders filled completely)", "%"),
-    "demand_t": ("demand", "t"),
-    "filled_t": ("demand filled from stock", "t"),
-    "backordered_t": ("backordered", "t"),
-    "lost_t": ("lost sales", "t"),
-    "peak_backorders_t": ("peak backorders", "t"),
-    "mean_backorders_t": ("mean backorders", "t"),
-    "stockout_days": ("stockout days (unmet backlog or lost demand)", "days"),
-    "short_order_days": ("days with an order not filled completely", "days"),
-    "period_service_level": ("period service level (days without stockout)", "%"),
-    "first_shortage_day": ("first shortage", "day of run"),
-    "shortage_occurred": ("replications with a shortage", "%"),
-    "first_shortage_after_day": ("first shortage after the event", "day of run"),
-    "shortage_after_occurred": ("replications with a shortage after the event", "%"),
-    "shortage_after_event_day": ("event date of the shortage-after KPI", "day of run"),
-    "orders": ("orders", "count"),
-    "purchase_cost_usd": ("purchase cost", "USD"),
-    "tariff_cost_usd": ("tariff cost", "USD"),
-    "holding_cost_usd": ("holding cost", "USD"),
-    "truce_outcome": ("truce outcome", ""),
-    "truce_extensions": ("truce extensions", "count"),
-    "licence_reviews": ("licence reviews", "count"),
-    "licence_denials": ("licence denials", "count"),
-    "licence_review_days_mean": ("mean licence review time", "days"),
-    # derived in the experiments
-    "unfilled_t": ("demand not filled", "t"),
-    "days_to_first_shortage_after_expiry": ("days from truce expiry to first shortage", "days"),
-}
-PERCENT = {"fill_rate", "order_fill_rate", "period_service_level", "shortage_occurred",
-           "shortage_after_occurred"}
+# KPI -> (readable name, unit); the unit "%" means a fraction drawn in percent. The KPIs are
+# the registry's (sim.kpis.KPI_TABLE, where a KPI is added); an entry made here names a KPI
+# computed elsewhere (a figure of a derived quantity)
+KPIS: dict[str, tuple[str, str]] = {name: (k.label, k.unit) for name, k in KPI_TABLE.items()}
+PERCENT = {name for name, k in KPI_TABLE.items() if k.unit == "%"}
 # categorical KPIs: stored code -> label (tables store the label)
-CATEGORIES: dict[str, dict[int, str]] = {
-    "truce_outcome": {0: "none", 1: "reinstate", 2: "extend", 3: "escalate"},
-}
+CATEGORIES: dict[str, dict[int, str]] = {name: dict(k.categories)
+                                         for name, k in KPI_TABLE.items() if k.categories}
 # weekly series families (MonteCarloResults.series)
 SERIES: dict[str, tuple[str, str]] = {
     "fill_rate": ("fill rate in the week", "%"),
@@ -109,8 +85,6 @@ NODES = {
     "magnets_jp": "Japanese magnet maker",
     "auto_us": "US car maker", "defense_us": "US defense prime",
 }
-_KINDS = {"mine": "mine", "processor": "refiner", "magnet_maker": "magnet maker",
-          "stockpile": "stockpile", "manufacturer": "manufacturer", "defense_user": "defense user"}
 # policy controls of the shipped scenarios -> short readable names
 CONTROLS = {
     "apr_2025": "Export licensing",
@@ -146,14 +120,21 @@ def _human(raw: str) -> str:
     return str(raw).replace("_", " ").strip()
 
 
+def _kpi_entry(kpi: str) -> tuple[str, str] | None:
+    if kpi in KPIS:
+        return KPIS[kpi]
+    spec = KPI_TABLE.get(kpi)         # registered after this module was imported
+    return (spec.label, spec.unit) if spec is not None else None
+
+
 def kpi_name(kpi: str) -> str:
     """The readable name of a KPI (lower case)."""
-    return KPIS.get(kpi, (_human(kpi), ""))[0]
+    return (_kpi_entry(kpi) or (_human(kpi), ""))[0]
 
 
 def kpi_unit(kpi: str, *, difference: bool = False) -> str:
     """The unit of a KPI as drawn ("%" for fractions, "percentage points" for differences)."""
-    unit = KPIS.get(kpi, ("", ""))[1]
+    unit = (_kpi_entry(kpi) or ("", ""))[1]
     if difference and unit == "%":
         return "percentage points"
     return unit
@@ -176,7 +157,7 @@ def node_label(node: str, network=None) -> str:
         return NODES[node]
     n = getattr(network, "nodes", {}).get(node) if network is not None else None
     if n is not None:
-        kind = _KINDS.get(n.kind, _human(n.kind))
+        kind = kind_label(n.kind)
         return f"{_ADJ.get(n.country, n.country)} {kind} ({_human(node)})"
     return _human(node)
 

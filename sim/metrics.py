@@ -49,6 +49,12 @@ Names used before: ``fill_rate_type1`` is ``order_fill_rate``; the old ``stockou
 with a short order) is ``short_order_days``; the old ``first_shortage_day`` (counted from the
 scenario's ``shortage_after``) is ``first_shortage_after_day``.
 
+The KPIs' names, units, directions and implementations are the registry
+:data:`sim.kpis.KPI_TABLE`; the functions here compute, once for all the streams of a run, what
+the demand KPIs share, and call each KPI's functions. To add a KPI: its entry in the registry
+(see :mod:`sim.kpis`). The tests keep a one-stream-at-a-time reference implementation of these
+definitions and check that both give the same floats.
+
 Scopes: ``network``, ``civil`` (every sector but defense, when both exist), ``sector:<s>``,
 ``country:<ISO>`` (of the demand node), ``node:<id>``, ``plants:<node>/<class>`` (a class of a
 fleet's plants), ``policy`` (truce outcome, licence counts, ``shortage_after_event_day``).
@@ -57,118 +63,34 @@ fleet's plants), ``policy`` (truce outcome, licence counts, ``shortage_after_eve
 from __future__ import annotations
 
 import math
-from functools import cached_property, reduce
+from functools import cached_property
 from itertools import accumulate, pairwise
-from operator import add, itemgetter, mul, or_
 
 import numpy as np
 
-__all__ = ["stream_kpis", "group_kpis", "DemandArrays", "stream_kpi_table", "group_kpi_table",
-           "KPI_NAMES", "TRUCE_OUTCOME_CODES"]
+from .kpis import KPI_TABLE, TRUCE_OUTCOMES, GroupBasis, StreamBasis, kpi_names
 
+__all__ = ["DemandArrays", "stream_kpi_table", "group_kpi_table", "KPI_NAMES",
+           "TRUCE_OUTCOME_CODES", "EPS"]
+
+#: tonnes below which an order counts as filled completely
 EPS = 1e-9
-KPI_NAMES = ("fill_rate", "order_fill_rate", "demand_t", "filled_t", "backordered_t", "lost_t",
-             "peak_backorders_t", "mean_backorders_t", "stockout_days", "short_order_days",
-             "period_service_level", "first_shortage_day", "shortage_occurred",
-             "first_shortage_after_day", "shortage_after_occurred", "orders")
-TRUCE_OUTCOME_CODES = {"none": 0, "reinstate": 1, "extend": 2, "escalate": 3}
+#: the demand KPIs of the registry (sim.kpis.KPI_TABLE) as the package ships it, in its order;
+#: the functions below read the registry when called
+KPI_NAMES = kpi_names("demand")
+TRUCE_OUTCOME_CODES = {label: code for code, label in TRUCE_OUTCOMES.items()}
 
 
-def _service_level(stockout_days: float, horizon: float) -> float:
-    """``1 - stockout_days / days`` (1.0 for a run of no days)."""
-    days = int(math.ceil(horizon))
-    return 1.0 - stockout_days / days if days else 1.0
-
-
-def stream_kpis(d, shortage_from: float, horizon: float) -> dict:
-    """KPIs of one demand stream (a :class:`~sim.results.DemandRecord`); *shortage_from*: the
-    event day from which ``first_shortage_after_day`` counts."""
-    D, f, T = d.D, d.filled, d.T
-    n = len(D)
-    tot = float(D.sum())
-    filled = float(f.sum())
-    short = f < D - EPS
-    # T is sorted, so the days with a short order come sorted: count the distinct ones
-    days = np.floor(T[short]).astype(np.int64)
-    if len(days):
-        days = days[np.concatenate(([True], days[1:] != days[:-1]))]
-    out_days = days
-    if not d.lost and len(d.daily_level):
-        # a day that ends with a backlog, and the day after it (which begins with it)
-        neg = d.daily_level < -EPS
-        neg[1:] |= neg[:-1].copy()
-        out_days = np.union1d(days, np.flatnonzero(neg))
-    out = {
-        "orders": float(n),
-        "demand_t": tot,
-        "filled_t": filled,
-        "fill_rate": filled / tot if tot > 0 else 1.0,
-        "order_fill_rate": float(1.0 - short.mean()) if n else 1.0,
-        "backordered_t": 0.0 if d.lost else tot - filled,
-        "lost_t": tot - filled if d.lost else 0.0,
-        "stockout_days": float(len(out_days)),
-        "short_order_days": float(len(days)),
-        "period_service_level": _service_level(float(len(out_days)), horizon),
-        "short_days": days,          # not KPIs: let groups count distinct days
-        "out_days": out_days,
-    }
-    if d.lost or n == 0:
-        out["peak_backorders_t"] = 0.0
-    else:
-        out["peak_backorders_t"] = float(max(0.0, -(d.level_before - D).min()))
-    out["mean_backorders_t"] = float(d.daily_backorders.mean()) if len(d.daily_backorders) else 0.0
-    for day, occurred, since in (("first_shortage_day", "shortage_occurred", 0.0),
-                                 ("first_shortage_after_day", "shortage_after_occurred",
-                                  shortage_from)):
-        late = short & (T >= since)
-        if late.any():
-            out[day] = float(T[np.argmax(late)])
-            out[occurred] = 1.0
-        else:
-            out[day] = float(horizon)
-            out[occurred] = 0.0
-    return out
-
-
-def group_kpis(records: list, per_stream: list[dict], horizon: float) -> dict:
-    """Aggregate stream KPIs over a group of demand streams."""
-    if not records:
-        return {}
-    tot = sum(k["demand_t"] for k in per_stream)
-    filled = sum(k["filled_t"] for k in per_stream)
-    orders = sum(k["orders"] for k in per_stream)
-    full = sum(k["order_fill_rate"] * k["orders"] for k in per_stream)
-    short_days = np.zeros(int(math.ceil(horizon)) + 1, dtype=bool)
-    out_days = np.zeros(int(math.ceil(horizon)) + 1, dtype=bool)
-    for k in per_stream:
-        short_days[k["short_days"]] = True
-        out_days[k["out_days"]] = True
-    bo = np.sum([d.daily_backorders for d in records], axis=0)
-    stockout = float(out_days.sum())
-    return {
-        "orders": orders,
-        "demand_t": tot,
-        "filled_t": filled,
-        "fill_rate": filled / tot if tot > 0 else 1.0,
-        "order_fill_rate": full / orders if orders else 1.0,
-        "backordered_t": sum(k["backordered_t"] for k in per_stream),
-        "lost_t": sum(k["lost_t"] for k in per_stream),
-        "peak_backorders_t": float(bo.max()) if bo.size else 0.0,
-        "mean_backorders_t": float(bo.mean()) if bo.size else 0.0,
-        "stockout_days": stockout,
-        "short_order_days": float(short_days.sum()),
-        "period_service_level": _service_level(stockout, horizon),
-        "first_shortage_day": min(k["first_shortage_day"] for k in per_stream),
-        "shortage_occurred": float(any(k["shortage_occurred"] for k in per_stream)),
-        "first_shortage_after_day": min(k["first_shortage_after_day"] for k in per_stream),
-        "shortage_after_occurred": float(any(k["shortage_after_occurred"] for k in per_stream)),
-    }
+def _demand_kpis() -> list:
+    """``(name, KPI)`` of the registry's demand KPIs, in its order."""
+    return [(name, KPI_TABLE[name]) for name in kpi_names("demand")]
 
 
 # -- all streams at once ----------------------------------------------------------------------
 # A replication of the default network has 22 demand streams and 17 groups of them; computed
 # one by one, their KPIs take ~500 numpy calls on small arrays, whose fixed cost is most of the
-# time. The functions below compute the same values, bit for bit, with a few calls over all the
+# time. The functions below compute the values of the definitions above (the tests check them,
+# bit for bit, against a one-by-one reference implementation) with a few calls over all the
 # streams together. Elementwise operations give the same result wherever an element sits; every
 # sum keeps the order of additions of the one-by-one code: a sum over one stream's orders is
 # still one ``np.add.reduce`` per stream (numpy's pairwise summation depends on the length of
@@ -272,8 +194,9 @@ def _first_short(streams: DemandArrays, short: np.ndarray, since: float,
 
 
 def stream_kpi_table(streams: DemandArrays, shortage_from: float, horizon: float) -> dict:
-    """:func:`stream_kpis` of every stream of *streams* at once: KPI name -> list of one value
-    per stream (the same floats), and ``"short_days"`` / ``"out_days"``: for each stream, the
+    """The demand KPIs of every stream of *streams* at once: KPI name -> list of one value
+    per stream (each KPI's ``stream`` function of the streams' :class:`~sim.kpis.StreamBasis`),
+    and ``"short_days"`` / ``"out_days"``: for each stream, the
     days on which it had a short order / was in stockout, as the bits of an ``int`` (bit *d*:
     day *d*)."""
     S = streams.count
@@ -316,80 +239,43 @@ def stream_kpi_table(streams: DemandArrays, shortage_from: float, horizon: float
         after_day, after_occurred = _first_short(streams, short, shortage_from, horizon)
     else:
         after_day, after_occurred = list(first_day), list(occurred)
-    lost = streams.lost
-    stockout = [float(bits.bit_count()) for bits in out_days]
-    return {
-        "orders": [float(n) for n in orders],
-        "demand_t": tot,
-        "filled_t": filled,
-        "fill_rate": [fi / to if to > 0 else 1.0 for fi, to in zip(filled, tot)],
-        "order_fill_rate": [1.0 - k / n if n else 1.0 for k, n in zip(n_short, orders)],
-        "backordered_t": [0.0 if ls else to - fi for ls, to, fi in zip(lost, tot, filled)],
-        "lost_t": [to - fi if ls else 0.0 for ls, to, fi in zip(lost, tot, filled)],
-        "peak_backorders_t": peak,
-        "mean_backorders_t": mean_bo,
-        "stockout_days": stockout,
-        "short_order_days": [float(bits.bit_count()) for bits in short_days],
-        "period_service_level": [_service_level(x, horizon) for x in stockout],
-        "first_shortage_day": first_day,
-        "shortage_occurred": occurred,
-        "first_shortage_after_day": after_day,
-        "shortage_after_occurred": after_occurred,
-        "short_days": short_days,
-        "out_days": out_days,
-    }
+    basis = StreamBasis(
+        orders=orders, n_short=n_short, lost=streams.lost, demand_t=tot, filled_t=filled,
+        peak_backorders_t=peak, mean_backorders_t=mean_bo,
+        stockout_days=[float(bits.bit_count()) for bits in out_days],
+        short_days=short_days, out_days=out_days,
+        first_shortage_day=first_day, shortage_occurred=occurred,
+        first_shortage_after_day=after_day, shortage_after_occurred=after_occurred,
+        horizon=horizon)
+    out = {name: kpi.stream(basis) for name, kpi in _demand_kpis()}
+    out["short_days"] = short_days       # not KPIs: let groups count distinct days
+    out["out_days"] = out_days
+    return out
 
 
 def group_kpi_table(streams: DemandArrays, per_stream: dict, groups: list,
                     horizon: float | None = None) -> list[dict]:
-    """:func:`group_kpis` of each group of streams (a list of stream indices, not empty), from
-    the :func:`stream_kpi_table` of *streams*: one dict per group (the same floats). *horizon*:
+    """The demand KPIs of each group of streams (a list of stream indices, not empty), from
+    the :func:`stream_kpi_table` of *streams*: one dict per group (each KPI's ``group``
+    function of the group's :class:`~sim.kpis.GroupBasis`). *horizon*:
     the run's (for ``period_service_level``; by default the streams' number of days)."""
     if horizon is None:
         horizon = float(streams.ndays)
-    out = []
+    bases = [GroupBasis(per_stream, idx, horizon) for idx in groups]
     backorders = []      # the groups' end-of-day backorder levels (those not all 0.0)
     with_backorders = []
     for g, idx in enumerate(groups):
-        pick = itemgetter(*idx) if len(idx) > 1 else lambda values, i=idx[0]: (values[i],)
-        # left to right, as group_kpis adds its numpy floats; not with sum(), which from
-        # Python 3.12 compensates the rounding of Python floats (the KPIs would then differ
-        # in their last bits between Python versions)
-        orders, tot, filled, backordered, lost = [
-            reduce(add, pick(per_stream[name]), 0.0)
-            for name in ("orders", "demand_t", "filled_t", "backordered_t", "lost_t")]
-        full = reduce(add, map(mul, pick(per_stream["order_fill_rate"]),
-                               pick(per_stream["orders"])), 0.0)
         bo = streams.backorders_across(idx)
         if bo is not None:
             backorders.append(bo)
             with_backorders.append(g)
-        # days in stockout (with a short order) in any of the streams
-        stockout = float(reduce(or_, pick(per_stream["out_days"])).bit_count())
-        out.append({
-            "orders": orders,
-            "demand_t": tot,
-            "filled_t": filled,
-            "fill_rate": filled / tot if tot > 0 else 1.0,
-            "order_fill_rate": full / orders if orders else 1.0,
-            "backordered_t": backordered,
-            "lost_t": lost,
-            "peak_backorders_t": 0.0,       # a level of 0.0 every day (or no days)
-            "mean_backorders_t": 0.0,
-            "stockout_days": stockout,
-            "short_order_days": float(reduce(or_, pick(per_stream["short_days"])).bit_count()),
-            "period_service_level": _service_level(stockout, horizon),
-            "first_shortage_day": min(pick(per_stream["first_shortage_day"])),
-            "shortage_occurred": float(any(pick(per_stream["shortage_occurred"]))),
-            "first_shortage_after_day": min(pick(per_stream["first_shortage_after_day"])),
-            "shortage_after_occurred": float(any(pick(per_stream["shortage_after_occurred"]))),
-        })
     if backorders and streams.ndays:
         # the groups' levels as the rows of a matrix: each row's max and mean as of the row
         matrix = np.array(backorders)
         peak = np.maximum.reduce(matrix, axis=1).tolist()
         mean = matrix.mean(axis=1).tolist()
         for g, p, m in zip(with_backorders, peak, mean):
-            out[g]["peak_backorders_t"] = p
-            out[g]["mean_backorders_t"] = m
-    return out
+            bases[g].peak_backorders_t = p
+            bases[g].mean_backorders_t = m
+    demand = _demand_kpis()
+    return [{name: kpi.group(basis) for name, kpi in demand} for basis in bases]

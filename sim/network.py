@@ -102,6 +102,9 @@ the target is reached they stop, and start again after releases only with ``repl
     capacity_t_per_year = 300000  # optional
     qualification_days = 0        # optional: the lane can be used only after this many days
 
+Node kinds and what each implies (customer demand, the default of ``confers_origin``, a mine's
+production) are the registry :data:`sim.kinds.NODE_KINDS`: adding a kind is one entry there.
+
 Validation (:meth:`Network.validate`, run by every constructor) raises
 :class:`~sim.errors.NetworkError` naming the file, node or lane, and field.
 """
@@ -125,6 +128,7 @@ import networkx as nx
 from .distributions import Distribution, Fixed, from_spec
 from .errors import ModelError, NetworkError
 from .fleet import FleetSpec, check_fleet, parse_fleet
+from .kinds import NODE_KINDS, demand_kinds
 from .materials import Material, material_from_table
 
 __all__ = [
@@ -135,8 +139,8 @@ __all__ = [
     "ISO_COUNTRIES", "parse_date",
 ]
 
-KINDS = ("mine", "processor", "magnet_maker", "manufacturer", "defense_user", "stockpile")
-DEMAND_KINDS = ("manufacturer", "defense_user")
+KINDS = tuple(NODE_KINDS)                 # the kinds of the registry, sim.kinds
+DEMAND_KINDS = demand_kinds()
 POLICY_TYPES = ("none", "base_stock", "sS", "rQ")
 UNMET = ("backorder", "lost")
 PROCESSES = ("poisson", "renewal", "periodic")
@@ -548,8 +552,8 @@ def _parse_node(nid: str, raw: Any) -> NodeSpec:
     raw = _table(raw, where, "")
     _check_keys(raw, _NODE_KEYS, where)
     kind = raw.get("kind")
-    if kind not in KINDS:
-        raise NetworkError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}",
+    if not isinstance(kind, str) or kind not in NODE_KINDS:
+        raise NetworkError(f"unknown kind {kind!r}; expected one of {', '.join(NODE_KINDS)}",
                            where=where, field="kind")
     country = raw.get("country")
     if not isinstance(country, str) or country not in ISO_COUNTRIES:
@@ -574,7 +578,7 @@ def _parse_node(nid: str, raw: Any) -> NodeSpec:
                   for m, p in _table(raw.get("production", {}), where, "production").items()}
     demand = {m: _parse_demand(nid, m, d)
               for m, d in _table(raw.get("demand", {}), where, "demand").items()}
-    confers = raw.get("confers_origin", kind in ("mine", "processor"))
+    confers = raw.get("confers_origin", NODE_KINDS[kind].confers_origin)
     if not isinstance(confers, bool):
         raise NetworkError(f"must be true or false, got {confers!r}", where=where, field="confers_origin")
     extra = {k: raw[k] for k in ("note", "lat", "lon", "operator", "status") if k in raw}
@@ -750,7 +754,7 @@ class Network:
                     nd[k] = getattr(n, k)
             if n.unmet != "backorder":
                 nd["unmet"] = n.unmet
-            if n.confers_origin != (n.kind in ("mine", "processor")):
+            if n.confers_origin != NODE_KINDS[n.kind].confers_origin:
                 nd["confers_origin"] = n.confers_origin
             if n.holding_cost_rate != 0.2:
                 nd["holding_cost_rate"] = n.holding_cost_rate
@@ -830,6 +834,9 @@ class Network:
         mats = self.materials
         for n in self.nodes.values():
             where = f"node '{n.id}'"
+            if not isinstance(n.kind, str) or n.kind not in NODE_KINDS:   # built in Python
+                raise NetworkError(f"unknown kind {n.kind!r}; expected one of "
+                                   f"{', '.join(NODE_KINDS)}", where=where, field="kind")
             for table, keys in (("stock", n.stocks), ("production", n.production),
                                 ("demand", n.demand)):
                 for m in keys:
@@ -846,18 +853,18 @@ class Network:
                                            field=f"production.{m}.recipe")
                 if p.target_stock <= 0 and not any(l.src == n.id and l.material == m for l in self.lanes):
                     pass  # produced only for stock; allowed
-            if n.kind == "mine":
+            if NODE_KINDS[n.kind].raw_producer:
                 if not n.production:
-                    raise NetworkError("a mine needs a [production.<material>] table with a capacity",
-                                       where=where, field="production")
+                    raise NetworkError(f"a {n.kind} needs a [production.<material>] table with a "
+                                       "capacity", where=where, field="production")
                 for m, p in n.production.items():
                     if p.recipe:
-                        raise NetworkError("a mine's production cannot have recipe inputs", where=where,
-                                           field=f"production.{m}.recipe")
-            if n.demand and n.kind not in DEMAND_KINDS:
-                raise NetworkError(f"only {' and '.join(DEMAND_KINDS)} nodes have customer demand, "
-                                   f"this node is a {n.kind}", where=where, field="demand")
-            if n.kind in DEMAND_KINDS and not n.sector:
+                        raise NetworkError(f"a {n.kind}'s production cannot have recipe inputs",
+                                           where=where, field=f"production.{m}.recipe")
+            if n.demand and not NODE_KINDS[n.kind].demand:
+                raise NetworkError(f"only {' and '.join(demand_kinds())} nodes have customer "
+                                   f"demand, this node is a {n.kind}", where=where, field="demand")
+            if NODE_KINDS[n.kind].demand and not n.sector:
                 raise NetworkError("a demand node needs a sector label (e.g. 'defense', 'automotive')",
                                    where=where, field="sector")
             for m in n.demand:

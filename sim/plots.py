@@ -48,6 +48,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
 
+from . import kinds as _kinds
+from . import kpis as _kpis
 from . import labels as _labels
 from . import style as _style
 
@@ -84,11 +86,10 @@ _CYCLE = _style.OKABE_ITO
 KPI_UNITS = _labels.KPIS
 SERIES_UNITS = _labels.SERIES
 PERCENT = _labels.PERCENT
-KIND_ORDER = {"mine": 0, "processor": 1, "magnet_maker": 2, "stockpile": 3, "manufacturer": 4,
-              "defense_user": 4}
-KIND_MARKERS = {"mine": "^", "processor": "s", "magnet_maker": "D", "stockpile": "h",
-                "manufacturer": "o", "defense_user": "p"}
-DEMAND_KINDS = ("manufacturer", "defense_user")
+# node kinds: the registry's (sim.kinds), kept here under their old names
+KIND_ORDER = {k: spec.tier for k, spec in _kinds.NODE_KINDS.items()}
+KIND_MARKERS = {k: spec.marker for k, spec in _kinds.NODE_KINDS.items()}
+DEMAND_KINDS = _kinds.demand_kinds()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -978,9 +979,11 @@ LOWER_IS_BETTER_UNITS = ("t", "days", "USD", "day of run")
 
 def _diverging(kpi: str):
     """Diverging colour map of differences: blue where the KPI is better than at the
-    reference, red where worse (fill rates: higher is better; tonnes and days: lower)."""
-    worse_up = _labels.kpi_unit(kpi) in LOWER_IS_BETTER_UNITS and kpi not in ("first_shortage_day",
-                                                                               "first_shortage_after_day")
+    reference, red where worse, by the KPI's direction in the registry (sim.kpis; fill
+    rates: higher is better; shortages, costs: lower; without a direction, as higher)."""
+    spec = _kpis.KPI_TABLE.get(kpi)
+    worse_up = spec.direction < 0 if spec is not None else \
+        _labels.kpi_unit(kpi) in LOWER_IS_BETTER_UNITS
     return matplotlib.colormaps["RdBu_r" if worse_up else "RdBu"]
 
 
@@ -1414,7 +1417,7 @@ def _network_layout(network):
     """x = tier (kind order), y = rank within the tier, grouped by country."""
     tiers: dict[int, list] = {}
     for nid, n in network.nodes.items():
-        tiers.setdefault(KIND_ORDER.get(n.kind, 5), []).append(nid)
+        tiers.setdefault(_kinds.kind_tier(n.kind), []).append(nid)
     country_rank = {c: i for i, c in enumerate(sorted({n.country for n in network.nodes.values()}))}
     pos = {}
     for tier, ids in tiers.items():
@@ -1527,7 +1530,7 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
     scmap = matplotlib.colormaps["Reds"]
     for nid, n in network.nodes.items():
         x, y = pos[nid]
-        marker = KIND_MARKERS.get(n.kind, "o")
+        marker = _kinds.kind_marker(n.kind)
         if nid in shortage:
             face = scmap(norm(shortage[nid] * 100))
             ax.scatter([x], [y], s=170, marker=marker, c=[face], edgecolors=ccol[n.country],
@@ -1545,10 +1548,8 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
                 bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.75))
 
     used = sorted(set(tiers))
-    names = {0: "mine", 1: "processor", 2: "magnet maker", 3: "stockpile",
-             4: "manufacturer /\ndefense user", 5: "other"}
     ax.set_xticks(used)
-    ax.set_xticklabels([names[t] for t in used])
+    ax.set_xticklabels([_kinds.tier_label(t) for t in used])
     ax.set_yticks([])
     ax.set_xlim(min(used) - 0.55, max(used) + 1.25)
     ax.set_ylim(-(max_rows - 1) / 2 - 0.85, (max_rows - 1) / 2 + 0.55)
@@ -1557,9 +1558,9 @@ def network_map(network, path: str | Path | None = None, flows: dict | None = No
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
 
-    kinds = [k for k in KIND_MARKERS if any(n.kind == k for n in network.nodes.values())]
-    h_kind = [Line2D([], [], marker=KIND_MARKERS[k], ls="", color="0.5", mec="k", ms=9,
-                     label=_labels._KINDS.get(k, k.replace("_", " "))) for k in kinds]
+    kinds = [k for k in _kinds.NODE_KINDS if any(n.kind == k for n in network.nodes.values())]
+    h_kind = [Line2D([], [], marker=_kinds.kind_marker(k), ls="", color="0.5", mec="k", ms=9,
+                     label=_kinds.kind_label(k)) for k in kinds]
     h_country = [Patch(fc=ccol[c], ec="k", label=_labels.country_label(c)) for c in countries]
     h_mat = [Line2D([], [], color=mcol[m], lw=3, label=_labels.material_label(m)) for m in mats]
     if flows:
@@ -1630,7 +1631,7 @@ class _SavedRun:
         if events is None and (folder / "policy_events.json").exists():
             events = json.loads((folder / "policy_events.json").read_text())
         self.policy_events = [tuple(e) for e in (events or [])]
-        dem = df[df["kind"].isin(DEMAND_KINDS) & df["sector"].notna()
+        dem = df[df["kind"].isin(_kinds.demand_kinds()) & df["sector"].notna()
                  & ~df["sector"].isin(["", "none"])]
         tot = dem.groupby(["node", "material"])[["demand", "filled", "backorders"]].sum()
         tot = tot.sum(axis=1)

@@ -6,7 +6,8 @@ lanes before time starts, updated only when a policy event fires:
 
 * ``lane.banned``: an export ban covers the lane; buyers re-route to their other lanes.
 * ``lane.gate``: some licensing, quota or extraterritorial control may cover shipments on the
-  lane; each shipment then passes :meth:`PolicyEngine.gate` (review delay, approval draw, quota).
+  lane; each shipment then passes :meth:`PolicyEngine.gate`, where the decision of each covering
+  control's regime (:data:`DECISIONS`) returns it, reviews it, or counts it against a quota.
   Lanes that no control can touch have ``gate = None`` and pay nothing.
 * ``lane.tariff``: the ad-valorem tariff rate paid on shipments dispatched now.
 * ``lane.share``: under a cost-aware ``[sourcing]`` rule, the buyers' shares follow landed
@@ -42,6 +43,12 @@ Clearance holds (``[[clearance]]``): a shipment that has passed every control go
 holds in force on its lane (testing: a drawn delay, with a finite number of servers a first
 come, first served queue) before :meth:`Model.dispatch <sim.engine.Model.dispatch>`, which is
 where every released shipment leaves (and crosses the border).
+
+Regimes are a registry: :data:`sim.scenario.REGIME_TABLE` holds each regime's parameters and
+whether it closes the lanes it covers directly; :data:`DECISIONS` holds the function that
+decides a shipment it covers. To add a regime: its entry in the table and its decision here
+(a function of the signature of the ``_decide_*`` functions, returning True when it took the
+shipment).
 """
 
 from __future__ import annotations
@@ -55,9 +62,11 @@ import numpy as np
 from .distributions import Uniform
 from .engine import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
 from .errors import ScenarioError
+from .scenario import REGIME_TABLE
 from .streams import SwitchingSampler
 
-__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table"]
+__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table",
+           "DECISIONS"]
 
 # the events of the licence decision log (Run.licence_decisions), by code
 LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used", "renewal_applied")
@@ -183,6 +192,10 @@ class _ControlState:
                  "capacity_on", "licences", "pending")
 
     def __init__(self, spec) -> None:
+        if spec.regime not in DECISIONS:       # a control built in Python, not read from a file
+            raise ScenarioError(f"unknown regime {spec.regime!r}; expected one of "
+                                f"{tuple(DECISIONS)}", where=f"controls.{spec.id}",
+                                field="regime")
         self.spec = spec
         self.active = False
         self.suspended = False
@@ -260,6 +273,73 @@ def licence_table(rows: list, horizon: float) -> dict:
             "lane": np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)[order],
             "tonnes": np.fromiter((r[4] for r in rows), dtype=float, count=n)[order],
             "review_days": review[order]}
+
+
+# -- the regimes' decisions -------------------------------------------------------------------
+# One function per regime of sim.scenario.REGIME_TABLE, called by PolicyEngine.gate for each
+# control in force that covers a shipment, in the order of the lane's controls, as
+# ``decide(policy, step, p, acc, lane, qty, prov, now, shipped_at, cleared)``: *step* is the
+# control's _GateStep on the lane, *p* the parameters in force for the shipment's buyer, the
+# rest the shipment as gate() has it. It returns True when it took the shipment (nothing else
+# decides it), False to leave it to the next control and then to what it added to *acc*:
+# ``[quota controls to pass, per-shipment licence reviews (step, p), scoped licences used]``,
+# each None until some control adds one. (Plain arguments and a list, not an object: gate()
+# runs for every shipment on a gated lane.)
+
+_QUOTAS, _REVIEWS, _USED_LICENCES = 0, 1, 2
+
+
+def _decide_ban(policy: "PolicyEngine", step: _GateStep, p: dict, acc: list, lane, qty: float,
+                prov, now: float, shipped_at: float, cleared: tuple) -> bool:
+    """A ban returns the shipment to its supplier (the lanes a ban covers directly are closed
+    to orders: what comes here was covered by origin, or was under way before)."""
+    policy._deny(lane, qty, now, p, step.cid)
+    return True
+
+
+def _decide_quota(policy: "PolicyEngine", step: _GateStep, p: dict, acc: list, lane,
+                  qty: float, prov, now: float, shipped_at: float, cleared: tuple) -> bool:
+    """A quota takes the shipment's tonnes from the period's quota once any licence reviews
+    are through (:meth:`PolicyEngine._quota_take`; the shipment waits for the next period
+    when the quota is used up)."""
+    if acc[_QUOTAS] is None:
+        acc[_QUOTAS] = []
+    acc[_QUOTAS].append(step.state)
+    return False
+
+
+def _decide_licensing(policy: "PolicyEngine", step: _GateStep, p: dict, acc: list, lane,
+                      qty: float, prov, now: float, shipped_at: float, cleared: tuple) -> bool:
+    """Licensing reviews the shipment (``licence_scope = "shipment"``), or lets it pass under
+    a valid licence of its scope, or makes it wait on the scope's application."""
+    scope = p["licence_scope"]
+    if scope == "shipment":
+        if acc[_REVIEWS] is None:
+            acc[_REVIEWS] = []
+        acc[_REVIEWS].append((step, p))
+        return False
+    if cleared and step.cid in cleared:
+        return False
+    keys = step.keys
+    if keys is None:
+        keys = step.keys = _licence_keys(lane, lane.src.node.country, lane.dst.node.country)
+    key = keys[scope]
+    cs = step.state
+    lic = cs.licences.get(key)
+    if lic is not None and lic.renewal is not None and lic.until <= now:
+        # lapsed, renewed ahead: the renewal's validity follows on
+        lic = cs.licences[key] = lic.renewal
+    if lic is not None and lic.until > now:
+        if acc[_USED_LICENCES] is None:
+            acc[_USED_LICENCES] = []
+        acc[_USED_LICENCES].append(lic)
+        return False
+    policy._await_licence(step, key, p, (lane, qty, prov, shipped_at, cleared), now)
+    return True
+
+
+#: regime -> its decision (see above); every regime of sim.scenario.REGIME_TABLE has one
+DECISIONS = {"ban": _decide_ban, "licensing": _decide_licensing, "quota": _decide_quota}
 
 
 class PolicyEngine:
@@ -620,7 +700,7 @@ class PolicyEngine:
             direct = lane.index in cs.direct_set
             if direct:
                 regime = cs.params_for(buyer, country)["regime"]
-                if regime == "ban":
+                if REGIME_TABLE[regime].closes_lane:
                     banned = True
                 else:
                     gated = True
@@ -675,10 +755,7 @@ class PolicyEngine:
         controls."""
         if shipped_at is None:
             shipped_at = now
-        quota_controls = None
-        reviews = None
-        used = None
-        applied = False
+        acc = None
         for step in self._lane_steps.get(lane.index, ()):
             cs = step.state
             if not cs.active or cs.suspended:           # not in force
@@ -691,43 +768,17 @@ class PolicyEngine:
                 share = prov[step.origin_index] if step.origin_index >= 0 else 0.0
                 if share * step.content_share <= p["de_minimis"]:
                     continue
-            regime = p["regime"]
-            applied = True
-            if regime == "ban":
-                self._deny(lane, qty, now, p, step.cid)
+            if acc is None:
+                acc = [None, None, None]
+            # the regime's decision (sim.scenario.REGIME_TABLE, DECISIONS): True when it
+            # took the shipment (returned it, or made it wait on a licence)
+            if DECISIONS[p["regime"]](self, step, p, acc, lane, qty, prov, now, shipped_at,
+                                      cleared):
                 return
-            if regime == "quota":
-                if quota_controls is None:
-                    quota_controls = []
-                quota_controls.append(cs)
-                continue
-            scope = p["licence_scope"]
-            if scope == "shipment":
-                if reviews is None:
-                    reviews = []
-                reviews.append((step, p))
-                continue
-            if cleared and step.cid in cleared:
-                continue
-            keys = step.keys
-            if keys is None:
-                keys = step.keys = _licence_keys(lane, lane.src.node.country,
-                                                 lane.dst.node.country)
-            key = keys[scope]
-            lic = cs.licences.get(key)
-            if lic is not None and lic.renewal is not None and lic.until <= now:
-                # lapsed, renewed ahead: the renewal's validity follows on
-                lic = cs.licences[key] = lic.renewal
-            if lic is not None and lic.until > now:
-                if used is None:
-                    used = []
-                used.append(lic)
-                continue
-            self._await_licence(step, key, p, (lane, qty, prov, shipped_at, cleared), now)
-            return
-        if not applied:
+        if acc is None:           # no control in force covers it
             self._release(lane, qty, prov, now, shipped_at)
             return
+        quota_controls, reviews, used = acc
         if used is not None:
             for lic in used:
                 lic.tonnes += qty

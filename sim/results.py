@@ -31,6 +31,7 @@ from .engine import (
     REC_SHIPPED,
     records_array,
 )
+from .kpis import KPI_TABLE, kpi_names
 from .persist import package_versions, write_atomic  # noqa: F401  (public here too, as before)
 
 __all__ = ["Run", "DemandRecord", "StockRecord", "LaneRecord", "write_atomic", "package_versions"]
@@ -532,26 +533,20 @@ class Run:
         shared = [g for g, idx in enumerate(groups) if len(idx) > 1]
         of_group = dict(zip(shared, metrics.group_kpi_table(
             streams, per, [groups[g] for g in shared], self.horizon)))
-        values = []          # the KPI_NAMES values of each group (none: a group of no streams)
+        names = kpi_names("demand")
+        values = []          # the demand KPIs of each group (none: a group of no streams)
         for g, idx in enumerate(groups):
             if len(idx) == 1:
-                values.append([float(per[name][idx[0]]) for name in metrics.KPI_NAMES])
+                values.append([float(per[name][idx[0]]) for name in names])
             else:
                 k = of_group.get(g, {})
-                values.append([float(k[name]) for name in metrics.KPI_NAMES if name in k])
+                values.append([float(k[name]) for name in names if name in k])
         rows: list[tuple[str, str, float]] = []
         for scope, g in scopes:
-            rows.extend(zip(metrics.KPI_NAMES, repeat(scope), values[g]))
+            rows.extend(zip(names, repeat(scope), values[g]))
         rows += self._cost_rows()
-        outcome = self.truce_outcomes[-1] if self.truce_outcomes else "none"
-        rows.append(("truce_outcome", "policy", float(metrics.TRUCE_OUTCOME_CODES[outcome])))
-        rows.append(("truce_extensions", "policy", float(self.truce_outcomes.count("extend"))))
-        rows.append(("licence_reviews", "policy", float(len(self.licences))))
-        rows.append(("licence_denials", "policy",
-                     float((self.licences[:, 2] == 0).sum()) if len(self.licences) else 0.0))
-        rows.append(("licence_review_days_mean", "policy",
-                     float(self.licences[:, 1].mean()) if len(self.licences) else 0.0))
-        rows.append(("shortage_after_event_day", "policy", float(self.shortage_from)))
+        # the run's policy KPIs: their implementations are the registry's (sim.kpis)
+        rows += [(name, "policy", KPI_TABLE[name].run(self)) for name in kpi_names("policy")]
         return rows
 
     def _reserve_rows(self) -> list[tuple[str, str, float]]:
@@ -720,7 +715,7 @@ class Run:
             for (node, plant), idx in members.items():
                 cls, f, cover = info[(node, plant)]
                 k = of_group.get(tuple(idx))
-                for name in metrics.KPI_NAMES:
+                for name in kpi_names("demand"):
                     value = float(per[name][idx[0]]) if k is None else float(k[name])
                     rows.append((node, plant, cls, f, cover, name, value))
         return pd.DataFrame(rows, columns=["node", "plant", "plant_class", "share", "cover_days",

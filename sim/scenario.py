@@ -55,13 +55,21 @@ and parameter may carry ``source``; say "assumption" where it is one)::
     review_days = 7
     approval_probability = 0.95
 
-Regime parameters are checked once, when the scenario is read: a control, each dated change
-(with what is in force before it: the control's parameters, earlier changes for everyone and
-earlier ones for the same buyers or destinations) and a truce escalation must each leave a
-complete regime (licensing: ``review_days``; quota: ``quota_t``; a licence scope other than
-"shipment", or a validity counted from the application: ``licence_validity_days``;
-``on_denial = "reapply"``: ``reapply_days``), and ``renew_before_days`` above 0 needs a licence
-scope other than "shipment".
+Regimes and their parameters are one registry: :data:`REGIME_PARAMS` (each parameter's type,
+range, default and meaning) and :data:`REGIME_TABLE` (each regime's parameters, the ones it
+requires and its rules across them). They are checked by one function, :func:`regime_params`,
+when the scenario is read: a control, each dated change (with what is in force before it: the
+control's parameters, earlier changes for everyone and earlier ones for the same buyers or
+destinations) and a truce escalation must each leave a complete regime (licensing:
+``review_days``; a licence scope other than "shipment", or a validity counted from the
+application: ``licence_validity_days``; ``on_denial = "reapply"``: ``reapply_days``;
+``renew_before_days`` above 0: a licence scope other than "shipment"; quota: ``quota_t``, a
+number of tonnes above 0).
+
+To add a regime: one :class:`Regime` entry in :data:`REGIME_TABLE` (a new parameter also
+needs its entry in :data:`REGIME_PARAMS` and a field of :class:`ExportControl`) and its
+decision, the function of the same name in :data:`sim.policy.DECISIONS` that decides a shipment
+the regime covers.
 
     [[clearance]]                 # consignments held for testing before they leave a country,
     id = "magnet_testing"         # licensable or not (each is tested, then dispatched)
@@ -157,7 +165,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .distributions import Distribution, from_spec
 from .errors import ModelError, ScenarioError
@@ -169,10 +177,11 @@ __all__ = [
     "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
     "DemandSurge", "load_scenario", "list_scenarios", "resolve_scenario", "scenario_path",
     "BUILTIN_DIR", "ClearanceHold", "compose", "list_layers", "LAYER_DIR",
+    "REGIMES", "REGIME_TABLE", "REGIME_PARAMS", "Regime", "RegimeParam", "regime_params",
+    "regime_defaults",
 ]
 
 BUILTIN_DIR = shipped_folder("scenarios")    # networks/scenarios/, installed as package data
-REGIMES = ("ban", "licensing", "quota")
 
 
 @dataclass(frozen=True)
@@ -205,7 +214,7 @@ class ExportControl:
     approval_probability: float = 1.0
     on_denial: str = "cancel"
     avoid_days: float = 60.0
-    quota_t: float = 0.0
+    quota_t: float | None = None
     quota_period_days: float = 365.0
     extraterritorial: bool = False
     direct: bool = True
@@ -494,56 +503,166 @@ def _dist(v: Any, where: str, fld: str) -> Distribution:
         raise ScenarioError(exc.problem, where=exc.where) from None
 
 
-_REGIME_PARAMS = {"regime", "review_days", "approval_probability", "on_denial", "avoid_days",
-                  "quota_t", "quota_period_days", "de_minimis", "licence_scope",
-                  "licence_validity_days", "reapply_days", "licence_validity_from",
-                  "renew_before_days"}
+# -- the regime registry ----------------------------------------------------------------------
 ON_DENIAL = ("cancel", "requeue", "reapply")
 LICENCE_SCOPES = ("shipment", "lane", "buyer", "country", "exporter")
 
 
-def _regime_params(t: dict, where: str) -> dict:
+@dataclass(frozen=True)
+class RegimeParam:
+    """A parameter of export-control regimes: its type (``"number"``, ``"distribution"`` of
+    days, or ``"choice"`` among *choices*), its range (``[lo, hi]``, or ``(lo, hi]`` when
+    *strict*), its default (None: none; a regime that reads it then requires it) and what it
+    means (quoted by the error that asks for it)."""
+
+    type: str
+    default: Any = None
+    lo: float = 0.0
+    hi: float = math.inf
+    strict: bool = False
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+    def parse(self, value: Any, where: str, name: str) -> Any:
+        """The checked value of a scenario's *value* for parameter *name*."""
+        if self.type == "distribution":
+            return _dist(value, where, name)
+        if self.type == "choice":
+            if value not in self.choices:
+                raise ScenarioError(f"must be one of {', '.join(map(repr, self.choices))}, got "
+                                    f"{value!r}", where=where, field=name)
+            return value
+        return _num(value, where, name, self.lo, self.hi, strict=self.strict)
+
+
+# Every control carries every parameter (a dated change or an escalation may switch it to
+# another regime); each regime reads some of them.
+REGIME_PARAMS: dict[str, RegimeParam] = {
+    "review_days": RegimeParam("distribution",
+                               doc="a number or distribution of days: the licence review time"),
+    "approval_probability": RegimeParam("number", 1.0, 0.0, 1.0,
+                                        doc="probability that a licence is granted"),
+    "on_denial": RegimeParam("choice", "cancel", choices=ON_DENIAL,
+                             doc="what a denial does to the shipment"),
+    "avoid_days": RegimeParam("number", 60.0,
+                              doc="days the buyer avoids the lane after a returned shipment"),
+    "quota_t": RegimeParam("number", None, 0.0, strict=True,
+                           doc="tonnes per quota_period_days"),
+    "quota_period_days": RegimeParam("number", 365.0, 0.0, strict=True,
+                                     doc="length of a quota period"),
+    "de_minimis": RegimeParam("number", 0.001, 0.0, 1.0,
+                              doc="share of value above which foreign-made goods are covered"),
+    "licence_scope": RegimeParam("choice", "shipment", choices=LICENCE_SCOPES,
+                                 doc="what one licence covers"),
+    "licence_validity_days": RegimeParam("number", None, 0.0, strict=True,
+                                         doc="how long a granted licence lasts"),
+    "reapply_days": RegimeParam("number", None,
+                                doc="days from a denial to the new application"),
+    "licence_validity_from": RegimeParam("choice", "grant", choices=("grant", "application"),
+                                         doc="when a licence's validity starts"),
+    "renew_before_days": RegimeParam("number", 0.0,
+                                     doc="days before its expiry a used licence is renewed"),
+}
+
+
+def _scoped_licence_validity(p: dict) -> tuple[str, str] | None:
+    if p.get("licence_scope", "shipment") != "shipment" and "licence_validity_days" not in p:
+        return ("licence_validity_days", f"licence_scope = {p['licence_scope']!r} needs "
+                "'licence_validity_days' (how long a granted licence lasts)")
+    return None
+
+
+def _validity_from_application(p: dict) -> tuple[str, str] | None:
+    if p.get("licence_validity_from") == "application" and "licence_validity_days" not in p:
+        return ("licence_validity_days",
+                "licence_validity_from = 'application' needs 'licence_validity_days'")
+    return None
+
+
+def _renewal_needs_scope(p: dict) -> tuple[str, str] | None:
+    if p.get("renew_before_days", 0.0) > 0 and p.get("licence_scope", "shipment") == "shipment":
+        return ("renew_before_days", f"renew_before_days = {p['renew_before_days']!r} needs a "
+                "licence_scope other than 'shipment' (only a licence that covers later "
+                "shipments is renewed)")
+    return None
+
+
+def _reapply_needs_days(p: dict) -> tuple[str, str] | None:
+    if p.get("on_denial") == "reapply" and "reapply_days" not in p:
+        return ("reapply_days", "on_denial = 'reapply' needs 'reapply_days' (days from a "
+                "denial to the new application)")
+    return None
+
+
+@dataclass(frozen=True)
+class Regime:
+    """An export-control regime: what it does (*description*), the :data:`REGIME_PARAMS` it
+    reads (*params*), those it cannot do without (*required*; they have no default), checks
+    across its parameters (*rules*: each returns ``(field, problem)`` or None), whether a
+    lane it covers directly is closed to orders (*closes_lane*: buyers re-route, no shipment
+    is decided). The function that decides a shipment it covers is its entry of the same name
+    in :data:`sim.policy.DECISIONS`."""
+
+    description: str
+    params: tuple[str, ...]
+    required: tuple[str, ...] = ()
+    rules: tuple[Callable[[dict], tuple[str, str] | None], ...] = ()
+    closes_lane: bool = False
+
+
+REGIME_TABLE: dict[str, Regime] = {
+    "ban": Regime("no covered shipment passes: directly covered lanes close (buyers re-route), "
+                  "shipments covered by origin are returned",
+                  ("avoid_days", "de_minimis"), closes_lane=True),
+    "licensing": Regime("each covered shipment needs a licence (reviewed, granted with a "
+                        "probability), per shipment or per licence scope",
+                        ("review_days", "approval_probability", "on_denial", "avoid_days",
+                         "reapply_days", "licence_scope", "licence_validity_days",
+                         "licence_validity_from", "renew_before_days", "de_minimis"),
+                        required=("review_days",),
+                        rules=(_scoped_licence_validity, _validity_from_application,
+                               _renewal_needs_scope, _reapply_needs_days)),
+    "quota": Regime("covered shipments pass while the period's tonnes last; the others wait "
+                    "for the next period",
+                    ("quota_t", "quota_period_days", "de_minimis"), required=("quota_t",)),
+}
+REGIMES = tuple(REGIME_TABLE)
+# the fields of a control, a dated change or an escalation that set regime parameters
+_REGIME_PARAMS = {"regime", *REGIME_PARAMS}
+
+
+def regime_defaults() -> dict:
+    """Every regime parameter at its default (None: no default), as a control starts."""
+    return {name: spec.default for name, spec in REGIME_PARAMS.items()}
+
+
+def regime_params(t: dict, where: str, in_force: dict | None = None, what: str = "") -> dict:
+    """The regime parameters a control, a dated change or a truce escalation (*t*, a table)
+    writes, each checked against :data:`REGIME_PARAMS`; with *in_force* (the parameters
+    already given, merged in the order they take effect), the regime they leave together
+    must also be complete (its required parameters given, its rules met). The one check of
+    regime parameters: raises :class:`ScenarioError` naming the field (*what* prefixes the
+    problem, e.g. which control an escalation makes incomplete)."""
     out: dict[str, Any] = {}
     if "regime" in t:
-        if t["regime"] not in REGIMES:
+        if not isinstance(t["regime"], str) or t["regime"] not in REGIME_TABLE:
             raise ScenarioError(f"unknown regime {t['regime']!r}; expected one of {REGIMES}",
                                 where=where, field="regime")
         out["regime"] = t["regime"]
-    if "review_days" in t:
-        out["review_days"] = _dist(t["review_days"], where, "review_days")
-    if "approval_probability" in t:
-        out["approval_probability"] = _num(t["approval_probability"], where, "approval_probability", 0, 1)
-    if "on_denial" in t:
-        if t["on_denial"] not in ON_DENIAL:
-            raise ScenarioError(f"must be one of {', '.join(map(repr, ON_DENIAL))}, got "
-                                f"{t['on_denial']!r}", where=where, field="on_denial")
-        out["on_denial"] = t["on_denial"]
-    if "licence_scope" in t:
-        if t["licence_scope"] not in LICENCE_SCOPES:
-            raise ScenarioError(f"must be one of {', '.join(map(repr, LICENCE_SCOPES))}, got "
-                                f"{t['licence_scope']!r}", where=where, field="licence_scope")
-        out["licence_scope"] = t["licence_scope"]
-    if "licence_validity_days" in t:
-        out["licence_validity_days"] = _num(t["licence_validity_days"], where,
-                                            "licence_validity_days", 0, strict=True)
-    if "reapply_days" in t:
-        out["reapply_days"] = _num(t["reapply_days"], where, "reapply_days")
-    if "licence_validity_from" in t:
-        if t["licence_validity_from"] not in ("grant", "application"):
-            raise ScenarioError(f"must be 'grant' or 'application', got "
-                                f"{t['licence_validity_from']!r}", where=where,
-                                field="licence_validity_from")
-        out["licence_validity_from"] = t["licence_validity_from"]
-    if "renew_before_days" in t:
-        out["renew_before_days"] = _num(t["renew_before_days"], where, "renew_before_days")
-    if "avoid_days" in t:
-        out["avoid_days"] = _num(t["avoid_days"], where, "avoid_days")
-    if "quota_t" in t:
-        out["quota_t"] = _num(t["quota_t"], where, "quota_t")
-    if "quota_period_days" in t:
-        out["quota_period_days"] = _num(t["quota_period_days"], where, "quota_period_days", 0, strict=True)
-    if "de_minimis" in t:
-        out["de_minimis"] = _num(t["de_minimis"], where, "de_minimis", 0, 1)
+    for name, spec in REGIME_PARAMS.items():
+        if name in t:
+            out[name] = spec.parse(t[name], where, name)
+    if in_force is not None:
+        given = {**in_force, **out}
+        regime = REGIME_TABLE[given.get("regime", "licensing")]
+        for name in regime.required:
+            if given.get(name) is None:
+                raise ScenarioError(f"{what}{given.get('regime', 'licensing')} needs {name!r} "
+                                    f"({REGIME_PARAMS[name].doc})", where=where, field=name)
+        for rule in regime.rules:
+            broken = rule(given)
+            if broken is not None:
+                raise ScenarioError(what + broken[1], where=where, field=broken[0])
     return out
 
 
@@ -597,36 +716,6 @@ def _parse_clearance(i: int, t: Any) -> ClearanceHold:
                          str(t.get("source", "")))
 
 
-def _check_regime(given: dict, where: str, what: str = "") -> None:
-    """Raise :class:`ScenarioError` unless the regime parameters in force (*given*: the ones a
-    scenario wrote, merged in the order they take effect) hold what their regime needs: the
-    one check shared by a control, each dated change and a truce escalation."""
-    regime = given.get("regime", "licensing")
-    if regime == "licensing" and given.get("review_days") is None:
-        raise ScenarioError(f"{what}licensing needs 'review_days' (a number or distribution of "
-                            "days)", where=where, field="review_days")
-    if regime == "quota" and given.get("quota_t") is None:
-        raise ScenarioError(f"{what}quota needs 'quota_t' (tonnes per quota_period_days)",
-                            where=where, field="quota_t")
-    if regime == "licensing" and given.get("licence_scope", "shipment") != "shipment" \
-            and "licence_validity_days" not in given:
-        raise ScenarioError(f"{what}licence_scope = {given['licence_scope']!r} needs "
-                            "'licence_validity_days' (how long a granted licence lasts)",
-                            where=where, field="licence_validity_days")
-    if regime == "licensing" and given.get("licence_validity_from") == "application" \
-            and "licence_validity_days" not in given:
-        raise ScenarioError(f"{what}licence_validity_from = 'application' needs "
-                            "'licence_validity_days'", where=where, field="licence_validity_days")
-    if given.get("renew_before_days", 0.0) > 0 \
-            and given.get("licence_scope", "shipment") == "shipment":
-        raise ScenarioError(f"{what}renew_before_days = {given['renew_before_days']!r} needs a "
-                            "licence_scope other than 'shipment' (only a licence that covers "
-                            "later shipments is renewed)", where=where, field="renew_before_days")
-    if given.get("on_denial") == "reapply" and "reapply_days" not in given:
-        raise ScenarioError(f"{what}on_denial = 'reapply' needs 'reapply_days' (days from a denial "
-                            "to the new application)", where=where, field="reapply_days")
-
-
 def _parse_control(cid: str, t: Any) -> ExportControl:
     where = f"controls.{cid}"
     t = _keys(t, {"exporter", "elements", "destinations", "start", "end", "extraterritorial",
@@ -639,9 +728,8 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
     except ModelError as exc:
         raise ScenarioError(exc.problem, where=where, field="elements") from None
     destinations, excluded = _destinations(t.get("destinations", "all"), where)
-    params = _regime_params(t, where)
+    params = regime_params(t, where, {})
     regime = params.get("regime", "licensing")
-    _check_regime(params, where)
     start = _date(t["start"], where, "start")
     end = _date(t["end"], where, "end") if "end" in t else None
     if end is not None and end <= start:
@@ -651,7 +739,7 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
     if not isinstance(raw_changes, list):
         raise ScenarioError("must be an array of tables [[controls.ID.changes]]", where=where,
                             field="changes")
-    checks = []         # (date, index, params, selector, where): checked in date order below
+    checks = []         # (date, index, table, selector, where, change): read in date order below
     for i, ch in enumerate(raw_changes):
         w = f"{where}.changes[{i}]"
         ch = _keys(ch, {"from", "until", "buyers", "destinations"} | _REGIME_PARAMS, w)
@@ -666,7 +754,6 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
         dests = tuple(_country(c, w, "destinations") for c in dests)
         if buyers and dests:
             raise ScenarioError("give buyers or destinations, not both", where=w)
-        cp = _regime_params(ch, w)
         when = _date(ch["from"], w, "from")
         until = _date(ch["until"], w, "until") if "until" in ch else None
         if until is not None and not (buyers or dests):
@@ -675,21 +762,20 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
         if until is not None and until <= when:
             raise ScenarioError(f"until ({until}) must be after from ({when})", where=w,
                                 field="until")
-        checks.append((when, i, cp, ("b", tuple(buyers)) if buyers else
-                       ("d", dests) if dests else None, w))
-        changes.append(RegimeChange(when, cp, tuple(buyers), dests, str(ch.get("source", "")),
-                                    until))
+        checks.append((when, i, ch, ("b", tuple(buyers)) if buyers else
+                       ("d", dests) if dests else None, w,
+                       (tuple(buyers), dests, str(ch.get("source", "")), until)))
     # each change, with what was in force before it (the control's parameters, the earlier
     # changes for everyone and the earlier ones for the same buyers or destinations), must
     # leave a complete regime
     in_force = dict(params)
     for_group: dict = {}
-    for _, _, cp, group, w in sorted(checks, key=lambda c: (c[0], c[1])):
+    for when, _, ch, group, w, rest in sorted(checks, key=lambda c: (c[0], c[1])):
         merged = dict(in_force)
         if group is not None:
             merged.update(for_group.get(group, {}))
-        merged.update(cp)
-        _check_regime(merged, w)
+        cp = regime_params(ch, w, merged)
+        changes.append(RegimeChange(when, cp, *rest))
         if group is None:
             in_force.update(cp)
         else:
@@ -714,10 +800,7 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
         if "factor" not in ce:
             raise ScenarioError("missing 'factor'", where=f"{where}.capacity_effect", field="factor")
         cap_factor = _num(ce["factor"], f"{where}.capacity_effect", "factor", 0, 1)
-    base = dict(review_days=None, approval_probability=1.0, on_denial="cancel", avoid_days=60.0,
-                quota_t=0.0, quota_period_days=365.0, de_minimis=0.001,
-                licence_scope="shipment", licence_validity_days=None, reapply_days=None,
-                licence_validity_from="grant", renew_before_days=0.0)
+    base = regime_defaults()
     base.update(params)
     base["regime"] = regime
     return ExportControl(id=cid, exporter=_country(t["exporter"], where, "exporter"),
@@ -731,12 +814,8 @@ def _parse_control(cid: str, t: Any) -> ExportControl:
 def _regime_at_end(c: ExportControl) -> dict:
     """The regime parameters a control has for everyone after all its dated changes, as
     given (a truce escalation overrides these)."""
-    given = {k: getattr(c, k) for k in _REGIME_PARAMS}
-    for k in ("review_days", "licence_validity_days", "reapply_days"):
-        if given[k] is None:
-            del given[k]
-    if given["regime"] != "quota" and given["quota_t"] == 0.0:
-        del given["quota_t"]          # the default: no quota was given
+    # a parameter without a default that the control did not give is None: not given
+    given = {k: getattr(c, k) for k in _REGIME_PARAMS if getattr(c, k) is not None}
     for ch in c.changes:
         if not ch.buyers and not ch.destinations:
             given.update(ch.params)
@@ -785,11 +864,11 @@ def _parse(data: dict, file: str | None) -> Scenario:
         if abs(sum(probs.values()) - 1.0) > 1e-9:
             raise ScenarioError(f"outcome probabilities must sum to 1, got {sum(probs.values()):g}",
                                 where="truce.outcomes")
-        esc = _regime_params(_keys(t.get("escalation", {}), _REGIME_PARAMS, "truce.escalation"),
-                             "truce.escalation")
+        escalation = _keys(t.get("escalation", {}), _REGIME_PARAMS, "truce.escalation")
+        esc = regime_params(escalation, "truce.escalation")
         for cid in sus:
             c = next(c for c in controls if c.id == cid)
-            _check_regime(_regime_at_end(c) | esc, "truce.escalation",
+            regime_params(escalation, "truce.escalation", _regime_at_end(c),
                           f"escalating control {cid!r}: ")
         truce = Truce(tuple(sus), _date(t["start"], tw, "start"),
                       _num(t["duration_days"], tw, "duration_days", 0, strict=True),

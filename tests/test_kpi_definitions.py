@@ -1,11 +1,13 @@
 """Each demand KPI computed by hand on small streams (sim/metrics.py defines them), and the
-batched tables give the one-stream-at-a-time values bit for bit on the same streams."""
+batched tables give the one-stream-at-a-time values of the reference implementation
+(tests/kpi_reference.py) bit for bit on the same streams."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import kpi_reference
 import sim
 from sim import metrics
 from sim.results import DemandRecord
@@ -29,8 +31,14 @@ def _record(lost: bool) -> DemandRecord:
     return DemandRecord("buyer", "m", "automotive", "US", lost, T, D, level, filled, daily)
 
 
-def test_backorder_stream_kpis_by_hand():
-    k = metrics.stream_kpis(_record(lost=False), 1.5, HORIZON)
+# the by-hand values hold for the library and for the tests' reference implementation
+STREAM = pytest.mark.parametrize("stream_kpis", [kpi_reference.library_stream_kpis,
+                                                 kpi_reference.stream_kpis])
+
+
+@STREAM
+def test_backorder_stream_kpis_by_hand(stream_kpis):
+    k = stream_kpis(_record(lost=False), 1.5, HORIZON)
     assert k["demand_t"] == 8.0 and k["filled_t"] == 5.0
     assert k["fill_rate"] == 5.0 / 8.0                    # tonnes filled on arrival
     assert k["order_fill_rate"] == 0.5                    # orders 1 and 4 filled completely
@@ -47,8 +55,9 @@ def test_backorder_stream_kpis_by_hand():
     assert (k["first_shortage_after_day"], k["shortage_after_occurred"]) == (1.7, 1.0)
 
 
-def test_lost_sales_stream_kpis_by_hand():
-    k = metrics.stream_kpis(_record(lost=True), 4.0, HORIZON)
+@STREAM
+def test_lost_sales_stream_kpis_by_hand(stream_kpis):
+    k = stream_kpis(_record(lost=True), 4.0, HORIZON)
     assert k["filled_t"] == 5.0 and k["lost_t"] == 3.0 and k["backordered_t"] == 0.0
     assert k["order_fill_rate"] == 0.5
     assert k["stockout_days"] == 1.0                      # lost demand on day 1 only
@@ -59,10 +68,14 @@ def test_lost_sales_stream_kpis_by_hand():
     assert (k["first_shortage_after_day"], k["shortage_after_occurred"]) == (HORIZON, 0.0)
 
 
-def test_group_kpis_by_hand():
+@pytest.mark.parametrize("library", [True, False])
+def test_group_kpis_by_hand(library):
     records = [_record(lost=False), _record(lost=True)]
-    per = [metrics.stream_kpis(d, 1.5, HORIZON) for d in records]
-    g = metrics.group_kpis(records, per, HORIZON)
+    if library:
+        g = kpi_reference.library_group_kpis(records, 1.5, HORIZON)
+    else:
+        per = [kpi_reference.stream_kpis(d, 1.5, HORIZON) for d in records]
+        g = kpi_reference.group_kpis(records, per, HORIZON)
     assert g["order_fill_rate"] == 4.0 / 8.0
     assert g["stockout_days"] == 3.0                      # days 1, 2, 3 (a union, not a sum)
     assert g["short_order_days"] == 1.0
@@ -80,12 +93,13 @@ def test_batched_tables_match_the_reference_on_the_hand_cases():
     arrays = metrics.DemandArrays.from_records(records, int(HORIZON))
     for since in (0.0, 1.5, 4.0):
         table = metrics.stream_kpi_table(arrays, since, HORIZON)
-        per = [metrics.stream_kpis(d, since, HORIZON) for d in records]
+        per = [kpi_reference.stream_kpis(d, since, HORIZON) for d in records]
         for name in metrics.KPI_NAMES:
             assert [float(x) for x in table[name]] == [float(k[name]) for k in per], name
         for idx in ([0, 1], [0, 2], [0, 1, 2]):
             (got,) = metrics.group_kpi_table(arrays, table, [idx], HORIZON)
-            want = metrics.group_kpis([records[i] for i in idx], [per[i] for i in idx], HORIZON)
+            want = kpi_reference.group_kpis([records[i] for i in idx], [per[i] for i in idx],
+                                            HORIZON)
             for name in metrics.KPI_NAMES:
                 assert np.asarray(got[name]).tobytes() == np.asarray(want[name]).tobytes(), name
 

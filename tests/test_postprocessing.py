@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import stress_scenario_dict, stressed_teaching
 
+import kpi_reference
 import sim
 from sim import metrics
 from sim.engine import (
@@ -86,7 +87,7 @@ def _reference_demand(model, ndays: int) -> list[tuple]:
 
 def _reference_kpi_rows(run: Run) -> list[tuple]:
     streams = run._kpi_streams          # the demand streams, a fleet's plants for its node's
-    per = [metrics.stream_kpis(d, run.shortage_from, run.horizon) for d in streams]
+    per = [kpi_reference.stream_kpis(d, run.shortage_from, run.horizon) for d in streams]
     groups = {"network": list(range(len(streams)))}
     civil = [i for i, d in enumerate(streams) if d.sector != "defense"]
     if civil and len(civil) < len(streams):
@@ -99,7 +100,7 @@ def _reference_kpi_rows(run: Run) -> list[tuple]:
             groups.setdefault(f"plants:{d.node}/{d.plant_class}", []).append(i)
     rows = []
     for scope, idx in groups.items():
-        k = per[idx[0]] if len(idx) == 1 else metrics.group_kpis(
+        k = per[idx[0]] if len(idx) == 1 else kpi_reference.group_kpis(
             [streams[i] for i in idx], [per[i] for i in idx], run.horizon)
         rows += [(name, scope, float(k[name])) for name in metrics.KPI_NAMES if name in k]
     node_info = {s.node: (s.country, s.sector) for s in run.stocks}
