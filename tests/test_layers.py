@@ -23,7 +23,7 @@ ORDER = ("inputs", "engine", "results", "experiments", "plots", "cli", "package"
 
 LAYERS = {
     # inputs: files and their validated objects, random streams, names
-    "errors": "inputs", "paths": "inputs", "materials": "inputs", "distributions": "inputs",
+    "errors": "inputs", "paths": "inputs", "kinds": "inputs", "kpis": "inputs", "materials": "inputs", "distributions": "inputs",
     "streams": "inputs", "labels": "inputs", "network": "inputs", "fleet": "inputs",
     "scenario": "inputs", "sourcing": "inputs", "plans": "inputs",
     # engine: the simulation and what it records
