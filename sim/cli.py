@@ -164,6 +164,8 @@ def _add_experiment_commands(sub) -> None:
     except ImportError:     # pragma: no cover - experiment layer not installed
         return
     experiment_cli.add_commands(sub)
+    from . import study_cli
+    study_cli.add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,6 +200,9 @@ def _dispatch(args, parser) -> int:
         return _cmd_network(args, parser)
     if args.command == "scenario":
         return _cmd_scenario(args, parser)
+    if args.command == "robustness":
+        from . import study_cli
+        return study_cli.dispatch(args)
     from . import experiment_cli
     return experiment_cli.dispatch(args)
 

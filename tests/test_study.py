@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import sim
+import sim.cli
 from sim.experiment import MonteCarloResults
 from sim.study import compare_plans, load_study, ratio_interval, regret_table, robustness
 
@@ -310,3 +311,59 @@ def test_robustness_over_a_latin_hypercube(plans_double, stress, tmp_path):
     assert set(back["robustness"]["plan"]) == {"status-quo", "some-stock", "more-stock"}
     ens = back["ensemble_values"]
     assert set(ens["statistic"]) == {"mean", "regret"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+def test_cli_compare_plans_end_to_end(plans_double, write_toml, tmp_path, capsys):
+    from conftest import stress_scenario_dict
+
+    scen = write_toml(stress_scenario_dict(), "stress.toml")
+    out = tmp_path / "cmp"
+    rc = sim.cli.main(["compare", "--network", "teaching", "--plans", "status-quo", "more-stock",
+                       "--scenarios", str(scen), "baseline", "--reps", "4", "--days", "500",
+                       "--workers", "1", "--seed", "2", "--out", str(out), "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "more-stock vs status-quo under stress" in text
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["kind"] == "plan_study" and man["reps"] == 4
+    for name in ("replications.csv", "summary.csv", "paired_differences.csv",
+                 "cost_effectiveness.csv", "plan_costs.csv", "plan_forest.png",
+                 "cost_effectiveness.png"):
+        assert name in man["files"] and (out / name).exists()
+    reps = sim.tables.read_table(out / "replications")
+    assert set(reps["plan"]) == {"status-quo", "more-stock"}
+    assert set(reps["scenario"]) == {"stress", "baseline"}
+    assert set(reps["replication"]) == {0, 1, 2, 3}
+
+
+def test_cli_robustness_end_to_end(plans_double, write_toml, tmp_path, capsys):
+    from conftest import stress_scenario_dict
+
+    scen = write_toml(stress_scenario_dict(), "stress.toml")
+    out = tmp_path / "rob"
+    rc = sim.cli.main(["robustness", "--network", "teaching", "--plans", "status-quo",
+                       "some-stock", "--base", str(scen),
+                       "--param", "controls.heavy.approval_probability=0.1:0.9",
+                       "--samples", "3", "--reps", "2", "--days", "200", "--workers", "1",
+                       "--out", str(out), "--quiet"])
+    assert rc == 0
+    assert "robustness of 2 plans over 3 scenarios" in capsys.readouterr().out
+    man = json.loads((out / "manifest.json").read_text())
+    assert {"robustness.csv", "ensemble_values.csv", "ensemble_points.csv",
+            "regret.png"} <= set(man["files"])
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["robustness", "--network", "teaching", "--plans", "status-quo", "--param", "x=1"],
+     "--param: expected PATH=LOW:HIGH"),
+    (["compare", "--network", "teaching", "--plans", "status-quo", "nope", "--scenarios",
+      "baseline", "--reps", "1"], "no plan 'nope'"),
+])
+def test_cli_bad_input_exits_2(plans_double, argv, text, capsys):
+    assert sim.cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert text in err and "Traceback" not in err
