@@ -31,7 +31,8 @@ assumption says "assumption: ..." with its reason)::
                                   # or [{after_days = 0, share = 0.25}, {after_days = 365, share = 1}]
     source = "..."                # the source of the lever's dates and sizes
     [levers.cost]
-    capital_usd = 1.22e9          # spent evenly over [start, first effect] (at start if no lag)
+    capital_usd = 1.22e9          # spent evenly over [start, first effect] (at start if no lag;
+                                  # a stockpile's over its build-up)
     capital_source = "..."
     yearly_usd = 0                # from the first effect on
     yearly_source = "assumption: ..."
@@ -48,11 +49,16 @@ full size reached by the ramp (0 before online). Lever types and their full size
     x (mean inbound lead time + 7 d supplier allowance + 30 d cover + one batch), S = s + 14 d
     of usage, initial stock 0). ``[[levers.lanes]]`` are its inbound lanes (network lane
     schema, ``to`` defaults to the new node); they are qualified ``inputs_days`` (default 90)
-    before online, so the node draws nothing earlier. ``[[levers.buyers]]`` say who buys from
+    before online (or from the lane's own ``usable_from`` date), so the node draws nothing
+    earlier. ``[[levers.buyers]]`` say who buys from
     it (see *Buyers* below).
 ``capacity_expansion``
     ``node``, ``material``, ``add_t_per_year`` (the cap): the line's capacity schedule gains
     the cap times the ramp level; optional ``[[levers.buyers]]``.
+``offtake``
+    ``supplier`` (an existing node) and ``[[levers.buyers]]``: buyers move a share of their
+    orders to the supplier (an offtake or supply agreement for capacity the network already
+    schedules). No ramp: the supplier's capacity schedule is the ramp.
 ``stockpile``
     A strategic reserve held by ``holder`` (an existing node, or a new one with ``node_id`` and
     ``[levers.node]`` of kind "stockpile"): writes ``[nodes.<holder>.reserve.<material>]`` with
@@ -98,8 +104,9 @@ Buyers
     it so far: nodes added by earlier levers fall under them. Rule: the supplier takes ``share``
     of each buyer's orders for the material and the buyer's other lanes scale down
     proportionally (shares still sum to 1); an existing lane from the supplier has its share
-    set to ``share``. A new lane is usable from ``from`` (a date; default the online date):
-    before it the engine spreads orders over the other lanes with their old shares.
+    set to ``share`` from the run start (network shares are not dated: giving ``from`` for an
+    existing lane is an error). A new lane is usable from ``from`` (a date; default the online
+    date): before it the engine spreads orders over the other lanes with their old shares.
 
 Controls that name nodes
     A scenario's export controls name nodes in ``capacity_effect.nodes`` and in the
@@ -141,7 +148,7 @@ __all__ = [
 ]
 
 PLANS_DIR = shipped_folder("plans")      # networks/plans/, installed as package data
-LEVER_TYPES = ("new_facility", "capacity_expansion", "stockpile", "safety_stock",
+LEVER_TYPES = ("new_facility", "capacity_expansion", "offtake", "stockpile", "safety_stock",
                "qualification", "substitution", "recycling")
 # The run start assumed when the scenario gives none: the engine's default start
 # (sim.engine.DEFAULT_START; this module sits below the engine and cannot import it, a test
@@ -156,6 +163,7 @@ _COMMON_KEYS = {"id", "type", "start", "lag_days", "ramp", "source", "note", "co
 _TYPE_KEYS = {
     "new_facility": {"node_id", "node", "lanes", "buyers", "inputs_days", "controls"},
     "capacity_expansion": {"node", "material", "add_t_per_year", "buyers"},
+    "offtake": {"supplier", "buyers"},
     "stockpile": {"holder", "node_id", "node", "material", "target_t", "build_rate_t_per_year",
                   "release_cover_days", "release_rate_t_per_day", "serve", "civil",
                   "replenish", "funded_price_usd_per_t", "lanes", "lead_time", "controls"},
@@ -170,6 +178,7 @@ _TYPE_KEYS = {
 _REQUIRED = {
     "new_facility": ("node_id", "node"),
     "capacity_expansion": ("node", "material", "add_t_per_year"),
+    "offtake": ("supplier", "buyers"),
     "stockpile": ("holder", "material", "target_t", "build_rate_t_per_year",
                   "release_cover_days", "release_rate_t_per_day", "serve",
                   "funded_price_usd_per_t"),
@@ -285,7 +294,13 @@ class Lever:
 
     @property
     def full(self) -> _dt.date:
-        """The date the lever reaches its full size (the last ramp step)."""
+        """The date the lever reaches its full size (the last ramp step; for levers that ramp
+        by ``share_per_year``, the year the share reaches its cap)."""
+        p = self.params
+        if self.type in ("substitution", "recycling") and p.get("share_per_year"):
+            cap = float(p["cap_share"] if self.type == "substitution" else p["share"])
+            years = max(0, math.ceil(cap / float(p["share_per_year"]) - 1e-9) - 1)
+            return _add_years(self.online, years)
         return self.online + _days(self.ramp[-1][0])
 
     def level_on(self, day: _dt.date) -> float:
@@ -309,6 +324,8 @@ class Lever:
             return (sum(float(t.get("capacity_t_per_year", 0)) for t in prod.values()), "t/yr")
         return {
             "capacity_expansion": (p.get("add_t_per_year", 0.0), "t/yr"),
+            "offtake": (sum(b.get("share", 0.0) for b in p.get("buyers", [])),
+                        "sum of buyers' shares"),
             "stockpile": (p.get("target_t", 0.0), "t"),
             "safety_stock": (p.get("extra_days", 0.0), "days of cover"),
             "qualification": (p.get("share", 0.0), "share of the buyer's orders"),
@@ -316,13 +333,22 @@ class Lever:
             "recycling": (p.get("share", 0.0), "share of end-of-life material"),
         }[self.type]
 
+    def capital_period(self) -> tuple[_dt.date, _dt.date]:
+        """When the capital is spent: ``[start, online]`` (construction, qualification), or
+        for a stockpile the build-up ``[online, online + target / build rate]`` (purchases)."""
+        if self.type == "stockpile":
+            p = self.params
+            years = float(p["target_t"]) / float(p["build_rate_t_per_year"])
+            return self.online, self.online + _days(round(365.25 * years))
+        return self.start, self.online
+
     def cost(self, start_date: _dt.date, end_date: _dt.date) -> dict:
         """Dollars inside ``[start_date, end_date)``: capital spread evenly over
-        ``[start, online]`` (all on the start day without a lag), yearly costs from the online
-        date on (365.25-day years)."""
+        :meth:`capital_period` (all on its first day when it has no length), yearly costs from
+        the online date on (365.25-day years)."""
         capital = 0.0
         if self.capital_usd:
-            a, b = self.start, self.online
+            a, b = self.capital_period()
             if b <= a:
                 capital = self.capital_usd if start_date <= a < end_date else 0.0
             else:
@@ -500,6 +526,13 @@ def _check_type(ltype: str, raw: dict, where: str) -> None:
         _str(raw["material"], where, "material")
         _num(raw["add_t_per_year"], where, "add_t_per_year", strict=True)
         _check_buyers(raw.get("buyers", []), where)
+    elif ltype == "offtake":
+        _str(raw["supplier"], where, "supplier")
+        if not raw["buyers"]:
+            raise _err("an offtake needs at least one buyer", where, "buyers")
+        _check_buyers(raw["buyers"], where)
+        if raw.get("ramp") is not None:
+            raise _err("an offtake has no ramp (the supplier's capacity has one)", where, "ramp")
     elif ltype == "stockpile":
         _str(raw["holder"], where, "holder")
         _str(raw["material"], where, "material")
@@ -913,7 +946,7 @@ def _as_list(v: Any) -> list:
 
 def _rebalance(ctx: _Ctx, lv: Lever, supplier: str, buyer: str, material: str, share: float,
                lead_time: Any, usable_from: _dt.date | None, fld: str,
-               extra: dict | None = None) -> None:
+               extra: dict | None = None, explicit_from: bool = False) -> None:
     """The supplier takes *share* of the buyer's orders for *material*; the buyer's other lanes
     scale down proportionally. An existing lane from the supplier has its share set."""
     lanes = ctx.data["lanes"]
@@ -927,6 +960,10 @@ def _rebalance(ctx: _Ctx, lv: Lever, supplier: str, buyer: str, material: str, s
     for l in others:
         l["share"] = l["share"] * (1.0 - share) / rest
     if own:
+        if explicit_from:
+            raise ctx.err(lv, f"lane {supplier}->{buyer}:{material} exists: network shares are "
+                              "not dated, so its new share holds from the run start; drop "
+                              "'from'", fld)
         own[0]["share"] = share
         return
     lane = {"from": supplier, "to": buyer, "material": material, "lead_time": lead_time,
@@ -958,7 +995,7 @@ def _apply_buyers(ctx: _Ctx, lv: Lever, supplier: str, buyers: list[dict]) -> No
         extra = {k: b[k] for k in ("capacity_t_per_year", "route") if k in b}
         for buyer in chosen:
             _rebalance(ctx, lv, supplier, buyer, m, float(b["share"]), b["lead_time"], usable,
-                       fld, extra)
+                       fld, extra, explicit_from="from" in b)
 
 
 def _schedule(lv: Lever, full: float) -> dict:
@@ -985,6 +1022,9 @@ def _add_node(ctx: _Ctx, lv: Lever, nid: str, node: dict, inbound: list[dict],
     q = ctx.day(inputs_from)
     for j, l in enumerate(inbound):
         l = _plain(l)
+        if "usable_from" in l:     # a date for this lane instead of inputs_from
+            l["qualification_days"] = ctx.day(_date(l.pop("usable_from"), ctx.where(lv),
+                                                    f"lanes[{j}].usable_from"))
         l.setdefault("to", nid)
         if l["to"] != nid:
             raise ctx.err(lv, f"an inbound lane must go to {nid!r}", f"lanes[{j}].to")
@@ -1045,6 +1085,12 @@ def _lever_capacity_expansion(ctx: _Ctx, lv: Lever) -> None:
     prod["source"] = (prod.get("source", "") + f"; plan '{ctx.plan.name}', lever '{lv.id}' adds "
                       f"{add:g} t/yr from {lv.online} ({lv.source})")
     _apply_buyers(ctx, lv, p["node"], p.get("buyers", []))
+
+
+def _lever_offtake(ctx: _Ctx, lv: Lever) -> None:
+    p = lv.params
+    _node(ctx, lv, p["supplier"], "supplier")
+    _apply_buyers(ctx, lv, p["supplier"], p["buyers"])
 
 
 def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
@@ -1275,6 +1321,7 @@ def _lever_recycling(ctx: _Ctx, lv: Lever) -> None:
 _APPLY = {
     "new_facility": _lever_new_facility,
     "capacity_expansion": _lever_capacity_expansion,
+    "offtake": _lever_offtake,
     "stockpile": _lever_stockpile,
     "safety_stock": _lever_safety_stock,
     "qualification": _lever_qualification,
