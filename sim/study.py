@@ -272,6 +272,14 @@ class PlanStudyResults:
                  for s in self.scenarios for p in self.plans]
         return pd.concat(parts, ignore_index=True)
 
+    def _replication_parts(self):
+        from . import tables
+
+        seed = self.meta.get("seed")
+        for s in self.scenarios:
+            for p in self.plans:
+                yield tables.tidy(self.cells[(p, s)].per_rep, scenario=s, plan=p, seed=seed)
+
     def summary(self):
         """Statistics over replications of every KPI of every cell (long schema)."""
         import pandas as pd
@@ -409,8 +417,8 @@ class PlanStudyResults:
         man.unlink(missing_ok=True)             # incomplete until the manifest is written
         written = []
         if replications:
-            written.append(tables.write_table(self.replications(), out / "replications",
-                                              table_format))
+            written.append(_write_parts(self._replication_parts(), out / "replications",
+                                        table_format))
         written += [tables.write_table(self.summary(), out / "summary", table_format),
                     tables.write_table(self.differences(), out / "paired_differences",
                                        table_format),
@@ -426,6 +434,39 @@ class PlanStudyResults:
                      "files": sorted([p.name for p in written] + ["failures.json"])})
         write_atomic(man, json.dumps(meta, indent=2, default=str))
         return out
+
+
+def _write_parts(parts, stem: Path, fmt: str) -> Path:
+    """Write the DataFrames *parts* (same columns) one after the other as one table
+    ``stem.csv`` or ``stem.parquet``, atomically (a temporary file, then a rename): one part
+    in memory at a time (a study's replications can have tens of millions of rows)."""
+    import os
+
+    from .tables import table_path
+
+    path = table_path(stem, fmt)
+    tmp = stem.with_name(f".{stem.name}.tmp.{fmt}")
+    writer = None
+    try:
+        for i, df in enumerate(parts):
+            if fmt == "parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                t = pa.Table.from_pandas(df, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, t.schema)
+                writer.write_table(t)
+            else:
+                df.to_csv(tmp, index=False, mode="w" if i == 0 else "a", header=i == 0)
+    finally:
+        if writer is not None:
+            writer.close()
+    os.replace(tmp, path)
+    other = table_path(stem, "csv" if fmt == "parquet" else "parquet")
+    if other.exists():
+        other.unlink()
+    return path
 
 
 def load_study(out_dir: str | Path) -> dict:

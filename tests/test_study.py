@@ -402,3 +402,16 @@ def test_shipped_plan_api_end_to_end(stress, monkeypatch):
     cost = ce[(ce["kpi"] == "cost_usd")]["value"].iloc[0]
     assert cost == pytest.approx(plan.cost(start, end)["total_usd"])
     assert set(ce["comparison"]) == {"defense-cover vs status-quo under stress"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_replications_are_written_cell_by_cell_as_one_table(study, tmp_path, fmt):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    out = study.save(tmp_path / fmt, table_format=fmt)
+    back = sim.tables.read_table(out / "replications")
+    whole = study.replications()
+    assert len(back) == len(whole) == 4 * 30 * len(study.cells[("status-quo", "stress")].per_rep.columns)
+    np.testing.assert_array_equal(back["value"].to_numpy(), whole["value"].to_numpy())
+    assert list(back["plan"]) == list(whole["plan"])
+    assert not list(out.glob(".*tmp*"))
