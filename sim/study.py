@@ -64,7 +64,7 @@ from .network import load_network
 from .scenario import resolve_scenario
 
 __all__ = ["compare_plans", "PlanStudyResults", "robustness", "RobustnessResults",
-           "regret_table", "ratio_interval", "comparison_title", "DEFAULT_REFERENCE",
+           "regret_table", "ratio_interval", "comparison_title", "delayed_plan", "DEFAULT_REFERENCE",
            "DEFAULT_UNCERTAINTIES", "COST_KPIS", "load_study"]
 
 DEFAULT_REFERENCE = "status-quo"
@@ -83,14 +83,17 @@ _DIFF_STATS = ("difference", "sd", "ci95_low", "ci95_high", "n", "mean_base", "m
 # The scenario ensemble of robustness() by default: sweep-style paths of truce-uncertain
 # (sampled truce outcomes, control severity, approval rates, demand growth). Ranges are
 # assumptions spanning the cases DOMAIN.md section C discusses: renewal from unlikely to
-# likely, April-regime approval from the early months' 0.25 to the June 2025 0.75, escalation
-# from a near-ban to the April regime's early approval rate, demand from 10% below to 30%
-# above the network's 2025 figures.
+# likely; the April regime's approval rate from June 2025 on (its first change; 0.75 in the
+# file, itself an assumption) from the early months' 0.25 to 0.9; escalation from a near-ban
+# to the April regime's early approval rate; demand from 10% below to 30% above the network's
+# 2025 figures; every plan's projects from on time to two years late (the delay of the
+# shipped allied-capacity-delayed plan).
 DEFAULT_UNCERTAINTIES = {
     "truce.renewal_probability": (0.2, 0.9),
-    "controls.apr_2025.approval_probability": (0.25, 0.75),
+    "controls.apr_2025.changes.0.approval_probability": (0.25, 0.9),
     "truce.escalation.approval_probability": (0.0, 0.25),
     "demand.factor": (0.9, 1.3),
+    "plan.delay_days": (0.0, 730.0),      # announced projects on time to two years late
 }
 DEFAULT_BASE = "truce-uncertain"
 
@@ -630,13 +633,31 @@ def regret_table(values, *, higher_is_better: bool = True, target: float | None 
     return regret, table.reset_index(drop=True)
 
 
+def delayed_plan(plan, days: float):
+    """*plan* with every lever starting *days* later (the plan's ``delay_days``, added to any
+    delay it has); the same plan when it has no levers or *days* is 0."""
+    from .plans import Plan
+
+    check_number(days, "plan.delay_days", 0)
+    doc = plan.to_dict()
+    if not days or not doc.get("levers"):
+        return plan
+    doc["plan"]["delay_days"] = float(days)
+    doc["plan"]["delay_source"] = "assumption: a robustness ensemble's sampled project delay"
+    try:
+        return Plan.from_dict(doc)
+    except ModelError as exc:
+        raise ModelError(f"{exc}", where=f"plan '{plan.name}' delayed {days:g} days") from None
+
+
 def _apply_uncertainties(net, sc, point: dict):
     """The network and scenario of one ensemble member: sweep-style paths
     (:func:`sim.sweep.apply_params`) and ``demand.factor`` (every sector's demand times the
-    factor over the whole run, as a scenario demand surge)."""
+    factor over the whole run, as a scenario demand surge). ``plan.delay_days`` is the
+    caller's (it changes the plans, :func:`delayed_plan`)."""
     from .sweep import apply_params
 
-    point = dict(point)
+    point = {k: v for k, v in point.items() if k != "plan.delay_days"}
     factor = point.pop("demand.factor", None)
     if point:
         net, sc = apply_params(net, sc, point)
@@ -738,7 +759,10 @@ def robustness(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENCE,)
     The ensemble is *scenarios* (names, paths or objects) when given, else *samples* points of
     a Latin hypercube (:func:`sim.sweep.design_points`, seeded by *design_seed*) over
     *uncertainties* (path -> (low, high); default :data:`DEFAULT_UNCERTAINTIES`: truce renewal
-    probability, approval probabilities, a demand factor) applied to the *base* scenario.
+    probability, approval probabilities, a demand factor, project delays) applied to the
+    *base* scenario: sweep paths (:func:`sim.sweep.apply_params`), ``demand.factor`` (all
+    demand times the factor) and ``plan.delay_days`` (every plan's levers that much later,
+    :func:`delayed_plan`).
     Every plan runs in every member on the same replications (*reps*, *seed*: common random
     numbers), KPIs only. The outcome is the mean over replications of *kpi* (a ``kpi|scope``
     column); *kpis* are also kept per member."""
@@ -767,8 +791,9 @@ def robustness(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENCE,)
             n, s = _apply_uncertainties(net, base_sc, point)
             members.append(({"member": f"{base_sc.name} #{j}", **point}, n, s))
     # plans applied to every member before anything runs
-    applied = {(p.name, m["member"]): apply_plan(p, n, s)
-               for m, n, s in members for p in plan_objs}
+    applied = {(p.name, m["member"]): apply_plan(
+        delayed_plan(p, m["plan.delay_days"]) if "plan.delay_days" in m else p, n, s)
+        for m, n, s in members for p in plan_objs}
     owned = None
     if executor is None:
         executor, owned = make_executor(workers)

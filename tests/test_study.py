@@ -15,7 +15,8 @@ import sim
 import sim.cli
 import sim.plans
 from sim.experiment import MonteCarloResults
-from sim.study import compare_plans, load_study, ratio_interval, regret_table, robustness
+from sim.study import (compare_plans, delayed_plan, load_study, ratio_interval, regret_table,
+                       robustness)
 
 SCOPES = ["country:US", "node:auto_us", "sector:defense", "network"]
 
@@ -415,3 +416,22 @@ def test_replications_are_written_cell_by_cell_as_one_table(study, tmp_path, fmt
     np.testing.assert_array_equal(back["value"].to_numpy(), whole["value"].to_numpy())
     assert list(back["plan"]) == list(whole["plan"])
     assert not list(out.glob(".*tmp*"))
+
+
+def test_delayed_plan_moves_every_lever(monkeypatch):
+    """A sampled project delay: the plan's running costs start later (so fewer fall inside a
+    fixed window), its capital is unchanged, and the empty plan stays itself."""
+    monkeypatch.setitem(sys.modules, "sim.plans", REAL_PLANS)
+    plan = REAL_PLANS.load_plan("allied-capacity")
+    later = delayed_plan(plan, 365)
+    assert later.name == plan.name
+    a, b = _dt.date(2025, 1, 1), _dt.date(2029, 1, 1)
+    assert later.cost(a, b)["capital_usd"] == pytest.approx(plan.cost(a, b)["capital_usd"])
+    assert later.cost(a, b)["yearly_usd"] < plan.cost(a, b)["yearly_usd"]
+    # the same delay twice is the delay of twice the days
+    twice = delayed_plan(later, 365)
+    assert twice.cost(a, b) == pytest.approx(delayed_plan(plan, 730).cost(a, b))
+    quo = REAL_PLANS.load_plan("status-quo")
+    assert delayed_plan(quo, 100) is quo
+    with pytest.raises(sim.ModelError, match="plan.delay_days"):
+        delayed_plan(plan, -1)
