@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import ModelError
 
-__all__ = ["add_commands", "add_plan_options", "compare_command", "dispatch"]
+__all__ = ["add_commands", "add_plan_options", "compare_command", "dispatch", "replot"]
 
 
 def _positive(text: str) -> int:
@@ -192,4 +192,22 @@ def dispatch(args) -> int:
           f"{res.meta['target']}:")
     print(res.table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"\nwrote {out}/")
+    return 0
+
+
+def replot(folder: Path) -> int:
+    """``python -m sim plot FOLDER`` for a plan study or robustness folder: draw its figures
+    again from its tables (a damaged folder is a :class:`ModelError` naming it)."""
+    from .plots_study import draw_folder
+
+    try:
+        written = draw_folder(folder)
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ModelError(f"damaged results folder ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})",
+                         file=str(folder)) from None
+    for p in written:
+        print(p)
     return 0

@@ -435,3 +435,12 @@ def test_delayed_plan_moves_every_lever(monkeypatch):
     assert delayed_plan(quo, 100) is quo
     with pytest.raises(sim.ModelError, match="plan.delay_days"):
         delayed_plan(plan, -1)
+
+
+def test_cli_plot_redraws_a_study_folder(study, tmp_path, capsys):
+    out = study.save(tmp_path / "st", replications=False)
+    assert sim.cli.main(["plot", str(out)]) == 0
+    assert (out / "plan_forest.png").exists() and (out / "cost_effectiveness.png").exists()
+    (out / "paired_differences.csv").unlink()
+    assert sim.cli.main(["plot", str(out)]) == 2
+    assert "missing table" in capsys.readouterr().err
