@@ -315,9 +315,6 @@ def _cmd_plot(folder: Path) -> int:
     if not isinstance(meta, dict):
         raise ModelError("damaged manifest (not a JSON object)", file=str(man))
     kind = meta.get("kind", "run")
-    if kind in ("plan_study", "robustness"):        # compare --plans, robustness
-        from .study_cli import replot
-        return replot(folder)
     if kind not in ("run", "monte_carlo", "compare", "sweep"):
         raise ModelError(f"damaged manifest: unknown kind {kind!r} (run, monte_carlo, compare "
                          "or sweep)", file=str(man), field="kind")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .errors import ModelError
 
-__all__ = ["add_commands", "add_plan_options", "compare_command", "dispatch", "replot"]
+__all__ = ["add_commands", "add_plan_options", "compare_command", "dispatch", "replot",
+           "is_study_folder"]
 
 
 def _positive(text: str) -> int:
@@ -193,6 +194,18 @@ def dispatch(args) -> int:
     print(res.table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"\nwrote {out}/")
     return 0
+
+
+def is_study_folder(folder: Path) -> bool:
+    """Whether *folder* holds a plan study or robustness result (its manifest's kind); any
+    other folder, or one without a readable manifest, is left to ``plot``'s own checks."""
+    import json
+
+    try:
+        meta = json.loads((Path(folder) / "manifest.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(meta, dict) and meta.get("kind") in ("plan_study", "robustness")
 
 
 def replot(folder: Path) -> int:
