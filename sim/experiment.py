@@ -236,30 +236,6 @@ def _reduce_series(run, track) -> dict[str, np.ndarray]:
     return dict(zip(keys, np.concatenate(rows).astype(np.float32)))
 
 
-def scope_series(run, scopes: Sequence[str]) -> np.ndarray:
-    """Weekly fill rate, end-of-week backorders and net inventory of each KPI scope in
-    *scopes* (:meth:`sim.results.Run.scope_sums`), as a ``(3 * scopes, weeks)`` array: the
-    three series of the first scope, then of the next (the series Monte Carlo keeps per
-    sector)."""
-    sums = run.scope_sums(scopes)
-    weekly = _week_grid(sums[:, :2], "sum")
-    ends = _week_grid(sums[:, 2:], "end")
-    dem, fil, bo, inv = weekly[:, 0], weekly[:, 1], ends[:, 0], ends[:, 1]
-    fill_rate = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
-    return np.stack((fill_rate, bo, inv - bo), axis=1).reshape(-1, weekly.shape[-1])
-
-
-def scoped_series(run, scopes: Sequence[str], kept=()) -> dict[str, np.ndarray]:
-    """The weekly series of *scopes* (:func:`scope_series`) keyed ``"kind|scope"`` as float32,
-    leaving out scopes whose series are in *kept* already (the sectors' always are)."""
-    extra = [s for s in scopes if f"fill_rate|{s}" not in kept]
-    if not extra:
-        return {}
-    rows = scope_series(run, extra).astype(np.float32)
-    keys = [f"{kind}|{s}" for s in extra for kind in _SCOPE_SERIES]
-    return dict(zip(keys, rows))
-
-
 def run_chunk(task: _Task) -> dict:
     """Run the replications of one chunk; failures are recorded, never dropped."""
     from .engine import simulate
@@ -834,6 +810,30 @@ def check_scopes(scopes, network: Network) -> tuple[str, ...]:
                 "sector:<s>, country:<c> or node:<id>)"
             raise ModelError(f"{s!r}: {what} in network '{network.name}'", field="scopes")
     return tuple(dict.fromkeys(items))
+
+
+def scope_series(run, scopes: Sequence[str]) -> np.ndarray:
+    """Weekly fill rate, end-of-week backorders and net inventory of each KPI scope in
+    *scopes* (:meth:`sim.results.Run.scope_sums`), as a ``(3 * scopes, weeks)`` array: the
+    three series of the first scope, then of the next (the series Monte Carlo keeps per
+    sector)."""
+    sums = run.scope_sums(scopes)
+    weekly = _week_grid(sums[:, :2], "sum")
+    ends = _week_grid(sums[:, 2:], "end")
+    dem, fil, bo, inv = weekly[:, 0], weekly[:, 1], ends[:, 0], ends[:, 1]
+    fill_rate = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
+    return np.stack((fill_rate, bo, inv - bo), axis=1).reshape(-1, weekly.shape[-1])
+
+
+def scoped_series(run, scopes: Sequence[str], kept=()) -> dict[str, np.ndarray]:
+    """The weekly series of *scopes* (:func:`scope_series`) keyed ``"kind|scope"`` as float32,
+    leaving out scopes whose series are in *kept* already (the sectors' always are)."""
+    extra = [s for s in scopes if f"fill_rate|{s}" not in kept]
+    if not extra:
+        return {}
+    rows = scope_series(run, extra).astype(np.float32)
+    keys = [f"{kind}|{s}" for s in extra for kind in _SCOPE_SERIES]
+    return dict(zip(keys, rows))
 
 
 def default_chunk_size(reps: int, workers: int) -> int:
