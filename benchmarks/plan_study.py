@@ -30,6 +30,7 @@ Prints a table, then one line of JSON with every figure.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import math
 import pickle
@@ -76,7 +77,7 @@ def profile(network, plans, scenarios, reps: int, seed: int) -> dict:
     from sim.plans import apply_plan, resolve_plan
 
     net = sim.load_network(network)
-    t = {"simulate": [], "kpis": [], "series": [], "pickle": []}
+    t = {"simulate": [], "kpis": [], "series": [], "pickle": [], "build": [], "engine": []}
     for s in scenarios:
         sc = sim.load_scenario(s)
         for name in plans:
@@ -99,6 +100,9 @@ def profile(network, plans, scenarios, reps: int, seed: int) -> dict:
                     for k, a, b in (("simulate", t0, t1), ("kpis", t1, t2), ("series", t2, t3),
                                     ("pickle", t3, t4)):
                         t[k].append(b - a)
+                    # inside simulate: building the model, and the SimPy run itself
+                    t["build"].append(run.stats.get("build_seconds", np.nan))
+                    t["engine"].append(run.stats.get("run_seconds", np.nan))
     return {k: float(np.mean(v)) for k, v in t.items()}
 
 
@@ -128,7 +132,8 @@ def main(argv=None) -> int:
     cells_asked = len(args.plans) * len(args.scenarios)
     cells_run = len(plans) * len(args.scenarios)
     run_reps = max(2, math.ceil(args.reps * args.fraction))
-    print(f"engine: {sim_engine.ENGINE}; {workers} workers; {len(plans)} plans x "
+    print(f"engine: {sim_engine.ENGINE}; {workers} workers; load average "
+          f"{os.getloadavg()[0]:.1f}; {len(plans)} plans x "
           f"{len(args.scenarios)} scenarios x {run_reps} reps (of {args.reps} asked)")
 
     phases = profile(args.network, plans, args.scenarios, args.profile_reps, args.seed) \
@@ -155,6 +160,7 @@ def main(argv=None) -> int:
         "busy": res.meta["task_seconds"] / max(1e-9, (wall - fixed) * workers),
         "projected_full_s": projected, "cells_asked": cells_asked,
         "phases_ms": {k: 1e3 * v for k, v in phases.items()},
+        "load_average": list(os.getloadavg()),
         "rows": {"summary": len(tables[0]), "differences": len(tables[1])},
     }
     print(f"\nran {n_run} replications in {wall:.1f} s (plans applied in {fixed:.2f} s; tables "
@@ -164,11 +170,13 @@ def main(argv=None) -> int:
     print(f"projected: {cells_asked} cells x {args.reps} reps = {cells_asked * args.reps} "
           f"replications in {projected:.0f} s ({projected / 60:.1f} min) on {workers} workers")
     if phases:
-        total = sum(phases.values())
+        total = sum(v for k, v in phases.items() if k not in ("build", "engine"))
         print("\nwhere a replication's time goes (one process, ms per replication):")
         for k, v in phases.items():
-            print(f"  {k:9s} {1e3 * v:8.1f}  {v / total:6.1%}")
-        print("  (a plan study skips 'series': KPI-only replications)")
+            inside = k in ("build", "engine")
+            print(f"  {'  of which ' + k if inside else k:18s} {1e3 * v:8.1f}  {v / total:6.1%}")
+        print("  (a plan study skips 'series': KPI-only replications; 'build' is the model built "
+              "for each replication, 'engine' the SimPy run)")
     print(json.dumps(out))
     if args.json_out:
         args.json_out.write_text(json.dumps(out, indent=2))

@@ -444,3 +444,27 @@ def test_cli_plot_redraws_a_study_folder(study, tmp_path, capsys):
     (out / "paired_differences.csv").unlink()
     assert sim.cli.main(["plot", str(out)]) == 2
     assert "missing table" in capsys.readouterr().err
+
+
+def test_plan_study_benchmark_runs_and_projects(capsys):
+    """benchmarks/plan_study.py on the teaching network: plans that cannot be applied there are
+    named and left out, and the projection scales the replications run to those asked."""
+    import importlib
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        mod = importlib.import_module("plan_study")
+    finally:
+        sys.path.remove(str(bench))
+    assert mod.main(["--network", "teaching", "--plans", "status-quo", "allied-capacity",
+                     "--scenarios", "baseline", "--reps", "40", "--fraction", "0.1",
+                     "--workers", "1", "--profile-reps", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(l.startswith("note: plan allied-capacity left out") for l in lines)
+    fig = json.loads(lines[-1])
+    assert fig["plans"] == ["status-quo"] and fig["reps_run"] == 4
+    assert fig["replications_run"] == 4 and fig["cells_asked"] == 2
+    assert fig["projected_full_s"] > fig["per_rep_wall_ms"] / 1e3 * 80 * 0.99
+    assert set(fig["phases_ms"]) >= {"simulate", "kpis", "series", "pickle"}
