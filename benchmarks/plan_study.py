@@ -14,9 +14,10 @@ replication's time goes, measured in this process on a few replications of every
 ``--fraction F`` runs F of the replications of every cell and projects the full study's time
 from it (the per-replication cost is the same at any count once the pool is started; the
 fixed costs, plan application and the summary tables, are reported apart and added once).
-Timings on a shared machine move with its load (see README.md): compare figures of one run. Plans that
-cannot be applied in this tree (e.g. a plan whose lever needs an engine feature not merged
-here) are reported and left out; the projection then scales the cells run to the 30 asked.
+Timings on a shared machine move with its load (see README.md): compare figures of one run.
+Plans that cannot be applied in this tree (e.g. a plan whose lever needs an engine feature not
+merged here) are reported and left out; the projection then scales the cells run to the 30
+asked.
 
 Usage::
 

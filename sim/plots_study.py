@@ -78,9 +78,9 @@ def plan_forest(diffs, path, *, kpis=FOREST_KPIS):
     scenarios = list(dict.fromkeys(d["scenario"]))
     plans = list(dict.fromkeys(d["plan"]))
     ref = str(d["reference"].iloc[0])
+    height = 1.6 + 0.55 * len(scenarios) * max(1, len(plans) / 2)
     fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                             figsize=_style.figsize(4.4 * len(panels) + 1.2,
-                                                    1.6 + 0.55 * len(scenarios) * max(1, len(plans) / 2)))
+                             figsize=_style.figsize(4.4 * len(panels) + 1.2, height))
     n = len(plans)
     for ax, (k, s) in zip(axes[0], panels):
         sub = d[(d["kpi"] == k) & (d["scope"] == s)]

@@ -64,20 +64,12 @@ from .network import load_network
 from .scenario import resolve_scenario
 
 __all__ = ["compare_plans", "PlanStudyResults", "robustness", "RobustnessResults",
-           "regret_table", "ratio_interval", "comparison_title", "delayed_plan", "DEFAULT_REFERENCE",
-           "DEFAULT_UNCERTAINTIES", "COST_KPIS", "load_study"]
+           "regret_table", "ratio_interval", "comparison_title", "delayed_plan",
+           "DEFAULT_REFERENCE", "DEFAULT_UNCERTAINTIES", "load_study", "paired_stats"]
 
 DEFAULT_REFERENCE = "status-quo"
 UNMET = ("demand_t", "filled_t", "network")          # unmet = demand_t - filled_t, all users
 DEFENSE_FILL = ("fill_rate", "sector:defense")
-# rows of the cost-effectiveness table: (kpi, scope)
-COST_KPIS = {
-    "cost_usd": "plan",                                  # the plan's cost beyond the reference's
-    "unmet_avoided_t": "network",                        # tonnes of unmet demand avoided
-    "cost_per_t_unmet_avoided_usd": "network",
-    "defense_fill_gain_points": "sector:defense",        # percentage points of defense fill
-    "cost_per_defense_fill_point_usd": "sector:defense",
-}
 _DIFF_STATS = ("difference", "sd", "ci95_low", "ci95_high", "n", "mean_base", "mean_other",
                "variance_ratio_paired_vs_unpaired")
 # The scenario ensemble of robustness() by default: sweep-style paths of truce-uncertain
@@ -268,14 +260,10 @@ class PlanStudyResults:
         """Per-replication values of every KPI of every cell (long schema)."""
         import pandas as pd
 
-        from . import tables
-
-        seed = self.meta.get("seed")
-        parts = [tables.tidy(self.cells[(p, s)].per_rep, scenario=s, plan=p, seed=seed)
-                 for s in self.scenarios for p in self.plans]
-        return pd.concat(parts, ignore_index=True)
+        return pd.concat(list(self._replication_parts()), ignore_index=True)
 
     def _replication_parts(self):
+        """The per-replication table, one cell at a time (scenario by scenario, plan by plan)."""
         from . import tables
 
         seed = self.meta.get("seed")
@@ -324,9 +312,9 @@ class PlanStudyResults:
                 kpi = [c.split("|", 1)[0] for c in cols]
                 scope = [c.split("|", 1)[1] for c in cols]
                 for stat in _DIFF_STATS:
-                    parts.append(pd.DataFrame({"scenario": s, "plan": p, "reference": self.reference,
-                                               "statistic": stat, "kpi": kpi, "scope": scope,
-                                               "value": st[stat]}))
+                    parts.append(pd.DataFrame({"scenario": s, "plan": p,
+                                               "reference": self.reference, "statistic": stat,
+                                               "kpi": kpi, "scope": scope, "value": st[stat]}))
         if not parts:
             return tables.coerce(pd.DataFrame(columns=[*tables.SCHEMA, "comparison"]))
         df = tables.coerce(pd.concat(parts, ignore_index=True))
@@ -340,7 +328,10 @@ class PlanStudyResults:
         unmet tonnes avoided and defense fill points gained (paired, with CIs), and dollars per
         tonne of unmet demand avoided and per defense-fill point, with CIs (see
         :func:`ratio_interval`; the ``label`` column says where the benefit is not
-        established). Long schema, with a ``comparison`` column."""
+        established). Long schema, with a ``comparison`` column; KPIs (scope):
+        ``cost_usd`` (``plan``), ``unmet_avoided_t`` and ``cost_per_t_unmet_avoided_usd``
+        (``network``), ``defense_fill_gain_points`` and ``cost_per_defense_fill_point_usd``
+        (``sector:defense``, percentage points of fill rate)."""
         import pandas as pd
 
         from . import tables
@@ -372,7 +363,8 @@ class PlanStudyResults:
                     # unmet avoided = reference - plan; fill points gained = 100 (plan - ref)
                     st = paired_stats(b[:, None], a[:, None]) if sign > 0 else \
                         paired_stats(100 * a[:, None], 100 * b[:, None])
-                    mean, lo, hi = (float(st[k][0]) for k in ("difference", "ci95_low", "ci95_high"))
+                    mean, lo, hi = (float(st[k][0])
+                                    for k in ("difference", "ci95_low", "ci95_high"))
                     for stat in ("mean", "ci95_low", "ci95_high", "sd", "n"):
                         v = float(st["difference" if stat == "mean" else stat][0])
                         rows.append((s, p, gain, scope, stat, v, ""))

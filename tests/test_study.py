@@ -203,7 +203,8 @@ def test_cost_effectiveness_by_hand(study):
     assert get[("unmet_avoided_t", "mean")][0] == pytest.approx(avoided.mean())
     # no shortage in the baseline: nothing to buy there
     base = study.cost_effectiveness()
-    base = base[(base["scenario"] == "baseline") & (base["kpi"] == "cost_per_defense_fill_point_usd")]
+    base = base[(base["scenario"] == "baseline")
+                & (base["kpi"] == "cost_per_defense_fill_point_usd")]
     assert set(base["label"]) == {"no benefit"} and base["value"].isna().all()
 
 
@@ -412,7 +413,8 @@ def test_replications_are_written_cell_by_cell_as_one_table(study, tmp_path, fmt
     out = study.save(tmp_path / fmt, table_format=fmt)
     back = sim.tables.read_table(out / "replications")
     whole = study.replications()
-    assert len(back) == len(whole) == 4 * 30 * len(study.cells[("status-quo", "stress")].per_rep.columns)
+    n_kpis = len(study.cells[("status-quo", "stress")].per_rep.columns)
+    assert len(back) == len(whole) == 4 * 30 * n_kpis
     np.testing.assert_array_equal(back["value"].to_numpy(), whole["value"].to_numpy())
     assert list(back["plan"]) == list(whole["plan"])
     assert not list(out.glob(".*tmp*"))
