@@ -65,7 +65,8 @@ from .scenario import resolve_scenario
 
 __all__ = ["compare_plans", "PlanStudyResults", "robustness", "RobustnessResults",
            "regret_table", "ratio_interval", "comparison_title", "delayed_plan",
-           "DEFAULT_REFERENCE", "DEFAULT_UNCERTAINTIES", "load_study", "paired_stats"]
+           "DEFAULT_REFERENCE", "DEFAULT_UNCERTAINTIES", "DEFAULT_PLAN_UNCERTAINTIES",
+           "load_study", "paired_stats"]
 
 DEFAULT_REFERENCE = "status-quo"
 UNMET = ("demand_t", "filled_t", "network")          # unmet = demand_t - filled_t, all users
@@ -78,15 +79,16 @@ _DIFF_STATS = ("difference", "sd", "ci95_low", "ci95_high", "n", "mean_base", "m
 # likely; the April regime's approval rate from June 2025 on (its first change; 0.75 in the
 # file, itself an assumption) from the early months' 0.25 to 0.9; escalation from a near-ban
 # to the April regime's early approval rate; demand from 10% below to 30% above the network's
-# 2025 figures; every plan's projects from on time to two years late (the delay of the
-# shipped allied-capacity-delayed plan).
+# 2025 figures.
 DEFAULT_UNCERTAINTIES = {
     "truce.renewal_probability": (0.2, 0.9),
     "controls.apr_2025.changes.0.approval_probability": (0.25, 0.9),
     "truce.escalation.approval_probability": (0.0, 0.25),
     "demand.factor": (0.9, 1.3),
-    "plan.delay_days": (0.0, 730.0),      # announced projects on time to two years late
 }
+# ... and of the plans: every plan's projects from on time to two years late (the delay of the
+# shipped allied-capacity-delayed plan). Kept apart: these change plans, not the scenario.
+DEFAULT_PLAN_UNCERTAINTIES = {"plan.delay_days": (0.0, 730.0)}
 DEFAULT_BASE = "truce-uncertain"
 
 
@@ -625,6 +627,10 @@ def regret_table(values, *, higher_is_better: bool = True, target: float | None 
     return regret, table.reset_index(drop=True)
 
 
+def _default_space() -> dict:
+    return {**DEFAULT_UNCERTAINTIES, **DEFAULT_PLAN_UNCERTAINTIES}
+
+
 def delayed_plan(plan, days: float):
     """*plan* with every lever starting *days* later (the plan's ``delay_days``, added to any
     delay it has); the same plan when it has no levers or *days* is 0."""
@@ -750,8 +756,9 @@ def robustness(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENCE,)
 
     The ensemble is *scenarios* (names, paths or objects) when given, else *samples* points of
     a Latin hypercube (:func:`sim.sweep.design_points`, seeded by *design_seed*) over
-    *uncertainties* (path -> (low, high); default :data:`DEFAULT_UNCERTAINTIES`: truce renewal
-    probability, approval probabilities, a demand factor, project delays) applied to the
+    *uncertainties* (path -> (low, high); default :data:`DEFAULT_UNCERTAINTIES` and
+    :data:`DEFAULT_PLAN_UNCERTAINTIES`: truce renewal probability, approval probabilities, a
+    demand factor, project delays) applied to the
     *base* scenario: sweep paths (:func:`sim.sweep.apply_params`), ``demand.factor`` (all
     demand times the factor) and ``plan.delay_days`` (every plan's levers that much later,
     :func:`delayed_plan`).
@@ -776,7 +783,7 @@ def robustness(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENCE,)
         from .sweep import design_points
         check_int(samples, "samples", 1, maximum=100_000)
         check_int(design_seed, "design_seed", 0, maximum=MAX_SEED)
-        space = dict(DEFAULT_UNCERTAINTIES if uncertainties is None else uncertainties)
+        space = dict(_default_space() if uncertainties is None else uncertainties)
         base_sc = resolve_scenario(base)
         base_sc.check_network(net)
         for j, point in enumerate(design_points(space, "lhs", samples, design_seed)):
@@ -819,7 +826,7 @@ def robustness(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENCE,)
             "higher_is_better": higher_is_better, "target": target, "reps": reps, "seed": seed,
             "base": None if scenarios is not None else resolve_scenario(base).name,
             "uncertainties": None if scenarios is not None else
-            {k: list(v) for k, v in (DEFAULT_UNCERTAINTIES if uncertainties is None
+            {k: list(v) for k, v in (_default_space() if uncertainties is None
                                      else uncertainties).items()},
             "samples": len(members), "design_seed": design_seed,
             "elapsed_seconds": time.perf_counter() - t0, "versions": package_versions(),

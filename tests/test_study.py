@@ -470,3 +470,18 @@ def test_plan_study_benchmark_runs_and_projects(capsys):
     assert fig["replications_run"] == 4 and fig["cells_asked"] == 2
     assert fig["projected_full_s"] > fig["per_rep_wall_ms"] / 1e3 * 80 * 0.99
     assert set(fig["phases_ms"]) >= {"simulate", "kpis", "series", "pickle"}
+
+
+def test_default_ensemble_applies_to_the_shipped_scenario(monkeypatch):
+    """Every default uncertainty path exists in truce-uncertain on the default network (a
+    change of the scenario file that moves one fails here, not in a user's study), and the
+    sampled values land in each member."""
+    from sim.study import DEFAULT_PLAN_UNCERTAINTIES, DEFAULT_UNCERTAINTIES
+
+    monkeypatch.setitem(sys.modules, "sim.plans", REAL_PLANS)
+    res = robustness("rare_earth_2025", ["status-quo", "allied-capacity"], samples=2, reps=1,
+                     workers=1, horizon_days=30)
+    space = {**DEFAULT_UNCERTAINTIES, **DEFAULT_PLAN_UNCERTAINTIES}
+    for m in res.members:
+        assert set(space) <= set(m)
+        assert all(space[k][0] <= m[k] <= space[k][1] for k in space)
