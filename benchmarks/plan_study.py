@@ -2,7 +2,9 @@
 
 Runs :func:`sim.study.compare_plans` (KPI-only replications, every cell on common random
 numbers, one process pool for all cells) over the shipped plans and scenarios, and prints the
-elapsed time, the time per replication (wall, and CPU inside the tasks), and where a
+elapsed time, the time per replication (the study's wall time per replication, and a worker's
+wall time inside its tasks per replication: above the one-process figures below when the
+workers share their cores with other work), and where a
 replication's time goes, measured in this process on a few replications of every cell:
 
 * ``simulate``  -- building and running the model (:func:`sim.simulate`), the engine;
@@ -166,7 +168,7 @@ def main(argv=None) -> int:
     }
     print(f"\nran {n_run} replications in {wall:.1f} s (plans applied in {fixed:.2f} s; tables "
           f"{tables_s:.1f} s): {out['per_rep_wall_ms']:.1f} ms wall per replication, "
-          f"{out['per_rep_task_ms']:.1f} ms CPU inside tasks, workers busy "
+          f"{out['per_rep_task_ms']:.1f} ms inside a task (a worker's wall time), workers busy "
           f"{out['busy']:.0%}")
     print(f"projected: {cells_asked} cells x {args.reps} reps = {cells_asked * args.reps} "
           f"replications in {projected:.0f} s ({projected / 60:.1f} min) on {workers} workers")
