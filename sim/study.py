@@ -384,6 +384,25 @@ class PlanStudyResults:
                             for p, s in zip(df["plan"], df["scenario"])]
         return df
 
+    def bands(self):
+        """Quantile bands of the weekly series kept in each cell (``series=True``), in the
+        bands schema of :mod:`sim.tables` with a ``plan`` column; None when none were kept."""
+        import pandas as pd
+
+        from . import tables
+
+        parts = []
+        for (p, s), res in self.cells.items():
+            for name in res.series:
+                b = res.bands(name).melt(id_vars=["date"], var_name="statistic",
+                                         value_name="value")
+                b["kpi"], b["scope"] = name.split("|", 1)
+                b["scenario"], b["plan"], b["seed"] = s, p, self.meta.get("seed")
+                parts.append(b)
+        if not parts:
+            return None
+        return tables.coerce(pd.concat(parts, ignore_index=True), tables.BANDS_SCHEMA)
+
     def plan_costs(self):
         """Each plan's cost over each scenario's horizon: plan, scenario, start, end,
         capital_usd, yearly_usd, total_usd."""
@@ -422,6 +441,9 @@ class PlanStudyResults:
                     tables.write_table(self.cost_effectiveness(), out / "cost_effectiveness",
                                        table_format),
                     tables.write_table(self.plan_costs(), out / "plan_costs", table_format)]
+        bands = self.bands()
+        if bands is not None:
+            written.append(tables.write_table(bands, out / "bands", table_format))
         failures = [{"plan": p, "scenario": s, **f} for (p, s), r in self.cells.items()
                     for f in r.failures]
         write_atomic(out / "failures.json", json.dumps(failures, indent=2, default=str))
@@ -505,7 +527,7 @@ def compare_plans(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENC
                   scenarios: Sequence | None = None, *, reps: int = 100, seed: int = 0,
                   reference=None, executor=None, workers: int | None = None,
                   chunk_size: int | None = None, start=None, horizon_days: float | None = None,
-                  scopes: Iterable[str] = (), series: bool = False,
+                  scopes: Iterable[str] = (), series: bool | None = None,
                   progress: bool | None = None,
                   max_failure_share: float = MAX_FAILURE_SHARE) -> PlanStudyResults:
     """Run every plan under every scenario on common random numbers.
@@ -529,13 +551,18 @@ def compare_plans(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENC
         workers.
     scopes, series:
         Weekly series are not kept by default (a study compares KPIs); ``series=True`` keeps
-        the sectors' bands and those of *scopes* in each cell.
+        the sectors' in each cell, and *scopes* (``"country:US"``, ``"node:us_auto"``, ...)
+        those scopes' besides (giving *scopes* keeps series unless ``series=False``).
+        ``save`` writes their quantile bands.
 
     Returns
     -------
     PlanStudyResults
     """
     _check_common(reps, seed, workers, executor, horizon_days, max_failure_share)
+    scopes = tuple(scopes) if not isinstance(scopes, (str, bytes)) else scopes
+    if series is None:
+        series = bool(scopes)
     net = load_network(network)
     plan_objs = _resolve_plans(plans)
     scens = _resolve_scenarios(scenarios)

@@ -485,3 +485,18 @@ def test_default_ensemble_applies_to_the_shipped_scenario(monkeypatch):
     for m in res.members:
         assert set(space) <= set(m)
         assert all(space[k][0] <= m[k] <= space[k][1] for k in space)
+
+
+def test_a_study_keeps_scope_bands_when_asked(plans_double, tmp_path):
+    res = compare_plans("teaching", ["status-quo", "some-stock"], ["baseline"], reps=3, seed=1,
+                        workers=1, horizon_days=120, scopes=["country:US"])
+    cell = res.result("some-stock", "baseline")
+    assert "fill_rate|country:US" in cell.series and "fill_rate|sector:defense" in cell.series
+    out = res.save(tmp_path / "s", replications=False)
+    bands = sim.tables.read_table(out / "bands", sim.tables.BANDS_SCHEMA)
+    assert set(bands["plan"]) == {"status-quo", "some-stock"}
+    assert "country:US" in set(bands["scope"])
+    assert "bands.csv" in json.loads((out / "manifest.json").read_text())["files"]
+    lean = compare_plans("teaching", ["status-quo"], ["baseline"], reps=2, workers=1,
+                         horizon_days=60)
+    assert lean.bands() is None
