@@ -75,15 +75,17 @@ def add_commands(sub) -> None:
                    help="scenario the sampled parameters are applied to (default "
                         "truce-uncertain)")
     r.add_argument("--param", action="append", default=[], metavar="PATH=LOW:HIGH",
-                   help="an uncertain parameter path and its range (repeatable; default: truce "
-                        "renewal, approval probabilities and a demand factor, see "
-                        "sim.study.DEFAULT_UNCERTAINTIES)")
+                   help="an uncertain parameter and its range (repeatable): a sweep path of "
+                        "the scenario or network, demand.factor, or plan.delay_days; default: "
+                        "truce renewal, approval probabilities, a demand factor and project "
+                        "delays (sim.study.DEFAULT_UNCERTAINTIES, DEFAULT_PLAN_UNCERTAINTIES)")
     r.add_argument("--samples", type=_positive, default=20, help="ensemble members (default 20)")
     r.add_argument("--design-seed", type=int, default=0, help="seed of the Latin hypercube")
     r.add_argument("--kpi", default="fill_rate|sector:defense",
                    help="outcome KPI column (default fill_rate|sector:defense)")
     r.add_argument("--target", type=_number, default=0.99,
-                   help="a plan meets the target when the outcome is at least this (default 0.99)")
+                   help="a plan meets the target when the outcome is at least this (at most, "
+                        "with --lower-is-better; default 0.99)")
     r.add_argument("--lower-is-better", action="store_true",
                    help="the outcome is a loss (e.g. backordered_t|network)")
     r.add_argument("--reps", type=_positive, default=30, help="replications per plan and member")
