@@ -638,7 +638,6 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     sc = resolve_scenario(scenario)
     sc.check_network(net)
     track = check_track(track)
-    scopes = check_scopes(scopes, net)
     # one model built (not run) checks start, horizon and shortage date before any work
     events, ndays = _timeline(net, sc, start, horizon_days)
     held = {(l.dst, l.material) for l in net.lanes} | {(l.src, l.material) for l in net.lanes}
@@ -649,6 +648,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
             raise ModelError(f"node {node!r} is not in network '{net.name}'", field="track")
         if (node, mat) not in held:
             raise ModelError(f"node {node!r} holds no {mat!r}", field="track")
+    scopes = check_scopes(scopes, net)
     owned = None
     if executor is None:
         executor, owned = make_executor(workers)
