@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "validate":
             a.add_argument("--network", default="rare_earth_2025", help="network to check against")
     _add_experiment_commands(sub)
+    from . import plan_cli
+    plan_cli.add_commands(sub)
     return p
 
 
@@ -89,6 +91,8 @@ def _add_experiment_commands(sub) -> None:
     except ImportError:     # pragma: no cover - experiment layer not installed
         return
     experiment_cli.add_commands(sub)
+    from . import study_cli
+    study_cli.add_commands(sub, (add_figure_options, add_format_option))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +127,16 @@ def _dispatch(args, parser) -> int:
         return _cmd_network(args, parser)
     if args.command == "scenario":
         return _cmd_scenario(args, parser)
+    if args.command == "robustness":
+        from . import study_cli
+        return study_cli.dispatch(args)
+    if args.command == "plot":
+        from . import study_cli
+        if study_cli.is_study_folder(args.results_dir):     # compare --plans, robustness
+            return study_cli.replot(args.results_dir)
+    if args.command == "plan":
+        from . import plan_cli
+        return plan_cli.dispatch(args, parser)
     from . import experiment_cli
     return experiment_cli.dispatch(args)
 

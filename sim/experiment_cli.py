@@ -62,7 +62,10 @@ def add_commands(sub) -> None:
                                    "report the paired difference of every KPI from the first.")
     _common(c, scenario=False)
     c.add_argument("--scenarios", nargs="+", required=True, metavar="SCENARIO",
-                   help="two or more scenario names or paths; the first is the base")
+                   help="two or more scenario names or paths; the first is the base (with "
+                        "--plans: one or more)")
+    from .study_cli import add_plan_options
+    add_plan_options(c)
 
     s = sub.add_parser("sweep", help="vary parameters over a grid or Latin hypercube",
                        description="Vary scenario or network parameters addressed by dotted paths "
@@ -192,6 +195,9 @@ def dispatch(args) -> int:
                 from .plots import plot_monte_carlo
                 record_figures(out, plot_monte_carlo(res, out), sort=True)
             _print_mc(res)
+        elif args.command == "compare" and args.plans:
+            from .study_cli import compare_command
+            out = compare_command(args, ex)
         elif args.command == "compare":
             out = _compare(args, ex)
         else:
