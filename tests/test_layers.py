@@ -36,7 +36,8 @@ LAYERS = {
     "experiment": "experiments", "sweep": "experiments", "study": "experiments",
     "resilience": "experiments", "ema": "experiments",
     # plots: figures, from results objects or saved folders
-    "style": "plots", "plots": "plots",
+    "style": "plots", "plots": "plots", "plots_study": "plots", "plots_resilience": "plots",
+    "plots_ema": "plots",
     # cli: the commands of python -m sim (every *_cli module belongs here too)
     "cli_args": "cli", "cli": "cli", "experiment_cli": "cli", "__main__": "cli",
     # the package's front door re-exports the public names of every layer
