@@ -27,8 +27,9 @@ assumption says "assumption: ..." with its reason)::
     type = "new_facility"         # see the lever types below
     start = 2025-11-03            # when the lever starts (decision, financing, application)
     lag_days = 424                # start -> first effect (construction, qualification); default 0
-    ramp = { days = 730, steps = 4 }   # first effect -> full size in equal steps (default: at once),
-                                  # or [{after_days = 0, share = 0.25}, {after_days = 365, share = 1}]
+    ramp = { days = 730, steps = 4 }   # first effect -> full size in equal steps (default:
+                                  # at once), or a list of steps:
+                                  # [{after_days = 0, share = 0.25}, {after_days = 365, share = 1}]
     source = "..."                # the source of the lever's dates and sizes
     [levers.cost]
     capital_usd = 1.22e9          # spent evenly over [start, first effect] (at start if no lag;
@@ -968,7 +969,7 @@ def _rebalance(ctx: _Ctx, lv: Lever, supplier: str, buyer: str, material: str, s
         return
     lane = {"from": supplier, "to": buyer, "material": material, "lead_time": lead_time,
             "share": share,
-            "source": f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}"}
+            "source": f"plan '{lv.plan}', lever '{lv.id}': {lv.source}"}
     if usable_from is not None:
         q = ctx.day(usable_from)
         if q > 0:
@@ -1011,12 +1012,12 @@ def _add_node(ctx: _Ctx, lv: Lever, nid: str, node: dict, inbound: list[dict],
         raise ctx.err(lv, f"node {nid!r} is already in network '{ctx.net.name}'", "node_id")
     node = _plain(node)
     node.setdefault("name", nid)
-    node.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}")
+    node.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}")
     for m, p in node.get("production", {}).items():
         full = float(p.pop("capacity_t_per_year"))
         p.update(_schedule(lv, full))
         p.setdefault("target_stock", full * (float(p.get("batch_days", 7.0)) + 14.0) / 365.0)
-        p.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}; "
+        p.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}; "
                                "target stock derived: full capacity x (batch + 14 d)")
     ctx.data["nodes"][nid] = node
     q = ctx.day(inputs_from)
@@ -1028,7 +1029,7 @@ def _add_node(ctx: _Ctx, lv: Lever, nid: str, node: dict, inbound: list[dict],
         l.setdefault("to", nid)
         if l["to"] != nid:
             raise ctx.err(lv, f"an inbound lane must go to {nid!r}", f"lanes[{j}].to")
-        l.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}")
+        l.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}")
         if q > 0 and "qualification_days" not in l:
             l["qualification_days"] = q
         ctx.data["lanes"].append(l)
@@ -1052,7 +1053,8 @@ def _add_node(ctx: _Ctx, lv: Lever, nid: str, node: dict, inbound: list[dict],
             s = use * (lead + 7.0 + 30.0 + float(p.get("batch_days", 7.0)))
             stocks[inp] = {"initial": 0.0,
                            "policy": {"type": "sS", "s": s, "S": s + 14.0 * use},
-                           "source": "derived by sim.plans (rule of networks/rare_earth_2025.toml): "
+                           "source": "derived by sim.plans (rule of "
+                                     "networks/rare_earth_2025.toml): "
                                      f"usage {use:.3g} t/d at full capacity x (lead time "
                                      f"{lead:.3g} d + 7 d + 30 d cover + one batch) = s; S = s "
                                      "+ 14 d of usage; initial 0 (bought before online)"}
@@ -1080,9 +1082,9 @@ def _lever_capacity_expansion(ctx: _Ctx, lv: Lever) -> None:
     prod.pop("capacity_t_per_year", None)
     if undated:
         prod["capacity_t_per_year"] = undated[-1]
-    prod["capacity_schedule"] = [{"from": d, "t_per_year": spec.capacity_on(d) + add * lv.level_on(d)}
-                                 for d in dates]
-    prod["source"] = (prod.get("source", "") + f"; plan '{ctx.plan.name}', lever '{lv.id}' adds "
+    prod["capacity_schedule"] = [
+        {"from": d, "t_per_year": spec.capacity_on(d) + add * lv.level_on(d)} for d in dates]
+    prod["source"] = (prod.get("source", "") + f"; plan '{lv.plan}', lever '{lv.id}' adds "
                       f"{add:g} t/yr from {lv.online} ({lv.source})")
     _apply_buyers(ctx, lv, p["node"], p.get("buyers", []))
 
@@ -1106,7 +1108,7 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
             for l in p["lanes"]:
                 l = _plain(l)
                 l.setdefault("to", holder)
-                l.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}")
+                l.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}")
                 ctx.data["lanes"].append(l)
     node = _node(ctx, lv, holder, "holder")
     m = p["material"]
@@ -1125,7 +1127,7 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
         "civil": bool(p.get("civil", False)),
         "replenish": bool(p.get("replenish", True)),
         "funded_price_usd_per_t": float(p["funded_price_usd_per_t"]),
-        "source": f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}",
+        "source": f"plan '{lv.plan}', lever '{lv.id}': {lv.source}",
     }
     node.setdefault("stock", {}).setdefault(m, {"initial": 0.0})
     # lanes from the holder to each served buyer of the material (share 0: release only)
@@ -1147,7 +1149,7 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
                    for l in ctx.data["lanes"]):
             ctx.data["lanes"].append({
                 "from": holder, "to": buyer, "material": m, "lead_time": lead, "share": 0.0,
-                "source": f"plan '{ctx.plan.name}', lever '{lv.id}': release lane of the "
+                "source": f"plan '{lv.plan}', lever '{lv.id}': release lane of the "
                           "reserve (share 0: buyers do not order from it)"})
 
 
@@ -1188,7 +1190,7 @@ def _lever_safety_stock(ctx: _Ctx, lv: Lever) -> None:
                 pol["S"] += add
             elif pol["type"] == "rQ":
                 pol["r"] += add
-            st["source"] = (st.get("source", "") + f"; plan '{ctx.plan.name}', lever "
+            st["source"] = (st.get("source", "") + f"; plan '{lv.plan}', lever "
                             f"'{lv.id}': +{extra:g} d of usage ({add:.3g} t) on the policy "
                             f"levels ({lv.source})")
             changed += 1
@@ -1223,7 +1225,8 @@ def _surge_factor(ctx: _Ctx, nid: str, m: str, day: _dt.date) -> float:
     return f
 
 
-def _year_steps(lv: Lever, per_year: float | None, cap: float) -> list[tuple[_dt.date, _dt.date, float]]:
+def _year_steps(lv: Lever, per_year: float | None,
+                cap: float) -> list[tuple[_dt.date, _dt.date, float]]:
     """(from, to, share) pieces: the share grows by *per_year* each year from the online date
     up to *cap* (at once without *per_year*); the last piece is open-ended."""
     out = []
@@ -1261,7 +1264,7 @@ def _lever_substitution(ctx: _Ctx, lv: Lever) -> None:
                               "(narrow the selectors, or leave 'to' out for thrifting)", "to")
         r_old = spec.demand[old].rate_t_per_year
         for a, b, share in _year_steps(lv, float(p["share_per_year"]), float(p["cap_share"])):
-            src = (f"plan '{ctx.plan.name}', lever '{lv.id}': {share:.3g} of {old} demand "
+            src = (f"plan '{lv.plan}', lever '{lv.id}': {share:.3g} of {old} demand "
                    f"switches{' to ' + new if new else ''} ({lv.source})")
             ctx.surges.append({"node": nid, "material": old, "factor": 1.0 - share,
                                "start": a, "end": b, "source": src})
@@ -1312,7 +1315,7 @@ def _lever_recycling(ctx: _Ctx, lv: Lever) -> None:
     _add_node(ctx, lv, nid, node, [], lv.online)
     ctx.data["nodes"][nid]["production"][m]["capacity_schedule"] = steps
     ctx.data["nodes"][nid]["production"][m]["source"] = (
-        f"plan '{ctx.plan.name}', lever '{lv.id}': capacity = share x {yld:g} t/t x modelled "
+        f"plan '{lv.plan}', lever '{lv.id}': capacity = share x {yld:g} t/t x modelled "
         f"demand for {', '.join(scrap)} of {len(chosen)} nodes {delay:g} years before "
         f"({lv.source})")
     _apply_buyers(ctx, lv, nid, p.get("buyers", []))
@@ -1447,7 +1450,8 @@ def apply_plan(plan: "Plan | str | Path | dict | None", network: "Network | str 
         surges = tuple(DemandSurge(s["factor"], s["start"], s["end"], node=s["node"],
                                    material=s["material"], source=s["source"])
                        for s in ctx.surges)
-        scen2 = _extend_controls_objects(ctx, replace(scen, demand_surges=scen.demand_surges + surges))
+        scen2 = _extend_controls_objects(
+            ctx, replace(scen, demand_surges=scen.demand_surges + surges))
     try:
         scen2.check_network(net2)
     except ModelError as exc:
