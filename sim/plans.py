@@ -65,10 +65,14 @@ full size reached by the ramp (0 before online). Lever types and their full size
     ``[levers.node]`` of kind "stockpile"): writes ``[nodes.<holder>.reserve.<material>]`` with
     ``target_t`` (the cap), ``build_rate_t_per_year``, ``build_start`` (the online date),
     ``release_cover_days``, ``release_rate_t_per_day``, ``serve`` (sectors or node ids, in
-    priority order), ``civil``, ``replenish``, ``funded_price_usd_per_t`` and ``source``, and
-    adds a lane (share 0: the reserve releases, buyers do not order from it) from the holder to
-    each served buyer of the material that has none; ``[[levers.lanes]]`` add inbound lanes to
-    a new holder. The release engine reads the reserve section (sim.engine).
+    priority order), ``civil``, ``replenish``, ``funded_price_usd_per_t``, optional
+    ``order_every_days``, and ``source`` (schema: :mod:`sim.network`); the holder's stock of
+    the material keeps its initial holding and loses its ordering policy (the reserve buys by
+    its build rule on the holder's inbound lanes). It adds a release lane (share 0; a
+    reserve's lanes are left out of the buyers' share split) from the holder to each served
+    buyer of the material that has none (``lead_time``, default 6 days); ``[[levers.lanes]]``
+    add inbound lanes to a new holder (or to an existing one). The engine's reserve releases
+    on those lanes (:class:`sim.engine.Reserve`).
 ``safety_stock``
     ``extra_days`` (the cap) of usage added to s and S (r for rQ) of the stocks of the chosen
     nodes: ``kinds``, ``countries`` and/or ``nodes`` (all given selectors must match), and
@@ -167,7 +171,8 @@ _TYPE_KEYS = {
     "offtake": {"supplier", "buyers"},
     "stockpile": {"holder", "node_id", "node", "material", "target_t", "build_rate_t_per_year",
                   "release_cover_days", "release_rate_t_per_day", "serve", "civil",
-                  "replenish", "funded_price_usd_per_t", "lanes", "lead_time", "controls"},
+                  "replenish", "funded_price_usd_per_t", "lanes", "lead_time", "controls",
+                  "order_every_days"},
     "safety_stock": {"extra_days", "kinds", "countries", "nodes", "materials"},
     "qualification": {"from", "to", "material", "share", "lead_time"},
     "substitution": {"material", "to", "ratio", "share_per_year", "cap_share", "sectors",
@@ -1129,7 +1134,13 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
         "funded_price_usd_per_t": float(p["funded_price_usd_per_t"]),
         "source": f"plan '{lv.plan}', lever '{lv.id}': {lv.source}",
     }
-    node.setdefault("stock", {}).setdefault(m, {"initial": 0.0})
+    if "order_every_days" in p:
+        reserve[m]["order_every_days"] = float(p["order_every_days"])
+    # the reserve buys by its build rule: the holder's stock keeps its holding, loses its policy
+    st = node.setdefault("stock", {}).setdefault(m, {"initial": 0.0})
+    if st.pop("policy", None) is not None:
+        st["source"] = (st.get("source", "") + f"; plan '{lv.plan}', lever '{lv.id}': the "
+                        "ordering policy gives way to the reserve's build rule")
     # lanes from the holder to each served buyer of the material (share 0: release only)
     sectors = {n.get("sector") for n in ctx.data["nodes"].values()}
     served = []

@@ -289,18 +289,29 @@ def test_recycling_capacity_follows_earlier_demand(net):
 
 def test_stockpile_writes_the_reserve_section(net):
     plan = load_plan("stockpile-release")
-    try:
-        n2, _ = apply_plan(plan, net, "truce-expires")
-    except sim.ModelError as exc:
-        if "unknown field(s) ['reserve']" in str(exc):
-            pytest.skip("this tree's network schema has no reserve section (branch p2-reserve)")
-        raise
+    n2, _ = apply_plan(plan, net, "truce-expires")
     lv = plan.levers[0]
     data = n2.to_dict()["nodes"]["nds_us"]["reserve"]["ndfeb_hre_magnet"]
     assert data["target_t"] == 1300 and data["build_start"] == lv.online
     assert data["serve"] == ["defense", "us_auto"]
     release = [l for l in n2.lanes if l.src == "nds_us" and l.id not in {x.id for x in net.lanes}]
     assert [l.dst for l in release] == ["us_auto"] and release[0].share == 0
+    # the holding stays, its ordering policy gives way to the build rule
+    st = n2.nodes["nds_us"].stocks["ndfeb_hre_magnet"]
+    assert st.initial == net.nodes["nds_us"].stocks["ndfeb_hre_magnet"].initial
+    assert st.policy.type == "none"
+
+
+def test_stockpile_builds_from_its_start_and_releases_nothing_without_a_shortage(net):
+    """In the baseline (no shortage) the reserve buys from its build start up to its target
+    and releases nothing."""
+    n2, s2 = apply_plan("stockpile-release", net)
+    flows = sim.simulate(n2, s2, seed=4).reserve_flows()
+    buys = flows[flows.event == "purchase"]
+    assert (flows.event != "release").all()
+    assert buys.date.min() >= load_plan("stockpile-release").levers[0].online
+    held = net.nodes["nds_us"].stocks["ndfeb_hre_magnet"].initial
+    assert buys.quantity_t.sum() == pytest.approx(1300 - held)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,12 +476,7 @@ def test_every_shipped_plan_validates_and_runs(net, name):
     plan = load_plan(name)
     for lv in plan.levers:
         assert lv.source and (lv.capital_source or not lv.capital_usd)
-    try:
-        n2, s2 = apply_plan(plan, net, "truce-expires")
-    except sim.ModelError as exc:
-        if "unknown field(s) ['reserve']" in str(exc):
-            pytest.skip("this tree's network schema has no reserve section (branch p2-reserve)")
-        raise
+    n2, s2 = apply_plan(plan, net, "truce-expires")
     run = sim.simulate(n2, s2, seed=1)
     assert 0.0 <= run.kpi("fill_rate", "sector:defense") <= 1.0
     assert isinstance(plan, Plan) and plan.cost("2025-01-01", "2029-01-01")["total_usd"] >= 0
