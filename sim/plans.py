@@ -164,7 +164,8 @@ RUN_START = _dt.date(2025, 1, 1)
 _OPEN_END = _dt.date(2200, 1, 1)
 _CONTROL_RULES = ("same-country-kind", "none")
 
-_COMMON_KEYS = {"id", "type", "start", "lag_days", "ramp", "source", "note", "cost"}
+_COMMON_KEYS = {"id", "type", "start", "lag_days", "ramp", "source", "note", "cost",
+                "from_plan"}
 _TYPE_KEYS = {
     "new_facility": {"node_id", "node", "lanes", "buyers", "inputs_days", "controls"},
     "capacity_expansion": {"node", "material", "add_t_per_year", "buyers"},
@@ -465,9 +466,12 @@ def _parse_lever(i: int, raw: Any, plan: str) -> Lever:
             _str(cost.get(f"{k}_source"), where, f"cost.{k}_source")
         money[k] = v
     _check_type(ltype, raw, where)
+    params = _plain(raw)
+    # a resolved plan written out (Plan.to_dict) names the plan each lever came from
+    origin = _str(params.pop("from_plan", plan), where, "from_plan")
     return Lever(lid, ltype, start, lag, ramp, money["capital"], money["yearly"],
                  str(cost.get("capital_source", "")), str(cost.get("yearly_source", "")),
-                 str(raw["source"]), _plain(raw), plan)
+                 str(raw["source"]), params, origin)
 
 
 def _check_buyers(raw: Any, where: str) -> None:
@@ -628,11 +632,18 @@ class Plan:
             raise (exc.with_file(file) if file else exc) from None
 
     def to_dict(self) -> dict:
-        """The TOML structure of the resolved plan (``extends`` and delays already applied)."""
+        """The TOML structure of the resolved plan (``extends`` and delays already applied;
+        a lever defined by another plan says so in ``from_plan``)."""
         head: dict[str, Any] = {"name": self.name, "description": self.description}
         if self.source:
             head["source"] = self.source
-        return {"plan": head, "levers": [lv.to_dict() for lv in self.levers]}
+        levers = []
+        for lv in self.levers:
+            d = lv.to_dict()
+            if lv.plan and lv.plan != self.name:
+                d["from_plan"] = lv.plan
+            levers.append(d)
+        return {"plan": head, "levers": levers}
 
     def cost(self, start_date, end_date) -> dict:
         """Dollars of the plan inside ``[start_date, end_date)``: ``capital_usd`` (spread over
@@ -686,8 +697,6 @@ def _from_dict(data: Any, file: str | None, chain: tuple[str, ...]) -> Plan:
         raise _err(f"unknown field(s) {extra}", "[plan]")
     name = head.get("name", Path(file).stem if file else None)
     name = _str(name, "[plan]", "name")
-    if "+" in name:
-        raise _err("a plan name cannot contain '+' (it composes plans)", "[plan]", "name")
     levers: list[Lever] = []
     description = str(head.get("description", ""))
     if "extends" in head:

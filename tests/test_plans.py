@@ -367,6 +367,36 @@ def test_composition_is_associative(net):
     assert load_plan("status-quo") + a == a + load_plan("status-quo")
 
 
+def test_resolved_plan_round_trips_through_its_toml(net):
+    """Plan.to_dict() is the resolved plan (extends and delays applied): read back, it has the
+    same levers, costs and effect."""
+    import tomli_w
+    import tomllib
+    for name in ("allied-capacity-delayed", "substitution+stockpile-release"):
+        p = load_plan(name)
+        back = sim.plans.Plan.from_dict(tomllib.loads(tomli_w.dumps(p.to_dict())))
+        assert back.name == p.name
+        assert [lv.signature() for lv in back.levers] == [lv.signature() for lv in p.levers]
+        assert back.cost("2025-01-01", "2031-01-01") == p.cost("2025-01-01", "2031-01-01")
+        n1, s1 = apply_plan(p, net, "truce-expires")
+        n2, s2 = apply_plan(back, net, "truce-expires")
+        assert s1.digest() == s2.digest()
+        assert n1.nodes == n2.nodes and n1.lanes == n2.lanes
+
+
+def test_scenarios_with_layers_or_built_in_python_take_the_plan(net):
+    """A layered scenario (composed data) and a scenario built in Python (no TOML data) both
+    receive the plan's surges, and keep their name and other content."""
+    layered = sim.load_scenario("truce-holds+japan-2026")
+    n2, s2 = apply_plan("substitution", net, layered)
+    assert s2.name == layered.name and s2.controls == layered.controls
+    assert len(s2.demand_surges) == len(layered.demand_surges) + 38
+    bare = sim.Scenario(start=D(2025, 1, 1), end=D(2029, 1, 1))
+    _, s3 = apply_plan("substitution", net, bare)
+    assert s3.demand_surges[len(bare.demand_surges):] == \
+        s2.demand_surges[len(layered.demand_surges):]
+
+
 def test_composition_conflicts_name_both_plans():
     a, _, _ = _three()
     other = load_plan(_plan("z", _facility(lag_days=400)))
