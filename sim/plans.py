@@ -1262,6 +1262,14 @@ def _year_steps(lv: Lever, per_year: float | None,
 
 
 def _add_years(d: _dt.date, years: float) -> _dt.date:
+    """*d* moved by *years*: calendar years when whole (29 Feb -> 28 Feb), else 365.25-day
+    years."""
+    if float(years).is_integer():
+        y = d.year + int(years)
+        try:
+            return d.replace(year=y)
+        except ValueError:
+            return d.replace(year=y, day=28)
     return d + _days(round(365.25 * years))
 
 
@@ -1313,19 +1321,17 @@ def _lever_recycling(ctx: _Ctx, lv: Lever) -> None:
     yld = float(p["yield_t_per_t"])
     per_year = float(p["share_per_year"]) if "share_per_year" in p else None
     pieces = _year_steps(lv, per_year, float(p["share"]))
-    # yearly steps beyond the ramp too, so that capacity follows the demand of delay_years before
+    # one step a year from the online date (the share's ramp, and the demand of delay_years
+    # before), for ten years after the share reaches its cap
     steps = []
-    for a, b, share in pieces:
-        d = a
-        end = b if b != _OPEN_END else max(a, _add_years(lv.online, 50))
-        while d < end:
-            then = _add_years(d, -delay)
-            eol = sum(ctx.net.nodes[n].demand[s].rate_t_per_year * _surge_factor(ctx, n, s, then)
-                      for n in chosen for s in scrap if s in ctx.net.nodes[n].demand)
-            steps.append({"from": d, "t_per_year": share * yld * eol})
-            d = _add_years(d, 1)
-            if b == _OPEN_END and d > _add_years(lv.online, 10):
-                break
+    last = len(pieces) - 1 + 10
+    for k in range(last + 1):
+        d = _add_years(lv.online, k)
+        share = next(sh for a, b, sh in pieces if a <= d < b)
+        then = _add_years(d, -delay)
+        eol = sum(ctx.net.nodes[n].demand[s].rate_t_per_year * _surge_factor(ctx, n, s, then)
+                  for n in chosen for s in scrap if s in ctx.net.nodes[n].demand)
+        steps.append({"from": d, "t_per_year": share * yld * eol})
     nid = p["node_id"]
     node = _plain(p["node"])
     prod = node.setdefault("production", {}).setdefault(m, {})

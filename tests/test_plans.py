@@ -59,7 +59,7 @@ def _shares(network, buyer, material):
 def test_shipped_plans_are_listed_and_status_quo_is_empty():
     plans = list_plans()
     for name in ("status-quo", "stockpile-release", "allied-capacity",
-                 "allied-capacity-delayed", "substitution"):
+                 "allied-capacity-delayed", "substitution", "recycling"):
         assert name in plans and plans[name]
     sq = load_plan("status-quo")
     assert sq.levers == () and sq.cost("2025-01-01", "2029-01-01")["total_usd"] == 0
@@ -501,7 +501,7 @@ def test_apply_errors_name_plan_file_and_lever(tmp_path, net):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["status-quo", "allied-capacity", "allied-capacity-delayed",
-                                  "substitution", "stockpile-release"])
+                                  "substitution", "stockpile-release", "recycling"])
 def test_every_shipped_plan_validates_and_runs(net, name):
     plan = load_plan(name)
     for lv in plan.levers:
