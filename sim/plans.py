@@ -293,6 +293,7 @@ class Lever:
     source: str = ""
     params: dict = field(default_factory=dict, compare=False, repr=False)
     plan: str = field(default="", compare=False)
+    file: str | None = field(default=None, compare=False, repr=False)   # where it is defined
 
     @property
     def online(self) -> _dt.date:
@@ -718,8 +719,8 @@ def _from_dict(data: Any, file: str | None, chain: tuple[str, ...]) -> Plan:
         description = description or parent.description
     elif "remove" in head:
         raise _err("remove needs extends (there is nothing inherited)", "[plan]", "remove")
-    own = [_parse_lever(i, raw, name) for i, raw in enumerate(_tables(data.get("levers", []),
-                                                                       "levers", ""))]
+    own = [replace(_parse_lever(i, raw, name), file=file)
+           for i, raw in enumerate(_tables(data.get("levers", []), "levers", ""))]
     seen: set[str] = set()
     for lv in own:
         if lv.id in seen:
@@ -910,8 +911,7 @@ class _Ctx:
         return f"plan '{self.plan.name}': lever '{lv.id}'"
 
     def err(self, lv: Lever, msg: str, fld: str | None = None) -> ModelError:
-        return ModelError(msg, file=self.plan.file if lv.plan == self.plan.name else None,
-                          where=self.where(lv), field=fld)
+        return ModelError(msg, file=lv.file or self.plan.file, where=self.where(lv), field=fld)
 
     def rebuild(self, lv: Lever) -> None:
         """Validate the network after a lever (errors name the lever)."""

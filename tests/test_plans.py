@@ -492,6 +492,11 @@ def test_apply_errors_name_plan_file_and_lever(tmp_path, net):
     with pytest.raises(sim.ModelError, match=f"{path}: plan 'bad': lever 'fac': buyers\\[0\\]"
                                              r".node: node 'nowhere' is not in network"):
         apply_plan(path, net)
+    # an inherited lever's error names the file that defines it
+    child = tmp_path / "child.toml"
+    child.write_text(tomli_w.dumps({"plan": {"name": "child", "extends": "bad.toml"}}))
+    with pytest.raises(sim.ModelError, match=f"{path}: plan 'child': lever 'fac': buyers"):
+        apply_plan(child, net)
     with pytest.raises(sim.ModelError, match="unknown plan 'no-such-plan'"):
         load_plan("no-such-plan")
 
