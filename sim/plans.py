@@ -797,8 +797,8 @@ def compose_plans(*plans: "Plan") -> Plan:
                 raise _err(f"plans '{old.plan}' and '{lv.plan}' both have a lever '{lv.id}' "
                            "with different content", f"lever '{lv.id}'")
     name = "+".join(names) or "status-quo"
-    descs = [p.description for p in plans if p.levers]
-    plan = Plan(name, "; ".join(descs) if descs else Plan().description, tuple(levers),
+    descs = [p.description.rstrip(". ") for p in plans if p.levers and p.description]
+    plan = Plan(name, "; ".join(descs) + "." if descs else Plan().description, tuple(levers),
                 "; ".join(p.source for p in plans if p.source))
     _check_conflicts(plan.levers)
     return plan

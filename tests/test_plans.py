@@ -164,6 +164,26 @@ def test_buyer_shares_rebalance_proportionally_and_sum_to_one(net):
         assert _shares(n2, buyer, "ndfeb_hre_magnet") == _shares(net, buyer, "ndfeb_hre_magnet")
 
 
+def test_new_facility_changes_nothing_else(net):
+    """Besides the new node, its lanes and the named buyers' shares for the material, the
+    network is as it was (node tables, other lanes, materials)."""
+    n2, _ = apply_plan(_plan("p", _facility()), net)
+    a, b = net.to_dict(), n2.to_dict()
+    assert a["materials"] == b["materials"]
+    assert {k: v for k, v in b["nodes"].items() if k != "mag_us_new"} == a["nodes"]
+    old = {(l["from"], l["to"], l["material"]): l for l in a["lanes"]}
+    new = {(l["from"], l["to"], l["material"]): l for l in b["lanes"]}
+    assert set(new) - set(old) == {("sep_us_mp", "mag_us_new", "ndpr_oxide"),
+                                   ("sep_my", "mag_us_new", "dytb_oxide"),
+                                   ("mag_us_new", "us_auto", "ndfeb_hre_magnet")}
+    for key, lane in old.items():
+        if key[1:] == ("us_auto", "ndfeb_hre_magnet"):
+            assert new[key]["share"] == pytest.approx(lane["share"] * 0.8)
+            assert {**new[key], "share": lane["share"]} == lane
+        else:
+            assert new[key] == lane
+
+
 def test_selector_covers_nodes_added_earlier_in_the_plan(net):
     """A buyers selector is resolved when its lever applies: a US magnet maker that an
     earlier lever added falls under `countries = ["US"], kinds = ["magnet_maker"]`."""
