@@ -27,8 +27,9 @@ assumption says "assumption: ..." with its reason)::
     type = "new_facility"         # see the lever types below
     start = 2025-11-03            # when the lever starts (decision, financing, application)
     lag_days = 424                # start -> first effect (construction, qualification); default 0
-    ramp = { days = 730, steps = 4 }   # first effect -> full size in equal steps (default:
-                                  # at once), or a list of steps:
+    ramp = { days = 730, steps = 4 }   # equal steps from the first effect (1/4 of the full
+                                  # size) to the full size days later (default: at once),
+                                  # or a list of steps:
                                   # [{after_days = 0, share = 0.25}, {after_days = 365, share = 1}]
     source = "..."                # the source of the lever's dates and sizes
     [levers.cost]
@@ -405,7 +406,11 @@ def _parse_ramp(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
             raise _err(f"must be a positive integer, got {steps!r}", where, "ramp.steps")
         if days == 0:
             return ((0.0, 1.0),)
-        return tuple((days * k / steps, (k + 1) / steps) for k in range(steps))
+        if steps == 1:
+            raise _err("one step is the full size at once: give days = 0 or more steps",
+                       where, "ramp.steps")
+        # the first step at the online date, the last (the full size) days later
+        return tuple((days * k / (steps - 1), (k + 1) / steps) for k in range(steps))
     if isinstance(raw, list) and raw:
         out = []
         for i, step in enumerate(raw):

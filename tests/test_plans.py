@@ -113,7 +113,7 @@ def test_new_facility_capacity_follows_its_ramp(net):
     prod = n2.nodes["mag_us_new"].production["ndfeb_hre_magnet"]
     assert prod.capacity_on(D(2025, 12, 31)) == 0.0
     for k in range(4):
-        day = D(2026, 1, 1) + dt.timedelta(days=90 * k)
+        day = D(2026, 1, 1) + dt.timedelta(days=120 * k)
         assert prod.capacity_on(day) == pytest.approx(2000.0 * (k + 1) / 4)
         assert prod.capacity_on(day - dt.timedelta(days=1)) == pytest.approx(2000.0 * k / 4)
     # inbound lanes are qualified 90 days before online, the buyer lane at online
@@ -212,9 +212,9 @@ def test_capacity_expansion_adds_on_its_ramp(net):
     old = net.nodes["sep_us_mp"].production["ndpr_oxide"]
     new = n2.nodes["sep_us_mp"].production["ndpr_oxide"]
     online = D(2026, 7, 1)
-    for day in [D(2025, 1, 1), D(2025, 7, 1), D(2026, 6, 30), online, D(2026, 12, 30),
-                D(2026, 12, 31), D(2027, 7, 1), D(2028, 6, 1)]:
-        add = 0 if day < online else (500 if day < online + dt.timedelta(days=182.5) else 1000)
+    for day in [D(2025, 1, 1), D(2025, 7, 1), D(2026, 6, 30), online, D(2027, 6, 30),
+                D(2027, 7, 1), D(2028, 6, 1)]:
+        add = 0 if day < online else (500 if day < online + dt.timedelta(days=365) else 1000)
         assert new.capacity_on(day) == pytest.approx(old.capacity_on(day) + add), day
 
 
