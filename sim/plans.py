@@ -739,16 +739,21 @@ def _from_dict(data: Any, file: str | None, chain: tuple[str, ...]) -> Plan:
             levers[idx] = lv
     if "delay_days" in head:
         delay = _num(head["delay_days"], "[plan]", "delay_days")
-        _str(head.get("delay_source"), "[plan]", "delay_source")
-        levers = [_delayed(lv, delay, name) for lv in levers]
+        why = _str(head.get("delay_source"), "[plan]", "delay_source")
+        if delay:
+            levers = [_delayed(lv, delay, name, why) for lv in levers]
     plan = Plan(name, description, tuple(levers), str(head.get("source", "")), file)
     _check_conflicts(plan.levers)
     return plan
 
 
-def _delayed(lv: Lever, days: float, plan: str) -> Lever:
+def _delayed(lv: Lever, days: float, plan: str, why: str) -> Lever:
     params = _shift_dates(lv.params, days)
-    return replace(lv, start=lv.start + _days(days), params=params, plan=plan)
+    # the lever's source describes its own dates; say that they moved, and why
+    note = f"; every date moved {days:g} days later by plan '{plan}' ({why})"
+    params["source"] = str(params.get("source", "")) + note
+    return replace(lv, start=lv.start + _days(days), params=params, plan=plan,
+                   source=lv.source + note)
 
 
 def _targets(lv: Lever) -> list[str]:
