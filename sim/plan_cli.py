@@ -1,4 +1,5 @@
-"""The ``python -m sim plan`` commands: ``list``, ``show`` and ``validate`` (see :mod:`sim.plans`)."""
+"""The ``python -m sim plan`` commands: ``list``, ``show`` and ``validate`` (see
+:mod:`sim.plans`)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,8 @@ def dispatch(args, parser) -> int:
     new_nodes = sorted(set(net2.nodes) - set(net.nodes))
     old_lanes = {l.id: l.share for l in net.lanes}
     new_lanes = [l.id for l in net2.lanes if l.id not in old_lanes]
-    moved = [l.id for l in net2.lanes if l.id in old_lanes and abs(l.share - old_lanes[l.id]) > 1e-12]
+    moved = [l.id for l in net2.lanes
+             if l.id in old_lanes and abs(l.share - old_lanes[l.id]) > 1e-12]
     surges = len(scen2.demand_surges) - len(scen.demand_surges)
     print(f"ok: plan {plan.name!r} ({len(plan.levers)} levers) applies to network {net.name!r} "
           f"under scenario {scen.name!r}: {len(new_nodes)} new nodes"

@@ -27,8 +27,10 @@ assumption says "assumption: ..." with its reason)::
     type = "new_facility"         # see the lever types below
     start = 2025-11-03            # when the lever starts (decision, financing, application)
     lag_days = 424                # start -> first effect (construction, qualification); default 0
-    ramp = { days = 730, steps = 4 }   # first effect -> full size in equal steps (default: at once),
-                                  # or [{after_days = 0, share = 0.25}, {after_days = 365, share = 1}]
+    ramp = { days = 730, steps = 4 }   # equal steps from the first effect (1/4 of the full
+                                  # size) to the full size days later (default: at once),
+                                  # or a list of steps:
+                                  # [{after_days = 0, share = 0.25}, {after_days = 365, share = 1}]
     source = "..."                # the source of the lever's dates and sizes
     [levers.cost]
     capital_usd = 1.22e9          # spent evenly over [start, first effect] (at start if no lag;
@@ -64,10 +66,14 @@ full size reached by the ramp (0 before online). Lever types and their full size
     ``[levers.node]`` of kind "stockpile"): writes ``[nodes.<holder>.reserve.<material>]`` with
     ``target_t`` (the cap), ``build_rate_t_per_year``, ``build_start`` (the online date),
     ``release_cover_days``, ``release_rate_t_per_day``, ``serve`` (sectors or node ids, in
-    priority order), ``civil``, ``replenish``, ``funded_price_usd_per_t`` and ``source``, and
-    adds a lane (share 0: the reserve releases, buyers do not order from it) from the holder to
-    each served buyer of the material that has none; ``[[levers.lanes]]`` add inbound lanes to
-    a new holder. The release engine reads the reserve section (sim.engine).
+    priority order), ``civil``, ``replenish``, ``funded_price_usd_per_t``, optional
+    ``order_every_days``, and ``source`` (schema: :mod:`sim.network`); the holder's stock of
+    the material keeps its initial holding and loses its ordering policy (the reserve buys by
+    its build rule on the holder's inbound lanes). It adds a release lane (share 0; a
+    reserve's lanes are left out of the buyers' share split) from the holder to each served
+    buyer of the material that has none (``lead_time``, default 6 days); ``[[levers.lanes]]``
+    add inbound lanes to a new holder (or to an existing one). The engine's reserve releases
+    on those lanes (:class:`sim.engine.Reserve`).
 ``safety_stock``
     ``extra_days`` (the cap) of usage added to s and S (r for rQ) of the stocks of the chosen
     nodes: ``kinds``, ``countries`` and/or ``nodes`` (all given selectors must match), and
@@ -159,14 +165,16 @@ RUN_START = _dt.date(2025, 1, 1)
 _OPEN_END = _dt.date(2200, 1, 1)
 _CONTROL_RULES = ("same-country-kind", "none")
 
-_COMMON_KEYS = {"id", "type", "start", "lag_days", "ramp", "source", "note", "cost"}
+_COMMON_KEYS = {"id", "type", "start", "lag_days", "ramp", "source", "note", "cost",
+                "from_plan"}
 _TYPE_KEYS = {
     "new_facility": {"node_id", "node", "lanes", "buyers", "inputs_days", "controls"},
     "capacity_expansion": {"node", "material", "add_t_per_year", "buyers"},
     "offtake": {"supplier", "buyers"},
     "stockpile": {"holder", "node_id", "node", "material", "target_t", "build_rate_t_per_year",
                   "release_cover_days", "release_rate_t_per_day", "serve", "civil",
-                  "replenish", "funded_price_usd_per_t", "lanes", "lead_time", "controls"},
+                  "replenish", "funded_price_usd_per_t", "lanes", "lead_time", "controls",
+                  "order_every_days"},
     "safety_stock": {"extra_days", "kinds", "countries", "nodes", "materials"},
     "qualification": {"from", "to", "material", "share", "lead_time"},
     "substitution": {"material", "to", "ratio", "share_per_year", "cap_share", "sectors",
@@ -286,6 +294,7 @@ class Lever:
     source: str = ""
     params: dict = field(default_factory=dict, compare=False, repr=False)
     plan: str = field(default="", compare=False)
+    file: str | None = field(default=None, compare=False, repr=False)   # where it is defined
 
     @property
     def online(self) -> _dt.date:
@@ -397,7 +406,11 @@ def _parse_ramp(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
             raise _err(f"must be a positive integer, got {steps!r}", where, "ramp.steps")
         if days == 0:
             return ((0.0, 1.0),)
-        return tuple((days * k / steps, (k + 1) / steps) for k in range(steps))
+        if steps == 1:
+            raise _err("one step is the full size at once: give days = 0 or more steps",
+                       where, "ramp.steps")
+        # the first step at the online date, the last (the full size) days later
+        return tuple((days * k / (steps - 1), (k + 1) / steps) for k in range(steps))
     if isinstance(raw, list) and raw:
         out = []
         for i, step in enumerate(raw):
@@ -459,9 +472,12 @@ def _parse_lever(i: int, raw: Any, plan: str) -> Lever:
             _str(cost.get(f"{k}_source"), where, f"cost.{k}_source")
         money[k] = v
     _check_type(ltype, raw, where)
+    params = _plain(raw)
+    # a resolved plan written out (Plan.to_dict) names the plan each lever came from
+    origin = _str(params.pop("from_plan", plan), where, "from_plan")
     return Lever(lid, ltype, start, lag, ramp, money["capital"], money["yearly"],
                  str(cost.get("capital_source", "")), str(cost.get("yearly_source", "")),
-                 str(raw["source"]), _plain(raw), plan)
+                 str(raw["source"]), params, origin)
 
 
 def _check_buyers(raw: Any, where: str) -> None:
@@ -622,11 +638,18 @@ class Plan:
             raise (exc.with_file(file) if file else exc) from None
 
     def to_dict(self) -> dict:
-        """The TOML structure of the resolved plan (``extends`` and delays already applied)."""
+        """The TOML structure of the resolved plan (``extends`` and delays already applied;
+        a lever defined by another plan says so in ``from_plan``)."""
         head: dict[str, Any] = {"name": self.name, "description": self.description}
         if self.source:
             head["source"] = self.source
-        return {"plan": head, "levers": [lv.to_dict() for lv in self.levers]}
+        levers = []
+        for lv in self.levers:
+            d = lv.to_dict()
+            if lv.plan and lv.plan != self.name:
+                d["from_plan"] = lv.plan
+            levers.append(d)
+        return {"plan": head, "levers": levers}
 
     def cost(self, start_date, end_date) -> dict:
         """Dollars of the plan inside ``[start_date, end_date)``: ``capital_usd`` (spread over
@@ -680,8 +703,6 @@ def _from_dict(data: Any, file: str | None, chain: tuple[str, ...]) -> Plan:
         raise _err(f"unknown field(s) {extra}", "[plan]")
     name = head.get("name", Path(file).stem if file else None)
     name = _str(name, "[plan]", "name")
-    if "+" in name:
-        raise _err("a plan name cannot contain '+' (it composes plans)", "[plan]", "name")
     levers: list[Lever] = []
     description = str(head.get("description", ""))
     if "extends" in head:
@@ -703,8 +724,8 @@ def _from_dict(data: Any, file: str | None, chain: tuple[str, ...]) -> Plan:
         description = description or parent.description
     elif "remove" in head:
         raise _err("remove needs extends (there is nothing inherited)", "[plan]", "remove")
-    own = [_parse_lever(i, raw, name) for i, raw in enumerate(_tables(data.get("levers", []),
-                                                                       "levers", ""))]
+    own = [replace(_parse_lever(i, raw, name), file=file)
+           for i, raw in enumerate(_tables(data.get("levers", []), "levers", ""))]
     seen: set[str] = set()
     for lv in own:
         if lv.id in seen:
@@ -718,16 +739,21 @@ def _from_dict(data: Any, file: str | None, chain: tuple[str, ...]) -> Plan:
             levers[idx] = lv
     if "delay_days" in head:
         delay = _num(head["delay_days"], "[plan]", "delay_days")
-        _str(head.get("delay_source"), "[plan]", "delay_source")
-        levers = [_delayed(lv, delay, name) for lv in levers]
+        why = _str(head.get("delay_source"), "[plan]", "delay_source")
+        if delay:
+            levers = [_delayed(lv, delay, name, why) for lv in levers]
     plan = Plan(name, description, tuple(levers), str(head.get("source", "")), file)
     _check_conflicts(plan.levers)
     return plan
 
 
-def _delayed(lv: Lever, days: float, plan: str) -> Lever:
+def _delayed(lv: Lever, days: float, plan: str, why: str) -> Lever:
     params = _shift_dates(lv.params, days)
-    return replace(lv, start=lv.start + _days(days), params=params, plan=plan)
+    # the lever's source describes its own dates; say that they moved, and why
+    note = f"; every date moved {days:g} days later by plan '{plan}' ({why})"
+    params["source"] = str(params.get("source", "")) + note
+    return replace(lv, start=lv.start + _days(days), params=params, plan=plan,
+                   source=lv.source + note)
 
 
 def _targets(lv: Lever) -> list[str]:
@@ -781,8 +807,8 @@ def compose_plans(*plans: "Plan") -> Plan:
                 raise _err(f"plans '{old.plan}' and '{lv.plan}' both have a lever '{lv.id}' "
                            "with different content", f"lever '{lv.id}'")
     name = "+".join(names) or "status-quo"
-    descs = [p.description for p in plans if p.levers]
-    plan = Plan(name, "; ".join(descs) if descs else Plan().description, tuple(levers),
+    descs = [p.description.rstrip(". ") for p in plans if p.levers and p.description]
+    plan = Plan(name, "; ".join(descs) + "." if descs else Plan().description, tuple(levers),
                 "; ".join(p.source for p in plans if p.source))
     _check_conflicts(plan.levers)
     return plan
@@ -895,8 +921,7 @@ class _Ctx:
         return f"plan '{self.plan.name}': lever '{lv.id}'"
 
     def err(self, lv: Lever, msg: str, fld: str | None = None) -> ModelError:
-        return ModelError(msg, file=self.plan.file if lv.plan == self.plan.name else None,
-                          where=self.where(lv), field=fld)
+        return ModelError(msg, file=lv.file or self.plan.file, where=self.where(lv), field=fld)
 
     def rebuild(self, lv: Lever) -> None:
         """Validate the network after a lever (errors name the lever)."""
@@ -968,7 +993,7 @@ def _rebalance(ctx: _Ctx, lv: Lever, supplier: str, buyer: str, material: str, s
         return
     lane = {"from": supplier, "to": buyer, "material": material, "lead_time": lead_time,
             "share": share,
-            "source": f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}"}
+            "source": f"plan '{lv.plan}', lever '{lv.id}': {lv.source}"}
     if usable_from is not None:
         q = ctx.day(usable_from)
         if q > 0:
@@ -1011,12 +1036,12 @@ def _add_node(ctx: _Ctx, lv: Lever, nid: str, node: dict, inbound: list[dict],
         raise ctx.err(lv, f"node {nid!r} is already in network '{ctx.net.name}'", "node_id")
     node = _plain(node)
     node.setdefault("name", nid)
-    node.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}")
+    node.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}")
     for m, p in node.get("production", {}).items():
         full = float(p.pop("capacity_t_per_year"))
         p.update(_schedule(lv, full))
         p.setdefault("target_stock", full * (float(p.get("batch_days", 7.0)) + 14.0) / 365.0)
-        p.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}; "
+        p.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}; "
                                "target stock derived: full capacity x (batch + 14 d)")
     ctx.data["nodes"][nid] = node
     q = ctx.day(inputs_from)
@@ -1028,7 +1053,7 @@ def _add_node(ctx: _Ctx, lv: Lever, nid: str, node: dict, inbound: list[dict],
         l.setdefault("to", nid)
         if l["to"] != nid:
             raise ctx.err(lv, f"an inbound lane must go to {nid!r}", f"lanes[{j}].to")
-        l.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}")
+        l.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}")
         if q > 0 and "qualification_days" not in l:
             l["qualification_days"] = q
         ctx.data["lanes"].append(l)
@@ -1052,7 +1077,8 @@ def _add_node(ctx: _Ctx, lv: Lever, nid: str, node: dict, inbound: list[dict],
             s = use * (lead + 7.0 + 30.0 + float(p.get("batch_days", 7.0)))
             stocks[inp] = {"initial": 0.0,
                            "policy": {"type": "sS", "s": s, "S": s + 14.0 * use},
-                           "source": "derived by sim.plans (rule of networks/rare_earth_2025.toml): "
+                           "source": "derived by sim.plans (rule of "
+                                     "networks/rare_earth_2025.toml): "
                                      f"usage {use:.3g} t/d at full capacity x (lead time "
                                      f"{lead:.3g} d + 7 d + 30 d cover + one batch) = s; S = s "
                                      "+ 14 d of usage; initial 0 (bought before online)"}
@@ -1080,9 +1106,9 @@ def _lever_capacity_expansion(ctx: _Ctx, lv: Lever) -> None:
     prod.pop("capacity_t_per_year", None)
     if undated:
         prod["capacity_t_per_year"] = undated[-1]
-    prod["capacity_schedule"] = [{"from": d, "t_per_year": spec.capacity_on(d) + add * lv.level_on(d)}
-                                 for d in dates]
-    prod["source"] = (prod.get("source", "") + f"; plan '{ctx.plan.name}', lever '{lv.id}' adds "
+    prod["capacity_schedule"] = [
+        {"from": d, "t_per_year": spec.capacity_on(d) + add * lv.level_on(d)} for d in dates]
+    prod["source"] = (prod.get("source", "") + f"; plan '{lv.plan}', lever '{lv.id}' adds "
                       f"{add:g} t/yr from {lv.online} ({lv.source})")
     _apply_buyers(ctx, lv, p["node"], p.get("buyers", []))
 
@@ -1106,7 +1132,7 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
             for l in p["lanes"]:
                 l = _plain(l)
                 l.setdefault("to", holder)
-                l.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}")
+                l.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}")
                 ctx.data["lanes"].append(l)
     node = _node(ctx, lv, holder, "holder")
     m = p["material"]
@@ -1125,9 +1151,15 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
         "civil": bool(p.get("civil", False)),
         "replenish": bool(p.get("replenish", True)),
         "funded_price_usd_per_t": float(p["funded_price_usd_per_t"]),
-        "source": f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}",
+        "source": f"plan '{lv.plan}', lever '{lv.id}': {lv.source}",
     }
-    node.setdefault("stock", {}).setdefault(m, {"initial": 0.0})
+    if "order_every_days" in p:
+        reserve[m]["order_every_days"] = float(p["order_every_days"])
+    # the reserve buys by its build rule: the holder's stock keeps its holding, loses its policy
+    st = node.setdefault("stock", {}).setdefault(m, {"initial": 0.0})
+    if st.pop("policy", None) is not None:
+        st["source"] = (st.get("source", "") + f"; plan '{lv.plan}', lever '{lv.id}': the "
+                        "ordering policy gives way to the reserve's build rule")
     # lanes from the holder to each served buyer of the material (share 0: release only)
     sectors = {n.get("sector") for n in ctx.data["nodes"].values()}
     served = []
@@ -1147,7 +1179,7 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
                    for l in ctx.data["lanes"]):
             ctx.data["lanes"].append({
                 "from": holder, "to": buyer, "material": m, "lead_time": lead, "share": 0.0,
-                "source": f"plan '{ctx.plan.name}', lever '{lv.id}': release lane of the "
+                "source": f"plan '{lv.plan}', lever '{lv.id}': release lane of the "
                           "reserve (share 0: buyers do not order from it)"})
 
 
@@ -1188,7 +1220,7 @@ def _lever_safety_stock(ctx: _Ctx, lv: Lever) -> None:
                 pol["S"] += add
             elif pol["type"] == "rQ":
                 pol["r"] += add
-            st["source"] = (st.get("source", "") + f"; plan '{ctx.plan.name}', lever "
+            st["source"] = (st.get("source", "") + f"; plan '{lv.plan}', lever "
                             f"'{lv.id}': +{extra:g} d of usage ({add:.3g} t) on the policy "
                             f"levels ({lv.source})")
             changed += 1
@@ -1223,7 +1255,8 @@ def _surge_factor(ctx: _Ctx, nid: str, m: str, day: _dt.date) -> float:
     return f
 
 
-def _year_steps(lv: Lever, per_year: float | None, cap: float) -> list[tuple[_dt.date, _dt.date, float]]:
+def _year_steps(lv: Lever, per_year: float | None,
+                cap: float) -> list[tuple[_dt.date, _dt.date, float]]:
     """(from, to, share) pieces: the share grows by *per_year* each year from the online date
     up to *cap* (at once without *per_year*); the last piece is open-ended."""
     out = []
@@ -1239,6 +1272,14 @@ def _year_steps(lv: Lever, per_year: float | None, cap: float) -> list[tuple[_dt
 
 
 def _add_years(d: _dt.date, years: float) -> _dt.date:
+    """*d* moved by *years*: calendar years when whole (29 Feb -> 28 Feb), else 365.25-day
+    years."""
+    if float(years).is_integer():
+        y = d.year + int(years)
+        try:
+            return d.replace(year=y)
+        except ValueError:
+            return d.replace(year=y, day=28)
     return d + _days(round(365.25 * years))
 
 
@@ -1261,7 +1302,7 @@ def _lever_substitution(ctx: _Ctx, lv: Lever) -> None:
                               "(narrow the selectors, or leave 'to' out for thrifting)", "to")
         r_old = spec.demand[old].rate_t_per_year
         for a, b, share in _year_steps(lv, float(p["share_per_year"]), float(p["cap_share"])):
-            src = (f"plan '{ctx.plan.name}', lever '{lv.id}': {share:.3g} of {old} demand "
+            src = (f"plan '{lv.plan}', lever '{lv.id}': {share:.3g} of {old} demand "
                    f"switches{' to ' + new if new else ''} ({lv.source})")
             ctx.surges.append({"node": nid, "material": old, "factor": 1.0 - share,
                                "start": a, "end": b, "source": src})
@@ -1290,19 +1331,17 @@ def _lever_recycling(ctx: _Ctx, lv: Lever) -> None:
     yld = float(p["yield_t_per_t"])
     per_year = float(p["share_per_year"]) if "share_per_year" in p else None
     pieces = _year_steps(lv, per_year, float(p["share"]))
-    # yearly steps beyond the ramp too, so that capacity follows the demand of delay_years before
+    # one step a year from the online date (the share's ramp, and the demand of delay_years
+    # before), for ten years after the share reaches its cap
     steps = []
-    for a, b, share in pieces:
-        d = a
-        end = b if b != _OPEN_END else max(a, _add_years(lv.online, 50))
-        while d < end:
-            then = _add_years(d, -delay)
-            eol = sum(ctx.net.nodes[n].demand[s].rate_t_per_year * _surge_factor(ctx, n, s, then)
-                      for n in chosen for s in scrap if s in ctx.net.nodes[n].demand)
-            steps.append({"from": d, "t_per_year": share * yld * eol})
-            d = _add_years(d, 1)
-            if b == _OPEN_END and d > _add_years(lv.online, 10):
-                break
+    last = len(pieces) - 1 + 10
+    for k in range(last + 1):
+        d = _add_years(lv.online, k)
+        share = next(sh for a, b, sh in pieces if a <= d < b)
+        then = _add_years(d, -delay)
+        eol = sum(ctx.net.nodes[n].demand[s].rate_t_per_year * _surge_factor(ctx, n, s, then)
+                  for n in chosen for s in scrap if s in ctx.net.nodes[n].demand)
+        steps.append({"from": d, "t_per_year": share * yld * eol})
     nid = p["node_id"]
     node = _plain(p["node"])
     prod = node.setdefault("production", {}).setdefault(m, {})
@@ -1312,7 +1351,7 @@ def _lever_recycling(ctx: _Ctx, lv: Lever) -> None:
     _add_node(ctx, lv, nid, node, [], lv.online)
     ctx.data["nodes"][nid]["production"][m]["capacity_schedule"] = steps
     ctx.data["nodes"][nid]["production"][m]["source"] = (
-        f"plan '{ctx.plan.name}', lever '{lv.id}': capacity = share x {yld:g} t/t x modelled "
+        f"plan '{lv.plan}', lever '{lv.id}': capacity = share x {yld:g} t/t x modelled "
         f"demand for {', '.join(scrap)} of {len(chosen)} nodes {delay:g} years before "
         f"({lv.source})")
     _apply_buyers(ctx, lv, nid, p.get("buyers", []))
@@ -1447,7 +1486,8 @@ def apply_plan(plan: "Plan | str | Path | dict | None", network: "Network | str 
         surges = tuple(DemandSurge(s["factor"], s["start"], s["end"], node=s["node"],
                                    material=s["material"], source=s["source"])
                        for s in ctx.surges)
-        scen2 = _extend_controls_objects(ctx, replace(scen, demand_surges=scen.demand_surges + surges))
+        scen2 = _extend_controls_objects(
+            ctx, replace(scen, demand_surges=scen.demand_surges + surges))
     try:
         scen2.check_network(net2)
     except ModelError as exc:
