@@ -56,6 +56,18 @@ KPIS: dict[str, tuple[str, str]] = {
     # derived in the experiments
     "unfilled_t": ("demand not filled", "t"),
     "days_to_first_shortage_after_expiry": ("days from truce expiry to first shortage", "days"),
+    # stress test and resilience triangle (sim.resilience)
+    "tts_days": ("time to survive", "days"),
+    "ttr_days": ("time to recover", "days"),
+    "tts_lt_ttr": ("P(time to survive < time to recover)", "%"),
+    "excess_unmet_t": ("demand left unmet by the disruption", "t"),
+    "excess_unmet_usd": ("value of demand left unmet by the disruption", "USD"),
+    "unmet_t": ("demand not filled on arrival after the disruption", "t"),
+    "trough_depth": ("trough depth (share of normal performance lost)", "%"),
+    "time_to_trough_days": ("time to trough", "days"),
+    "loss_area_days": ("resilience loss (days of total loss)", "days"),
+    "normalised_resilience": ("normalised resilience", "%"),
+    "risk_exposure_index": ("risk exposure index (worst = 1)", ""),
 }
 PERCENT = {"fill_rate", "order_fill_rate", "period_service_level", "shortage_occurred",
            "shortage_after_occurred"}
@@ -129,6 +141,8 @@ _PARAM_FIELDS = {
     "safety_days": ("safety stock", "days"), "target_days": ("target cover", "days"),
     "rate_t_per_year": ("demand", "t/yr"),
 }
+
+PERCENT.update({"tts_lt_ttr", "trough_depth", "normalised_resilience"})   # sim.resilience
 
 
 def _cap(text: str) -> str:

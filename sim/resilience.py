@@ -869,7 +869,9 @@ class StressResults:
         per_rep = long.pivot_table(index=["disruption", "replication", "scope"], columns="kpi",
                                    values="value", aggfunc="first", sort=False).reset_index()
         per_rep.columns.name = None
-        per_rep["replication"] = per_rep["replication"].astype(int)
+        per_rep["replication"] = per_rep["replication"].astype(np.int64)
+        for col in ("disruption", "scope"):
+            per_rep[col] = per_rep[col].astype(str)
         per_rep = per_rep[["disruption", "replication", "scope", *STRESS_KPIS]]
         failures = json.loads((out / "failures.json").read_text())
         return cls(per_rep, failures, meta)
