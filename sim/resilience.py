@@ -868,10 +868,15 @@ class StressResults:
         long = tables.read_table(out / "replications")
         per_rep = long.pivot_table(index=["disruption", "replication", "scope"], columns="kpi",
                                    values="value", aggfunc="first", sort=False).reset_index()
-        per_rep.columns.name = None
+        per_rep.columns = [str(c) for c in per_rep.columns]     # plain names, as built
         per_rep["replication"] = per_rep["replication"].astype(np.int64)
         for col in ("disruption", "scope"):
             per_rep[col] = per_rep[col].astype(str)
-        per_rep = per_rep[["disruption", "replication", "scope", *STRESS_KPIS]]
+        # the order stress_test builds: replication, then target (as run), then scope
+        order = {t["key"]: i for i, t in enumerate(meta.get("targets", []))}
+        per_rep["_t"] = per_rep["disruption"].map(order)
+        per_rep = per_rep.sort_values(["replication", "_t", "scope"], kind="stable")
+        per_rep = per_rep[["disruption", "replication", "scope", *STRESS_KPIS]].reset_index(
+            drop=True)
         failures = json.loads((out / "failures.json").read_text())
         return cls(per_rep, failures, meta)
