@@ -8,12 +8,50 @@ import sys
 __all__ = ["add_commands", "dispatch"]
 
 
+def _number(kind: str):
+    """An argparse type: ``"pos_int"``, ``"nonneg_int"``, ``"pos_float"`` or ``"seed"`` (an
+    integer from 0 to 2**63 - 1, as the result tables store seeds)."""
+    import argparse
+    import math
+
+    from .errors import MAX_SEED
+
+    def parse(text: str):
+        try:
+            v = float(text) if kind == "pos_float" else int(text)
+        except ValueError:
+            v = math.nan
+        ok = {"pos_int": lambda x: x >= 1, "nonneg_int": lambda x: x >= 0,
+              "pos_float": lambda x: 0 < x < math.inf,
+              "seed": lambda x: 0 <= x <= MAX_SEED}[kind]
+        if not (v == v and ok(v)):
+            what = {"pos_int": "a positive integer", "nonneg_int": "a non-negative integer",
+                    "pos_float": "a positive number",
+                    "seed": "an integer from 0 to 2**63 - 1"}[kind]
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return v
+    parse.__name__ = kind
+    return parse
+
+
+def _out_path(text: str):
+    """An output folder argument: any non-empty path ('' would silently mean '.')."""
+    import argparse
+    from pathlib import Path
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a folder path, got {text!r}")
+    return Path(text)
+
+
 def add_commands(sub) -> None:
     """Register ``stress`` on the ``python -m sim`` sub-parser."""
-    from .cli import (_nonneg_int, _out_path, _pos_float, _pos_int, _seed, add_figure_options,
-                      add_format_option)
+    from .cli import add_figure_options, add_format_option
     from .resilience import (DEFAULT_AFTER_DAYS, DEFAULT_DWELL_DAYS, DEFAULT_THRESHOLD,
                              DEFAULT_WINDOW_DAYS)
+
+    _pos_int, _nonneg_int = _number("pos_int"), _number("nonneg_int")
+    _pos_float, _seed = _number("pos_float"), _number("seed")
 
     s = sub.add_parser(
         "stress", help="time-to-survive / time-to-recover stress test of nodes, countries, lanes",
@@ -65,9 +103,11 @@ def add_commands(sub) -> None:
 
 def dispatch(args) -> int:
     """Run ``stress`` with the parsed *args*; returns the exit status."""
-    from .cli import _default_out
+    import datetime as _dt
+    from pathlib import Path
+
     from .errors import ModelError
-    from .paths import check_out_dir
+    from .paths import check_out_dir, safe_name
     from .resilience import stress_test
     from .tables import check_format
 
@@ -84,7 +124,10 @@ def dispatch(args) -> int:
     if args.scope not in scopes:
         raise ModelError(f"no scope {args.scope!r}; scopes: {', '.join(scopes)}", field="--scope")
     res.meta["command"] = " ".join(["python -m sim"] + sys.argv[1:])
-    out = check_out_dir(args.out or _default_out(f"stress-{res.meta['scenario']}"))
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    # the scenario's name comes from a file: never a path as it is
+    out = check_out_dir(args.out or Path("results") / safe_name(
+        f"{stamp}-stress-{res.meta['scenario']}"))
     res.save(out, table_format=args.format)
     if not args.no_plots:
         from .plots_resilience import plot_stress
