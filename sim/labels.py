@@ -68,6 +68,7 @@ KPIS: dict[str, tuple[str, str]] = {
     "loss_area_days": ("resilience loss (days of total loss)", "days"),
     "normalised_resilience": ("normalised resilience", "%"),
     "risk_exposure_index": ("risk exposure index (worst = 1)", ""),
+    "days_below": ("longest stretch below the recovery threshold", "days"),
 }
 PERCENT = {"fill_rate", "order_fill_rate", "period_service_level", "shortage_occurred",
            "shortage_after_occurred"}

@@ -42,6 +42,9 @@ Stress test (:func:`stress_test`; Simchi-Levi et al., *Interfaces* 45(5), 2015)
     * P(TTS < TTR) over replications with a Wilson interval, the unmet tonnes and value
       (excess over the undisrupted run) from the disruption to the end of the run, the triangle
       metrics;
+    * ``days_below``: the longest stretch with the fill rate below ``threshold`` of the
+      undisrupted run's, so P(fill below x% for more than y days) is
+      :meth:`StressResults.prob_below` (x = the threshold);
     * a ranking of disruptions by their performance impact PI (mean excess unmet value, all
       sectors) as a risk exposure index PI / max PI (worst = 1; all 0 when no disruption
       leaves demand unmet).
@@ -66,7 +69,7 @@ import numpy as np
 from .errors import ModelError
 
 __all__ = [
-    "Triangle", "triangle", "prob_below", "longest_run_below", "wilson", "rolling_fill_rate",
+    "Triangle", "triangle", "triangles", "prob_below", "longest_run_below", "wilson", "rolling_fill_rate",
     "Disruption", "default_disruptions", "parse_targets", "disrupted_scenario", "stress_test",
     "StressResults", "STRESS_KPIS", "DEFAULT_THRESHOLD", "DEFAULT_DWELL_DAYS",
     "DEFAULT_WINDOW_DAYS", "DEFAULT_AFTER_DAYS", "UNMET_TOLERANCE_T",
@@ -83,7 +86,7 @@ UNMET_TOLERANCE_T = 1e-6
 # per (disruption, replication, scope), in this order
 STRESS_KPIS = ("tts_days", "ttr_days", "tts_lt_ttr", "excess_unmet_t", "excess_unmet_usd",
                "unmet_t", "trough_depth", "time_to_trough_days", "loss_area_days",
-               "normalised_resilience")
+               "normalised_resilience", "days_below")
 _TIME_KPIS = ("tts_days", "ttr_days")          # may be inf (never / not recovered)
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -223,6 +226,21 @@ def _recovery_index(q: np.ndarray, steps: np.ndarray, trough: int, threshold: fl
             return k
         k += int(bad[0]) + 1
     return None
+
+
+def triangles(series, dates=None, **kwargs):
+    """:func:`triangle` of each row of a (replications x samples) array, e.g. the weekly fill
+    rates of :attr:`sim.MonteCarloResults.series`: a DataFrame, one row per replication
+    (index), one column per metric; *kwargs* as for :func:`triangle`."""
+    import pandas as pd
+
+    arr = np.asarray(series, dtype=float)
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ModelError(f"must be a (replications x samples) array, got shape {arr.shape}",
+                         field="series")
+    df = pd.DataFrame([triangle(row, dates, **kwargs).as_dict() for row in arr])
+    df.index.name = "replication"
+    return df
 
 
 def longest_run_below(values, level: float, dates=None) -> float:
@@ -506,7 +524,7 @@ def _scope_metrics(dis: np.ndarray, base: np.ndarray, task: _StressTask) -> list
     return [tts, ttr, float(tts < ttr), float(unmet.sum() - unmet_b.sum()),
             float(dis[2, t0:].sum() - base[2, t0:].sum()), float(unmet.sum()),
             tri.trough_depth, tri.time_to_trough_days, tri.loss_area_days,
-            tri.normalised_resilience]
+            tri.normalised_resilience, longest_run_below(rel, task.threshold)]
 
 
 def run_stress_replication(task: _StressTask) -> dict:
@@ -799,6 +817,26 @@ class StressResults:
                             kind="stable").drop(columns="_order")
         df.insert(0, "rank", np.arange(1, len(df) + 1))
         return df.reset_index(drop=True)
+
+    def prob_below(self, min_days: float, scope: str = "network"):
+        """P(the fill rate stays below the threshold share of the undisrupted run's for more
+        than *min_days* in a row) per disruption in *scope*, over replications: columns
+        ``disruption``, ``p``, ``ci95_low``, ``ci95_high`` (Wilson), ``n``."""
+        import pandas as pd
+
+        if not (isinstance(min_days, (int, float)) and math.isfinite(min_days) and min_days >= 0):
+            raise ModelError(f"must be a number of days >= 0, got {min_days!r}", field="min_days")
+        g = self.per_rep[self.per_rep["scope"] == scope]
+        if not len(g):
+            scopes = sorted(set(self.per_rep["scope"]))
+            raise ModelError(f"no scope {scope!r}; scopes: {', '.join(scopes)}", field="scope")
+        rows = []
+        for key, d in g.groupby("disruption", sort=False):
+            hits = int((d["days_below"].to_numpy(float) > min_days).sum())
+            p, lo, hi = wilson(hits, len(d))
+            rows.append({"disruption": key, "p": p, "ci95_low": lo, "ci95_high": hi,
+                         "n": len(d)})
+        return pd.DataFrame(rows)
 
     def tidy(self):
         """Per-replication values in the long schema of :mod:`sim.tables` (plus a

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import sim
 from sim.resilience import (STRESS_KPIS, StressResults, default_disruptions,
                             disrupted_scenario, longest_run_below, parse_targets, prob_below,
-                            stress_test, triangle, wilson)
+                            stress_test, triangle, triangles, wilson)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PRICE = 1000.0       # USD per tonne of the hand network's material
@@ -76,6 +76,15 @@ def test_triangle_bad_input_names_the_field():
         triangle([1, 1], ["2026-01-02", "2026-01-01"])
     with pytest.raises(sim.ModelError, match="threshold"):
         triangle([1, 1], threshold=1.5)
+
+
+def test_triangles_over_replications():
+    """One row of metrics per replication, each as triangle() of its row."""
+    arr = np.array([[1, 1, .5, .2, .6, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1, 1, 1]])
+    df = triangles(arr, start=2, dwell_days=3)
+    assert list(df.index) == [0, 1]
+    assert df.loc[0, "loss_area_days"] == pytest.approx(1.7)
+    assert df.loc[1, "time_to_recover_days"] == 0 and df.loc[1, "trough_depth"] == 0
 
 
 def test_longest_run_and_prob_below_by_hand():
@@ -149,6 +158,9 @@ def test_tts_ttr_match_hand_computation(S, L, D, window):
     assert np.allclose(df["time_to_trough_days"], S + window - 1)
     horizon_after = D + 100
     if window == 1:     # each unmet day is a day of total loss
+        assert np.allclose(df["days_below"], D + L - S)
+        p = res.prob_below(D + L - S - 1, "sector:automotive")
+        assert (p["p"] == 1).all() and (res.prob_below(D + L - S)["p"] == 0).all()
         assert np.allclose(df["loss_area_days"], D + L - S)
         assert np.allclose(df["normalised_resilience"], 1 - (D + L - S) / horizon_after)
 
