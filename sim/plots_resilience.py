@@ -65,6 +65,18 @@ def _caption_and_layout(fig, text: str, notes=()) -> None:
         fig.tight_layout(rect=(0, space, 1, 1))
 
 
+def _money(usd: float) -> str:
+    """``$3.92B``, ``$634.6M``, ``$12k``, ``$0``."""
+    a = abs(usd)
+    if a >= 1e9:
+        return f"${usd / 1e9:,.2f}B"
+    if a >= 1e6:
+        return f"${usd / 1e6:,.1f}M"
+    if a >= 1e3:
+        return f"${usd / 1e3:,.0f}k"
+    return f"${usd:,.0f}"
+
+
 def _meta_text(res) -> str:
     m = res.meta
     plan = f", plan {m['plan']}" if m.get("plan") else ""
@@ -100,20 +112,22 @@ def plot_tts_ttr(res, path: str | Path, scope: str = "network") -> Path:
     edge = top * 1.02
     ax.fill_between([0, edge], [0, edge], [edge, edge], color="#D55E00", alpha=0.08, lw=0)
     ax.plot([0, edge], [0, edge], color="0.4", lw=0.8, ls="--")
-    ax.text(edge * 0.03, edge * 0.95, "TTS < TTR: needs mitigation", va="top", fontsize="small",
-            color="#D55E00")
-    ax.text(edge * 0.97, edge * 0.05, "TTS \u2265 TTR: survives", ha="right", fontsize="small",
-            color="0.3")
     censored: list[str] = []
+    unrecovered: list[str] = []
     placed: list[tuple[float, float]] = []
     for key, kind, label, s25, s50, s75, r25, r50, r75, p in rows:
         col, mark, _ = _KIND_STYLE.get(kind, ("0.3", "o", kind))
         x = min(s50, edge)
         y = min(r50, edge)
         if not math.isfinite(s50):
-            censored.append(label)
+            censored += label.split("; ")
             ax.plot([x], [y], marker=">", color=col, ms=7, ls="none", alpha=0.8, clip_on=False)
             continue
+        if not math.isfinite(r50):
+            unrecovered.append(label)
+            ax.annotate("", xy=(x, edge * 1.035), xytext=(x, y),
+                        arrowprops={"arrowstyle": "->", "color": col, "lw": 1.0},
+                        annotation_clip=False)
         ax.errorbar([x], [y], xerr=[[x - min(s25, edge)], [min(s75, edge) - x]],
                     yerr=[[y - min(r25, edge)], [min(r75, edge) - y]], marker=mark, color=col,
                     ms=6, lw=0.8, capsize=2, ls="none")
@@ -122,19 +136,26 @@ def plot_tts_ttr(res, path: str | Path, scope: str = "network") -> Path:
         placed.append((x, y))
         ax.annotate(label, (x, y), xytext=(5, 3 - 9 * near), textcoords="offset points",
                     fontsize="x-small")
-    ax.set_xlim(0, edge * 1.04)
-    ax.set_ylim(0, edge * 1.04)
+    ax.set_xlim(-0.02 * edge, edge * 1.04)
+    ax.set_ylim(-0.02 * edge, edge * 1.04)
     ax.set_xlabel(_labels.kpi_label("tts_days") + ", median (bars: quartiles)")
     ax.set_ylabel(_labels.kpi_label("ttr_days") + ", median")
     ax.set_title(f"Time to survive vs time to recover, {_labels.scope_label(scope)}")
     handles = [Line2D([], [], color=c, marker=m, ls="none", label=t)
                for k, (c, m, t) in _KIND_STYLE.items() if any(r[1] == k for r in rows)]
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="#D55E00", alpha=0.15,
+                                 label="TTS < TTR: needs mitigation"))
     ax.legend(handles=handles, loc="center right", fontsize="small", title="disruption")
     ax.grid(alpha=0.3)
     notes = []
+    if unrecovered:
+        notes.append("Not recovered within the run (median TTR drawn at the top edge, with "
+                     f"an arrow): {'; '.join(unrecovered)}.")
     if censored:
-        notes.append(f"Demand always met (TTS never reached, drawn at the right edge): "
-                     f"{', '.join(censored)}.")
+        listed = "; ".join(censored) if len(censored) <= 8 else (
+            f"{len(censored)} disruptions (see the ranking table)")
+        notes.append("Demand always met in at least half the replications (median TTS never "
+                     f"reached, drawn at the right edge, \u25b6): {listed}.")
     _caption_and_layout(fig, _meta_text(res) + " TTS: days until demand first goes unmet beyond the "
             f"undisrupted run; TTR: days until the fill rate is back to "
             f"{res.meta['threshold']:.0%} of the undisrupted run's for "
@@ -147,7 +168,9 @@ def plot_ranking(res, path: str | Path, scope: str = "network", top: int = 25) -
     """Horizontal bars of the risk exposure index of the *top* disruptions in *scope* (worst
     = 1 at the top), each with its mean unmet value and P(TTS < TTR)."""
     rank = res.ranking(scope)
-    shown = rank.head(int(top))
+    hit = rank[rank["impact_usd"] > 0]
+    # disruptions that left no demand unmet are counted in the caption, not drawn as empty bars
+    shown = (hit if len(hit) else rank).head(int(top))
     n = len(shown)
     fig, ax = plt.subplots(figsize=_style.figsize(7.2, 1.2 + 0.28 * max(n, 3)))
     y = np.arange(n)[::-1]
@@ -155,7 +178,7 @@ def plot_ranking(res, path: str | Path, scope: str = "network", top: int = 25) -
     ax.barh(y, shown["risk_exposure_index"], color=cols, height=0.7)
     for yi, (_, r) in zip(y, shown.iterrows()):
         ax.text(r["risk_exposure_index"] + 0.01, yi,
-                f"${r['impact_usd'] / 1e6:,.2f}M unmet, P(TTS<TTR) {r['p_tts_lt_ttr']:.0%}",
+                f"{_money(r['impact_usd'])} unmet, P(TTS<TTR) {r['p_tts_lt_ttr']:.0%}",
                 va="center", fontsize="x-small")
     ax.set_yticks(y, [f"{int(r)}. {lab}" for r, lab in zip(shown["rank"], shown["label"])])
     ax.set_xlim(0, 1.45)
@@ -166,10 +189,14 @@ def plot_ranking(res, path: str | Path, scope: str = "network", top: int = 25) -
     ax.legend(handles=handles, loc="lower right", fontsize="small")
     ax.grid(axis="x", alpha=0.3)
     notes = []
-    if len(rank) > n:
-        notes.append(f"{len(rank) - n} lower-ranked disruptions not shown (see ranking table).")
-    if float(rank["impact_usd"].max()) <= 0:
+    if len(hit) > n:
+        notes.append(f"{len(hit) - n} lower-ranked disruptions not shown (see the ranking "
+                     "table).")
+    if not len(hit):
         notes.append("No disruption left demand unmet: every index is 0.")
+    elif len(rank) > len(hit):
+        notes.append(f"{len(rank) - len(hit)} disruptions left no demand unmet (index 0, not "
+                     "drawn).")
     _caption_and_layout(fig, _meta_text(res) + " Impact: mean value of demand left unmet beyond the "
             "undisrupted run, from the disruption to the end of the run; index = impact / "
             "worst impact.", notes=notes)

@@ -907,6 +907,10 @@ class StressResults:
         per_rep = long.pivot_table(index=["disruption", "replication", "scope"], columns="kpi",
                                    values="value", aggfunc="first", sort=False).reset_index()
         per_rep.columns = [str(c) for c in per_rep.columns]     # plain names, as built
+        missing = [k for k in STRESS_KPIS if k not in per_rep.columns]
+        if missing:
+            raise ModelError(f"no values of {', '.join(missing)} (a folder from another "
+                             "version, or changed by hand)", file=str(out / "replications"))
         per_rep["replication"] = per_rep["replication"].astype(np.int64)
         for col in ("disruption", "scope"):
             per_rep[col] = per_rep[col].astype(str)
