@@ -612,7 +612,7 @@ def stress_test(network="rare_earth_2025", scenario=None, *, start, duration_day
     """
     from .engine import DEFAULT_START
     from .errors import MAX_HORIZON_DAYS, MAX_SEED
-    from .experiment import MAX_FAILURE_SHARE, make_executor, release
+    from .experiment import MAX_FAILURE_SHARE, make_executor
     from .network import load_network
     from .scenario import Scenario, resolve_scenario
 
@@ -684,7 +684,12 @@ def stress_test(network="rare_earth_2025", scenario=None, *, start, duration_day
             if bar is not None:
                 bar.update(1)
     finally:
-        release(executor, owned, bar)
+        if bar is not None:
+            bar.close()
+        if owned is True:           # a process pool made here
+            executor.shutdown()
+        elif owned is not None:     # a Dask client
+            owned.close()
     failures = [o["failure"] for o in outputs if o and o["failure"]]
     if len(failures) == reps or len(failures) > fail_share * reps:
         from .errors import RunFailedError
