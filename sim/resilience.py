@@ -608,7 +608,14 @@ def stress_test(network="rare_earth_2025", scenario=None, *, start, duration_day
         fill rate is below it.
     executor, workers:
         A :class:`concurrent.futures.Executor`, or the number of worker processes for
-        :func:`sim.experiment.make_executor` (default: all cores).
+        :func:`sim.experiment.make_executor` (default: all cores). One task per replication
+        runs the undisrupted scenario and every disruption.
+    progress:
+        Show a progress bar (default: when stderr is a terminal).
+    max_failure_share:
+        Above this share of failed replications the test raises
+        :class:`~sim.errors.RunFailedError` (default that of :func:`sim.monte_carlo`); it always
+        does when all fail.
     """
     from .engine import DEFAULT_START
     from .errors import MAX_HORIZON_DAYS, MAX_SEED
