@@ -361,3 +361,26 @@ def test_stress_command_errors_are_one_line(run_cli, tmp_path, args, message):
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_plan_is_applied_before_the_stress_test():
+    """A safety-stock plan of 10 more days of cover raises the customer's order-up-to level
+    by 10 t: TTS grows from S to S + 10 and the unmet tonnes fall by 10 (hand network)."""
+    plans = pytest.importorskip("sim.plans")
+    plan = plans.load_plan({"plan": {"name": "more-cover", "description": "test"},
+                            "levers": [{"id": "ss", "type": "safety_stock", "extra_days": 10.0,
+                                        "nodes": ["cust"], "start": dt.date(2025, 1, 1),
+                                        "source": "assumption: test",
+                                        "cost": {"capital_usd": 0.0,
+                                                 "capital_source": "assumption: test",
+                                                 "yearly_usd": 0.0,
+                                                 "yearly_source": "assumption: test"}}]})
+    kw = dict(start="2025-04-11", duration_days=50, reps=1, workers=1, window_days=1,
+              dwell_days=7, after_days=60, targets="node:sup")
+    without = stress_test(hand_network(20, 5), None, **kw).per_rep
+    with_plan = stress_test(hand_network(20, 5), None, plan=plan, **kw)
+    assert with_plan.meta["plan"] == "more-cover"
+    df = with_plan.per_rep
+    assert (without["tts_days"] == 20).all() and (df["tts_days"] == 30).all()
+    assert np.allclose(without["excess_unmet_t"], 35) and np.allclose(df["excess_unmet_t"], 25)
+    assert (df["ttr_days"] == 55).all()
