@@ -108,6 +108,8 @@ class LaneRecord:
 
 
 _COST_KPIS = ("purchase_cost_usd", "tariff_cost_usd", "holding_cost_usd")
+_RESERVE_KPIS = ("reserve_released_t", "reserve_purchased_t", "reserve_purchase_cost_usd",
+                 "reserve_holding_end_t")
 _SECTOR_SERIES = ("demand", "filled", "backorders", "inventory")
 # +1 for flows into on-hand stock, -1 for flows out, 0 for order bookkeeping (by record code)
 _SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
@@ -387,6 +389,9 @@ class Run:
     # per production line (the order of ``production``): (n, 3) time, capacity in force
     # (t/day), outages in force, one row per change (see sim.flows.capacity_utilisation)
     capacity: list = field(default_factory=list)
+    # strategic reserves (sim.engine.Reserve.record): node, material, funded price, buyers,
+    # release lanes, purchases (n, 2: time, t) and releases (n, 3: time, t, buyer index)
+    reserves: list = field(default_factory=list)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -432,6 +437,7 @@ class Run:
             capacity=[np.array(p.cap_log, dtype=float).reshape(-1, 3)
                       for p in model.productions])
         run.policy_tables = pol.tables()
+        run.reserves = [reserve.record() for reserve in model.reserves]
         if demand_arrays is not None:
             run.__dict__["_demand_arrays"] = demand_arrays      # computed already
         return run
@@ -517,6 +523,8 @@ class Run:
 
     def kpi_rows(self) -> list[tuple[str, str, float]]:
         """All KPIs as ``(kpi, scope, value)`` tuples (fast; no pandas)."""
+        if self.reserves:       # the strategic reserves' KPIs follow (see _reserve_rows)
+            return self._kpi_rows + self._reserve_rows()
         return self._kpi_rows
 
     @cached_property
@@ -548,6 +556,22 @@ class Run:
                      float(self.licences[:, 1].mean()) if len(self.licences) else 0.0))
         rows.append(("shortage_after_event_day", "policy", float(self.shortage_from)))
         return rows
+
+    def _reserve_rows(self) -> list[tuple[str, str, float]]:
+        """The strategic reserves' KPIs, scope ``node:<holder>`` (a holder's reserves of
+        several materials add up): tonnes released and purchased (ordered) in the run, the
+        purchases at the funded price, and the holding at the end."""
+        final = {(s.node, s.material): s.final_on_hand for s in self.stocks}
+        per: dict[str, list[float]] = {}
+        for r in self.reserves:
+            purchased = float(r["purchases"][:, 1].sum())
+            acc = per.setdefault(r["node"], [0.0, 0.0, 0.0, 0.0])
+            acc[0] += float(r["releases"][:, 1].sum())
+            acc[1] += purchased
+            acc[2] += purchased * r["price_usd_per_t"]
+            acc[3] += final[(r["node"], r["material"])]
+        return [(kpi, f"node:{node}", value) for node, values in per.items()
+                for kpi, value in zip(_RESERVE_KPIS, values)]
 
     def _cost_rows(self) -> list[tuple[str, str, float]]:
         lane_slot, stock_slot, n_slots, totals = _cost_plan(self.lanes, self.stocks)
@@ -810,6 +834,41 @@ class Run:
         from . import flows
         return flows.capacity_utilisation(self, period)
 
+    # -- strategic reserves -----------------------------------------------------------------
+    def reserve_flows(self):
+        """Purchases and releases of the strategic reserves (``[nodes.<id>.reserve.<m>]``), one
+        row per purchase order and per release, in time order, as a :class:`pandas.DataFrame`.
+
+        Columns: ``time`` (day of the run), ``date``, ``node`` (the holder), ``material``,
+        ``event`` (``purchase``: ordered on the holder's inbound lanes; ``release``: shipped on
+        a release lane), ``buyer`` and ``lane`` (releases; empty for purchases),
+        ``quantity_t`` and ``cost_usd`` (purchases at the funded price; 0 for releases). The
+        holdings are the holder's ``inventory`` in :meth:`series`; releases also appear in
+        the lane and stock records, so :meth:`material_balance` counts them."""
+        import pandas as pd
+
+        columns = ["time", "date", "node", "material", "event", "buyer", "lane", "quantity_t",
+                   "cost_usd"]
+        frames = []
+        for r in self.reserves:
+            buys, rel = r["purchases"], r["releases"]
+            buyer = rel[:, 2].astype(int)
+            for event, times, qty, buyers, lanes, cost in (
+                    ("purchase", buys[:, 0], buys[:, 1], "", "",
+                     buys[:, 1] * r["price_usd_per_t"]),
+                    ("release", rel[:, 0], rel[:, 1],
+                     np.array(r["buyers"], dtype=object)[buyer],
+                     np.array(r["lanes"], dtype=object)[buyer], 0.0)):
+                if len(times):
+                    frames.append(pd.DataFrame({
+                        "time": times, "date": [self.date_of(t) for t in times],
+                        "node": r["node"], "material": r["material"], "event": event,
+                        "buyer": buyers, "lane": lanes, "quantity_t": qty, "cost_usd": cost}))
+        if not frames:
+            return pd.DataFrame({c: [] for c in columns})
+        out = pd.concat(frames, ignore_index=True)
+        return out.sort_values("time", kind="stable", ignore_index=True)[columns]
+
     # -- conservation -----------------------------------------------------------------------
     def material_balance(self):
         """Per material: initial + produced = consumed + delivered + final + in transit + lost.
@@ -971,7 +1030,8 @@ class Run:
         """Write ``summary`` and ``series`` (CSV or Parquet: *series_format*; the tables of
         :mod:`sim.tables`, series *series_step* ``weekly`` or ``daily``), the monthly
         customs-style tables ``trade_flows``, ``lane_flows`` and ``capacity_utilisation``
-        (:mod:`sim.flows`, in the same format), plots and ``manifest.json``.
+        (:mod:`sim.flows`, in the same format), ``reserve_flows`` when the network has
+        strategic reserves, plots and ``manifest.json``.
 
         Each file is written under a temporary name and renamed into place, ``manifest.json``
         last (an old one is removed first), so an interrupted save never leaves a
@@ -998,6 +1058,9 @@ class Run:
                             ("capacity_utilisation", self.capacity_utilisation)):
             tables.write_table(table(), out / name, series_format)
             files.append(f"{name}.{series_format}")
+        if self.reserves:       # strategic reserves' purchases and releases (reserve_flows)
+            tables.write_table(self.reserve_flows(), out / "reserve_flows", series_format)
+            files.append(f"reserve_flows.{series_format}")
         if plots:
             from . import plots as _plots
             from .style import sibling_files
