@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment_commands(sub)
     from . import plan_cli
     plan_cli.add_commands(sub)
+    from . import stress_cli
+    stress_cli.add_commands(sub)
     return p
 
 
@@ -137,6 +139,9 @@ def _dispatch(args, parser) -> int:
     if args.command == "plan":
         from . import plan_cli
         return plan_cli.dispatch(args, parser)
+    if args.command == "stress":
+        from . import stress_cli
+        return stress_cli.dispatch(args)
     from . import experiment_cli
     return experiment_cli.dispatch(args)
 

@@ -16,6 +16,11 @@ A :class:`KPI` belongs to a family:
   stocks (purchase, tariff and holding costs share one pass over them: a new cost KPI also
   needs its term there).
 * ``"derived"``: computed by the experiments from other KPIs.
+* ``"reserve"``: per strategic reserve (scope ``node:<holder>``), computed by
+  :class:`~sim.results.Run` from the reserve's purchases and releases; only for networks
+  with a reserve.
+* ``"resilience"``: the stress test's and the resilience triangle's measures, computed by
+  :mod:`sim.resilience` from a run's series.
 
 To add a KPI: one entry in :data:`KPI_TABLE`; a demand KPI's two functions read the bases'
 attributes (add an attribute to a basis, computed in :mod:`sim.metrics`, only for a quantity
@@ -222,6 +227,24 @@ KPI_TABLE: dict[str, KPI] = {
     "unfilled_t": KPI("demand not filled", "t", -1, "derived"),
     "days_to_first_shortage_after_expiry": KPI("days from truce expiry to first shortage",
                                                "days", 1, "derived"),
+    "reserve_released_t": KPI("released from the strategic reserve", "t", 0, "reserve"),
+    "reserve_purchased_t": KPI("bought for the strategic reserve", "t", 0, "reserve"),
+    "reserve_purchase_cost_usd": KPI("strategic reserve purchases", "USD", -1, "reserve"),
+    "reserve_holding_end_t": KPI("strategic reserve holding at the end", "t", 0, "reserve"),
+    "tts_days": KPI("time to survive", "days", 1, "resilience"),
+    "ttr_days": KPI("time to recover", "days", -1, "resilience"),
+    "tts_lt_ttr": KPI("P(time to survive < time to recover)", "%", -1, "resilience"),
+    "excess_unmet_t": KPI("demand left unmet by the disruption", "t", -1, "resilience"),
+    "excess_unmet_usd": KPI("value of demand left unmet by the disruption", "USD", -1,
+                            "resilience"),
+    "unmet_t": KPI("demand not filled on arrival after the disruption", "t", -1, "resilience"),
+    "trough_depth": KPI("trough depth (share of normal performance lost)", "%", -1,
+                        "resilience"),
+    "time_to_trough_days": KPI("time to trough", "days", 0, "resilience"),
+    "loss_area_days": KPI("resilience loss (days of total loss)", "days", -1, "resilience"),
+    "normalised_resilience": KPI("normalised resilience", "%", 1, "resilience"),
+    "risk_exposure_index": KPI("risk exposure index (worst = 1)", "", -1, "resilience"),
+    "days_below": KPI("longest stretch below the recovery threshold", "days", -1, "resilience"),
 }
 
 

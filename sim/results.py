@@ -106,8 +106,7 @@ class LaneRecord:
 
 
 _COST_KPIS = ("purchase_cost_usd", "tariff_cost_usd", "holding_cost_usd")
-_RESERVE_KPIS = ("reserve_released_t", "reserve_purchased_t", "reserve_purchase_cost_usd",
-                 "reserve_holding_end_t")
+_RESERVE_KPIS = kpi_names("reserve")     # released, purchased, purchase cost, holding at end
 _SECTOR_SERIES = ("demand", "filled", "backorders", "inventory")
 # +1 for flows into on-hand stock, -1 for flows out, 0 for order bookkeeping (by record code)
 _SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
