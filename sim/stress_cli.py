@@ -46,7 +46,7 @@ def _out_path(text: str):
 
 def add_commands(sub) -> None:
     """Register ``stress`` on the ``python -m sim`` sub-parser."""
-    from .cli import add_figure_options, add_format_option
+    from .cli_args import add_figure_options, add_format_option
     from .resilience import (DEFAULT_AFTER_DAYS, DEFAULT_DWELL_DAYS, DEFAULT_THRESHOLD,
                              DEFAULT_WINDOW_DAYS)
 
