@@ -115,27 +115,46 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simpy.events import Event as _Event
 
 from .errors import MAX_HORIZON_DAYS, ModelError
 from .network import Network, NodeSpec, load_network
+from .records import (
+    PRIORITY_ARRIVAL,
+    PRIORITY_DEMAND,
+    PRIORITY_POLICY,
+    PRIORITY_PRODUCTION,
+    PRIORITY_REVIEW,
+    REC_BACKLOG_DROP,
+    REC_CANCELLED,
+    REC_CONSUMED,
+    REC_ORDER_IN,
+    REC_ORDERED,
+    REC_PRODUCED,
+    REC_RECEIVED,
+    REC_RETURNED,
+    REC_SHIPPED,
+)
+from .simpy_access import (
+    close_process_waiting_on,
+    event_ids,
+    event_queue,
+    raise_if_failed,
+    set_now,
+    triggered_event,
+)
 from .streams import BlockSampler, Streams
 
 __all__ = [
     "Model", "simulate", "PRIORITY_POLICY", "PRIORITY_ARRIVAL", "PRIORITY_PRODUCTION",
     "PRIORITY_DEMAND", "PRIORITY_REVIEW", "DEFAULT_START", "DEFAULT_HORIZON_END",
+    # the record codes live in sim.records; named here too for code that reads them here
+    "REC_RECEIVED", "REC_PRODUCED", "REC_SHIPPED", "REC_CONSUMED", "REC_ORDERED",
+    "REC_ORDER_IN", "REC_CANCELLED", "REC_RETURNED", "REC_BACKLOG_DROP",
 ]
-
-PRIORITY_POLICY = 0
-PRIORITY_ARRIVAL = 1
-PRIORITY_PRODUCTION = 2
-PRIORITY_DEMAND = 3
-PRIORITY_REVIEW = 4
 
 DEFAULT_START = _dt.date(2025, 1, 1)
 DEFAULT_HORIZON_END = _dt.date(2029, 1, 1)   # runs cover 2025-2028 unless told otherwise
 EPS = 1e-9
-_new_event = object.__new__
 _first = itemgetter(0)
 
 
@@ -387,18 +406,6 @@ def _demand_streams(node_id: str, material: str) -> tuple[tuple, tuple]:
     """Names of a demand stream's order-time and order-size streams."""
     return ("demand", node_id, material), ("demand_size", node_id, material)
 
-# record codes (the ``log`` of each stock holds (time, code, quantity) tuples). They are floats
-# because the logs become float arrays after the run: numpy converts a Python int to a double
-# about 2.5 times slower than a float, which made the conversion of a log a third slower.
-REC_RECEIVED = 0.0      # arrival from a lane
-REC_PRODUCED = 1.0      # production completed into this stock
-REC_SHIPPED = 2.0       # shipped out on a lane
-REC_CONSUMED = 3.0      # consumed as a recipe input
-REC_ORDERED = 4.0       # replenishment order placed (on order +)
-REC_ORDER_IN = 5.0      # order received from a downstream lane (backlog +)
-REC_CANCELLED = 6.0     # replenishment cancelled by the supplier side (on order -)
-REC_RETURNED = 7.0      # shipment returned to this stock (e.g. licence denied)
-REC_BACKLOG_DROP = 8.0  # backlog removed without shipping (buyer re-routed)
 
 
 class Lane:
@@ -1135,10 +1142,10 @@ class Model:
         self.seed = seed
         self.replication = replication
         self.env = simpy.Environment()
-        # SimPy's queue, id counter and clock, read directly by the hot paths (the loop keeps
-        # self.now equal to env.now; the others are the environment's own objects)
-        self.queue: list = self.env._queue
-        self.eid = self.env._eid
+        # SimPy's queue and id counter, used directly by the hot paths (the environment's own
+        # objects); the clock in force is self.now (SimPy's is set before SimPy's own events)
+        self.queue: list = event_queue(self.env)
+        self.eid = event_ids(self.env)
         self.now = 0.0
         # the compiled build keeps the engine's own entries on a heap of C numbers (SimPy's
         # queue then holds only what SimPy itself schedules: processes starting, and so on)
@@ -1200,12 +1207,7 @@ class Model:
         for generator processes to ``yield`` (rare events: policy dates, capacity steps)."""
         if delay < 0.0:
             raise RuntimeError(f"internal error: event scheduled {delay} days in the past")
-        env = self.env
-        ev = _new_event(_Event)
-        ev.env = env
-        ev.callbacks = []
-        ev._ok = True
-        ev._value = None
+        ev = triggered_event(self.env)
         self.push(self.now + delay, priority, next(self.eid), ev)
         return ev
 
@@ -1438,10 +1440,10 @@ class Model:
 
     def _qualify(self, lane) -> None:
         lane.usable = True
-        self.lanes_changed([lane.dst], self.env._now)
+        self.lanes_changed([lane.dst], self.now)
 
     def _kickoff(self, _value) -> None:
-        now = self.env._now
+        now = self.now
         for prod in self.productions:
             prod.try_start(now)
         for st in self.stocks.values():
@@ -1459,7 +1461,7 @@ class Model:
     def _customer_order(self, value) -> None:
         # straightforward path: one event per customer order (for tests and comparisons)
         st, k = value
-        now = self.env._now
+        now = self.now
         st.k_next = k + 1
         if st.review_days or st.ptype == "none":
             return
@@ -1468,7 +1470,7 @@ class Model:
             st.order(st.order_quantity(ip), now)
 
     def _periodic_review(self, st) -> None:
-        now = self.env._now
+        now = self.now
         if st.is_demand:
             st.advance(now, inclusive=True)
         ip = st.position()
@@ -1633,7 +1635,7 @@ class Model:
         events (processes, timeouts) are processed as SimPy does, and failed events that
         nobody handled are raised. With *limit* >= 0, stop after that many events."""
         env = self.env
-        queue = env._queue
+        queue = event_queue(env)
         heap = self.heap
         pop = _heappop
         n = 0
@@ -1654,27 +1656,30 @@ class Model:
                     now, self.prio, self.cur_eid, event = pop(queue)
                 else:
                     break
-                env._now = self.now = now
+                self.now = now
                 n += 1
                 if event.__class__ is tuple:
                     event[0](event[1])
                     continue
+                # a SimPy event: its callbacks (a process resuming) may schedule with SimPy,
+                # which reads SimPy's clock; the engine's own entries read self.now
+                set_now(env, now)
                 callbacks, event.callbacks = event.callbacks, None
                 for callback in callbacks:
                     callback(event)
-                if not event._ok and not hasattr(event, "_defused"):
-                    exc = type(event._value)(*event._value.args)
-                    exc.__cause__ = event._value
-                    raise exc
+                raise_if_failed(event)
         finally:
             self.events += n
+            set_now(env, self.now)
         if limit < 0:
-            env._now = self.now = until
+            self.now = until
+            set_now(env, until)
 
     def peek(self) -> float:
         """Time of the next scheduled event, or infinity, as ``Environment.peek`` (which sees
         only SimPy's queue, not the compiled build's :class:`EventHeap`)."""
-        first = self.env._queue[0][0] if self.env._queue else math.inf
+        queue = event_queue(self.env)
+        first = queue[0][0] if queue else math.inf
         if self.heap is not None and self.heap.n and self.heap.tv[0] < first:
             first = self.heap.tv[0]
         return first
@@ -1684,7 +1689,7 @@ class Model:
         tests; :meth:`run` is the fast path). The engine's own ``(callback, value)`` entries
         are not SimPy events, so step the model with this, not ``env.step()``."""
         env = self.env
-        if not env._queue and not (self.heap is not None and self.heap.n):
+        if not event_queue(env) and not (self.heap is not None and self.heap.n):
             raise simpy.core.EmptySchedule()
         self._loop(math.inf, limit=1)
 
@@ -1707,17 +1712,15 @@ class Model:
         for prod in self.productions:
             prod.model = prod.out = prod.pend_event = prod.on_done = None
             prod.inputs = []
-        pending = [entry[3] for entry in self.env._queue]
+        queue = event_queue(self.env)
+        pending = [entry[3] for entry in queue]
         if self.heap is not None:
             pending += self.heap.entries()
             self.heap.clear()
         for event in pending:
             if event.__class__ is not tuple:     # a process waits on it: end the process
-                for callback in event.callbacks or ():
-                    proc = getattr(callback, "__self__", None)
-                    if isinstance(proc, simpy.Process):
-                        proc._generator.close()
-        self.env._queue.clear()
+                close_process_waiting_on(event)
+        queue.clear()
         if self.policy is not None:
             self.policy.model = None
         self.policy = None

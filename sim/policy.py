@@ -53,8 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .distributions import Uniform
-from .engine import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
 from .errors import ScenarioError
+from .records import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
 from .streams import SwitchingSampler
 
 __all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table"]
@@ -413,9 +413,9 @@ class PolicyEngine:
         return self.model.sleep(delay)
 
     def _wait_until(self, day: float):
-        env = self.model.env
-        if day > env.now:
-            yield self._sleep(day - env.now)
+        m = self.model
+        if day > m.now:
+            yield self._sleep(day - m.now)
 
     def _control_process(self, cs: _ControlState):
         m = self.model
@@ -517,7 +517,7 @@ class PolicyEngine:
         for l in lanes:
             l.tariff += t.rate
         if self.sourcing is not None:
-            self.sourcing.tariffs_changed(lanes, m.env.now)
+            self.sourcing.tariffs_changed(lanes, m.now)
         self._note(day, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'}")
         if t.end is not None:
             end = m.day_of(t.end)
@@ -526,7 +526,7 @@ class PolicyEngine:
                 for l in lanes:
                     l.tariff -= t.rate
                 if self.sourcing is not None:
-                    self.sourcing.tariffs_changed(lanes, m.env.now)
+                    self.sourcing.tariffs_changed(lanes, m.now)
                 self._note(end, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'} ends")
 
     def _outage_process(self, o, i):
@@ -553,7 +553,7 @@ class PolicyEngine:
             self._set_down(prods, -1)
 
     def _set_down(self, prods, delta: int) -> None:
-        now = self.model.env.now
+        now = self.model.now
         for p in prods:
             if p.lazy:
                 p.sync(now)
@@ -568,7 +568,7 @@ class PolicyEngine:
         day = m.day_of(lc.start)
         if day >= m.horizon:
             return
-        now = m.env.now
+        now = m.now
         if day > now:
             m.at(day - now, PRIORITY_POLICY, self._close_lane, (lc, lane))
         else:
@@ -580,13 +580,13 @@ class PolicyEngine:
         lane.closed += 1
         if lc.queued_orders == "reroute":
             self._drop_backlog(lane)
-        m.lanes_changed([lane.dst], m.env.now)
+        m.lanes_changed([lane.dst], m.now)
         self._note(m.day_of(lc.start), "closure", f"lane closed {lane.id}")
         m.at(lc.duration_days, PRIORITY_POLICY, self._reopen_lane, lane)
 
     def _reopen_lane(self, lane) -> None:
         lane.closed -= 1
-        self.model.lanes_changed([lane.dst], self.model.env.now)
+        self.model.lanes_changed([lane.dst], self.model.now)
 
     # -- applying controls --------------------------------------------------------------------
     def apply(self, cs: _ControlState) -> None:
@@ -595,7 +595,7 @@ class PolicyEngine:
         c = cs.spec
         if c.capacity_nodes and cs.in_force != cs.capacity_on:
             cs.capacity_on = cs.in_force
-            now = self.model.env.now
+            now = self.model.now
             for p in self.model.productions:
                 if p.node.id in c.capacity_nodes:
                     if cs.in_force:
@@ -607,7 +607,7 @@ class PolicyEngine:
         for lane in touched.values():
             self._refresh_lane(lane)
         m = self.model
-        m.lanes_changed({l.dst for l in touched.values()}, m.env.now)
+        m.lanes_changed({l.dst for l in touched.values()}, m.now)
 
     def _refresh_lane(self, lane) -> None:
         banned = False
@@ -641,7 +641,7 @@ class PolicyEngine:
     def _drop_backlog(self, lane) -> None:
         """Cancel the orders queued at the supplier for *lane* (the buyer re-routes them)."""
         src = lane.src
-        now = self.model.env.now
+        now = self.model.now
         src.bring_up_to_date(now)
         lane.dst.bring_up_to_date(now)
         dropped = 0.0
@@ -765,7 +765,7 @@ class PolicyEngine:
 
     def _after_review(self, value) -> None:
         lane, qty, prov, shipped_at, denied_by, quotas, cleared = value
-        now = self.model.env._now
+        now = self.model.now
         if denied_by is not None:
             p = denied_by.params_for(lane.spec.dst, lane.dst.node.country)
             if p["on_denial"] == "requeue" and denied_by.in_force:
@@ -786,7 +786,7 @@ class PolicyEngine:
 
     def _reapply_shipment(self, value) -> None:
         lane, qty, prov, shipped_at, cleared = value
-        self.gate(lane, qty, prov, self.model.env._now, shipped_at, cleared)
+        self.gate(lane, qty, prov, self.model.now, shipped_at, cleared)
 
     # -- licences of a scope ------------------------------------------------------------------
     def _await_licence(self, step, key, p: dict, entry: tuple, now: float) -> None:
@@ -824,7 +824,7 @@ class PolicyEngine:
         """An application's review ends: grant a licence and release what waits on it, or
         act on the denial (cancel, requeue at once, or re-apply after ``reapply_days``)."""
         app, ok, r = value
-        now = self.model.env._now
+        now = self.model.now
         cid = app.cid
         cs = self.controls[cid]
         tonnes = 0.0
@@ -898,7 +898,7 @@ class PolicyEngine:
         app = _Application(cid, pos, key, lane_index)
         app.renews = lic
         cs.pending[key] = app
-        self._file(app, p, self.model.env._now)
+        self._file(app, p, self.model.now)
 
     def _params_now(self, app: _Application) -> dict:
         lane = self.model.lanes[app.lane]
@@ -907,7 +907,7 @@ class PolicyEngine:
     def _refile(self, app: _Application) -> None:
         """File a denied application again (with the regime now in force), or let its
         shipments pass if the control has been lifted meanwhile."""
-        now = self.model.env._now
+        now = self.model.now
         cs = self.controls[app.cid]
         if not cs.in_force:
             del cs.pending[app.key]
@@ -997,7 +997,7 @@ class PolicyEngine:
 
     def _tested(self, value) -> None:
         cl, entry = value
-        now = self.model.env._now
+        now = self.model.now
         cl.busy -= 1
         if cl.queue:
             arrived, nxt = cl.queue.popleft()
@@ -1007,7 +1007,7 @@ class PolicyEngine:
 
     def _quota_period(self, cs) -> int:
         start = self.model.day_of(cs.spec.start)
-        return math.floor((self.model.env._now - start) / cs.params["quota_period_days"] + 1e-12)
+        return math.floor((self.model.now - start) / cs.params["quota_period_days"] + 1e-12)
 
     def _quota_take(self, cs, lane, qty, prov, shipped_at) -> bool:
         """Let a shipment through if the current period's quota allows; else queue it for the
@@ -1028,10 +1028,10 @@ class PolicyEngine:
     def _schedule_quota_reset(self, cs, period: int) -> None:
         start = self.model.day_of(cs.spec.start)
         next_reset = start + cs.params["quota_period_days"] * (period + 1)
-        self.model.at(max(0.0, next_reset - self.model.env._now), 0, self._quota_reset, cs)
+        self.model.at(max(0.0, next_reset - self.model.now), 0, self._quota_reset, cs)
 
     def _quota_reset(self, cs) -> None:
-        now = self.model.env._now
+        now = self.model.now
         cs.quota_period = self._quota_period(cs)
         cs.quota_used = 0.0
         queue, cs.quota_queue = cs.quota_queue, []
@@ -1064,4 +1064,4 @@ class PolicyEngine:
 
     def _unavoid(self, lane) -> None:
         lane.avoid = False
-        self.model.lanes_changed([lane.dst], self.model.env._now)
+        self.model.lanes_changed([lane.dst], self.model.now)

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .engine import (
+from .engine import records_array
+from .records import (
     REC_BACKLOG_DROP,
     REC_CANCELLED,
     REC_CONSUMED,
@@ -33,7 +34,6 @@ from .engine import (
     REC_RECEIVED,
     REC_RETURNED,
     REC_SHIPPED,
-    records_array,
 )
 
 __all__ = ["Run", "DemandRecord", "StockRecord", "LaneRecord", "write_atomic", "package_versions"]

@@ -126,7 +126,7 @@ def _reference_sector_series(run: Run) -> dict:
 
 def _reference_levels(run: Run) -> tuple:
     """(on hand, on order, backlog, flows by code) of each stock, a code at a time."""
-    from sim.engine import (
+    from sim.records import (
         REC_BACKLOG_DROP,
         REC_CANCELLED,
         REC_CONSUMED,

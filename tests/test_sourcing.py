@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import sim
-from sim.engine import REC_ORDER_IN, Model
+from sim.engine import Model
+from sim.records import REC_ORDER_IN
 from sim.sourcing import cost_aware_shares, with_sourcing
 
 
