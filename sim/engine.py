@@ -269,10 +269,27 @@ class RecordLog:
         return self.buf[:self.n].reshape(-1, self.width).copy()
 
 
+def record3(log, a: float, b: float, c: float) -> None:
+    """Append the record ``(a, b, c)`` to a change log of :func:`new_log` (of either build):
+    the one place that chooses between the two forms of a log on the hot paths."""
+    if _COMPILED:
+        log.add3(a, b, c)
+    else:
+        log.extend((a, b, c))
+
+
+def record5(log, a: float, b: float, c: float, d: float, e: float) -> None:
+    """Append the record ``(a, b, c, d, e)`` to a change log of :func:`new_log`."""
+    if _COMPILED:
+        log.add5(a, b, c, d, e)
+    else:
+        log.extend((a, b, c, d, e))
+
+
 def new_log(width: int):
     """An empty change log of records *width* numbers wide: a list in the Python build, a
-    :class:`RecordLog` in the compiled one (hot paths append to either with ``add3``/``add5``
-    when compiled and ``extend`` otherwise; :func:`records_array` reads both)."""
+    :class:`RecordLog` in the compiled one (hot paths append to either with :func:`record3`
+    and :func:`record5`; :func:`records_array` reads both)."""
     return RecordLog(width) if _COMPILED else []
 
 
@@ -539,10 +556,7 @@ class Stock:
             return
         self.waiting = False
         self.on_order += qty
-        if _COMPILED:
-            self.log.add3(now, REC_ORDERED, qty)
-        else:
-            self.log.extend((now, REC_ORDERED, qty))
+        record3(self.log, now, REC_ORDERED, qty)
         if self.max_wait is not None and len(active) > 1:
             active = self.responsive(active, qty, now)
         if self.single or len(active) == 1:
@@ -597,10 +611,7 @@ class Stock:
             producer.sync(now)
         if self.pending and self.pending[0][0] <= now:
             self.settle_arrivals(now)
-        if _COMPILED:
-            self.log.add3(now, REC_ORDER_IN, qty)
-        else:
-            self.log.extend((now, REC_ORDER_IN, qty))
+        record3(self.log, now, REC_ORDER_IN, qty)
         queue = self.rush if lane.priority else self.backlog
         if not queue and not self.rush and self.on_hand > EPS:
             if qty <= self.on_hand:
@@ -658,10 +669,7 @@ class Stock:
         self.on_hand += qty
         if lane is not None:
             self.on_order -= qty
-            if _COMPILED:
-                self.log.add3(now, REC_RECEIVED, qty)
-            else:
-                self.log.extend((now, REC_RECEIVED, qty))
+            record3(self.log, now, REC_RECEIVED, qty)
         if self.backlog or self.rush:
             self.serve_backlog(now)
         for prod in self.consumers:
@@ -709,10 +717,7 @@ class Stock:
                 self.take_origin(prov, qty)
             self.on_hand += qty
             self.on_order -= qty
-            if _COMPILED:
-                log.add3(t, REC_RECEIVED, qty)
-            else:
-                log.extend((t, REC_RECEIVED, qty))
+            record3(log, t, REC_RECEIVED, qty)
 
     def materialize_arrivals(self) -> None:
         """The stock is no longer quiet: give its held-back arrivals their events (with the
@@ -849,10 +854,7 @@ class DemandStock(Stock):
         self.L_e = lev + qty
         self.epochs.extend((now, kn, self.L_e))
         self.on_order -= qty
-        if _COMPILED:
-            self.log.add3(now, REC_RECEIVED, qty)
-        else:
-            self.log.extend((now, REC_RECEIVED, qty))
+        record3(self.log, now, REC_RECEIVED, qty)
         if self.lost or self.waiting:
             self.schedule_wake(now)
 
@@ -962,10 +964,7 @@ class Production:
             self.busy = False
             self.wip = 0.0
             out.on_hand += q
-            if _COMPILED:
-                out.log.add3(t, REC_PRODUCED, q)
-            else:
-                out.log.extend((t, REC_PRODUCED, q))
+            record3(out.log, t, REC_PRODUCED, q)
             rate = self.rate
             if not self.down and rate > 0.0:
                 # full batches back to back: the same arithmetic as try_start, without calls
@@ -979,15 +978,9 @@ class Production:
                     end = t + duration
                     if end > now or (end == now and not late):
                         break
-                    if _COMPILED:
-                        log.add3(t, full, end)
-                    else:
-                        log.extend((t, full, end))
+                    record3(log, t, full, end)
                     on_hand += full
-                    if _COMPILED:
-                        out_log.add3(end, REC_PRODUCED, full)
-                    else:
-                        out_log.extend((end, REC_PRODUCED, full))
+                    record3(out_log, end, REC_PRODUCED, full)
                     t = end
                 out.on_hand = on_hand
             self.try_start(t)
@@ -1052,10 +1045,7 @@ class Production:
             for inp, a in inputs:
                 use = q * a
                 inp.on_hand -= use
-                if _COMPILED:
-                    inp.log.add3(now, REC_CONSUMED, use)
-                else:
-                    inp.log.extend((now, REC_CONSUMED, use))
+                record3(inp.log, now, REC_CONSUMED, use)
             if self.blends:
                 prov = self.model.blend([inp.prov for inp, _ in inputs], self.value_weights)
             else:
@@ -1065,10 +1055,7 @@ class Production:
         self.busy = True
         self.wip = q
         duration = q / rate
-        if _COMPILED:
-            self.log.add3(now, q, now + duration)
-        else:
-            self.log.extend((now, q, now + duration))
+        record3(self.log, now, q, now + duration)
         if self.lazy and not out.backlog and not out.rush:
             self.pend_end = now + duration
             self.pend_event = None
@@ -1087,10 +1074,7 @@ class Production:
         self.wip = 0.0
         self.pend_event = None
         out = self.out
-        if _COMPILED:
-            out.log.add3(now, REC_PRODUCED, q)
-        else:
-            out.log.extend((now, REC_PRODUCED, q))
+        record3(out.log, now, REC_PRODUCED, q)
         out.receive(q, prov, now, None)
         self.try_start(now)
         if out.ptype != "none":
@@ -1554,10 +1538,7 @@ class Model:
         """Take *qty* from the lane's supplier and send it (through any policy gate)."""
         src = lane.src
         src.on_hand -= qty
-        if _COMPILED:
-            src.log.add3(now, REC_SHIPPED, qty)
-        else:
-            src.log.extend((now, REC_SHIPPED, qty))
+        record3(src.log, now, REC_SHIPPED, qty)
         lane.in_transit += qty
         gate = lane.gate
         if gate is not None:
@@ -1580,10 +1561,7 @@ class Model:
             arrive = depart + sampler._buf[i]
         else:
             arrive = depart + sampler()
-        if _COMPILED:
-            lane.log.add5(shipped_at, qty, arrive, lane.tariff, now)
-        else:
-            lane.log.extend((shipped_at, qty, arrive, lane.tariff, now))
+        record5(lane.log, shipped_at, qty, arrive, lane.tariff, now)
         dst = lane.dst
         if dst.deferred is not None:
             dst.deferred.append((arrive, qty, lane))
@@ -1843,18 +1821,12 @@ def _compiled_module(mode: str):
     for this pure-Python module; and why it is not used, when *mode* asked for it (or None).
 
     ``auto`` uses the compiled build when it is installed and current; ``compiled`` asks for
-    it (a benchmark, say) and ``python`` declines it."""
+    it and ``python`` declines it."""
     if mode not in ENGINE_CHOICES:
         return None, (f"{ENGINE_VARIABLE} must be one of {', '.join(ENGINE_CHOICES)}, got "
                       f"{mode!r}")
     if mode == "python":
         return None, None
-    if __package__ != "sim":
-        # the compiled module imports its siblings as sim.*: imported under another name
-        # (benchmarks/compare_versions.py loads two trees side by side) it would mix packages
-        return None, (None if mode == "auto" else
-                      f"the compiled engine serves the package imported as 'sim', not as "
-                      f"{__package__!r}")
     try:
         from . import _engine_compiled as compiled
     except ImportError as exc:
@@ -1862,6 +1834,12 @@ def _compiled_module(mode: str):
                       f"{ENGINE_VARIABLE}=compiled, but the compiled engine is not installed "
                       f"({exc}); install with Cython and a C compiler available "
                       "(python -m pip install -e .)")
+    if getattr(compiled, "ModelError", None) is not ModelError:
+        # the compiled module imports its siblings as sim.*: with this package imported under
+        # another name, it would run on another copy of the package's modules
+        return None, (None if mode == "auto" else
+                      f"the compiled engine serves the package imported as 'sim', not as "
+                      f"{__package__!r}")
     if getattr(compiled, "SOURCE_DIGEST", None) != source_digest():
         return None, ("the compiled engine was built from another version of sim/engine.py or "
                       "sim/engine.pxd; rebuild it with python -m pip install -e .")
