@@ -55,7 +55,7 @@ What makes it fast
 * Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
   callback that lowers stock; production starts when output falls below target or inputs arrive.
 * Python's cyclic garbage collector is paused while a model is built and run (see
-  :func:`gc_paused`), and :func:`simulate` takes the finished model apart
+  :func:`gc_paused`), and :func:`sim.simulate` takes the finished model apart
   (:meth:`Model.release`) so that reference counting frees it at once: no collection ever
   has to walk it.
 * Statistics are appended to flat lists as ``(time, code, quantity)`` records (``list.extend``
@@ -117,7 +117,7 @@ import numpy as np
 import simpy
 
 from .errors import MAX_HORIZON_DAYS, ModelError
-from .network import Network, NodeSpec, load_network
+from .network import Network, NodeSpec
 from .records import (
     PRIORITY_ARRIVAL,
     PRIORITY_DEMAND,
@@ -133,6 +133,11 @@ from .records import (
     REC_RECEIVED,
     REC_RETURNED,
     REC_SHIPPED,
+    DemandLog,
+    LaneLog,
+    LineLog,
+    Recording,
+    StockLog,
 )
 from .simpy_access import (
     close_process_waiting_on,
@@ -145,7 +150,7 @@ from .simpy_access import (
 from .streams import BlockSampler, Streams
 
 __all__ = [
-    "Model", "simulate", "PRIORITY_POLICY", "PRIORITY_ARRIVAL", "PRIORITY_PRODUCTION",
+    "Model", "PRIORITY_POLICY", "PRIORITY_ARRIVAL", "PRIORITY_PRODUCTION",
     "PRIORITY_DEMAND", "PRIORITY_REVIEW", "DEFAULT_START", "DEFAULT_HORIZON_END",
     # the record codes live in sim.records; named here too for code that reads them here
     "REC_RECEIVED", "REC_PRODUCED", "REC_SHIPPED", "REC_CONSUMED", "REC_ORDERED",
@@ -1084,8 +1089,8 @@ class Production:
 class Model:
     """One replication's SimPy model, built from a network, a scenario and a seed.
 
-    Most users call :func:`simulate`; the class is public for tests and for tracing. The model
-    is single-use: build, :meth:`run`, then read the result.
+    Most users call :func:`sim.simulate`; the class is public for tests and for tracing. The
+    model is single-use: build, :meth:`run`, then read the :class:`~sim.records.Recording`.
     """
 
     def __init__(self, network: Network, scenario=None, *, seed: int = 0, replication: int = 0,
@@ -1583,10 +1588,11 @@ class Model:
         lane.dst.receive(qty, prov, self.now, lane)
 
     # -- running ----------------------------------------------------------------------------
-    def run(self):
-        """Run to the horizon and return the :class:`~sim.results.Run`."""
-        from .results import Run
-
+    def run(self) -> Recording:
+        """Run to the horizon and hand over what was recorded: a
+        :class:`~sim.records.Recording` of numpy arrays and plain values, of which
+        :meth:`sim.results.Run.from_recording` makes the :class:`~sim.results.Run`
+        (:func:`sim.simulate` does both)."""
         with gc_paused():
             t0 = _time.perf_counter()
             self._loop(self.horizon)
@@ -1602,7 +1608,56 @@ class Model:
                     st.settle_deferred(self.horizon)
                 st.advance(self.horizon, inclusive=False)
             self.run_seconds = _time.perf_counter() - t0
-            return Run.from_model(self)
+            return self.recording()
+
+    def recording(self) -> Recording:
+        """The records of the finished model (after :meth:`run`) as arrays and plain values,
+        with the final state of each stock, lane and line."""
+        sc = self.scenario
+        stocks = []
+        for st in self.stocks.values():
+            if st.is_demand:
+                level = st.level_before(st.k_next)
+                final = max(level, 0.0)
+                backlog = max(-level, 0.0) if not st.lost else 0.0
+            else:
+                final = st.on_hand
+                backlog = st.backlog_qty
+            log = st.log_array if st.log_array is not None else records_array(st.log, 3)
+            node = st.node
+            stocks.append(StockLog(node.id, st.material, node.kind, node.country, node.sector,
+                                   st.initial, final, st.on_order, backlog, log, st.price,
+                                   node.holding_cost_rate, st.is_demand))
+        demand = []
+        for st in self.demand_stocks:
+            times, sizes, cum = st.arrays
+            epochs = st.epochs
+            epochs = epochs.reshape(-1, 3) if isinstance(epochs, np.ndarray) \
+                else records_array(epochs, 3)
+            node = st.node
+            demand.append(DemandLog(node.id, st.material, node.sector, node.country, st.lost,
+                                    times, sizes, cum, epochs))
+        lanes = [LaneLog(l.id, l.spec.src, l.spec.dst, l.material, l.price,
+                         records_array(l.log, 5), l.in_transit)
+                 for l in self.lanes]
+        lines = [LineLog(p.node.id, p.out.material, records_array(p.log, 3), p.wip,
+                         np.array(p.cap_log, dtype=float).reshape(-1, 3))
+                 for p in self.productions]
+        pol = self.policy
+        net = self.network
+        return Recording(
+            network_name=net.name, network_digest=net.digest(), scenario_name=sc.name,
+            scenario_digest=sc.digest(), seed=self.seed, replication=self.replication,
+            start=self.start, horizon=self.horizon,
+            shortage_from=self.day_of(sc.shortage_after) if sc.shortage_after else 0.0,
+            stocks=stocks, demand=demand, lanes=lanes, lines=lines,
+            policy_events=[(e.day, e.kind, e.label) for e in pol.events],
+            truce_outcomes=list(pol.truce_outcomes), licence_log=pol.licence_log,
+            policy_tables=pol.tables(),
+            fleets={n.id: (n.fleet, {m: d.rate_t_per_year / 365.0 for m, d in n.demand.items()})
+                    for n in net.nodes.values() if n.fleet is not None},
+            stats={"build_seconds": self.build_seconds, "run_seconds": self.run_seconds,
+                   "events": self.events})
 
     def _loop(self, until: float, limit: int = -1) -> None:
         """Process SimPy's event queue up to (not including) *until*.
@@ -1673,12 +1728,12 @@ class Model:
 
     def release(self) -> None:
         """Take the finished model apart after :meth:`run`, so that reference counting frees
-        it at once (the returned :class:`~sim.results.Run` holds everything it recorded, as
-        arrays). The model is a web of reference cycles (stocks, lanes, lines, scheduled
+        it at once (the :class:`~sim.records.Recording` that :meth:`run` returned holds
+        everything it recorded, as arrays). The model is a web of reference cycles (stocks, lanes, lines, scheduled
         callbacks and the model point at each other); left whole, it would wait for Python's
         cyclic garbage collector, and each collection until then would walk all of it, change
         logs item by item, in rare long pauses (see benchmarks/README.md). The model
-        cannot be used afterwards; :func:`simulate` calls this."""
+        cannot be used afterwards; :func:`sim.simulate` calls this."""
         for st in self.stocks.values():
             st.model = st.producer = st.echelon = st.deferred = None
             st.lanes_in = st.lanes_out = st.active = st.consumers = st.echelon_inputs = []
@@ -1717,7 +1772,7 @@ def gc_paused():
     creates no reference cycles (its garbage goes by reference counting), but its many small
     allocations set off collections that walk every live object, at a cost that grows with
     the model (see benchmarks/README.md). The model's own cycles are broken after the run by
-    :meth:`Model.release` (in :func:`simulate`), or collected later."""
+    :meth:`Model.release` (in :func:`sim.simulate`), or collected later."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -1738,53 +1793,6 @@ def _as_date(value, field: str = "start") -> _dt.date:
         raise ModelError(f"must be a date YYYY-MM-DD, got {value!r}", field=field) from None
 
 
-def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replication: int = 0,
-             start: _dt.date | str | None = None, horizon_days: float | None = None,
-             demand_mode: str = "bulk", production_mode: str = "bulk",
-             shortage_after: _dt.date | str | None = None):
-    """Run one replication and return its :class:`~sim.results.Run`.
-
-    Parameters
-    ----------
-    network:
-        A :class:`~sim.network.Network`, a graph built in Python, a TOML path or the name of a
-        shipped network (default ``"rare_earth_2025"``).
-    scenario:
-        A :class:`~sim.scenario.Scenario`, a TOML path, the name of a built-in scenario, or
-        ``None`` (no policy events).
-    seed, replication:
-        Root seed and replication index of the random streams (see :mod:`sim.streams`).
-    start:
-        Calendar date of day 0 (default: the scenario's start, else 2025-01-01).
-    horizon_days:
-        Length of the run in days (default: to the scenario's end, else to 2029-01-01).
-    demand_mode:
-        ``"bulk"`` (default, fast) or ``"events"`` (one SimPy event per customer order; same
-        results, for testing).
-    production_mode:
-        ``"bulk"`` (default): production lines without inputs complete batches that ship
-        nothing without an event; ``"events"``: every batch is an event (same results).
-    shortage_after:
-        Event date from which ``first_shortage_after_day`` is measured (default: the
-        scenario's ``shortage_after``, else the start; ``first_shortage_day`` always counts
-        from the start).
-
-    Examples
-    --------
-    >>> run = simulate("teaching", seed=1, horizon_days=365)
-    >>> 0.0 <= run.kpi("fill_rate", "network") <= 1.0
-    True
-    """
-    net = load_network(network)
-    with gc_paused():
-        model = Model(net, scenario, seed=seed, replication=replication, start=start,
-                      horizon_days=horizon_days, demand_mode=demand_mode,
-                      production_mode=production_mode, shortage_after=shortage_after)
-        run = model.run()
-        model.release()
-    return run
-
-
 # -- the compiled engine ----------------------------------------------------------------------
 # setup.py compiles a copy of this file with Cython, typed by engine.pxd, into
 # sim._engine_compiled (optional: without Cython or a C compiler the install goes on without
@@ -1799,8 +1807,7 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
 
 ENGINE_VARIABLE = "RARE_EARTH_SIM_ENGINE"
 ENGINE_CHOICES = ("auto", "compiled", "python")
-_COMPILED_NAMES = ("Lane", "Stock", "DemandStock", "Production", "Model", "simulate",
-                   "records_array")
+_COMPILED_NAMES = ("Lane", "Stock", "DemandStock", "Production", "Model", "records_array")
 
 
 def source_digest() -> str:
@@ -1865,5 +1872,3 @@ if not _IS_COMPILED_COPY:
         for _name in _COMPILED_NAMES:
             globals()[_name] = getattr(_compiled, _name)
         del _name
-        # doctest collects only this module's own functions: keep simulate's example
-        __test__ = {"simulate": _compiled.simulate.__doc__}

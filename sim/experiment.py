@@ -236,7 +236,7 @@ def _reduce_series(run, track) -> dict[str, np.ndarray]:
 
 def run_chunk(task: _Task) -> dict:
     """Run the replications of one chunk; failures are recorded, never dropped."""
-    from .engine import simulate
+    from .simulation import simulate
 
     keys: list[str] | None = None
     rows, reps_ok, series, failures = [], [], [], []

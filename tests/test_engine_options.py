@@ -334,7 +334,7 @@ def test_simulate_frees_its_model_by_reference_counting(stressed_teaching_dict,
     # the Run of a released model equals the Run of one left intact
     net = sim.Network.from_dict(stressed_teaching_dict)
     released = sim.simulate(net, stress_scenario, seed=5)
-    intact = sim.engine.Model(net, stress_scenario, seed=5).run()
+    intact = sim.Run.from_recording(sim.engine.Model(net, stress_scenario, seed=5).run())
     assert released.kpi_rows() == intact.kpi_rows()
 
 
