@@ -1012,6 +1012,27 @@ class Production:
         self.note_capacity(now)
         self.try_start(now)
 
+    def add_factor(self, factor: float, now: float) -> None:
+        """A policy multiplies the line's capacity by *factor* from *now* on (e.g. a control
+        that cuts foreign plants' capacity)."""
+        self.factors.append(factor)
+        self.apply_rate(now)
+
+    def remove_factor(self, factor: float, now: float) -> None:
+        """The policy factor *factor* added by :meth:`add_factor` ends at *now*."""
+        self.factors.remove(factor)
+        self.apply_rate(now)
+
+    def set_down(self, delta: int, now: float) -> None:
+        """An outage of the line starts (*delta* = +1) or ends (-1) at *now*; overlapping
+        outages count, and the line restarts when none is left."""
+        if self.lazy:
+            self.sync(now)
+        self.down += delta
+        self.note_capacity(now)
+        if not self.down:
+            self.try_start(now)
+
     def note_capacity(self, now: float) -> None:
         """Record the capacity in force from *now* on (after a schedule step, a policy factor
         or an outage starting or ending; never in the hot loop)."""
@@ -1586,6 +1607,48 @@ class Model:
         lane, qty, prov = value
         lane.in_transit -= qty
         lane.dst.receive(qty, prov, self.now, lane)
+
+    # -- for the policy layer ---------------------------------------------------------------
+    def drop_queued(self, lane: Lane, now: float) -> float:
+        """Cancel the orders queued at *lane*'s supplier for that lane (the buyer re-routes
+        them, e.g. when the lane is banned or closed): the supplier records them dropped
+        (``REC_BACKLOG_DROP``), the buyer cancelled (``REC_CANCELLED``, off its on-order
+        quantity). Returns the tonnes dropped."""
+        src = lane.src
+        src.bring_up_to_date(now)
+        lane.dst.bring_up_to_date(now)
+        dropped = 0.0
+        for name in ("backlog", "rush"):
+            queue = getattr(src, name)
+            kept = type(queue)()
+            for entry in queue:
+                if entry[0] is lane:
+                    dropped += entry[1]
+                else:
+                    kept.append(entry)
+            setattr(src, name, kept)
+        if dropped > 0:
+            src.backlog_qty -= dropped
+            record3(src.log, now, REC_BACKLOG_DROP, dropped)
+            buyer = lane.dst
+            buyer.on_order -= dropped
+            record3(buyer.log, now, REC_CANCELLED, dropped)
+        return dropped
+
+    def return_shipment(self, lane: Lane, qty: float, now: float) -> None:
+        """A shipment of *qty* that left *lane*'s supplier but never crossed the border (a
+        licence denied) goes back: the supplier takes it back into stock (``REC_RETURNED``,
+        serving its queue with it), the buyer cancels it (``REC_CANCELLED``). The buyer's
+        lanes are the caller's to refresh (:meth:`lanes_changed`)."""
+        src = lane.src
+        buyer = lane.dst
+        buyer.bring_up_to_date(now)
+        src.bring_up_to_date(now)      # what it finished before now is booked first
+        lane.in_transit -= qty
+        record3(src.log, now, REC_RETURNED, qty)
+        src.receive(qty, src.prov, now, None)
+        buyer.on_order -= qty
+        record3(buyer.log, now, REC_CANCELLED, qty)
 
     # -- running ----------------------------------------------------------------------------
     def run(self) -> Recording:

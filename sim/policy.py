@@ -54,7 +54,7 @@ import numpy as np
 
 from .distributions import Uniform
 from .errors import ScenarioError
-from .records import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
+from .records import PRIORITY_ARRIVAL, PRIORITY_POLICY
 from .streams import SwitchingSampler
 
 __all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table"]
@@ -555,12 +555,7 @@ class PolicyEngine:
     def _set_down(self, prods, delta: int) -> None:
         now = self.model.now
         for p in prods:
-            if p.lazy:
-                p.sync(now)
-            p.down += delta
-            p.note_capacity(now)
-            if not p.down:
-                p.try_start(now)
+            p.set_down(delta, now)
 
     def _closure_due(self, lc) -> None:
         m = self.model
@@ -599,10 +594,9 @@ class PolicyEngine:
             for p in self.model.productions:
                 if p.node.id in c.capacity_nodes:
                     if cs.in_force:
-                        p.factors.append(c.capacity_factor)
+                        p.add_factor(c.capacity_factor, now)
                     else:
-                        p.factors.remove(c.capacity_factor)
-                    p.apply_rate(now)
+                        p.remove_factor(c.capacity_factor, now)
         touched = {l.index: l for l in cs.direct_lanes + cs.extra_lanes}
         for lane in touched.values():
             self._refresh_lane(lane)
@@ -640,26 +634,7 @@ class PolicyEngine:
 
     def _drop_backlog(self, lane) -> None:
         """Cancel the orders queued at the supplier for *lane* (the buyer re-routes them)."""
-        src = lane.src
-        now = self.model.now
-        src.bring_up_to_date(now)
-        lane.dst.bring_up_to_date(now)
-        dropped = 0.0
-        for name in ("backlog", "rush"):
-            queue = getattr(src, name)
-            kept = type(queue)()
-            for entry in queue:
-                if entry[0] is lane:
-                    dropped += entry[1]
-                else:
-                    kept.append(entry)
-            setattr(src, name, kept)
-        if dropped > 0:
-            src.backlog_qty -= dropped
-            src.log.extend((now, REC_BACKLOG_DROP, dropped))
-            buyer = lane.dst
-            buyer.on_order -= dropped
-            buyer.log.extend((now, REC_CANCELLED, dropped))
+        self.model.drop_queued(lane, self.model.now)
 
     def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None,
              cleared: tuple = ()) -> None:
@@ -756,10 +731,10 @@ class PolicyEngine:
                                            math.nan))
                     lapsed = True
         if lapsed and denied_by is None:
-            self.model.at(review, 1, self._reapply_shipment,
+            self.model.at(review, PRIORITY_ARRIVAL, self._reapply_shipment,
                           (lane, qty, prov, shipped_at, cleared))
             return
-        self.model.at(review, 1, self._after_review,
+        self.model.at(review, PRIORITY_ARRIVAL, self._after_review,
                       (lane, qty, prov, shipped_at, denied_by,
                        tuple(quota_controls) if quota_controls is not None else (), cleared))
 
@@ -774,7 +749,7 @@ class PolicyEngine:
             if p["on_denial"] == "reapply":
                 # the goods wait at the exporter; the exporter files again after the delay
                 # (if the control is lifted by then, the shipment passes)
-                self.model.at(p["reapply_days"], 1, self._reapply_shipment,
+                self.model.at(p["reapply_days"], PRIORITY_ARRIVAL, self._reapply_shipment,
                               (lane, qty, prov, shipped_at, cleared))
                 return
             self._deny(lane, qty, now, p, denied_by.spec.id)
@@ -818,7 +793,7 @@ class PolicyEngine:
         renewal = app.renews is not None and app.renews.until > now
         self.decisions.append((now, _RENEWAL if renewal else _APPLIED, step.cid, app.lane,
                                tonnes, r))
-        self.model.at(r, 1, self._decide, (app, ok, r))
+        self.model.at(r, PRIORITY_ARRIVAL, self._decide, (app, ok, r))
 
     def _decide(self, value) -> None:
         """An application's review ends: grant a licence and release what waits on it, or
@@ -856,8 +831,8 @@ class PolicyEngine:
                 cs.licences[app.key] = lic
             self.granted.append(lic)
             if p["renew_before_days"] > 0:
-                self.model.at(max(0.0, until - p["renew_before_days"] - now), 1, self._renew,
-                              (cid, app.key, lic, app.lane, app.pos))
+                self.model.at(max(0.0, until - p["renew_before_days"] - now), PRIORITY_ARRIVAL,
+                              self._renew, (cid, app.key, lic, app.lane, app.pos))
             self._release_waiting(app, now, lic)
             return
         self.decisions.append((now, _DENIED, cid, app.lane, tonnes, r))
@@ -874,7 +849,7 @@ class PolicyEngine:
         if mode == "requeue":
             self._file(app, self._params_now(app), now)
         elif mode == "reapply":
-            self.model.at(app.params["reapply_days"], 1, self._refile, app)
+            self.model.at(app.params["reapply_days"], PRIORITY_ARRIVAL, self._refile, app)
         else:
             del cs.pending[app.key]
             for lane, qty, prov, shipped_at, cleared in app.waiting:
@@ -993,7 +968,7 @@ class PolicyEngine:
         cl.busy += 1
         d = cl.sampler(cl.spec.delay_days)
         self.clearance_log.append((arrived, now, now + d, cl.index, entry[0].index, entry[1]))
-        self.model.at(d, 1, self._tested, (cl, entry))
+        self.model.at(d, PRIORITY_ARRIVAL, self._tested, (cl, entry))
 
     def _tested(self, value) -> None:
         cl, entry = value
@@ -1028,7 +1003,8 @@ class PolicyEngine:
     def _schedule_quota_reset(self, cs, period: int) -> None:
         start = self.model.day_of(cs.spec.start)
         next_reset = start + cs.params["quota_period_days"] * (period + 1)
-        self.model.at(max(0.0, next_reset - self.model.now), 0, self._quota_reset, cs)
+        self.model.at(max(0.0, next_reset - self.model.now), PRIORITY_POLICY, self._quota_reset,
+                      cs)
 
     def _quota_reset(self, cs) -> None:
         now = self.model.now
@@ -1047,19 +1023,12 @@ class PolicyEngine:
     def _deny(self, lane, qty: float, now: float, params: dict, cid: str) -> None:
         """A denied shipment goes back to the supplier; the buyer cancels and re-routes."""
         m = self.model
-        src = lane.src
         buyer = lane.dst
-        buyer.bring_up_to_date(now)
-        src.bring_up_to_date(now)      # what it finished before now is booked first
-        lane.in_transit -= qty
-        src.log.extend((now, REC_RETURNED, qty))
-        src.receive(qty, src.prov, now, None)
-        buyer.on_order -= qty
-        buyer.log.extend((now, REC_CANCELLED, qty))
+        m.return_shipment(lane, qty, now)
         avoid = params.get("avoid_days", 60.0)
         if avoid > 0 and not lane.avoid:
             lane.avoid = True
-            m.at(avoid, 0, self._unavoid, lane)
+            m.at(avoid, PRIORITY_POLICY, self._unavoid, lane)
         m.lanes_changed([buyer], now)
 
     def _unavoid(self, lane) -> None:
