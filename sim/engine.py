@@ -150,7 +150,7 @@ from .simpy_access import (
 from .streams import BlockSampler, Streams
 
 __all__ = [
-    "Model", "PRIORITY_POLICY", "PRIORITY_ARRIVAL", "PRIORITY_PRODUCTION",
+    "Model", "run_window", "PRIORITY_POLICY", "PRIORITY_ARRIVAL", "PRIORITY_PRODUCTION",
     "PRIORITY_DEMAND", "PRIORITY_REVIEW", "DEFAULT_START", "DEFAULT_HORIZON_END",
     # the record codes live in sim.records; named here too for code that reads them here
     "REC_RECEIVED", "REC_PRODUCED", "REC_SHIPPED", "REC_CONSUMED", "REC_ORDERED",
@@ -1136,18 +1136,7 @@ class Model:
         self.prio = PRIORITY_POLICY       # priority of the event being processed
         self.cur_eid = -1                 # and its SimPy event id
         self.events = 0                   # events processed by run()
-        self.start = _as_date(start) if start is not None else self.scenario.start or DEFAULT_START
-        if horizon_days is None:
-            end = self.scenario.end or DEFAULT_HORIZON_END
-            horizon_days = (end - self.start).days
-        if not (isinstance(horizon_days, (int, float)) and not isinstance(horizon_days, bool)) \
-                or not math.isfinite(horizon_days) or horizon_days <= 0:
-            raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
-                             field="horizon_days")
-        if horizon_days > MAX_HORIZON_DAYS:
-            raise ModelError(f"must be at most {MAX_HORIZON_DAYS:,} days (100 years), got "
-                             f"{horizon_days:,.0f} days from {self.start}", field="horizon_days")
-        self.horizon = float(horizon_days)
+        self.start, self.horizon = run_window(self.scenario, start, horizon_days)
         self.streams = Streams(seed, replication)
         self.seed = seed
         self.replication = replication
@@ -1843,6 +1832,26 @@ def gc_paused():
     finally:
         if was_enabled:
             gc.enable()
+
+
+def run_window(scenario, start: _dt.date | str | None = None,
+               horizon_days: float | None = None) -> tuple[_dt.date, float]:
+    """The first day (a date) and the length in days of a run of *scenario*, as
+    :class:`Model` sets them: *start* (default: the scenario's start, else 2025-01-01) and
+    *horizon_days* (default: to the scenario's end, else to 2029-01-01), checked
+    (:class:`~sim.errors.ModelError` naming the field)."""
+    first = _as_date(start) if start is not None else scenario.start or DEFAULT_START
+    if horizon_days is None:
+        end = scenario.end or DEFAULT_HORIZON_END
+        horizon_days = (end - first).days
+    if not (isinstance(horizon_days, (int, float)) and not isinstance(horizon_days, bool)) \
+            or not math.isfinite(horizon_days) or horizon_days <= 0:
+        raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
+                         field="horizon_days")
+    if horizon_days > MAX_HORIZON_DAYS:
+        raise ModelError(f"must be at most {MAX_HORIZON_DAYS:,} days (100 years), got "
+                         f"{horizon_days:,.0f} days from {first}", field="horizon_days")
+    return first, float(horizon_days)
 
 
 def _as_date(value, field: str = "start") -> _dt.date:

@@ -57,7 +57,8 @@ from .errors import ScenarioError
 from .records import PRIORITY_ARRIVAL, PRIORITY_POLICY
 from .streams import SwitchingSampler
 
-__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table"]
+__all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table",
+           "scheduled_events"]
 
 # the events of the licence decision log (Run.licence_decisions), by code
 LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used", "renewal_applied")
@@ -66,6 +67,37 @@ _APPLIED, _GRANTED, _DENIED, _EXPIRED, _USED, _RENEWAL = 0, 1, 2, 3, 4, 5
 # licence approvals: U(0, 1) draws (``rng.uniform(0, 1)`` is ``rng.random()``, value for value)
 _STANDARD_UNIFORM = Uniform(0.0, 1.0)
 _REVIEW_STREAM, _APPROVAL_STREAM = "licence_review", "licence_approval"
+
+
+def _surge_label(s) -> str:
+    """The label of a demand surge's event."""
+    who = s.node or f"sector {s.sector}"
+    return f"demand x{s.factor:g} ({who})"
+
+
+def scheduled_events(scenario, start, horizon: float) -> list[tuple[float, str, str]]:
+    """The dated policy events of *scenario* known before time starts, as ``(day, kind,
+    label)``, for a run from the date *start* over *horizon* days (see
+    :func:`sim.engine.run_window`), without building a model: the demand surges as the
+    policy engine notes them when it starts (in scenario order, a surge begun before the
+    start on day 0), then, sorted, the controls and their regime changes, the truce's start
+    and expiry and the tariffs that fall within the run."""
+    def day_of(date) -> float:
+        return float((date - start).days)
+
+    out = [(max(day_of(s.start), 0.0), "surge", _surge_label(s))
+           for s in scenario.demand_surges if day_of(s.start) < horizon]
+    dated = []
+    for c in scenario.controls:
+        dated.append((day_of(c.start), "control", f"{c.id} ({c.regime})"))
+        for ch in c.changes:
+            dated.append((day_of(ch.start), "change", f"{c.id} change"))
+    if scenario.truce is not None:
+        dated.append((day_of(scenario.truce.start), "truce", "truce starts"))
+        dated.append((day_of(scenario.truce.expiry), "truce", "truce expiry"))
+    for t in scenario.tariffs:
+        dated.append((day_of(t.start), "tariff", f"tariff {t.rate:.0%} {t.origin}"))
+    return out + sorted({e for e in dated if 0 <= e[0] < horizon})
 
 
 def _licence_stream(kind: str, cid: str, lane_id: str) -> tuple:
@@ -401,8 +433,7 @@ class PolicyEngine:
             # keep the order they had as processes.
             self.model.at(0.0, PRIORITY_POLICY, self._closure_due, lc)
         for s in sc.demand_surges:
-            who = s.node or f"sector {s.sector}"
-            self._note(self.model.day_of(s.start), "surge", f"demand x{s.factor:g} ({who})")
+            self._note(self.model.day_of(s.start), "surge", _surge_label(s))
 
     def _note(self, day: float, kind: str, label: str) -> None:
         if day < self.model.horizon:
