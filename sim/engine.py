@@ -23,6 +23,15 @@ offsets are needed:
 5. ``PRIORITY_REVIEW`` (4) -- periodic inventory reviews place replenishment orders.
 
 Within one priority, events run in the order they were scheduled (SimPy's FIFO tie-break).
+The priorities and the codes of the change records are defined in :mod:`sim.records`, which
+the policy layer and the results read too.
+
+What a run hands over
+---------------------
+:meth:`Model.run` returns a :class:`~sim.records.Recording`: the change logs as numpy arrays
+and plain values (names, digests, dates, the final state of each stock). The engine knows
+nothing of what is made of it; :func:`sim.simulate` (:mod:`sim.simulation`) builds the
+:class:`~sim.results.Run` of it.
 
 What makes it fast
 ------------------
@@ -51,7 +60,8 @@ What makes it fast
   its own with C keys, :class:`EventHeap`, merged with SimPy's queue by the same keys);
   generator processes are used only for rare things (policy events). :meth:`Model._loop` is SimPy's ``Environment.step`` inlined in a loop,
   which also records the priority and id of the event being processed (lazy lines and
-  held-back arrivals need them to order simultaneous events exactly).
+  held-back arrivals need them to order simultaneous events exactly). The SimPy internals
+  this needs (its queue, id counter and clock) are read in :mod:`sim.simpy_access` only.
 * Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
   callback that lowers stock; production starts when output falls below target or inputs arrive.
 * Python's cyclic garbage collector is paused while a model is built and run (see
@@ -1781,11 +1791,12 @@ class Model:
     def release(self) -> None:
         """Take the finished model apart after :meth:`run`, so that reference counting frees
         it at once (the :class:`~sim.records.Recording` that :meth:`run` returned holds
-        everything it recorded, as arrays). The model is a web of reference cycles (stocks, lanes, lines, scheduled
-        callbacks and the model point at each other); left whole, it would wait for Python's
-        cyclic garbage collector, and each collection until then would walk all of it, change
-        logs item by item, in rare long pauses (see benchmarks/README.md). The model
-        cannot be used afterwards; :func:`sim.simulate` calls this."""
+        everything it recorded, as arrays). The model is a web of reference cycles (stocks,
+        lanes, lines, scheduled callbacks and the model point at each other); left whole, it
+        would wait for Python's cyclic garbage collector, and each collection until then would
+        walk all of it, change logs item by item, in rare long pauses (see
+        benchmarks/README.md). The model cannot be used afterwards; :func:`sim.simulate`
+        calls this."""
         for st in self.stocks.values():
             st.model = st.producer = st.echelon = st.deferred = None
             st.lanes_in = st.lanes_out = st.active = st.consumers = st.echelon_inputs = []

@@ -135,7 +135,8 @@ def _batches(lengths: list[int], limit: int):
 def _demand_records(streams: list, ndays: int) -> tuple[list[DemandRecord],
                                                           metrics.DemandArrays | None]:
     """The :class:`DemandRecord` of each recorded demand stream
-    (:class:`~sim.records.DemandLog`), and the streams side by side for the KPIs (:class:`~sim.metrics.DemandArrays`; None without streams).
+    (:class:`~sim.records.DemandLog`), and the streams side by side for the KPIs
+    (:class:`~sim.metrics.DemandArrays`; None without streams).
 
     The streams are computed together (a default replication has 22; one by one, their few
     numpy calls each on small arrays were most of the time): their arrays are concatenated,
