@@ -1924,12 +1924,6 @@ def _compiled_module(mode: str):
                       f"{ENGINE_VARIABLE}=compiled, but the compiled engine is not installed "
                       f"({exc}); install with Cython and a C compiler available "
                       "(python -m pip install -e .)")
-    if getattr(compiled, "ModelError", None) is not ModelError:
-        # the compiled module imports its siblings as sim.*: with this package imported under
-        # another name, it would run on another copy of the package's modules
-        return None, (None if mode == "auto" else
-                      f"the compiled engine serves the package imported as 'sim', not as "
-                      f"{__package__!r}")
     if getattr(compiled, "SOURCE_DIGEST", None) != source_digest():
         return None, ("the compiled engine was built from another version of sim/engine.py or "
                       "sim/engine.pxd; rebuild it with python -m pip install -e .")
