@@ -61,7 +61,8 @@ What makes it fast
   generator processes are used only for rare things (policy events). :meth:`Model._loop` is SimPy's ``Environment.step`` inlined in a loop,
   which also records the priority and id of the event being processed (lazy lines and
   held-back arrivals need them to order simultaneous events exactly). The SimPy internals
-  this needs (its queue, id counter and clock) are read in :mod:`sim.simpy_access` only.
+  this needs (its queue, id counter and clock) are read in :mod:`sim.simpy_access` only;
+  SimPy's clock is ``Model.now`` itself, so setting it costs nothing per event.
 * Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
   callback that lowers stock; production starts when output falls below target or inputs arrive.
 * Python's cyclic garbage collector is paused while a model is built and run (see
@@ -150,11 +151,11 @@ from .records import (
     StockLog,
 )
 from .simpy_access import (
+    Environment,
     close_process_waiting_on,
     event_ids,
     event_queue,
     raise_if_failed,
-    set_now,
     triggered_event,
 )
 from .streams import BlockSampler, Streams
@@ -1150,12 +1151,12 @@ class Model:
         self.streams = Streams(seed, replication)
         self.seed = seed
         self.replication = replication
-        self.env = simpy.Environment()
-        # SimPy's queue and id counter, used directly by the hot paths (the environment's own
-        # objects); the clock in force is self.now (SimPy's is set before SimPy's own events)
+        # SimPy's clock is self.now (the loop advances it; env.now reads it), its queue and id
+        # counter are used directly by the hot paths (the environment's own objects)
+        self.now = 0.0
+        self.env = Environment(self)
         self.queue: list = event_queue(self.env)
         self.eid = event_ids(self.env)
-        self.now = 0.0
         # the compiled build keeps the engine's own entries on a heap of C numbers (SimPy's
         # queue then holds only what SimPy itself schedules: processes starting, and so on)
         self.heap = EventHeap() if _COMPILED else None
@@ -1751,24 +1752,19 @@ class Model:
                     now, self.prio, self.cur_eid, event = pop(queue)
                 else:
                     break
-                self.now = now
+                self.now = now          # SimPy's clock too (env.now reads it)
                 n += 1
                 if event.__class__ is tuple:
                     event[0](event[1])
                     continue
-                # a SimPy event: its callbacks (a process resuming) may schedule with SimPy,
-                # which reads SimPy's clock; the engine's own entries read self.now
-                set_now(env, now)
                 callbacks, event.callbacks = event.callbacks, None
                 for callback in callbacks:
                     callback(event)
                 raise_if_failed(event)
         finally:
             self.events += n
-            set_now(env, self.now)
         if limit < 0:
             self.now = until
-            set_now(env, until)
 
     def peek(self) -> float:
         """Time of the next scheduled event, or infinity, as ``Environment.peek`` (which sees
@@ -1817,6 +1813,7 @@ class Model:
             if event.__class__ is not tuple:     # a process waits on it: end the process
                 close_process_waiting_on(event)
         queue.clear()
+        self.env.detach()
         if self.policy is not None:
             self.policy.model = None
         self.policy = None

@@ -15,7 +15,7 @@ import sim
 from sim.engine import Model, run_window
 from sim.errors import ModelError
 from sim.policy import scheduled_events
-from sim.records import Recording
+from sim.records import PRIORITY_POLICY, Recording
 from sim.results import Run
 
 
@@ -124,3 +124,14 @@ def test_scheduled_events_count_from_the_start():
     moved = {(d - shift, k, label) for d, k, label in first if d - shift >= 0}
     assert moved <= set(later)
     assert all(d >= 0 for d, _, _ in later)
+
+
+def test_simpy_clock_is_the_model_s(teaching):
+    """SimPy's clock is the model's: an engine callback (not a SimPy event) sees ``env.now``
+    at its own time, and the run leaves both at the horizon."""
+    model = Model(teaching, seed=1, horizon_days=50)
+    seen = []
+    model.at(12.25, PRIORITY_POLICY, lambda _: seen.append((model.env.now, model.now)))
+    model.run()
+    assert seen == [(12.25, 12.25)]
+    assert model.env.now == model.now == 50.0

@@ -23,9 +23,9 @@ def test_installed_simpy_is_in_the_tested_range(repo_root):
     assert len(pins) == 1 and SpecifierSet(pins[0].replace(" ", "")[len("simpy"):]) == tested
 
 
-def test_queue_ids_and_clock_are_simpy_s_own():
+def test_queue_and_ids_are_simpy_s_own():
     """Entries pushed on ``event_queue`` with ids from ``event_ids`` are ordered with SimPy's
-    own events by (time, priority, id), and ``set_now`` moves ``env.now``."""
+    own events by (time, priority, id)."""
     import heapq
 
     env = simpy.Environment()
@@ -38,10 +38,26 @@ def test_queue_ids_and_clock_are_simpy_s_own():
     assert sa.event_queue(env) is env._queue
     env.run()
     assert seen == ["ours", "timeout"]
-    sa.set_now(env, 7.5)
+
+
+def test_environment_reads_its_clock():
+    """The environment's time is its clock's ``now``, both ways: SimPy schedules from it and
+    advances it; detached, it keeps the time it stopped at and forgets the clock."""
+    class Clock:
+        now = 3.0
+
+    clock = Clock()
+    env = sa.Environment(clock)
+    assert env.now == 0.0 and clock.now == 0.0        # SimPy starts the clock at 0
+    clock.now = 7.5
     assert env.now == 7.5
-    assert env.timeout(1.0) in [entry[3] for entry in sa.event_queue(env)]
-    assert sa.event_queue(env)[0][0] == 8.5
+    timeout = env.timeout(1.0)
+    assert sa.event_queue(env)[0][0] == 8.5 and sa.event_queue(env)[0][3] is timeout
+    env.step()
+    assert clock.now == 8.5 == env.now
+    env.detach()
+    clock.now = 100.0
+    assert env.now == 8.5 and env._clock is not clock
 
 
 def test_failed_event_raises_unless_defused():
