@@ -23,7 +23,7 @@ may fall into the other's replication, so compare total times (which include suc
 long pauses; medians do not) with ``--processes``.
 
 The compiled engine (see README, "The compiled engine") serves a tree only in
-``--processes`` mode, where each tree is imported as ``sim``; build it in a worktree with
+``--processes`` mode (in one process both trees run as Python); build it in a worktree with
 ``python setup.py build_ext --inplace``. ``--engine-a`` / ``--engine-b`` choose each tree's build
 (``RARE_EARTH_SIM_ENGINE``), e.g. the two builds of this tree::
 
@@ -152,8 +152,10 @@ def main(argv=None) -> None:
         def one(k: str, i: int) -> tuple:
             return tuple(reply(k, f"{i}\n"))
     else:
+        # both trees run as Python: an extension module loads once per process, so at most
+        # one tree could have its compiled engine, and the comparison would mix builds
+        os.environ["RARE_EARTH_SIM_ENGINE"] = "python"
         pkgs = {"A": load_package("sim_a", roots["A"]), "B": load_package("sim_b", roots["B"])}
-        # under these names a tree's compiled engine cannot serve it: both run as Python
         engines = {k: getattr(getattr(p, "engine", None), "ENGINE", "python")
                    for k, p in pkgs.items()}
         data = {k: inputs(p, args.network, args.variant) for k, p in pkgs.items()}

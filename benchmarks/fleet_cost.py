@@ -127,7 +127,7 @@ def kpi_only(run, repeat: int = 30) -> tuple[float, float]:
         copy_ = pickle.loads(blob)
         for cached in ("_kpi_rows", "_kpi_pair", "_kpi_streams", "_kpi_arrays"):
             copy_.__dict__.pop(cached, None)
-        copy_._demand_arrays          # (made in from_model in a real run)
+        copy_._demand_arrays          # (made in from_recording in a real run)
         t = time.perf_counter()
         copy_.kpi_rows()
         times.append(time.perf_counter() - t)

@@ -2,7 +2,8 @@
 
 The data path is one line: network file -> :class:`~sim.network.Network` (validated graph) ->
 :class:`~sim.scenario.Scenario` (policy timeline) -> :class:`~sim.engine.Model` (SimPy) ->
-:class:`~sim.results.Run` (recorded series and KPIs) -> tables and plots.
+:class:`~sim.records.Recording` (recorded arrays) -> :class:`~sim.results.Run` (series and
+KPIs) -> tables and plots; :func:`~sim.simulation.simulate` is that path for one replication.
 
 >>> import sim
 >>> run = sim.simulate("teaching", seed=1, horizon_days=365)
@@ -11,12 +12,13 @@ True
 """
 
 from . import flows  # customs-style tables (sim.flows), usable after a plain `import sim`
-from .engine import Model, simulate
+from .engine import Model
 from .errors import ModelError, NetworkError, RunFailedError, ScenarioError
 from .experiment import MonteCarloResults, compare_scenarios, monte_carlo, paired_comparison
 from .network import Network, list_networks, load_network, save_network
 from .results import Run
 from .scenario import Scenario, list_scenarios, load_scenario
+from .simulation import simulate
 from .sourcing import with_sourcing
 from .network import with_reserve
 from .sweep import SweepResults, sweep

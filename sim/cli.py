@@ -147,7 +147,7 @@ def _dispatch(args, parser) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .engine import simulate
+    from .simulation import simulate
     from .network import load_network
     from .paths import check_out_dir, child
     from .scenario import resolve_scenario

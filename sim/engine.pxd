@@ -18,6 +18,8 @@ cdef class Model
 
 @cython.locals(n=Py_ssize_t, i=Py_ssize_t, view="double[::1]")
 cpdef records_array(object values, Py_ssize_t width)
+cdef record3(RecordLog log, double a, double b, double c)
+cdef record5(RecordLog log, double a, double b, double c, double d, double e)
 
 cdef class RecordLog:
     cdef public Py_ssize_t width, n

@@ -23,6 +23,15 @@ offsets are needed:
 5. ``PRIORITY_REVIEW`` (4) -- periodic inventory reviews place replenishment orders.
 
 Within one priority, events run in the order they were scheduled (SimPy's FIFO tie-break).
+The priorities and the codes of the change records are defined in :mod:`sim.records`, which
+the policy layer and the results read too.
+
+What a run hands over
+---------------------
+:meth:`Model.run` returns a :class:`~sim.records.Recording`: the change logs as numpy arrays
+and plain values (names, digests, dates, the final state of each stock). The engine knows
+nothing of what is made of it; :func:`sim.simulate` (:mod:`sim.simulation`) builds the
+:class:`~sim.results.Run` of it.
 
 What makes it fast
 ------------------
@@ -51,11 +60,13 @@ What makes it fast
   its own with C keys, :class:`EventHeap`, merged with SimPy's queue by the same keys);
   generator processes are used only for rare things (policy events). :meth:`Model._loop` is SimPy's ``Environment.step`` inlined in a loop,
   which also records the priority and id of the event being processed (lazy lines and
-  held-back arrivals need them to order simultaneous events exactly).
+  held-back arrivals need them to order simultaneous events exactly). The SimPy internals
+  this needs (its queue, id counter and clock) are read in :mod:`sim.simpy_access` only;
+  SimPy's clock is ``Model.now`` itself, so setting it costs nothing per event.
 * Suppliers serve queued orders in the callback that adds stock; reorder reviews run in the
   callback that lowers stock; production starts when output falls below target or inputs arrive.
 * Python's cyclic garbage collector is paused while a model is built and run (see
-  :func:`gc_paused`), and :func:`simulate` takes the finished model apart
+  :func:`gc_paused`), and :func:`sim.simulate` takes the finished model apart
   (:meth:`Model.release`) so that reference counting frees it at once: no collection ever
   has to walk it.
 * Statistics are appended to flat lists as ``(time, code, quantity)`` records (``list.extend``
@@ -122,27 +133,51 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simpy.events import Event as _Event
 
 from .errors import MAX_HORIZON_DAYS, ModelError
-from .network import Network, NodeSpec, load_network
+from .network import Network, NodeSpec
+from .records import (
+    PRIORITY_ARRIVAL,
+    PRIORITY_DEMAND,
+    PRIORITY_POLICY,
+    PRIORITY_PRODUCTION,
+    PRIORITY_REVIEW,
+    REC_BACKLOG_DROP,
+    REC_CANCELLED,
+    REC_CONSUMED,
+    REC_ORDER_IN,
+    REC_ORDERED,
+    REC_PRODUCED,
+    REC_RECEIVED,
+    REC_RETURNED,
+    REC_SHIPPED,
+    DemandLog,
+    LaneLog,
+    LineLog,
+    Recording,
+    StockLog,
+)
+from .simpy_access import (
+    Environment,
+    close_process_waiting_on,
+    event_ids,
+    event_queue,
+    raise_if_failed,
+    triggered_event,
+)
 from .streams import BlockSampler, Streams
 
 __all__ = [
-    "Model", "simulate", "PRIORITY_POLICY", "PRIORITY_ARRIVAL", "PRIORITY_PRODUCTION",
+    "Model", "run_window", "PRIORITY_POLICY", "PRIORITY_ARRIVAL", "PRIORITY_PRODUCTION",
     "PRIORITY_DEMAND", "PRIORITY_REVIEW", "DEFAULT_START", "DEFAULT_HORIZON_END",
+    # the record codes live in sim.records; named here too for code that reads them here
+    "REC_RECEIVED", "REC_PRODUCED", "REC_SHIPPED", "REC_CONSUMED", "REC_ORDERED",
+    "REC_ORDER_IN", "REC_CANCELLED", "REC_RETURNED", "REC_BACKLOG_DROP",
 ]
-
-PRIORITY_POLICY = 0
-PRIORITY_ARRIVAL = 1
-PRIORITY_PRODUCTION = 2
-PRIORITY_DEMAND = 3
-PRIORITY_REVIEW = 4
 
 DEFAULT_START = _dt.date(2025, 1, 1)
 DEFAULT_HORIZON_END = _dt.date(2029, 1, 1)   # runs cover 2025-2028 unless told otherwise
 EPS = 1e-9
-_new_event = object.__new__
 _first = itemgetter(0)
 
 
@@ -257,10 +292,27 @@ class RecordLog:
         return self.buf[:self.n].reshape(-1, self.width).copy()
 
 
+def record3(log, a: float, b: float, c: float) -> None:
+    """Append the record ``(a, b, c)`` to a change log of :func:`new_log` (of either build):
+    the one place that chooses between the two forms of a log on the hot paths."""
+    if _COMPILED:
+        log.add3(a, b, c)
+    else:
+        log.extend((a, b, c))
+
+
+def record5(log, a: float, b: float, c: float, d: float, e: float) -> None:
+    """Append the record ``(a, b, c, d, e)`` to a change log of :func:`new_log`."""
+    if _COMPILED:
+        log.add5(a, b, c, d, e)
+    else:
+        log.extend((a, b, c, d, e))
+
+
 def new_log(width: int):
     """An empty change log of records *width* numbers wide: a list in the Python build, a
-    :class:`RecordLog` in the compiled one (hot paths append to either with ``add3``/``add5``
-    when compiled and ``extend`` otherwise; :func:`records_array` reads both)."""
+    :class:`RecordLog` in the compiled one (hot paths append to either with :func:`record3`
+    and :func:`record5`; :func:`records_array` reads both)."""
     return RecordLog(width) if _COMPILED else []
 
 
@@ -394,18 +446,6 @@ def _demand_streams(node_id: str, material: str) -> tuple[tuple, tuple]:
     """Names of a demand stream's order-time and order-size streams."""
     return ("demand", node_id, material), ("demand_size", node_id, material)
 
-# record codes (the ``log`` of each stock holds (time, code, quantity) tuples). They are floats
-# because the logs become float arrays after the run: numpy converts a Python int to a double
-# about 2.5 times slower than a float, which made the conversion of a log a third slower.
-REC_RECEIVED = 0.0      # arrival from a lane
-REC_PRODUCED = 1.0      # production completed into this stock
-REC_SHIPPED = 2.0       # shipped out on a lane
-REC_CONSUMED = 3.0      # consumed as a recipe input
-REC_ORDERED = 4.0       # replenishment order placed (on order +)
-REC_ORDER_IN = 5.0      # order received from a downstream lane (backlog +)
-REC_CANCELLED = 6.0     # replenishment cancelled by the supplier side (on order -)
-REC_RETURNED = 7.0      # shipment returned to this stock (e.g. licence denied)
-REC_BACKLOG_DROP = 8.0  # backlog removed without shipping (buyer re-routed)
 
 
 class Lane:
@@ -539,10 +579,7 @@ class Stock:
             return
         self.waiting = False
         self.on_order += qty
-        if _COMPILED:
-            self.log.add3(now, REC_ORDERED, qty)
-        else:
-            self.log.extend((now, REC_ORDERED, qty))
+        record3(self.log, now, REC_ORDERED, qty)
         if self.max_wait is not None and len(active) > 1:
             active = self.responsive(active, qty, now)
         if self.single or len(active) == 1:
@@ -597,10 +634,7 @@ class Stock:
             producer.sync(now)
         if self.pending and self.pending[0][0] <= now:
             self.settle_arrivals(now)
-        if _COMPILED:
-            self.log.add3(now, REC_ORDER_IN, qty)
-        else:
-            self.log.extend((now, REC_ORDER_IN, qty))
+        record3(self.log, now, REC_ORDER_IN, qty)
         queue = self.rush if lane.priority else self.backlog
         if not queue and not self.rush and self.on_hand > EPS:
             if qty <= self.on_hand:
@@ -658,10 +692,7 @@ class Stock:
         self.on_hand += qty
         if lane is not None:
             self.on_order -= qty
-            if _COMPILED:
-                self.log.add3(now, REC_RECEIVED, qty)
-            else:
-                self.log.extend((now, REC_RECEIVED, qty))
+            record3(self.log, now, REC_RECEIVED, qty)
         if self.backlog or self.rush:
             self.serve_backlog(now)
         for prod in self.consumers:
@@ -709,10 +740,7 @@ class Stock:
                 self.take_origin(prov, qty)
             self.on_hand += qty
             self.on_order -= qty
-            if _COMPILED:
-                log.add3(t, REC_RECEIVED, qty)
-            else:
-                log.extend((t, REC_RECEIVED, qty))
+            record3(log, t, REC_RECEIVED, qty)
 
     def materialize_arrivals(self) -> None:
         """The stock is no longer quiet: give its held-back arrivals their events (with the
@@ -849,10 +877,7 @@ class DemandStock(Stock):
         self.L_e = lev + qty
         self.epochs.extend((now, kn, self.L_e))
         self.on_order -= qty
-        if _COMPILED:
-            self.log.add3(now, REC_RECEIVED, qty)
-        else:
-            self.log.extend((now, REC_RECEIVED, qty))
+        record3(self.log, now, REC_RECEIVED, qty)
         if self.lost or self.waiting:
             self.schedule_wake(now)
 
@@ -962,10 +987,7 @@ class Production:
             self.busy = False
             self.wip = 0.0
             out.on_hand += q
-            if _COMPILED:
-                out.log.add3(t, REC_PRODUCED, q)
-            else:
-                out.log.extend((t, REC_PRODUCED, q))
+            record3(out.log, t, REC_PRODUCED, q)
             rate = self.rate
             if not self.down and rate > 0.0:
                 # full batches back to back: the same arithmetic as try_start, without calls
@@ -979,15 +1001,9 @@ class Production:
                     end = t + duration
                     if end > now or (end == now and not late):
                         break
-                    if _COMPILED:
-                        log.add3(t, full, end)
-                    else:
-                        log.extend((t, full, end))
+                    record3(log, t, full, end)
                     on_hand += full
-                    if _COMPILED:
-                        out_log.add3(end, REC_PRODUCED, full)
-                    else:
-                        out_log.extend((end, REC_PRODUCED, full))
+                    record3(out_log, end, REC_PRODUCED, full)
                     t = end
                 out.on_hand = on_hand
             self.try_start(t)
@@ -1013,6 +1029,27 @@ class Production:
         self.rate = rate
         self.note_capacity(now)
         self.try_start(now)
+
+    def add_factor(self, factor: float, now: float) -> None:
+        """A policy multiplies the line's capacity by *factor* from *now* on (e.g. a control
+        that cuts foreign plants' capacity)."""
+        self.factors.append(factor)
+        self.apply_rate(now)
+
+    def remove_factor(self, factor: float, now: float) -> None:
+        """The policy factor *factor* added by :meth:`add_factor` ends at *now*."""
+        self.factors.remove(factor)
+        self.apply_rate(now)
+
+    def set_down(self, delta: int, now: float) -> None:
+        """An outage of the line starts (*delta* = +1) or ends (-1) at *now*; overlapping
+        outages count, and the line restarts when none is left."""
+        if self.lazy:
+            self.sync(now)
+        self.down += delta
+        self.note_capacity(now)
+        if not self.down:
+            self.try_start(now)
 
     def note_capacity(self, now: float) -> None:
         """Record the capacity in force from *now* on (after a schedule step, a policy factor
@@ -1052,10 +1089,7 @@ class Production:
             for inp, a in inputs:
                 use = q * a
                 inp.on_hand -= use
-                if _COMPILED:
-                    inp.log.add3(now, REC_CONSUMED, use)
-                else:
-                    inp.log.extend((now, REC_CONSUMED, use))
+                record3(inp.log, now, REC_CONSUMED, use)
             if self.blends:
                 prov = self.model.blend([inp.prov for inp, _ in inputs], self.value_weights)
             else:
@@ -1065,10 +1099,7 @@ class Production:
         self.busy = True
         self.wip = q
         duration = q / rate
-        if _COMPILED:
-            self.log.add3(now, q, now + duration)
-        else:
-            self.log.extend((now, q, now + duration))
+        record3(self.log, now, q, now + duration)
         if self.lazy and not out.backlog and not out.rush:
             self.pend_end = now + duration
             self.pend_event = None
@@ -1087,10 +1118,7 @@ class Production:
         self.wip = 0.0
         self.pend_event = None
         out = self.out
-        if _COMPILED:
-            out.log.add3(now, REC_PRODUCED, q)
-        else:
-            out.log.extend((now, REC_PRODUCED, q))
+        record3(out.log, now, REC_PRODUCED, q)
         out.receive(q, prov, now, None)
         self.try_start(now)
         if out.ptype != "none":
@@ -1294,8 +1322,8 @@ class Reserve:
 class Model:
     """One replication's SimPy model, built from a network, a scenario and a seed.
 
-    Most users call :func:`simulate`; the class is public for tests and for tracing. The model
-    is single-use: build, :meth:`run`, then read the result.
+    Most users call :func:`sim.simulate`; the class is public for tests and for tracing. The
+    model is single-use: build, :meth:`run`, then read the :class:`~sim.records.Recording`.
     """
 
     def __init__(self, network: Network, scenario=None, *, seed: int = 0, replication: int = 0,
@@ -1320,27 +1348,16 @@ class Model:
         self.prio = PRIORITY_POLICY       # priority of the event being processed
         self.cur_eid = -1                 # and its SimPy event id
         self.events = 0                   # events processed by run()
-        self.start = _as_date(start) if start is not None else self.scenario.start or DEFAULT_START
-        if horizon_days is None:
-            end = self.scenario.end or DEFAULT_HORIZON_END
-            horizon_days = (end - self.start).days
-        if not (isinstance(horizon_days, (int, float)) and not isinstance(horizon_days, bool)) \
-                or not math.isfinite(horizon_days) or horizon_days <= 0:
-            raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
-                             field="horizon_days")
-        if horizon_days > MAX_HORIZON_DAYS:
-            raise ModelError(f"must be at most {MAX_HORIZON_DAYS:,} days (100 years), got "
-                             f"{horizon_days:,.0f} days from {self.start}", field="horizon_days")
-        self.horizon = float(horizon_days)
+        self.start, self.horizon = run_window(self.scenario, start, horizon_days)
         self.streams = Streams(seed, replication)
         self.seed = seed
         self.replication = replication
-        self.env = simpy.Environment()
-        # SimPy's queue, id counter and clock, read directly by the hot paths (the loop keeps
-        # self.now equal to env.now; the others are the environment's own objects)
-        self.queue: list = self.env._queue
-        self.eid = self.env._eid
+        # SimPy's clock is self.now (the loop advances it; env.now reads it), its queue and id
+        # counter are used directly by the hot paths (the environment's own objects)
         self.now = 0.0
+        self.env = Environment(self)
+        self.queue: list = event_queue(self.env)
+        self.eid = event_ids(self.env)
         # the compiled build keeps the engine's own entries on a heap of C numbers (SimPy's
         # queue then holds only what SimPy itself schedules: processes starting, and so on)
         self.heap = EventHeap() if _COMPILED else None
@@ -1402,12 +1419,7 @@ class Model:
         for generator processes to ``yield`` (rare events: policy dates, capacity steps)."""
         if delay < 0.0:
             raise RuntimeError(f"internal error: event scheduled {delay} days in the past")
-        env = self.env
-        ev = _new_event(_Event)
-        ev.env = env
-        ev.callbacks = []
-        ev._ok = True
-        ev._value = None
+        ev = triggered_event(self.env)
         self.push(self.now + delay, priority, next(self.eid), ev)
         return ev
 
@@ -1670,10 +1682,10 @@ class Model:
 
     def _qualify(self, lane) -> None:
         lane.usable = True
-        self.lanes_changed([lane.dst], self.env._now)
+        self.lanes_changed([lane.dst], self.now)
 
     def _kickoff(self, _value) -> None:
-        now = self.env._now
+        now = self.now
         for prod in self.productions:
             prod.try_start(now)
         for st in self.stocks.values():
@@ -1691,7 +1703,7 @@ class Model:
     def _customer_order(self, value) -> None:
         # straightforward path: one event per customer order (for tests and comparisons)
         st, k = value
-        now = self.env._now
+        now = self.now
         st.k_next = k + 1
         if st.review_days or st.ptype == "none":
             return
@@ -1700,7 +1712,7 @@ class Model:
             st.order(st.order_quantity(ip), now)
 
     def _periodic_review(self, st) -> None:
-        now = self.env._now
+        now = self.now
         if st.is_demand:
             st.advance(now, inclusive=True)
         ip = st.position()
@@ -1784,10 +1796,7 @@ class Model:
         """Take *qty* from the lane's supplier and send it (through any policy gate)."""
         src = lane.src
         src.on_hand -= qty
-        if _COMPILED:
-            src.log.add3(now, REC_SHIPPED, qty)
-        else:
-            src.log.extend((now, REC_SHIPPED, qty))
+        record3(src.log, now, REC_SHIPPED, qty)
         lane.in_transit += qty
         gate = lane.gate
         if gate is not None:
@@ -1810,10 +1819,7 @@ class Model:
             arrive = depart + sampler._buf[i]
         else:
             arrive = depart + sampler()
-        if _COMPILED:
-            lane.log.add5(shipped_at, qty, arrive, lane.tariff, now)
-        else:
-            lane.log.extend((shipped_at, qty, arrive, lane.tariff, now))
+        record5(lane.log, shipped_at, qty, arrive, lane.tariff, now)
         dst = lane.dst
         if dst.deferred is not None:
             dst.deferred.append((arrive, qty, lane))
@@ -1834,11 +1840,54 @@ class Model:
         lane.in_transit -= qty
         lane.dst.receive(qty, prov, self.now, lane)
 
-    # -- running ----------------------------------------------------------------------------
-    def run(self):
-        """Run to the horizon and return the :class:`~sim.results.Run`."""
-        from .results import Run
+    # -- for the policy layer ---------------------------------------------------------------
+    def drop_queued(self, lane: Lane, now: float) -> float:
+        """Cancel the orders queued at *lane*'s supplier for that lane (the buyer re-routes
+        them, e.g. when the lane is banned or closed): the supplier records them dropped
+        (``REC_BACKLOG_DROP``), the buyer cancelled (``REC_CANCELLED``, off its on-order
+        quantity). Returns the tonnes dropped."""
+        src = lane.src
+        src.bring_up_to_date(now)
+        lane.dst.bring_up_to_date(now)
+        dropped = 0.0
+        for name in ("backlog", "rush"):
+            queue = getattr(src, name)
+            kept = type(queue)()
+            for entry in queue:
+                if entry[0] is lane:
+                    dropped += entry[1]
+                else:
+                    kept.append(entry)
+            setattr(src, name, kept)
+        if dropped > 0:
+            src.backlog_qty -= dropped
+            record3(src.log, now, REC_BACKLOG_DROP, dropped)
+            buyer = lane.dst
+            buyer.on_order -= dropped
+            record3(buyer.log, now, REC_CANCELLED, dropped)
+        return dropped
 
+    def return_shipment(self, lane: Lane, qty: float, now: float) -> None:
+        """A shipment of *qty* that left *lane*'s supplier but never crossed the border (a
+        licence denied) goes back: the supplier takes it back into stock (``REC_RETURNED``,
+        serving its queue with it), the buyer cancels it (``REC_CANCELLED``). The buyer's
+        lanes are the caller's to refresh (:meth:`lanes_changed`)."""
+        src = lane.src
+        buyer = lane.dst
+        buyer.bring_up_to_date(now)
+        src.bring_up_to_date(now)      # what it finished before now is booked first
+        lane.in_transit -= qty
+        record3(src.log, now, REC_RETURNED, qty)
+        src.receive(qty, src.prov, now, None)
+        buyer.on_order -= qty
+        record3(buyer.log, now, REC_CANCELLED, qty)
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self) -> Recording:
+        """Run to the horizon and hand over what was recorded: a
+        :class:`~sim.records.Recording` of numpy arrays and plain values, of which
+        :meth:`sim.results.Run.from_recording` makes the :class:`~sim.results.Run`
+        (:func:`sim.simulate` does both)."""
         with gc_paused():
             t0 = _time.perf_counter()
             self._loop(self.horizon)
@@ -1854,7 +1903,57 @@ class Model:
                     st.settle_deferred(self.horizon)
                 st.advance(self.horizon, inclusive=False)
             self.run_seconds = _time.perf_counter() - t0
-            return Run.from_model(self)
+            return self.recording()
+
+    def recording(self) -> Recording:
+        """The records of the finished model (after :meth:`run`) as arrays and plain values,
+        with the final state of each stock, lane and line."""
+        sc = self.scenario
+        stocks = []
+        for st in self.stocks.values():
+            if st.is_demand:
+                level = st.level_before(st.k_next)
+                final = max(level, 0.0)
+                backlog = max(-level, 0.0) if not st.lost else 0.0
+            else:
+                final = st.on_hand
+                backlog = st.backlog_qty
+            log = st.log_array if st.log_array is not None else records_array(st.log, 3)
+            node = st.node
+            stocks.append(StockLog(node.id, st.material, node.kind, node.country, node.sector,
+                                   st.initial, final, st.on_order, backlog, log, st.price,
+                                   node.holding_cost_rate, st.is_demand))
+        demand = []
+        for st in self.demand_stocks:
+            times, sizes, cum = st.arrays
+            epochs = st.epochs
+            epochs = epochs.reshape(-1, 3) if isinstance(epochs, np.ndarray) \
+                else records_array(epochs, 3)
+            node = st.node
+            demand.append(DemandLog(node.id, st.material, node.sector, node.country, st.lost,
+                                    times, sizes, cum, epochs))
+        lanes = [LaneLog(l.id, l.spec.src, l.spec.dst, l.material, l.price,
+                         records_array(l.log, 5), l.in_transit)
+                 for l in self.lanes]
+        lines = [LineLog(p.node.id, p.out.material, records_array(p.log, 3), p.wip,
+                         np.array(p.cap_log, dtype=float).reshape(-1, 3))
+                 for p in self.productions]
+        pol = self.policy
+        net = self.network
+        return Recording(
+            network_name=net.name, network_digest=net.digest(), scenario_name=sc.name,
+            scenario_digest=sc.digest(), seed=self.seed, replication=self.replication,
+            start=self.start, horizon=self.horizon,
+            shortage_from=self.day_of(sc.shortage_after) if sc.shortage_after else 0.0,
+            stocks=stocks, demand=demand, lanes=lanes, lines=lines,
+            policy_events=[(e.day, e.kind, e.label) for e in pol.events],
+            truce_outcomes=list(pol.truce_outcomes), licence_log=pol.licence_log,
+            policy_tables=pol.tables(),
+            fleets={n.id: (n.fleet, {m: d.rate_t_per_year / 365.0 for m, d in n.demand.items()})
+                    for n in net.nodes.values() if n.fleet is not None},
+            stats={"build_seconds": self.build_seconds, "run_seconds": self.run_seconds,
+                   "events": self.events},
+            reserves=[reserve.record() for reserve in self.reserves])
 
     def _loop(self, until: float, limit: int = -1) -> None:
         """Process SimPy's event queue up to (not including) *until*.
@@ -1865,7 +1964,7 @@ class Model:
         events (processes, timeouts) are processed as SimPy does, and failed events that
         nobody handled are raised. With *limit* >= 0, stop after that many events."""
         env = self.env
-        queue = env._queue
+        queue = event_queue(env)
         heap = self.heap
         pop = _heappop
         n = 0
@@ -1886,7 +1985,7 @@ class Model:
                     now, self.prio, self.cur_eid, event = pop(queue)
                 else:
                     break
-                env._now = self.now = now
+                self.now = now          # SimPy's clock too (env.now reads it)
                 n += 1
                 if event.__class__ is tuple:
                     event[0](event[1])
@@ -1894,19 +1993,17 @@ class Model:
                 callbacks, event.callbacks = event.callbacks, None
                 for callback in callbacks:
                     callback(event)
-                if not event._ok and not hasattr(event, "_defused"):
-                    exc = type(event._value)(*event._value.args)
-                    exc.__cause__ = event._value
-                    raise exc
+                raise_if_failed(event)
         finally:
             self.events += n
         if limit < 0:
-            env._now = self.now = until
+            self.now = until
 
     def peek(self) -> float:
         """Time of the next scheduled event, or infinity, as ``Environment.peek`` (which sees
         only SimPy's queue, not the compiled build's :class:`EventHeap`)."""
-        first = self.env._queue[0][0] if self.env._queue else math.inf
+        queue = event_queue(self.env)
+        first = queue[0][0] if queue else math.inf
         if self.heap is not None and self.heap.n and self.heap.tv[0] < first:
             first = self.heap.tv[0]
         return first
@@ -1916,18 +2013,19 @@ class Model:
         tests; :meth:`run` is the fast path). The engine's own ``(callback, value)`` entries
         are not SimPy events, so step the model with this, not ``env.step()``."""
         env = self.env
-        if not env._queue and not (self.heap is not None and self.heap.n):
+        if not event_queue(env) and not (self.heap is not None and self.heap.n):
             raise simpy.core.EmptySchedule()
         self._loop(math.inf, limit=1)
 
     def release(self) -> None:
         """Take the finished model apart after :meth:`run`, so that reference counting frees
-        it at once (the returned :class:`~sim.results.Run` holds everything it recorded, as
-        arrays). The model is a web of reference cycles (stocks, lanes, lines, scheduled
-        callbacks and the model point at each other); left whole, it would wait for Python's
-        cyclic garbage collector, and each collection until then would walk all of it, change
-        logs item by item, in rare long pauses (see benchmarks/README.md). The model
-        cannot be used afterwards; :func:`simulate` calls this."""
+        it at once (the :class:`~sim.records.Recording` that :meth:`run` returned holds
+        everything it recorded, as arrays). The model is a web of reference cycles (stocks,
+        lanes, lines, scheduled callbacks and the model point at each other); left whole, it
+        would wait for Python's cyclic garbage collector, and each collection until then would
+        walk all of it, change logs item by item, in rare long pauses (see
+        benchmarks/README.md). The model cannot be used afterwards; :func:`sim.simulate`
+        calls this."""
         for st in self.stocks.values():
             st.model = st.producer = st.echelon = st.deferred = None
             st.lanes_in = st.lanes_out = st.active = st.consumers = st.echelon_inputs = []
@@ -1939,17 +2037,16 @@ class Model:
         for prod in self.productions:
             prod.model = prod.out = prod.pend_event = prod.on_done = None
             prod.inputs = []
-        pending = [entry[3] for entry in self.env._queue]
+        queue = event_queue(self.env)
+        pending = [entry[3] for entry in queue]
         if self.heap is not None:
             pending += self.heap.entries()
             self.heap.clear()
         for event in pending:
             if event.__class__ is not tuple:     # a process waits on it: end the process
-                for callback in event.callbacks or ():
-                    proc = getattr(callback, "__self__", None)
-                    if isinstance(proc, simpy.Process):
-                        proc._generator.close()
-        self.env._queue.clear()
+                close_process_waiting_on(event)
+        queue.clear()
+        self.env.detach()
         if self.policy is not None:
             self.policy.model = None
         self.policy = None
@@ -1971,7 +2068,7 @@ def gc_paused():
     creates no reference cycles (its garbage goes by reference counting), but its many small
     allocations set off collections that walk every live object, at a cost that grows with
     the model (see benchmarks/README.md). The model's own cycles are broken after the run by
-    :meth:`Model.release` (in :func:`simulate`), or collected later."""
+    :meth:`Model.release` (in :func:`sim.simulate`), or collected later."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -1979,6 +2076,26 @@ def gc_paused():
     finally:
         if was_enabled:
             gc.enable()
+
+
+def run_window(scenario, start: _dt.date | str | None = None,
+               horizon_days: float | None = None) -> tuple[_dt.date, float]:
+    """The first day (a date) and the length in days of a run of *scenario*, as
+    :class:`Model` sets them: *start* (default: the scenario's start, else 2025-01-01) and
+    *horizon_days* (default: to the scenario's end, else to 2029-01-01), checked
+    (:class:`~sim.errors.ModelError` naming the field)."""
+    first = _as_date(start) if start is not None else scenario.start or DEFAULT_START
+    if horizon_days is None:
+        end = scenario.end or DEFAULT_HORIZON_END
+        horizon_days = (end - first).days
+    if not (isinstance(horizon_days, (int, float)) and not isinstance(horizon_days, bool)) \
+            or not math.isfinite(horizon_days) or horizon_days <= 0:
+        raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
+                         field="horizon_days")
+    if horizon_days > MAX_HORIZON_DAYS:
+        raise ModelError(f"must be at most {MAX_HORIZON_DAYS:,} days (100 years), got "
+                         f"{horizon_days:,.0f} days from {first}", field="horizon_days")
+    return first, float(horizon_days)
 
 
 def _as_date(value, field: str = "start") -> _dt.date:
@@ -1990,53 +2107,6 @@ def _as_date(value, field: str = "start") -> _dt.date:
         return _dt.date.fromisoformat(str(value))
     except ValueError:
         raise ModelError(f"must be a date YYYY-MM-DD, got {value!r}", field=field) from None
-
-
-def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replication: int = 0,
-             start: _dt.date | str | None = None, horizon_days: float | None = None,
-             demand_mode: str = "bulk", production_mode: str = "bulk",
-             shortage_after: _dt.date | str | None = None):
-    """Run one replication and return its :class:`~sim.results.Run`.
-
-    Parameters
-    ----------
-    network:
-        A :class:`~sim.network.Network`, a graph built in Python, a TOML path or the name of a
-        shipped network (default ``"rare_earth_2025"``).
-    scenario:
-        A :class:`~sim.scenario.Scenario`, a TOML path, the name of a built-in scenario, or
-        ``None`` (no policy events).
-    seed, replication:
-        Root seed and replication index of the random streams (see :mod:`sim.streams`).
-    start:
-        Calendar date of day 0 (default: the scenario's start, else 2025-01-01).
-    horizon_days:
-        Length of the run in days (default: to the scenario's end, else to 2029-01-01).
-    demand_mode:
-        ``"bulk"`` (default, fast) or ``"events"`` (one SimPy event per customer order; same
-        results, for testing).
-    production_mode:
-        ``"bulk"`` (default): production lines without inputs complete batches that ship
-        nothing without an event; ``"events"``: every batch is an event (same results).
-    shortage_after:
-        Event date from which ``first_shortage_after_day`` is measured (default: the
-        scenario's ``shortage_after``, else the start; ``first_shortage_day`` always counts
-        from the start).
-
-    Examples
-    --------
-    >>> run = simulate("teaching", seed=1, horizon_days=365)
-    >>> 0.0 <= run.kpi("fill_rate", "network") <= 1.0
-    True
-    """
-    net = load_network(network)
-    with gc_paused():
-        model = Model(net, scenario, seed=seed, replication=replication, start=start,
-                      horizon_days=horizon_days, demand_mode=demand_mode,
-                      production_mode=production_mode, shortage_after=shortage_after)
-        run = model.run()
-        model.release()
-    return run
 
 
 # -- the compiled engine ----------------------------------------------------------------------
@@ -2053,8 +2123,7 @@ def simulate(network="rare_earth_2025", scenario=None, *, seed: int = 0, replica
 
 ENGINE_VARIABLE = "RARE_EARTH_SIM_ENGINE"
 ENGINE_CHOICES = ("auto", "compiled", "python")
-_COMPILED_NAMES = ("Lane", "Stock", "DemandStock", "Production", "Model", "simulate",
-                   "records_array")
+_COMPILED_NAMES = ("Lane", "Stock", "DemandStock", "Production", "Model", "records_array")
 
 
 def source_digest() -> str:
@@ -2075,18 +2144,12 @@ def _compiled_module(mode: str):
     for this pure-Python module; and why it is not used, when *mode* asked for it (or None).
 
     ``auto`` uses the compiled build when it is installed and current; ``compiled`` asks for
-    it (a benchmark, say) and ``python`` declines it."""
+    it and ``python`` declines it."""
     if mode not in ENGINE_CHOICES:
         return None, (f"{ENGINE_VARIABLE} must be one of {', '.join(ENGINE_CHOICES)}, got "
                       f"{mode!r}")
     if mode == "python":
         return None, None
-    if __package__ != "sim":
-        # the compiled module imports its siblings as sim.*: imported under another name
-        # (benchmarks/compare_versions.py loads two trees side by side) it would mix packages
-        return None, (None if mode == "auto" else
-                      f"the compiled engine serves the package imported as 'sim', not as "
-                      f"{__package__!r}")
     try:
         from . import _engine_compiled as compiled
     except ImportError as exc:
@@ -2119,5 +2182,3 @@ if not _IS_COMPILED_COPY:
         for _name in _COMPILED_NAMES:
             globals()[_name] = getattr(_compiled, _name)
         del _name
-        # doctest collects only this module's own functions: keep simulate's example
-        __test__ = {"simulate": _compiled.simulate.__doc__}

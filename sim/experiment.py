@@ -264,7 +264,7 @@ _week_grid, _reduce_series = week_grid, reduce_series
 
 def run_chunk(task: _Task) -> dict:
     """Run the replications of one chunk; failures are recorded, never dropped."""
-    from .engine import simulate
+    from .simulation import simulate
 
     keys: list[str] | None = None
     rows, reps_ok, series, failures = [], [], [], []
@@ -522,29 +522,16 @@ def _assemble(outputs: list[dict], meta: dict, events) -> MonteCarloResults:
 
 
 def _timeline(network, scenario, start, horizon_days) -> tuple[list, int]:
-    """The policy events known before time starts and the number of days of a run (from one
-    model built, not run)."""
-    from .engine import Model
+    """The policy events known before time starts and the number of days of a run (the
+    scenario's dated events over the run's window; no model is built). Checks the start and
+    the horizon as a model would."""
+    from .engine import run_window
+    from .policy import scheduled_events
 
-    m = Model(network, scenario, seed=0, start=start, horizon_days=horizon_days)
-    events = [(e.day, e.kind, e.label) for e in m.policy.events] + _scheduled(m)
-    return events, int(math.ceil(m.horizon))
-
-
-def _scheduled(model) -> list:
-    """Dated policy events known before time starts (controls, truce start/expiry, tariffs)."""
-    sc = model.scenario
-    out = []
-    for c in sc.controls:
-        out.append((model.day_of(c.start), "control", f"{c.id} ({c.regime})"))
-        for ch in c.changes:
-            out.append((model.day_of(ch.start), "change", f"{c.id} change"))
-    if sc.truce is not None:
-        out.append((model.day_of(sc.truce.start), "truce", "truce starts"))
-        out.append((model.day_of(sc.truce.expiry), "truce", "truce expiry"))
-    for t in sc.tariffs:
-        out.append((model.day_of(t.start), "tariff", f"tariff {t.rate:.0%} {t.origin}"))
-    return sorted({e for e in out if 0 <= e[0] < model.horizon})
+    sc = resolve_scenario(scenario)
+    sc.check_network(network)
+    first, horizon = run_window(sc, start, horizon_days)
+    return scheduled_events(sc, first, horizon), int(math.ceil(horizon))
 
 
 def policy_timeline(network: Network, scenario: Scenario, start=None,
@@ -626,7 +613,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     sc = resolve_scenario(scenario)
     sc.check_network(net)
     track = check_track(track)
-    # one model built (not run) checks start, horizon and shortage date before any work
+    # the run's start and horizon are checked before any work
     events, ndays = _timeline(net, sc, start, horizon_days)
     held = {(l.dst, l.material) for l in net.lanes} | {(l.src, l.material) for l in net.lanes}
     for n in net.nodes.values():

@@ -337,7 +337,7 @@ def border_balance(run):
     """
     import pandas as pd
 
-    from .engine import REC_RETURNED, REC_SHIPPED
+    from .records import REC_RETURNED, REC_SHIPPED
 
     H = run.horizon
     out_lanes: dict[tuple[str, str], list] = {}

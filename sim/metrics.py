@@ -107,7 +107,7 @@ class DemandArrays:
     ``(streams, days)`` matrices: ``daily_level``, ``daily_backorders`` and ``daily_on_hand``
     (the values of the records' fields and properties of those names). Build it with
     :meth:`from_records`, or from arrays already concatenated, as
-    :meth:`sim.results.Run.from_model` does.
+    :meth:`sim.results.Run.from_recording` does.
     """
 
     def __init__(self, T: np.ndarray, D: np.ndarray, level_before: np.ndarray,

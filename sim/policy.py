@@ -60,13 +60,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .distributions import Uniform
-from .engine import PRIORITY_POLICY, REC_BACKLOG_DROP, REC_CANCELLED, REC_RETURNED
 from .errors import ScenarioError
+from .records import PRIORITY_ARRIVAL, PRIORITY_POLICY
 from .scenario import REGIME_TABLE
 from .streams import SwitchingSampler
 
 __all__ = ["PolicyEngine", "Multiplier", "PolicyEvent", "LICENCE_EVENTS", "licence_table",
-           "DECISIONS"]
+           "DECISIONS", "scheduled_events"]
 
 # the events of the licence decision log (Run.licence_decisions), by code
 LICENCE_EVENTS = ("applied", "granted", "denied", "expired", "used", "renewal_applied")
@@ -75,6 +75,37 @@ _APPLIED, _GRANTED, _DENIED, _EXPIRED, _USED, _RENEWAL = 0, 1, 2, 3, 4, 5
 # licence approvals: U(0, 1) draws (``rng.uniform(0, 1)`` is ``rng.random()``, value for value)
 _STANDARD_UNIFORM = Uniform(0.0, 1.0)
 _REVIEW_STREAM, _APPROVAL_STREAM = "licence_review", "licence_approval"
+
+
+def _surge_label(s) -> str:
+    """The label of a demand surge's event."""
+    who = s.node or f"sector {s.sector}"
+    return f"demand x{s.factor:g} ({who})"
+
+
+def scheduled_events(scenario, start, horizon: float) -> list[tuple[float, str, str]]:
+    """The dated policy events of *scenario* known before time starts, as ``(day, kind,
+    label)``, for a run from the date *start* over *horizon* days (see
+    :func:`sim.engine.run_window`), without building a model: the demand surges as the
+    policy engine notes them when it starts (in scenario order, a surge begun before the
+    start on day 0), then, sorted, the controls and their regime changes, the truce's start
+    and expiry and the tariffs that fall within the run."""
+    def day_of(date) -> float:
+        return float((date - start).days)
+
+    out = [(max(day_of(s.start), 0.0), "surge", _surge_label(s))
+           for s in scenario.demand_surges if day_of(s.start) < horizon]
+    dated = []
+    for c in scenario.controls:
+        dated.append((day_of(c.start), "control", f"{c.id} ({c.regime})"))
+        for ch in c.changes:
+            dated.append((day_of(ch.start), "change", f"{c.id} change"))
+    if scenario.truce is not None:
+        dated.append((day_of(scenario.truce.start), "truce", "truce starts"))
+        dated.append((day_of(scenario.truce.expiry), "truce", "truce expiry"))
+    for t in scenario.tariffs:
+        dated.append((day_of(t.start), "tariff", f"tariff {t.rate:.0%} {t.origin}"))
+    return out + sorted({e for e in dated if 0 <= e[0] < horizon})
 
 
 def _licence_stream(kind: str, cid: str, lane_id: str) -> tuple:
@@ -481,8 +512,7 @@ class PolicyEngine:
             # keep the order they had as processes.
             self.model.at(0.0, PRIORITY_POLICY, self._closure_due, lc)
         for s in sc.demand_surges:
-            who = s.node or f"sector {s.sector}"
-            self._note(self.model.day_of(s.start), "surge", f"demand x{s.factor:g} ({who})")
+            self._note(self.model.day_of(s.start), "surge", _surge_label(s))
 
     def _note(self, day: float, kind: str, label: str) -> None:
         if day < self.model.horizon:
@@ -493,9 +523,9 @@ class PolicyEngine:
         return self.model.sleep(delay)
 
     def _wait_until(self, day: float):
-        env = self.model.env
-        if day > env.now:
-            yield self._sleep(day - env.now)
+        m = self.model
+        if day > m.now:
+            yield self._sleep(day - m.now)
 
     def _control_process(self, cs: _ControlState):
         m = self.model
@@ -597,7 +627,7 @@ class PolicyEngine:
         for l in lanes:
             l.tariff += t.rate
         if self.sourcing is not None:
-            self.sourcing.tariffs_changed(lanes, m.env.now)
+            self.sourcing.tariffs_changed(lanes, m.now)
         self._note(day, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'}")
         if t.end is not None:
             end = m.day_of(t.end)
@@ -606,7 +636,7 @@ class PolicyEngine:
                 for l in lanes:
                     l.tariff -= t.rate
                 if self.sourcing is not None:
-                    self.sourcing.tariffs_changed(lanes, m.env.now)
+                    self.sourcing.tariffs_changed(lanes, m.now)
                 self._note(end, "tariff", f"tariff {t.rate:.0%} {t.origin}->{t.destination or 'all'} ends")
 
     def _outage_process(self, o, i):
@@ -633,14 +663,9 @@ class PolicyEngine:
             self._set_down(prods, -1)
 
     def _set_down(self, prods, delta: int) -> None:
-        now = self.model.env.now
+        now = self.model.now
         for p in prods:
-            if p.lazy:
-                p.sync(now)
-            p.down += delta
-            p.note_capacity(now)
-            if not p.down:
-                p.try_start(now)
+            p.set_down(delta, now)
 
     def _closure_due(self, lc) -> None:
         m = self.model
@@ -648,7 +673,7 @@ class PolicyEngine:
         day = m.day_of(lc.start)
         if day >= m.horizon:
             return
-        now = m.env.now
+        now = m.now
         if day > now:
             m.at(day - now, PRIORITY_POLICY, self._close_lane, (lc, lane))
         else:
@@ -660,13 +685,13 @@ class PolicyEngine:
         lane.closed += 1
         if lc.queued_orders == "reroute":
             self._drop_backlog(lane)
-        m.lanes_changed([lane.dst], m.env.now)
+        m.lanes_changed([lane.dst], m.now)
         self._note(m.day_of(lc.start), "closure", f"lane closed {lane.id}")
         m.at(lc.duration_days, PRIORITY_POLICY, self._reopen_lane, lane)
 
     def _reopen_lane(self, lane) -> None:
         lane.closed -= 1
-        self.model.lanes_changed([lane.dst], self.model.env.now)
+        self.model.lanes_changed([lane.dst], self.model.now)
 
     # -- applying controls --------------------------------------------------------------------
     def apply(self, cs: _ControlState) -> None:
@@ -675,19 +700,18 @@ class PolicyEngine:
         c = cs.spec
         if c.capacity_nodes and cs.in_force != cs.capacity_on:
             cs.capacity_on = cs.in_force
-            now = self.model.env.now
+            now = self.model.now
             for p in self.model.productions:
                 if p.node.id in c.capacity_nodes:
                     if cs.in_force:
-                        p.factors.append(c.capacity_factor)
+                        p.add_factor(c.capacity_factor, now)
                     else:
-                        p.factors.remove(c.capacity_factor)
-                    p.apply_rate(now)
+                        p.remove_factor(c.capacity_factor, now)
         touched = {l.index: l for l in cs.direct_lanes + cs.extra_lanes}
         for lane in touched.values():
             self._refresh_lane(lane)
         m = self.model
-        m.lanes_changed({l.dst for l in touched.values()}, m.env.now)
+        m.lanes_changed({l.dst for l in touched.values()}, m.now)
 
     def _refresh_lane(self, lane) -> None:
         banned = False
@@ -720,26 +744,7 @@ class PolicyEngine:
 
     def _drop_backlog(self, lane) -> None:
         """Cancel the orders queued at the supplier for *lane* (the buyer re-routes them)."""
-        src = lane.src
-        now = self.model.env.now
-        src.bring_up_to_date(now)
-        lane.dst.bring_up_to_date(now)
-        dropped = 0.0
-        for name in ("backlog", "rush"):
-            queue = getattr(src, name)
-            kept = type(queue)()
-            for entry in queue:
-                if entry[0] is lane:
-                    dropped += entry[1]
-                else:
-                    kept.append(entry)
-            setattr(src, name, kept)
-        if dropped > 0:
-            src.backlog_qty -= dropped
-            src.log.extend((now, REC_BACKLOG_DROP, dropped))
-            buyer = lane.dst
-            buyer.on_order -= dropped
-            buyer.log.extend((now, REC_CANCELLED, dropped))
+        self.model.drop_queued(lane, self.model.now)
 
     def gate(self, lane, qty: float, prov, now: float, shipped_at: float | None = None,
              cleared: tuple = ()) -> None:
@@ -807,16 +812,16 @@ class PolicyEngine:
                                            math.nan))
                     lapsed = True
         if lapsed and denied_by is None:
-            self.model.at(review, 1, self._reapply_shipment,
+            self.model.at(review, PRIORITY_ARRIVAL, self._reapply_shipment,
                           (lane, qty, prov, shipped_at, cleared))
             return
-        self.model.at(review, 1, self._after_review,
+        self.model.at(review, PRIORITY_ARRIVAL, self._after_review,
                       (lane, qty, prov, shipped_at, denied_by,
                        tuple(quota_controls) if quota_controls is not None else (), cleared))
 
     def _after_review(self, value) -> None:
         lane, qty, prov, shipped_at, denied_by, quotas, cleared = value
-        now = self.model.env._now
+        now = self.model.now
         if denied_by is not None:
             p = denied_by.params_for(lane.spec.dst, lane.dst.node.country)
             if p["on_denial"] == "requeue" and denied_by.in_force:
@@ -825,7 +830,7 @@ class PolicyEngine:
             if p["on_denial"] == "reapply":
                 # the goods wait at the exporter; the exporter files again after the delay
                 # (if the control is lifted by then, the shipment passes)
-                self.model.at(p["reapply_days"], 1, self._reapply_shipment,
+                self.model.at(p["reapply_days"], PRIORITY_ARRIVAL, self._reapply_shipment,
                               (lane, qty, prov, shipped_at, cleared))
                 return
             self._deny(lane, qty, now, p, denied_by.spec.id)
@@ -837,7 +842,7 @@ class PolicyEngine:
 
     def _reapply_shipment(self, value) -> None:
         lane, qty, prov, shipped_at, cleared = value
-        self.gate(lane, qty, prov, self.model.env._now, shipped_at, cleared)
+        self.gate(lane, qty, prov, self.model.now, shipped_at, cleared)
 
     # -- licences of a scope ------------------------------------------------------------------
     def _await_licence(self, step, key, p: dict, entry: tuple, now: float) -> None:
@@ -869,13 +874,13 @@ class PolicyEngine:
         renewal = app.renews is not None and app.renews.until > now
         self.decisions.append((now, _RENEWAL if renewal else _APPLIED, step.cid, app.lane,
                                tonnes, r))
-        self.model.at(r, 1, self._decide, (app, ok, r))
+        self.model.at(r, PRIORITY_ARRIVAL, self._decide, (app, ok, r))
 
     def _decide(self, value) -> None:
         """An application's review ends: grant a licence and release what waits on it, or
         act on the denial (cancel, requeue at once, or re-apply after ``reapply_days``)."""
         app, ok, r = value
-        now = self.model.env._now
+        now = self.model.now
         cid = app.cid
         cs = self.controls[cid]
         tonnes = 0.0
@@ -907,8 +912,8 @@ class PolicyEngine:
                 cs.licences[app.key] = lic
             self.granted.append(lic)
             if p["renew_before_days"] > 0:
-                self.model.at(max(0.0, until - p["renew_before_days"] - now), 1, self._renew,
-                              (cid, app.key, lic, app.lane, app.pos))
+                self.model.at(max(0.0, until - p["renew_before_days"] - now), PRIORITY_ARRIVAL,
+                              self._renew, (cid, app.key, lic, app.lane, app.pos))
             self._release_waiting(app, now, lic)
             return
         self.decisions.append((now, _DENIED, cid, app.lane, tonnes, r))
@@ -925,7 +930,7 @@ class PolicyEngine:
         if mode == "requeue":
             self._file(app, self._params_now(app), now)
         elif mode == "reapply":
-            self.model.at(app.params["reapply_days"], 1, self._refile, app)
+            self.model.at(app.params["reapply_days"], PRIORITY_ARRIVAL, self._refile, app)
         else:
             del cs.pending[app.key]
             for lane, qty, prov, shipped_at, cleared in app.waiting:
@@ -949,7 +954,7 @@ class PolicyEngine:
         app = _Application(cid, pos, key, lane_index)
         app.renews = lic
         cs.pending[key] = app
-        self._file(app, p, self.model.env._now)
+        self._file(app, p, self.model.now)
 
     def _params_now(self, app: _Application) -> dict:
         lane = self.model.lanes[app.lane]
@@ -958,7 +963,7 @@ class PolicyEngine:
     def _refile(self, app: _Application) -> None:
         """File a denied application again (with the regime now in force), or let its
         shipments pass if the control has been lifted meanwhile."""
-        now = self.model.env._now
+        now = self.model.now
         cs = self.controls[app.cid]
         if not cs.in_force:
             del cs.pending[app.key]
@@ -1044,11 +1049,11 @@ class PolicyEngine:
         cl.busy += 1
         d = cl.sampler(cl.spec.delay_days)
         self.clearance_log.append((arrived, now, now + d, cl.index, entry[0].index, entry[1]))
-        self.model.at(d, 1, self._tested, (cl, entry))
+        self.model.at(d, PRIORITY_ARRIVAL, self._tested, (cl, entry))
 
     def _tested(self, value) -> None:
         cl, entry = value
-        now = self.model.env._now
+        now = self.model.now
         cl.busy -= 1
         if cl.queue:
             arrived, nxt = cl.queue.popleft()
@@ -1058,7 +1063,7 @@ class PolicyEngine:
 
     def _quota_period(self, cs) -> int:
         start = self.model.day_of(cs.spec.start)
-        return math.floor((self.model.env._now - start) / cs.params["quota_period_days"] + 1e-12)
+        return math.floor((self.model.now - start) / cs.params["quota_period_days"] + 1e-12)
 
     def _quota_take(self, cs, lane, qty, prov, shipped_at) -> bool:
         """Let a shipment through if the current period's quota allows; else queue it for the
@@ -1079,10 +1084,11 @@ class PolicyEngine:
     def _schedule_quota_reset(self, cs, period: int) -> None:
         start = self.model.day_of(cs.spec.start)
         next_reset = start + cs.params["quota_period_days"] * (period + 1)
-        self.model.at(max(0.0, next_reset - self.model.env._now), 0, self._quota_reset, cs)
+        self.model.at(max(0.0, next_reset - self.model.now), PRIORITY_POLICY, self._quota_reset,
+                      cs)
 
     def _quota_reset(self, cs) -> None:
-        now = self.model.env._now
+        now = self.model.now
         cs.quota_period = self._quota_period(cs)
         cs.quota_used = 0.0
         queue, cs.quota_queue = cs.quota_queue, []
@@ -1098,21 +1104,14 @@ class PolicyEngine:
     def _deny(self, lane, qty: float, now: float, params: dict, cid: str) -> None:
         """A denied shipment goes back to the supplier; the buyer cancels and re-routes."""
         m = self.model
-        src = lane.src
         buyer = lane.dst
-        buyer.bring_up_to_date(now)
-        src.bring_up_to_date(now)      # what it finished before now is booked first
-        lane.in_transit -= qty
-        src.log.extend((now, REC_RETURNED, qty))
-        src.receive(qty, src.prov, now, None)
-        buyer.on_order -= qty
-        buyer.log.extend((now, REC_CANCELLED, qty))
+        m.return_shipment(lane, qty, now)
         avoid = params.get("avoid_days", 60.0)
         if avoid > 0 and not lane.avoid:
             lane.avoid = True
-            m.at(avoid, 0, self._unavoid, lane)
+            m.at(avoid, PRIORITY_POLICY, self._unavoid, lane)
         m.lanes_changed([buyer], now)
 
     def _unavoid(self, lane) -> None:
         lane.avoid = False
-        self.model.lanes_changed([lane.dst], self.model.env._now)
+        self.model.lanes_changed([lane.dst], self.model.now)

@@ -530,7 +530,7 @@ def _scope_metrics(dis: np.ndarray, base: np.ndarray, task: _StressTask) -> list
 def run_stress_replication(task: _StressTask) -> dict:
     """Run one replication of the undisrupted scenario and of every disruption on the same
     random streams; return its metrics (``rows``: (key, scope, kpi values)) or its failure."""
-    from .engine import simulate
+    from .simulation import simulate
 
     t = time.perf_counter()
     prices = {m: float(mat.price_usd_per_t) for m, mat in task.network.materials.items()}

@@ -1,7 +1,8 @@
 """The result of one replication: recorded data, KPIs, daily series, balances, and saving.
 
 :class:`Run` holds only numpy arrays and plain values (it pickles cheaply, so Monte Carlo
-workers can return it), built by :meth:`Run.from_model` at the end of a run. Daily series and
+workers can return it), built by :meth:`Run.from_recording` from what the engine recorded
+(:class:`~sim.records.Recording`). Daily series and
 KPIs are computed on request, with numpy, from the change records of the engine.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .engine import (
+from .records import (
     REC_BACKLOG_DROP,
     REC_CANCELLED,
     REC_CONSUMED,
@@ -29,7 +30,7 @@ from .engine import (
     REC_RECEIVED,
     REC_RETURNED,
     REC_SHIPPED,
-    records_array,
+    Recording,
 )
 from .kpis import KPI_TABLE, kpi_names
 from .persist import package_versions, write_atomic  # noqa: F401  (public here too, as before)
@@ -112,14 +113,6 @@ _SECTOR_SERIES = ("demand", "filled", "backorders", "inventory")
 _SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
-def _rows(records, width: int) -> np.ndarray:
-    """A change log (a flat list or a ``RecordLog``) as an (n, width) float array (arrays
-    pass through)."""
-    if isinstance(records, np.ndarray):
-        return records.reshape(-1, width)
-    return records_array(records, width)
-
-
 # Rows of change logs concatenated at a time. Larger arrays save few calls more, and cost more
 # than those calls when they are allocated on fresh pages of memory.
 _BATCH_ROWS = 4096
@@ -140,8 +133,9 @@ def _batches(lengths: list[int], limit: int):
 
 def _demand_records(streams: list, ndays: int) -> tuple[list[DemandRecord],
                                                           metrics.DemandArrays | None]:
-    """The :class:`DemandRecord` of each demand stock of a finished model, and the streams
-    side by side for the KPIs (:class:`~sim.metrics.DemandArrays`; None without streams).
+    """The :class:`DemandRecord` of each recorded demand stream
+    (:class:`~sim.records.DemandLog`), and the streams side by side for the KPIs
+    (:class:`~sim.metrics.DemandArrays`; None without streams).
 
     The streams are computed together (a default replication has 22; one by one, their few
     numpy calls each on small arrays were most of the time): their arrays are concatenated,
@@ -152,8 +146,8 @@ def _demand_records(streams: list, ndays: int) -> tuple[list[DemandRecord],
     if not streams:
         return [], None
     S = len(streams)
-    arrays = [st.arrays for st in streams]              # (order times, sizes, prefix sums)
-    epochs = [_rows(st.epochs, 3) for st in streams]    # (time, first order, level) rows
+    arrays = [(st.times, st.sizes, st.cum) for st in streams]   # (order times, sizes, sums)
+    epochs = [st.epochs for st in streams]              # (time, first order, level) rows
     n_orders = [len(a[0]) for a in arrays]
     order_start = [0, *accumulate(n_orders)]
     n_epochs = [len(e) for e in epochs]
@@ -217,8 +211,7 @@ def _demand_records(streams: list, ndays: int) -> tuple[list[DemandRecord],
     records = []
     for i, st in enumerate(streams):
         a, b = order_start[i], order_start[i + 1]
-        node = st.node
-        records.append(DemandRecord(node.id, st.material, node.sector, node.country, st.lost,
+        records.append(DemandRecord(st.node, st.material, st.sector, st.country, st.lost,
                                     arrays[i][0], arrays[i][1], level[a:b], filled[a:b],
                                     daily[i]))
     return records, metrics.DemandArrays(T, D, level, filled, daily, n_orders, lost)
@@ -392,52 +385,37 @@ class Run:
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def from_model(cls, model) -> "Run":
-        """Collect the recorded data of a finished :class:`~sim.engine.Model`."""
-        H = model.horizon
-        ndays = int(math.ceil(H))
-        sc = model.scenario
-        shortage_from = model.day_of(sc.shortage_after) if sc.shortage_after else 0.0
-        demand, demand_arrays = _demand_records(model.demand_stocks, ndays)
-        stocks = []
-        for st in model.stocks.values():
-            if st.is_demand:
-                level = st.level_before(st.k_next)
-                final = max(level, 0.0)
-                backlog = max(-level, 0.0) if not st.lost else 0.0
-            else:
-                final = st.on_hand
-                backlog = st.backlog_qty
-            log = st.log_array if st.log_array is not None else _rows(st.log, 3)
-            stocks.append(StockRecord(st.node.id, st.material, st.node.kind, st.node.country,
-                                      st.node.sector, st.initial, final, st.on_order, backlog, log,
-                                      st.price, st.node.holding_cost_rate, st.is_demand))
-        lanes = [LaneRecord(l.id, l.spec.src, l.spec.dst, l.material, l.price,
-                            _rows(l.log, 5), l.in_transit)
-                 for l in model.lanes]
-        production = [(p.node.id, p.out.material, _rows(p.log, 3), p.wip)
-                      for p in model.productions]
-        pol = model.policy
-        lic = _licence_array(pol.licence_log)
+    def from_recording(cls, rec: Recording) -> "Run":
+        """The Run of what one replication recorded (:meth:`sim.engine.Model.run` returns
+        it as a :class:`~sim.records.Recording` of arrays and plain values)."""
+        ndays = int(math.ceil(rec.horizon))
+        demand, demand_arrays = _demand_records(rec.demand, ndays)
+        stocks = [StockRecord(s.node, s.material, s.kind, s.country, s.sector, s.initial,
+                              s.final_on_hand, s.final_on_order, s.final_backlog, s.log,
+                              s.price, s.holding_rate, s.is_demand)
+                  for s in rec.stocks]
+        lanes = [LaneRecord(l.id, l.src, l.dst, l.material, l.price, l.log, l.in_transit_final)
+                 for l in rec.lanes]
         run = cls(
-            network_name=model.network.name, network_digest=model.network.digest(),
-            scenario_name=sc.name, scenario_digest=sc.digest(), seed=model.seed,
-            replication=model.replication, start=model.start, horizon=H,
-            shortage_from=shortage_from, demand=demand, stocks=stocks, lanes=lanes,
-            production=production,
-            policy_events=[(e.day, e.kind, e.label) for e in pol.events],
-            truce_outcomes=list(pol.truce_outcomes), licences=lic,
-            stats={"build_seconds": model.build_seconds, "run_seconds": model.run_seconds,
-                   "events": model.events_processed},
-            fleets={n.id: (n.fleet, {m: d.rate_t_per_year / 365.0 for m, d in n.demand.items()})
-                    for n in model.network.nodes.values() if n.fleet is not None},
-            capacity=[np.array(p.cap_log, dtype=float).reshape(-1, 3)
-                      for p in model.productions])
-        run.policy_tables = pol.tables()
-        run.reserves = [reserve.record() for reserve in model.reserves]
+            network_name=rec.network_name, network_digest=rec.network_digest,
+            scenario_name=rec.scenario_name, scenario_digest=rec.scenario_digest,
+            seed=rec.seed, replication=rec.replication, start=rec.start, horizon=rec.horizon,
+            shortage_from=rec.shortage_from, demand=demand, stocks=stocks, lanes=lanes,
+            production=[(p.node, p.material, p.log, p.wip) for p in rec.lines],
+            policy_events=rec.policy_events, truce_outcomes=rec.truce_outcomes,
+            licences=_licence_array(rec.licence_log), stats=dict(rec.stats),
+            fleets=rec.fleets, capacity=[p.capacity for p in rec.lines])
+        run.policy_tables = rec.policy_tables
+        run.reserves = rec.reserves
         if demand_arrays is not None:
             run.__dict__["_demand_arrays"] = demand_arrays      # computed already
         return run
+
+    @classmethod
+    def from_model(cls, model) -> "Run":
+        """The Run of a finished :class:`~sim.engine.Model` (after its ``run()``): the Run of
+        its :meth:`~sim.engine.Model.recording`."""
+        return cls.from_recording(model.recording())
 
     def __getstate__(self) -> dict:
         # the demand streams side by side repeat the records' arrays: not worth their bytes
@@ -459,7 +437,7 @@ class Run:
     @cached_property
     def _demand_arrays(self) -> metrics.DemandArrays:
         """The demand streams side by side, for computing KPIs and series of all at once
-        (:meth:`from_model` sets it; it is not pickled, but made again from the records)."""
+        (:meth:`from_recording` sets it; it is not pickled, but made again from the records)."""
         return metrics.DemandArrays.from_records(self.demand, self.ndays)
 
     @cached_property

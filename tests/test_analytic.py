@@ -30,7 +30,7 @@ import pytest
 
 import sim
 from sim.distributions import from_spec
-from sim.engine import REC_ORDERED
+from sim.records import REC_ORDERED
 
 Z = 4.0   # accept |estimate - exact| < Z standard errors
 

@@ -82,7 +82,7 @@ DIGEST_SCRIPT = textwrap.dedent(r'''
     for label, net, sc, kw in cases:
         for rep in (0, 1):
             model = sim.engine.Model(sim.load_network(net), sc, seed=3, replication=rep, **kw)
-            run = model.run()
+            run = sim.Run.from_recording(model.run())
             out["digests"][f"{label}#{rep}"] = digest(run)
             out["events"][f"{label}#{rep}"] = model.events
     print(json.dumps(out))
@@ -121,7 +121,7 @@ def test_compiled_engine_is_used_when_current_and_refused_when_stale(monkeypatch
     """``auto`` takes the compiled build when it matches engine.py and engine.pxd; after an
     edit (another digest) it is refused, with a message that says how to rebuild."""
     assert sim.engine._compiled_module("auto") == (COMPILED, None)
-    assert sim.simulate.__module__ == COMPILED.__name__ or \
+    assert sim.Model.__module__ == COMPILED.__name__ or \
         os.environ.get("RARE_EARTH_SIM_ENGINE", "auto") == "python"
     monkeypatch.setattr(sim.engine, "source_digest", lambda: "0" * 64)
     for mode in ("auto", "compiled"):
@@ -134,7 +134,7 @@ def test_engine_choice_from_the_environment(repo_root):
     """``RARE_EARTH_SIM_ENGINE=python`` runs the pure-Python engine; a value that is not a
     choice is named in a warning, and the run goes on (both builds give the same results);
     asking for the compiled build where there is none says so."""
-    probe = "import sim, sim.engine as e; print(e.ENGINE, sim.simulate.__module__)"
+    probe = "import sim, sim.engine as e; print(e.ENGINE, sim.Model.__module__)"
 
     def run(value):
         env = dict(os.environ, RARE_EARTH_SIM_ENGINE=value)

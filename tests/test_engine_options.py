@@ -90,7 +90,7 @@ def test_echelon_policy_counts_the_output_position():
     })
     run = sim.simulate(net, seed=0, horizon_days=60)
     ore = next(s for s in run.stocks if s.node == "sep" and s.material == "ore")
-    ordered = ore.log[ore.log[:, 1] == sim.engine.REC_ORDERED]
+    ordered = ore.log[ore.log[:, 1] == sim.records.REC_ORDERED]
     assert len(ordered) >= 2
     # orders fire when the echelon position (ore + 2 x oxide position) is at or below 60 ore
     # units and lift it to S = 160; the position falls in steps of 2 x 10 t (one rQ order of
@@ -334,7 +334,7 @@ def test_simulate_frees_its_model_by_reference_counting(stressed_teaching_dict,
     # the Run of a released model equals the Run of one left intact
     net = sim.Network.from_dict(stressed_teaching_dict)
     released = sim.simulate(net, stress_scenario, seed=5)
-    intact = sim.engine.Model(net, stress_scenario, seed=5).run()
+    intact = sim.Run.from_recording(sim.engine.Model(net, stress_scenario, seed=5).run())
     assert released.kpi_rows() == intact.kpi_rows()
 
 

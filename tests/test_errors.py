@@ -198,7 +198,7 @@ def test_bad_out_folder_fails_before_any_simulation(capsys, tmp_path, monkeypatc
     def trap(*a, **k):
         raise AssertionError("a simulation ran before the output folder was checked")
 
-    monkeypatch.setattr(sim.engine, "simulate", trap)
+    monkeypatch.setattr(sim.simulation, "simulate", trap)
     monkeypatch.setattr(sim.experiment, "run_replications", trap)
     monkeypatch.setattr(sim.experiment, "run_chunk", trap)
     monkeypatch.setattr(sys.modules["sim.sweep"], "run_chunk", trap)
@@ -388,14 +388,14 @@ def test_sweep_options_out_of_range(teaching, kwargs, field):
 
 def _failing_simulate(monkeypatch, every: int):
     """Make replication i fail when i % every == 0 (in-process, so --workers 1)."""
-    real = sim.engine.simulate
+    real = sim.simulation.simulate
 
     def flaky(*args, replication=0, **kw):
         if replication % every == 0:
             raise RuntimeError(f"injected failure in replication {replication}")
         return real(*args, replication=replication, **kw)
 
-    monkeypatch.setattr(sim.engine, "simulate", flaky)
+    monkeypatch.setattr(sim.simulation, "simulate", flaky)
 
 
 def test_mc_and_sweep_whose_replications_all_fail_exit_2_without_manifest(capsys, tmp_path,

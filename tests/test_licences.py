@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.engine import REC_CANCELLED, REC_RETURNED, REC_SHIPPED
+from sim.records import REC_CANCELLED, REC_RETURNED, REC_SHIPPED
 from sim.errors import ScenarioError
 
 from test_policy import CN_LANE, control, day, lane, plain_net, records, residual, scenario, stock

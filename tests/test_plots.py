@@ -231,7 +231,7 @@ def test_lhs_sweep_heatmap_and_one_param_lines(tmp):
 # ---------------------------------------------------------------------------------------------
 
 def test_network_map(control, tmp):
-    from sim.engine import simulate
+    from sim.simulation import simulate
 
     net = load_network("teaching")
     assert_png(plots.network_map(net, tmp / "net.png"))

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.engine import (
+from sim.records import (
     REC_BACKLOG_DROP,
     REC_CANCELLED,
     REC_PRODUCED,

@@ -16,15 +16,8 @@ from conftest import stress_scenario_dict, stressed_teaching
 import kpi_reference
 import sim
 from sim import metrics
-from sim.engine import (
-    REC_CONSUMED,
-    REC_PRODUCED,
-    REC_RECEIVED,
-    REC_RETURNED,
-    REC_SHIPPED,
-    records_array,
-)
 from sim.experiment import GRID_DAYS, reduce_series
+from sim.records import REC_CONSUMED, REC_PRODUCED, REC_RECEIVED, REC_RETURNED, REC_SHIPPED
 from sim.results import Run
 
 _BENCH = str(Path(__file__).resolve().parent.parent / "benchmarks")
@@ -48,13 +41,6 @@ _SIGN[[int(REC_RECEIVED), int(REC_PRODUCED), int(REC_RETURNED)]] = 1.0
 _SIGN[[int(REC_SHIPPED), int(REC_CONSUMED)]] = -1.0
 
 
-def _rows(records, width: int) -> np.ndarray:
-    """A change log (a flat list, a record log or an array) as an (n, width) array."""
-    if isinstance(records, np.ndarray):
-        return records.reshape(-1, width)
-    return records_array(records, width)
-
-
 def _daily(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
     """The quantities *q* at times *t* added up by day (the last day takes what lies after)."""
     if len(t) == 0:
@@ -63,13 +49,13 @@ def _daily(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
     return np.bincount(idx, weights=q, minlength=ndays)[:ndays]
 
 
-def _reference_demand(model, ndays: int) -> list[tuple]:
-    """(level_before, filled, daily_level) of each demand stock, stream by stream."""
+def _reference_demand(recording, ndays: int) -> list[tuple]:
+    """(level_before, filled, daily_level) of each recorded demand stream, stream by stream."""
     out = []
-    for st in model.demand_stocks:
-        T, D, C = st.arrays
+    for st in recording.demand:
+        T, D, C = st.times, st.sizes, st.cum
         n = len(T)
-        ep = _rows(st.epochs, 3)
+        ep = st.epochs
         ep_t, ep_k, ep_L = ep[:, 0], ep[:, 1].astype(np.int64), ep[:, 2]
         in_epoch = np.diff(ep_k, append=n)
         lev = np.repeat(ep_L, in_epoch) - (C[:n] - np.repeat(C[ep_k], in_epoch))
@@ -156,7 +142,7 @@ def _reference_sector_series(run: Run) -> dict:
 
 def _reference_levels(run: Run) -> tuple:
     """(on hand, on order, backlog, flows by code) of each stock, a code at a time."""
-    from sim.engine import (
+    from sim.records import (
         REC_BACKLOG_DROP,
         REC_CANCELLED,
         REC_CONSUMED,
@@ -251,29 +237,30 @@ def _cases():
 
 @pytest.fixture(scope="module", params=_cases(), ids=lambda case: case[0])
 def finished(request):
-    """(model, run) of each case: a model run to the end, and its Run."""
+    """(recording, run) of each case: what a model run to the end recorded, and its Run."""
     _label, network, scenario, kw = request.param
     model = sim.engine.Model(sim.load_network(network), scenario, seed=11, replication=1, **kw)
-    return model, model.run()
+    recording = model.run()
+    return recording, Run.from_recording(recording)
 
 
 def test_demand_records_match_stream_by_stream(finished):
-    model, run = finished
-    for d, (lev, filled, daily) in zip(run.demand, _reference_demand(model, run.ndays)):
+    recording, run = finished
+    for d, (lev, filled, daily) in zip(run.demand, _reference_demand(recording, run.ndays)):
         assert _bits(d.level_before) == _bits(lev)
         assert _bits(d.filled) == _bits(filled)
         assert _bits(d.daily_level) == _bits(daily)
 
 
 def test_kpi_rows_match_one_stream_lane_and_stock_at_a_time(finished):
-    _model, run = finished
+    _recording, run = finished
     got, want = run.kpi_rows(), _reference_kpi_rows(run)
     assert [(k, s) for k, s, _ in got[:len(want)]] == [(k, s) for k, s, _ in want]
     assert [_bits(v) for _, _, v in got[:len(want)]] == [_bits(v) for _, _, v in want]
 
 
 def test_sector_and_weekly_series_match_the_definitions(finished):
-    _model, run = finished
+    _recording, run = finished
     want = _reference_sector_series(run)
     got = run.sector_series()
     assert list(got) == list(want)
@@ -290,7 +277,7 @@ def test_sector_and_weekly_series_match_the_definitions(finished):
 
 
 def test_daily_levels_and_flows_of_stocks_match_a_code_at_a_time(finished):
-    _model, run = finished
+    _recording, run = finished
     want = _reference_levels(run)
     got = run._levels
     for series_got, series_want in zip(got[:3], want[:3]):
@@ -301,15 +288,15 @@ def test_daily_levels_and_flows_of_stocks_match_a_code_at_a_time(finished):
 
 
 def test_stock_days_of_all_stocks_match_stock_days(finished):
-    _model, run = finished
+    _recording, run = finished
     assert [_bits(v) for v in run._stock_days_all()] == \
         [_bits(run.stock_days(s)) for s in run.stocks]
 
 
 def test_demand_arrays_of_a_run_match_those_made_from_its_records(finished):
-    """from_model hands the KPIs the streams side by side; made again from the records (as
+    """from_recording hands the KPIs the streams side by side; made again from the records (as
     after unpickling), they are the same; a pickled run leaves them out."""
-    _model, run = finished
+    _recording, run = finished
     made = metrics.DemandArrays.from_records(run.demand, run.ndays)
     for name in ("T", "D", "level_before", "filled", "daily_level", "daily_backorders",
                  "daily_on_hand"):

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import sim
-from sim.engine import REC_ORDER_IN, Model
+from sim.engine import Model
+from sim.results import Run
+from sim.records import REC_ORDER_IN
 from sim.sourcing import cost_aware_shares, with_sourcing
 
 
@@ -67,7 +69,7 @@ def test_shares_follow_the_logit_formula_while_the_tariff_lasts():
     net = sim.Network.from_dict(two_supplier_dict())
     model = Model(net, sim.Scenario.from_dict(tariff_scenario(1.0, beta)), seed=1,
                   horizon_days=300)
-    run = model.run()
+    run = Run.from_recording(model.run())
     expected = math.exp(-beta) / (1 + math.exp(-beta))
     assert order_share(model, run, "mine_cn", 0, 100) == pytest.approx(0.5, rel=1e-12)
     assert order_share(model, run, "mine_cn", 100, 220) == pytest.approx(expected, rel=1e-9)
@@ -83,7 +85,7 @@ def test_premiums_and_tariffs_enter_the_landed_cost():
     net = sim.Network.from_dict(two_supplier_dict(price=1000.0))
     sc = sim.Scenario.from_dict(tariff_scenario(0.25, beta, premiums={"AU": 500.0}))
     model = Model(net, sc, seed=2, horizon_days=300)
-    run = model.run()
+    run = Run.from_recording(model.run())
     au_first = math.exp(-beta * 0.5)          # before: CN 1000, AU 1500
     assert order_share(model, run, "mine_au", 0, 100) == pytest.approx(
         au_first / (1 + au_first), rel=1e-9)
