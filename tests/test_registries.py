@@ -171,8 +171,11 @@ def test_kpi_registry_is_what_results_labels_and_figures_read(teaching):
     run = sim.simulate(teaching, seed=3, horizon_days=200)
     rows = run.kpi_rows()
     names = list(dict.fromkeys(k for k, _s, _v in rows))
-    # every KPI a run computes is in the registry; demand and policy KPIs in its order
-    assert set(names) == {n for n, k in kpis.KPI_TABLE.items() if k.family != "derived"}
+    # every KPI a run computes is in the registry; demand and policy KPIs in its order (the
+    # reserve KPIs come only with a strategic reserve, the derived and resilience KPIs from
+    # the experiments)
+    assert set(names) == {n for n, k in kpis.KPI_TABLE.items()
+                          if k.family not in ("derived", "reserve", "resilience")}
     for family in ("demand", "policy"):
         assert [n for n in names if kpis.KPI_TABLE[n].family == family] == \
             list(kpis.kpi_names(family))
