@@ -54,7 +54,7 @@ from .scenario import Scenario, resolve_scenario
 from .sweep import apply_params
 
 __all__ = ["ema_model", "Param", "SimulatorFunction", "DEFAULT_UNCERTAINTIES", "PLAN_COST",
-           "default_outcomes", "prim_box", "require_ema", "sample_scenarios"]
+           "default_outcomes", "plan_with", "prim_box", "require_ema", "sample_scenarios"]
 
 #: Uncertainties of the truce scenarios (``truce-uncertain`` and the scenarios extending
 #: ``truce-holds``) on the shipped networks: name -> (path, low, high). The ranges are
@@ -159,6 +159,63 @@ class Param:
         return {p: value for p in self.paths}
 
 
+def plan_with(plan, params: Mapping[str, Any]):
+    """*plan* with plan parameters set, validated as a plan file (:func:`sim.plans.load_plan`).
+
+    Paths (the ``plan.`` prefix is optional):
+
+    * ``plan.delay_days``: every lever of the plan starts this many days later than in the
+      plan as given (a plan that is already delayed is delayed further), the usual way to make
+      the announced projects' delays an uncertainty;
+    * ``plan.levers.<lever id>.<field>[.<field>...]``: a field of one lever's table, e.g.
+      ``plan.levers.ndpr-reserve.target_t`` or ``plan.levers.vulcan.lag_days``.
+
+    A path naming a lever the plan does not have is skipped: with a categorical plan lever, a
+    numeric parameter of one plan's lever means nothing for the other plans.
+    """
+    from .plans import Plan, load_plan
+
+    plan = load_plan(plan)
+    doc = plan.to_dict()
+    ids = [lv.get("id") for lv in doc["levers"]]
+    changed = False
+    for path, value in params.items():
+        parts = path.split(".")
+        if parts[0] == "plan":
+            parts = parts[1:]
+        where = f"parameter '{path}'"
+        if parts == ["delay_days"]:
+            doc["plan"]["delay_days"] = value
+            doc["plan"]["delay_source"] = "assumption: an experiment's sampled project delay"
+            changed = True
+        elif len(parts) >= 3 and parts[0] == "levers":
+            if parts[1] not in ids:
+                continue
+            node = doc["levers"][ids.index(parts[1])]
+            for key in parts[2:-1]:
+                if not isinstance(node.get(key), dict):
+                    raise ModelError(f"lever '{parts[1]}' of plan '{plan.name}' has no table "
+                                     f"{key!r}", where=where)
+                node = node[key]
+            if parts[-1] not in node:
+                raise ModelError(f"lever '{parts[1]}' of plan '{plan.name}' has no field "
+                                 f"{parts[-1]!r} (fields: {sorted(node)})", where=where)
+            node[parts[-1]] = value
+            changed = True
+        else:
+            raise ModelError("a plan parameter is plan.delay_days or "
+                             "plan.levers.<lever id>.<field>", where=where)
+    if not changed:
+        return plan
+    if "+" in plan.name:
+        raise ModelError(f"plan '{plan.name}' is a composition: give its parameters to a plan "
+                         "file that extends the parts", where=f"plan '{plan.name}'")
+    try:
+        return Plan.from_dict(doc, file=plan.file)
+    except ModelError as exc:
+        raise ModelError(f"{exc}", where=f"plan parameters {dict(params)}") from None
+
+
 def default_outcomes(network: Network) -> dict[str, str]:
     """Outcome name -> KPI column (``kpi|scope``) of *network*: the fill rate of each demand
     sector (``fill_rate_<sector>``), the network's fill rate and its backordered tonnes."""
@@ -207,20 +264,27 @@ class SimulatorFunction:
                              f"{sorted(self.params) + (['plan'] if self.plans else [])})",
                              field="ema experiment")
         net, sc, plan = self.network, self.scenario, None
+        assigned: dict[str, Any] = {}
+        for name, value in values.items():
+            if name != "plan":
+                assigned.update(self.params[name].assign(value))
+        in_plan = {k: v for k, v in assigned.items() if k.split(".", 1)[0] == "plan"}
+        world = {k: v for k, v in assigned.items() if k not in in_plan}
         if self.plans:
             key = values.get("plan", next(iter(self.plans)))
             if key not in self.plans:
                 raise ModelError(f"no plan {key!r} (plans: {sorted(self.plans)})",
                                  field="ema experiment: plan")
             plan = self.plans[key]
+            if in_plan:
+                plan = plan_with(plan, in_plan)
             from .plans import apply_plan
-            net, sc = apply_plan(plan, net, sc)
-        assigned: dict[str, Any] = {}
-        for name, value in values.items():
-            if name != "plan":
-                assigned.update(self.params[name].assign(value))
-        if assigned:
-            net, sc = apply_params(net, sc, assigned)
+            net, sc = apply_plan(plan, net, sc, start=self.start)
+        elif in_plan:
+            raise ModelError(f"plan parameters {sorted(in_plan)} need plans (give plans=...)",
+                             field="ema experiment")
+        if world:
+            net, sc = apply_params(net, sc, world)
         return net, sc, plan
 
     def window(self, network: Network, scenario: Scenario) -> tuple[_dt.date, _dt.date]:
@@ -324,6 +388,14 @@ def ema_model(network="rare_earth_2025", scenario="truce-uncertain", *,
         raise ModelError(f"names used twice (or 'plan', kept for the plan lever): {dup}",
                          field="uncertainties/levers")
     plan_objs = _load_plans(plans)
+    for p in unc + lev:
+        for path in p.paths:
+            parts = path.split(".")
+            if parts[0] == "plan" and len(parts) > 3 and parts[1] == "levers" and not any(
+                    parts[2] in pl.lever_ids for pl in plan_objs.values()):
+                raise ModelError(f"no plan has a lever {parts[2]!r} (plans: "
+                                 f"{sorted(plan_objs) or 'none given'})",
+                                 field=f"{'levers' if p in lev else 'uncertainties'}.{p.name}")
     if outcomes is None:
         outcomes = default_outcomes(net)
         if plan_objs:
@@ -431,8 +503,9 @@ def sample_scenarios(model, n: int, *, seed: int = 0) -> list:
     return out
 
 
-def prim_box(experiments, outcomes: Mapping[str, Any], fails, *, columns: Sequence[str] | None = None,
-             threshold: float = 0.8, peel_alpha: float = 0.05):
+def prim_box(experiments, outcomes: Mapping[str, Any], fails, *,
+             columns: Sequence[str] | None = None, threshold: float = 0.8,
+             peel_alpha: float = 0.05):
     """A PRIM box (``ema_workbench.analysis.prim``) of the experiments in which *fails* holds.
 
     Parameters

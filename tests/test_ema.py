@@ -125,7 +125,8 @@ def test_prim_recovers_a_planted_failure_region():
 def test_robust_optimisation_searches_a_lever():
     """ema_workbench's robust_optimize over a numeric lever (the defense user's initial magnet
     stock, a network path) finds the stock that maximises mean defense fill across scenarios."""
-    model = se.ema_model("teaching", _scenario(), uncertainties={"approval": UNCERTAINTIES["approval"]},
+    model = se.ema_model("teaching", _scenario(),
+                         uncertainties={"approval": UNCERTAINTIES["approval"]},
                          levers={"defense_stock": ("nodes.defense_us.initial.ndfeb_magnet",
                                                    0.0, 100.0)},
                          outcomes={"fill_defense": "fill_rate|sector:defense"},
@@ -200,3 +201,68 @@ def test_sample_scenarios_is_a_latin_hypercube(small_model):
     assert all(isinstance(v, int) and 1 <= v <= 180 for v in r)
     assert [dict(s) for s in se.sample_scenarios(small_model, 20, seed=5)] == \
         [dict(s) for s in design]
+
+
+# a plan for the teaching network: 30 more days of cover at the defense user, for a yearly cost
+COVER_PLAN = {
+    "plan": {"name": "defense-cover", "description": "more magnet cover at the defense user",
+             "source": "test"},
+    "levers": [{"id": "cover", "type": "safety_stock", "start": "2025-01-01", "extra_days": 30,
+                "kinds": ["defense_user"], "source": "test",
+                "cost": {"yearly_usd": 1.0e6, "yearly_source": "assumption: test figure"}}],
+}
+
+
+@pytest.fixture(scope="module")
+def plan_model():
+    return se.ema_model("teaching", _scenario(), uncertainties=UNCERTAINTIES,
+                        plans=["status-quo", COVER_PLAN],
+                        levers={"extra_days": ("plan.levers.cover.extra_days", 1, 60)},
+                        reps=2, seed=3, horizon_days=365)
+
+
+def test_plan_lever_and_plan_parameters_reach_the_run(plan_model):
+    """The plan lever applies the chosen plan (sim.plans.apply_plan) and a numeric plan
+    parameter sets the lever's field: outcomes equal sim.monte_carlo on the plan applied by
+    hand, the plan's cost over the run is an outcome, and the status quo costs nothing."""
+    from sim.plans import apply_plan, load_plan
+
+    assert [p.name for p in plan_model.levers] == ["plan", "extra_days"]
+    out = plan_model.function(plan="defense-cover", extra_days=45, approval=0.2, review=90)
+    doc = load_plan(COVER_PLAN).to_dict()
+    doc["levers"][0]["extra_days"] = 45
+    n2, s2 = apply_plan(load_plan(doc), sim.load_network("teaching"), _scenario())
+    n2, s2 = apply_params(n2, s2, {"controls.c1.approval_probability": 0.2,
+                                   "controls.c1.review_days": 90})
+    mc = sim.monte_carlo(n2, s2, reps=2, seed=3, workers=1, horizon_days=365)
+    assert out["fill_rate_defense"] == mc.kpi("fill_rate", "sector:defense").mean()
+    assert out["plan_cost_usd"] == pytest.approx(1.0e6 * 365 / 365.25)
+    sq = plan_model.function(plan="status-quo", extra_days=45, approval=0.2, review=90)
+    assert sq["plan_cost_usd"] == 0.0
+    base = plan_model.function(plan="status-quo", extra_days=1, approval=0.2, review=90)
+    assert sq == base                   # the cover plan's parameter means nothing without it
+
+
+def test_plan_experiments_run_factorially(plan_model):
+    """perform_experiments crosses sampled scenarios with the plan policies."""
+    policies = [ema_workbench.Policy(p, plan=p, extra_days=30)
+                for p in ("status-quo", "defense-cover")]
+    experiments, outcomes = ema_workbench.perform_experiments(
+        plan_model, scenarios=se.sample_scenarios(plan_model, 3, seed=2), policies=policies)
+    assert len(experiments) == 6
+    assert set(experiments["plan"]) == {"status-quo", "defense-cover"}
+    cost = outcomes["plan_cost_usd"]
+    assert (cost[experiments["plan"] == "status-quo"] == 0).all()
+    assert (cost[experiments["plan"] == "defense-cover"] > 0).all()
+
+
+def test_plan_parameter_of_no_plan_is_an_error():
+    """A parameter naming a lever that no plan has fails before any run, naming it."""
+    with pytest.raises(sim.ModelError, match=r"levers\.size: no plan has a lever 'reserve'"):
+        se.ema_model("teaching", _scenario(), uncertainties=UNCERTAINTIES,
+                     plans=["status-quo", COVER_PLAN],
+                     levers={"size": ("plan.levers.reserve.target_t", 0, 10)}, horizon_days=30)
+    with pytest.raises(sim.ModelError,
+                       match=r"levers\.x = 1 under plan 'defense-cover': .*no field 'extra_dayz'"):
+        se.ema_model("teaching", _scenario(), uncertainties=UNCERTAINTIES, plans=[COVER_PLAN],
+                     levers={"x": ("plan.levers.cover.extra_dayz", 1, 10)}, horizon_days=30)
