@@ -178,6 +178,8 @@ class _Task:
     horizon_days: float | None
     track: tuple[tuple[str, str], ...]
     flows: bool = False         # keep each replication's monthly trade flows (sim.flows)
+    scopes: tuple[str, ...] = ()    # more KPI scopes whose weekly series are kept
+    series: bool = True         # keep weekly series at all (False: KPIs only, a lean study)
 
 
 def _week_grid(daily: np.ndarray, how: str) -> np.ndarray:
@@ -197,7 +199,7 @@ def _week_grid(daily: np.ndarray, how: str) -> np.ndarray:
     return daily[..., last]
 
 
-def _reduce_series(run, track) -> dict[str, np.ndarray]:
+def _reduce_series(run, track, scopes=()) -> dict[str, np.ndarray]:
     names, sums = run._sector_sums()        # the sectors' daily series, as Run.sector_series
     rows: list[np.ndarray] = []             # the series, in the order of their keys
     keys: list[str] = []
@@ -223,6 +225,10 @@ def _reduce_series(run, track) -> dict[str, np.ndarray]:
             fill_rate = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
             rows.append(np.stack((fill_rate, bo, inv - bo)))
             keys += [f"{kind}|civil" for kind in _SCOPE_SERIES]
+    extra = [s for s in scopes if f"fill_rate|{s}" not in keys]     # sectors are kept anyway
+    if extra:
+        rows.append(scope_series(run, extra))
+        keys += [f"{kind}|{s}" for s in extra for kind in _SCOPE_SERIES]
     if track:
         stock_keys = [(s.node, s.material) for s in run.stocks]
         on_hand = run.daily_on_hand_by_stock()
@@ -232,6 +238,19 @@ def _reduce_series(run, track) -> dict[str, np.ndarray]:
     if not rows:
         return {}
     return dict(zip(keys, np.concatenate(rows).astype(np.float32)))
+
+
+def scope_series(run, scopes: Sequence[str]) -> np.ndarray:
+    """Weekly fill rate, end-of-week backorders and net inventory of each KPI scope in
+    *scopes* (:meth:`sim.results.Run.scope_sums`), as a ``(3 * scopes, weeks)`` array: the
+    three series of the first scope, then of the next (the series Monte Carlo keeps per
+    sector)."""
+    sums = run.scope_sums(scopes)
+    weekly = _week_grid(sums[:, :2], "sum")
+    ends = _week_grid(sums[:, 2:], "end")
+    dem, fil, bo, inv = weekly[:, 0], weekly[:, 1], ends[:, 0], ends[:, 1]
+    fill_rate = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
+    return np.stack((fill_rate, bo, inv - bo), axis=1).reshape(-1, weekly.shape[-1])
 
 
 def run_chunk(task: _Task) -> dict:
@@ -248,7 +267,7 @@ def run_chunk(task: _Task) -> dict:
                            start=task.start, horizon_days=task.horizon_days)
             kr = run.kpi_rows()
             # before anything is kept: a failure here must not leave KPIs without series
-            series_i = _reduce_series(run, task.track)
+            series_i = _reduce_series(run, task.track, task.scopes) if task.series else {}
             if task.flows:      # tonnes across each border per month: (groups, months)
                 from . import flows
                 trade_i = flows.monthly_trade_array(run).astype(np.float32)
@@ -488,11 +507,13 @@ def _progress(total: int, enabled: bool | None, desc: str):
 
 def run_replications(network: Network, scenario: Scenario, reps: Sequence[int], *, seed: int,
                      executor, chunk_size: int, start=None, horizon_days=None,
-                     track: tuple = (), bar=None, flows: bool = False) -> list[dict]:
+                     track: tuple = (), bar=None, flows: bool = False, scopes: tuple = (),
+                     series: bool = True) -> list[dict]:
     """Run replications *reps* through *executor* in chunks; return chunk outputs in rep order
-    (*flows*: keep each replication's monthly trade flows)."""
+    (*flows*: keep each replication's monthly trade flows; *scopes*: more KPI scopes whose
+    weekly series are kept; *series* False: keep KPIs only)."""
     inputs = _Inputs(network, scenario)
-    tasks = [_Task(inputs, seed, c, start, horizon_days, track, flows)
+    tasks = [_Task(inputs, seed, c, start, horizon_days, track, flows, tuple(scopes), series)
              for c in _chunks(list(reps), chunk_size)]
     futures = {executor.submit(run_chunk, t): j for j, t in enumerate(tasks)}
     done: list[dict | None] = [None] * len(tasks)
@@ -567,7 +588,8 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
                 track: Iterable[tuple[str, str]] = (), target: dict[str, float] | None = None,
                 max_reps: int | None = None, check_every: int = 100,
                 progress: bool | None = None, trade_flows: bool = False,
-                max_failure_share: float = MAX_FAILURE_SHARE) -> MonteCarloResults:
+                max_failure_share: float = MAX_FAILURE_SHARE, scopes: Iterable[str] = (),
+                series: bool = True) -> MonteCarloResults:
     """Run independent replications and summarise them.
 
     Parameters
@@ -604,6 +626,15 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         counts as failed (default 0.5). Failed replications are listed in ``failures`` and
         counted in ``meta``; when all of them fail, or more than this share, the run raises
         :class:`~sim.errors.RunFailedError` quoting the first failure, and nothing is saved.
+    scopes:
+        More KPI scopes whose weekly fill rate, backorders and net inventory get quantile
+        bands, besides the sectors' (and ``civil``'s) that always do: ``"country:US"``,
+        ``"node:us_auto"``, ``"network"``, ... (each must hold demand in the network). They
+        are reduced in the worker, saved and loaded with the results, and
+        :meth:`MonteCarloResults.bands` takes them (``bands("fill_rate|country:US")``).
+    series:
+        Keep weekly series at all (default). ``False`` keeps KPIs only: a leaner run for
+        studies that compare KPIs (no bands; *track* and *scopes* are then ignored).
 
     Returns
     -------
@@ -622,6 +653,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     sc = resolve_scenario(scenario)
     sc.check_network(net)
     track = check_track(track)
+    scopes = check_scopes(scopes, net)
     # one model built (not run) checks start, horizon and shortage date before any work
     events, ndays = _timeline(net, sc, start, horizon_days)
     held = {(l.dst, l.material) for l in net.lanes} | {(l.src, l.material) for l in net.lanes}
@@ -654,7 +686,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
             outputs = run_replications(net, sc, range(reps), seed=seed, executor=executor,
                                        chunk_size=chunk_size, start=start,
                                        horizon_days=horizon_days, track=track, bar=bar,
-                                       flows=trade_flows)
+                                       flows=trade_flows, scopes=scopes, series=series)
         else:
             done = 0
             while done < total:
@@ -662,7 +694,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
                 outputs += run_replications(net, sc, range(done, nxt), seed=seed,
                                             executor=executor, chunk_size=chunk_size, start=start,
                                             horizon_days=horizon_days, track=track, bar=bar,
-                                            flows=trade_flows)
+                                            flows=trade_flows, scopes=scopes, series=series)
                 done = nxt
                 partial = _assemble(outputs, {}, [])
                 if partial.per_rep.empty:       # no replication done: say why, not "unknown KPI"
@@ -694,6 +726,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
         "executor": type(executor).__name__, "versions": package_versions(),
         "ndays": ndays,
         "git_commit": git_commit(), "quantiles": list(QUANTILES), "grid_days": GRID_DAYS,
+        "scopes": list(scopes), "series": bool(series),
     }
     res = _assemble(outputs, meta, events)
     res.meta["reps_used"] = res.reps + len(res.failures)
@@ -762,6 +795,36 @@ def check_track(track) -> tuple[tuple[str, str], ...]:
             raise ModelError(f"each item must be a (node, material) pair of names, got {t!r}",
                              field="track")
     return pairs
+
+
+def check_scopes(scopes, network: Network) -> tuple[str, ...]:
+    """*scopes* as a tuple of KPI scope names that hold demand in *network* (``network``,
+    ``civil``, ``sector:<s>``, ``country:<c>``, ``node:<id>``), or :class:`ModelError` naming
+    the first that does not."""
+    if isinstance(scopes, (str, bytes)):
+        raise ModelError(f"must be a list of scopes like 'country:US', got {scopes!r}",
+                         field="scopes")
+    try:
+        items = tuple(scopes)
+    except TypeError:
+        raise ModelError(f"must be a list of scopes like 'country:US', got {scopes!r}",
+                         field="scopes") from None
+    users = [n for n in network.nodes.values() if n.demand]
+    held = {"network"} if users else set()
+    if any(n.sector == "defense" for n in users) and any(n.sector != "defense" for n in users):
+        held.add("civil")
+    for n in users:
+        held |= {f"sector:{n.sector}", f"country:{n.country}", f"node:{n.id}"}
+    for s in items:
+        if not isinstance(s, str):
+            raise ModelError(f"each scope must be a name like 'country:US', got {s!r}",
+                             field="scopes")
+        if s not in held:
+            kinds = ("sector:", "country:", "node:")
+            what = "no demand" if s.startswith(kinds) else "not a scope (network, civil, " \
+                "sector:<s>, country:<c> or node:<id>)"
+            raise ModelError(f"{s!r}: {what} in network '{network.name}'", field="scopes")
+    return tuple(dict.fromkeys(items))
 
 
 def default_chunk_size(reps: int, workers: int) -> int:

@@ -791,6 +791,34 @@ class Run:
             sums[g, 3] += streams.daily_on_hand[i]
         return list(number), sums
 
+    def scope_sums(self, scopes) -> np.ndarray:
+        """Daily demand, filled, backorders and inventory summed over the demand streams of
+        each KPI scope in *scopes* (``network``, ``civil``, ``sector:<s>``, ``country:<c>``,
+        ``node:<id>``), as a ``(scopes, 4, ndays)`` array in the order of
+        :meth:`sector_series`; a fleet node counts as its plants. A scope that holds no
+        stream sums to zeros (check scopes against the network before a long run)."""
+        nd = self.ndays
+        streams = self._kpi_arrays
+        records = self._kpi_streams
+        members = []
+        for scope in scopes:
+            kind, _, name = str(scope).partition(":")
+            members.append([i for i, d in enumerate(records)
+                            if scope == "network" or (scope == "civil" and d.sector != "defense")
+                            or (kind == "sector" and d.sector == name)
+                            or (kind == "country" and d.country == name)
+                            or (kind == "node" and d.node == name)])
+        # every stream's daily demand and filled once (one group per stream), then per scope
+        daily = _daily_by_sector(streams, list(range(len(records))), len(records), nd)
+        sums = np.zeros((len(members), 4, nd))
+        for g, idx in enumerate(members):
+            for i in idx:           # streams in order, from zero (as the sector sums add them)
+                sums[g, :2] += daily[i]
+                if streams.backordered[i]:
+                    sums[g, 2] += streams.daily_backorders[i]
+                sums[g, 3] += streams.daily_on_hand[i]
+        return sums
+
     # -- customs-style flows (computed in sim.flows) ------------------------------------------
     def trade_flows(self, period: str = "month"):
         """Tonnes, value and duty across each border by exporter country, importer country,
