@@ -298,9 +298,13 @@ class SimulatorFunction:
         """Run one experiment; return every outcome (KPI means over the replications)."""
         net, sc, plan = self.inputs(**values)
         if self.runner is None:
+            # KPIs only (no weekly series): an experiment's outcomes are KPI means
             res = monte_carlo(net, sc, reps=self.reps, seed=self.seed, workers=1,
-                              start=self.start, horizon_days=self.horizon_days, progress=False)
-            kpis = {c: float(res.per_rep[c].mean()) for c in res.per_rep.columns}
+                              start=self.start, horizon_days=self.horizon_days, progress=False,
+                              series=False)
+            wanted = [c for c in self.outcomes.values() if c in res.per_rep.columns]
+            means = res.per_rep[wanted].to_numpy(dtype=float).mean(axis=0)
+            kpis = dict(zip(wanted, means.tolist()))
         else:
             kpis = dict(self.runner(net, sc, reps=self.reps, seed=self.seed, start=self.start,
                                     horizon_days=self.horizon_days))
