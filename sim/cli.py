@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "validate":
             a.add_argument("--network", default="rare_earth_2025", help="network to check against")
     _add_experiment_commands(sub)
+    from . import plan_cli
+    plan_cli.add_commands(sub)
     return p
 
 
@@ -198,6 +200,9 @@ def _dispatch(args, parser) -> int:
         return _cmd_network(args, parser)
     if args.command == "scenario":
         return _cmd_scenario(args, parser)
+    if args.command == "plan":
+        from . import plan_cli
+        return plan_cli.dispatch(args, parser)
     from . import experiment_cli
     return experiment_cli.dispatch(args)
 

@@ -139,7 +139,7 @@ cdef class Model:
     cdef public EventHeap heap
     cdef public object on_arrival
     cdef public Py_ssize_t cur_eid, events
-    cdef public list lanes, productions, demand_stocks
+    cdef public list lanes, productions, demand_stocks, reserves
     cdef object __weakref__
 
     @cython.locals(src=Stock)

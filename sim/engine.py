@@ -106,6 +106,7 @@ import gc
 import math
 import time as _time
 from bisect import bisect_left
+from bisect import bisect_right
 from collections import deque
 from contextlib import contextmanager
 from heapq import heappop as _heappop
@@ -1090,6 +1091,195 @@ class Production:
             out.review(now)
 
 
+# reserve record codes (the ``log`` of a Reserve holds (time, code, quantity, buyer) records;
+# buyer is the index of the release lane in ``Reserve.buyers``, -1 for purchases)
+RES_PURCHASE = 0.0      # purchase order placed on the holder's inbound lanes (build-up)
+RES_RELEASE = 1.0       # released on a release lane to a buyer
+
+
+class Reserve:
+    """A strategic reserve at run time: a :class:`~sim.network.ReserveSpec` on a stockpile
+    node's stock, with its build-up and replenishment purchases, its release rule and their
+    records. The holder's stock is an ordinary :class:`Stock` without an ordering policy; its
+    release lanes are not in their buyers' share split (see :meth:`Model._build_reserves`).
+
+    Nothing polls while nothing happens. Each watched buyer (a demand stock) has one pending
+    check, at the customer order after which its level would first fall below the threshold
+    (``release_cover_days`` times its daily demand) if nothing arrived, found by bisection on
+    the demand's prefix sums as the stock's own reorder prediction is. Arrivals only raise the
+    level, so a check is never late; one that finds the buyer above the threshold predicts
+    again. A release episode then runs one step a day (at review priority, after the day's
+    demand at that instant) while some buyer is below the threshold and the reserve has stock
+    or stock on order, and ends by re-arming the checks; steps are at least a day apart, so
+    no calendar day sees more than ``release_rate_t_per_day`` released. Purchases run one
+    order every ``order_every_days`` while the holding plus what is on order is below the
+    target (from ``build_start``), stop there, and start again after releases with
+    ``replenish``. A released tonne is shipped on the release lane (the holder's ``shipped``,
+    the lane's records) and counted on order at the buyer until it arrives, so the material
+    balance holds as for any shipment."""
+
+    def __init__(self, model: "Model", stock: Stock, spec, buyers: list) -> None:
+        self.model = model
+        self.stock = stock
+        self.spec = spec
+        self.buyers = buyers        # [(release lane, buyer DemandStock, threshold t)], in order
+        self.gen = [0] * len(buyers)    # per buyer: the generation of its pending check
+        self.rate = spec.release_rate_t_per_day
+        self.period = spec.order_every_days
+        self.lot = spec.build_rate_t_per_year * spec.order_every_days / 365.0
+        self.price = (stock.price if spec.funded_price_usd_per_t is None
+                      else spec.funded_price_usd_per_t)
+        self.build_day = 0.0
+        self.building = False       # a purchase step is scheduled
+        self.built = False          # the position reached the target once
+        self.releasing = False      # a release episode runs
+        self.dry = False            # an episode ended empty with nothing on order
+        self.next_release = -math.inf   # the earliest time of the next release step
+        self.log: list = []         # flat (time, code, quantity, buyer) records
+
+    # -- watching ------------------------------------------------------------------------
+    @staticmethod
+    def level(buyer: "DemandStock", now: float) -> float:
+        """The buyer's level (net inventory; floored at 0 with lost sales) after its customer
+        orders up to and including *now*."""
+        k = bisect_right(buyer.T, now, max(buyer.k_next, buyer.k_e))
+        lev = buyer.L_e - (buyer.C[k] - buyer.C[buyer.k_e])
+        if lev < 0.0 and buyer.lost:
+            return 0.0
+        return lev
+
+    def start(self) -> None:
+        """Before time starts: schedule the first purchase and arm every buyer's check."""
+        model = self.model
+        spec = self.spec
+        if spec.build_start is not None:
+            self.build_day = max(0.0, model.day_of(spec.build_start))
+        if self.lot > 0.0 and self.build_day < model.horizon:
+            self.building = True
+            model.at(self.build_day, PRIORITY_REVIEW, self._build_step)
+        for i in range(len(self.buyers)):
+            self.arm(i, 0.0)
+
+    def arm(self, i: int, now: float) -> None:
+        """Schedule buyer *i*'s check at the customer order after which its level would first
+        fall below the threshold (none when no order does), or start releasing if it is below
+        the threshold already."""
+        _, buyer, x = self.buyers[i]
+        self.gen[i] += 1
+        k_e = buyer.k_e
+        k = bisect_right(buyer.T, now, max(buyer.k_next, k_e))
+        C = buyer.C
+        lev = buyer.L_e - (C[k] - C[k_e])
+        if lev < x:
+            self.start_release(now)
+            return
+        # the first order index j > k with L_e - (C[j] - C[k_e]) < x: the order before it
+        j = bisect_right(C, C[k_e] + buyer.L_e - x, k + 1)
+        if j <= buyer.n:
+            model = self.model
+            model.push(buyer.T[j - 1], PRIORITY_REVIEW, next(model.eid),
+                       (self._check, (i, self.gen[i])))
+
+    def _check(self, value) -> None:
+        i, gen = value
+        if gen == self.gen[i] and not self.releasing:
+            self.arm(i, self.model.now)
+
+    # -- releasing -----------------------------------------------------------------------
+    def start_release(self, now: float) -> None:
+        """Start a release episode (its first step now, or a day after the last step)."""
+        if self.releasing:
+            return
+        self.releasing = True
+        for i in range(len(self.gen)):
+            self.gen[i] += 1            # the pending checks are void while releasing
+        model = self.model
+        t = now if now >= self.next_release else self.next_release
+        model.push(t, PRIORITY_REVIEW, next(model.eid), (self._release_step, None))
+
+    def _release_step(self, _value) -> None:
+        model = self.model
+        now = model.now
+        st = self.stock
+        st.bring_up_to_date(now)
+        self.next_release = now + 1.0
+        budget = self.rate
+        below = False
+        released = False
+        for i, (lane, buyer, x) in enumerate(self.buyers):
+            lev = self.level(buyer, now)
+            if lev >= x:
+                continue
+            below = True
+            if budget <= EPS or st.on_hand <= EPS:
+                continue
+            if not lane.usable or lane.closed or lane.banned:
+                continue
+            # restore the buyer's stock to the threshold, less what is on its way already
+            need = x - lev - lane.in_transit
+            if need <= EPS:
+                continue
+            q = need
+            if budget < q:
+                q = budget
+            if st.on_hand < q:
+                q = st.on_hand
+            buyer.on_order += q         # the buyer's receive() takes it off on arrival
+            buyer.log.extend((now, REC_ORDERED, q))
+            model.ship(lane, q, now)
+            budget -= q
+            released = True
+            self.log.extend((now, RES_RELEASE, q, float(i)))
+        if released and self.spec.replenish and self.built and not self.building:
+            self.building = True
+            model.at(0.0, PRIORITY_REVIEW, self._build_step)
+        if below and (st.on_hand > EPS or st.on_order > EPS):
+            model.at(1.0, PRIORITY_REVIEW, self._release_step)
+            return
+        self.releasing = False
+        if below:
+            self.dry = True             # empty, nothing coming: a purchase starts it again
+            return
+        for i in range(len(self.buyers)):
+            self.arm(i, now)
+
+    # -- purchasing ----------------------------------------------------------------------
+    def _build_step(self, _value) -> None:
+        model = self.model
+        now = model.now
+        st = self.stock
+        st.bring_up_to_date(now)
+        gap = self.spec.target_t - (st.on_hand + st.on_order)
+        if gap <= EPS:
+            self.built = True
+            self.building = False
+            return
+        q = self.lot if self.lot < gap else gap
+        before = st.on_order
+        st.order(q, now)
+        placed = st.on_order - before
+        if placed > 0.0:
+            self.log.extend((now, RES_PURCHASE, placed, -1.0))
+            if self.dry:
+                self.dry = False
+                self.start_release(now)
+        model.at(self.period, PRIORITY_REVIEW, self._build_step)
+
+    # -- results -------------------------------------------------------------------------
+    def record(self) -> dict:
+        """What the run keeps of this reserve (see :meth:`sim.results.Run.reserve_flows`)."""
+        return {"node": self.stock.node.id, "material": self.stock.material,
+                "price_usd_per_t": self.price, "target_t": self.spec.target_t,
+                "buyers": [buyer.node.id for _, buyer, _ in self.buyers],
+                "lanes": [lane.id for lane, _, _ in self.buyers],
+                "log": np.array(self.log, dtype=float).reshape(-1, 4)}
+
+    def release(self) -> None:
+        """Drop the references to the model (see :meth:`Model.release`)."""
+        self.model = self.stock = None
+        self.buyers = []
+
+
 class Model:
     """One replication's SimPy model, built from a network, a scenario and a seed.
 
@@ -1153,6 +1343,7 @@ class Model:
         self.lanes: list[Lane] = []
         self.productions: list[Production] = []
         self.demand_stocks: list[DemandStock] = []
+        self.reserves: list[Reserve] = []     # strategic reserves (see Reserve), usually none
         self.policy = None
         self.build_seconds = 0.0
         self.run_seconds = 0.0
@@ -1329,6 +1520,8 @@ class Model:
             for st in self.stocks.values():
                 st.defers = (not st.is_demand and st.producer is None and not st.review_days
                              and st.echelon is None)
+        if any(n.reserve for n in net.nodes.values()):
+            self._build_reserves()
         # capacity schedules (rare events): a process per line whose capacity changes
         for prod in self.productions:
             future = self._initial_capacity(prod)
@@ -1348,6 +1541,34 @@ class Model:
                 for k, t in enumerate(st.T):
                     self.at(t, st.priority, self._customer_order, (st, k))
         self.at(0.0, PRIORITY_PRODUCTION, self._kickoff)
+
+    def _build_reserves(self) -> None:
+        """Set up the network's strategic reserves (:class:`Reserve`): each release lane leaves
+        its buyer's share split (the buyer's other lanes take its orders), the buyers' arrivals
+        become events (their level is read during the run, so none is settled afterwards), and
+        the reserves' purchases and watches start."""
+        for n in self.network.nodes.values():
+            for m, spec in n.reserve.items():
+                st = self.stocks[(n.id, m)]
+                order: list[Lane] = []      # release lanes, buyers in priority order
+                for name in spec.serve:
+                    for lane in st.lanes_out:
+                        node = lane.dst.node
+                        if name in (node.id, node.sector) and lane not in order:
+                            order.append(lane)
+                if spec.civil:
+                    order += [lane for lane in st.lanes_out if lane not in order]
+                buyers = []
+                for lane in order:
+                    buyer = lane.dst
+                    buyer.lanes_in.remove(lane)
+                    self.refresh_lanes(buyer)
+                    buyer.deferred = None
+                    daily = buyer.node.demand[m].rate_t_per_year / 365.0
+                    buyers.append((lane, buyer, spec.release_cover_days * daily))
+                self.reserves.append(Reserve(self, st, spec, buyers))
+        for reserve in self.reserves:
+            reserve.start()
 
     def _initial_provenance(self, keys, inbound) -> dict:
         """Origin of initial stocks: own country at origin-conferring producers, else the mix of
@@ -1722,6 +1943,9 @@ class Model:
             self.policy.model = None
         self.policy = None
         self.on_arrival = None
+        for reserve in self.reserves:
+            reserve.release()
+        self.reserves = []
         self.stocks, self.lanes, self.productions, self.demand_stocks = {}, [], [], []
 
     @property

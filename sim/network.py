@@ -60,6 +60,35 @@ days. The engine still runs one stock per material;
 the plants' levels are exact functions of it, computed after the run, and the node's KPIs
 (first shortage: the leanest plant's) are computed plant by plant. Details: :mod:`sim.fleet`.
 
+A stockpile node may hold a strategic reserve of a material: a policy, not a supplier
+(the engine's :class:`~sim.engine.Reserve`)::
+
+    [nodes.nds_us.reserve.ndfeb_hre_magnet]
+    source = "..."
+    target_t = 1300                 # holding at full build-up
+    build_rate_t_per_year = 400     # purchases while the holding (+ on order) is below target
+    build_start = 2026-01-01        # optional: purchases from this date (default: the start)
+    order_every_days = 30           # optional: one purchase order per this many days
+    release_cover_days = 30         # release when a served buyer's cover (on hand / its daily
+                                    # demand) falls below this many days
+    release_rate_t_per_day = 2.0    # at most this much released per calendar day, in total
+    serve = ["defense"]             # sectors or node ids, in priority order
+    civil = false                   # also release to the other buyers, after those served
+    replenish = true                # rebuild to target after releases, at the build rate
+    funded_price_usd_per_t = 150000 # cost of purchases (default: the material's price)
+
+The holder's ``[stock.<material>]`` gives the initial holding and has no ordering policy (the
+reserve buys by its build rule, from the node's inbound lanes for the material). Every outbound
+lane of the material from the holder is a release lane: it goes to a node with customer demand
+for the material that ``serve`` names (by sector or id) or, with ``civil = true``, to any such
+node; its share is left out of the buyer's share split (the buyer's other lanes take its orders
+in proportion to their shares), and the lane carries releases only. The engine watches the
+served buyers' cover (their daily demand is the demand table's ``rate_t_per_year / 365``):
+when one falls below ``release_cover_days``, it releases once a day, to the buyers below the
+threshold in priority order, what restores their on-hand stock to the threshold (less what is
+already in transit to them), until every buyer is back at the threshold or the reserve is empty
+with nothing on order.
+
     [[lanes]]
     from = "mine_cn"
     to = "sep_cn"
@@ -96,7 +125,7 @@ from .materials import Material, material_from_table
 
 __all__ = [
     "KINDS", "Network", "NodeSpec", "LaneSpec", "StockSpec", "ProductionSpec", "DemandSpec",
-    "PolicySpec", "load_network", "save_network", "network_path", "list_networks",
+    "PolicySpec", "ReserveSpec", "load_network", "save_network", "network_path", "list_networks",
     "shipped_folder", "shipped_names",
     "ISO_COUNTRIES", "parse_date",
 ]
@@ -228,6 +257,41 @@ class DemandSpec:
 
 
 @dataclass(frozen=True)
+class ReserveSpec:
+    """A strategic reserve of one material at a stockpile node: build-up, release rule,
+    replenishment and funded price (schema in the module docstring; runtime:
+    :class:`sim.engine.Reserve`)."""
+
+    target_t: float
+    release_cover_days: float
+    release_rate_t_per_day: float
+    build_rate_t_per_year: float = 0.0
+    build_start: _dt.date | None = None         # None: purchases from the start of the run
+    order_every_days: float = 30.0
+    serve: tuple[str, ...] = ("defense",)
+    civil: bool = False
+    replenish: bool = True
+    funded_price_usd_per_t: float | None = None  # None: the material's price
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        """The TOML table of this reserve (round-trips through the parser)."""
+        d: dict[str, Any] = {"target_t": self.target_t,
+                             "build_rate_t_per_year": self.build_rate_t_per_year}
+        if self.build_start is not None:
+            d["build_start"] = self.build_start
+        d.update(order_every_days=self.order_every_days,
+                 release_cover_days=self.release_cover_days,
+                 release_rate_t_per_day=self.release_rate_t_per_day,
+                 serve=list(self.serve), civil=self.civil, replenish=self.replenish)
+        if self.funded_price_usd_per_t is not None:
+            d["funded_price_usd_per_t"] = self.funded_price_usd_per_t
+        if self.source:
+            d["source"] = self.source
+        return d
+
+
+@dataclass(frozen=True)
 class NodeSpec:
     """A facility."""
 
@@ -249,6 +313,7 @@ class NodeSpec:
     demand: dict[str, DemandSpec] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     fleet: FleetSpec | None = None             # the node's plants (sim.fleet), if any
+    reserve: dict[str, ReserveSpec] = field(default_factory=dict)   # stockpile nodes only
 
 
 @dataclass(frozen=True)
@@ -428,7 +493,49 @@ def _parse_demand(node: str, mat: str, raw: Any) -> DemandSpec:
 
 _NODE_KEYS = {"kind", "country", "name", "source", "sector", "unmet", "confers_origin",
               "holding_cost_rate", "order_split", "priority", "partial_shipments", "max_supplier_wait_days", "stock", "production", "demand", "note",
-              "lat", "lon", "operator", "status", "fleet"}
+              "lat", "lon", "operator", "status", "fleet", "reserve"}
+
+_RESERVE_KEYS = {"target_t", "build_rate_t_per_year", "build_start", "order_every_days",
+                 "release_cover_days", "release_rate_t_per_day", "serve", "civil", "replenish",
+                 "funded_price_usd_per_t", "source", "note"}
+
+
+def _parse_reserve(node: str, mat: str, raw: Any) -> ReserveSpec:
+    where = f"node '{node}'"
+    fld = f"reserve.{mat}"
+    raw = _table(raw, where, fld)
+    _check_keys(raw, _RESERVE_KEYS, f"{where}: {fld}")
+    for key in ("target_t", "release_cover_days", "release_rate_t_per_day"):
+        if key not in raw:
+            raise NetworkError(f"missing '{key}'", where=where, field=f"{fld}.{key}")
+    serve = raw.get("serve", ["defense"])
+    if isinstance(serve, str):
+        serve = [serve]
+    if (not isinstance(serve, list) or not serve
+            or not all(isinstance(x, str) and x.strip() for x in serve)):
+        raise NetworkError(f"must be a non-empty list of sectors or node ids, got {serve!r}",
+                           where=where, field=f"{fld}.serve")
+    if len(set(serve)) != len(serve):
+        raise NetworkError(f"names an entry twice: {serve!r}", where=where, field=f"{fld}.serve")
+    price = raw.get("funded_price_usd_per_t")
+    return ReserveSpec(
+        target_t=_number(raw["target_t"], where, f"{fld}.target_t"),
+        release_cover_days=_number(raw["release_cover_days"], where,
+                                   f"{fld}.release_cover_days", strict=True),
+        release_rate_t_per_day=_number(raw["release_rate_t_per_day"], where,
+                                       f"{fld}.release_rate_t_per_day", strict=True),
+        build_rate_t_per_year=_number(raw.get("build_rate_t_per_year", 0.0), where,
+                                      f"{fld}.build_rate_t_per_year"),
+        build_start=None if raw.get("build_start") is None else parse_date(
+            raw["build_start"], where, f"{fld}.build_start"),
+        order_every_days=_number(raw.get("order_every_days", 30.0), where,
+                                 f"{fld}.order_every_days", strict=True),
+        serve=tuple(serve),
+        civil=_flag(raw.get("civil", False), where, f"{fld}.civil"),
+        replenish=_flag(raw.get("replenish", True), where, f"{fld}.replenish"),
+        funded_price_usd_per_t=None if price is None else _number(
+            price, where, f"{fld}.funded_price_usd_per_t"),
+        source=str(raw.get("source", "")))
 
 
 def _parse_node(nid: str, raw: Any) -> NodeSpec:
@@ -476,7 +583,9 @@ def _parse_node(nid: str, raw: Any) -> NodeSpec:
         max_supplier_wait_days=None if raw.get("max_supplier_wait_days") is None else _number(
             raw["max_supplier_wait_days"], where, "max_supplier_wait_days"),
         stocks=stocks, production=production, demand=demand, extra=extra,
-        fleet=None if raw.get("fleet") is None else parse_fleet(nid, raw["fleet"]))
+        fleet=None if raw.get("fleet") is None else parse_fleet(nid, raw["fleet"]),
+        reserve={m: _parse_reserve(nid, m, r)
+                 for m, r in _table(raw.get("reserve", {}), where, "reserve").items()})
 
 
 def _flag(value: Any, where: str, field_name: str) -> bool:
@@ -692,6 +801,8 @@ class Network:
                     nd["demand"][m] = dd
             if n.fleet is not None:
                 nd["fleet"] = n.fleet.to_dict()
+            if n.reserve:
+                nd["reserve"] = {m: r.to_dict() for m, r in n.reserve.items()}
             out["nodes"][n.id] = nd
         for l in self.lanes:
             ld: dict[str, Any] = {"from": l.src, "to": l.dst, "material": l.material,
@@ -794,10 +905,15 @@ class Network:
                 raise NetworkError(f"shares of lanes into '{dst}' for {m!r} sum to {total:g}, not 1 "
                                    f"({detail})", where=f"node '{dst}'", field="share")
             st = self.nodes[dst].stocks.get(m)
+            if m in self.nodes[dst].reserve:
+                continue            # a reserve buys by its build rule (checked below)
             if st is None or st.policy.type == "none":
                 raise NetworkError(f"has inbound lanes for {m!r} but no ordering policy; add "
                                    f"[nodes.{dst}.stock.{m}] with a policy",
                                    where=f"node '{dst}'", field=f"stock.{m}.policy")
+        for n in self.nodes.values():
+            for m, r in n.reserve.items():
+                self._check_reserve(n, m, r, inbound)
         for n in self.nodes.values():
             for m in n.demand:
                 if not self._supplied(n.id, m, set()) or ((n.id, m) not in inbound and \
@@ -810,6 +926,52 @@ class Network:
                     if not self._supplied(n.id, inp, set()):
                         raise NetworkError(f"recipe input {inp!r} of {m!r} has no supplier path",
                                            where=f"node '{n.id}'", field=f"production.{m}.recipe")
+
+    def _check_reserve(self, n: NodeSpec, m: str, r: ReserveSpec, inbound: dict) -> None:
+        """A reserve sits on a stockpile node's policy-free stock, buys on inbound lanes and
+        releases on lanes to demand nodes that it serves (see the module docstring)."""
+        where = f"node '{n.id}'"
+        fld = f"reserve.{m}"
+        if n.kind != "stockpile":
+            raise NetworkError(f"only a stockpile node holds a reserve, this node is a {n.kind}",
+                               where=where, field=fld)
+        if m not in self.materials:
+            raise NetworkError(f"unknown material {m!r}; declared: {sorted(self.materials)}",
+                               where=where, field=fld)
+        st = n.stocks.get(m)
+        if st is None:
+            raise NetworkError(f"a reserve of {m!r} needs [stock.{m}] (its initial holding)",
+                               where=where, field=fld)
+        if st.policy.type != "none":
+            raise NetworkError("a reserve buys by its build rule: the stock has no ordering "
+                               f"policy (remove stock.{m}.policy)", where=where,
+                               field=f"stock.{m}.policy")
+        if r.build_rate_t_per_year > 0 and st.initial < r.target_t and (n.id, m) not in inbound:
+            raise NetworkError(f"builds up at {r.build_rate_t_per_year:g} t/yr but the node has "
+                               f"no inbound lane for {m!r} to buy on", where=where,
+                               field=f"{fld}.build_rate_t_per_year")
+        out = [l for l in self.lanes if l.src == n.id and l.material == m]
+        if not out:
+            raise NetworkError(f"has no outbound lane for {m!r} to release on", where=where,
+                               field=fld)
+        matched: set[str] = set()
+        for l in out:
+            buyer = self.nodes[l.dst]
+            if m not in buyer.demand:
+                raise NetworkError(f"release lane {l.id} goes to '{l.dst}', which has no "
+                                   f"customer demand for {m!r} (a reserve serves demand nodes)",
+                                   where=where, field=fld)
+            names = {x for x in r.serve if x in (buyer.id, buyer.sector)}
+            matched |= names
+            if not names and not r.civil:
+                raise NetworkError(f"release lane {l.id} goes to '{l.dst}' (sector "
+                                   f"{buyer.sector!r}), which serve = {list(r.serve)} does not "
+                                   "name (or set civil = true)", where=where, field=f"{fld}.serve")
+        for x in r.serve:
+            if x not in matched:
+                raise NetworkError(f"{x!r} is neither the sector nor the id of a buyer on the "
+                                   f"reserve's release lanes ({', '.join(l.dst for l in out)})",
+                                   where=where, field=f"{fld}.serve")
 
     def _supplied(self, nid: str, m: str, visiting: set) -> bool:
         key = (nid, m)

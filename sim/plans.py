@@ -27,11 +27,13 @@ assumption says "assumption: ..." with its reason)::
     type = "new_facility"         # see the lever types below
     start = 2025-11-03            # when the lever starts (decision, financing, application)
     lag_days = 424                # start -> first effect (construction, qualification); default 0
-    ramp = { days = 730, steps = 4 }   # first effect -> full size in equal steps (default: at once),
-                                  # or [{after_days = 0, share = 0.25}, {after_days = 365, share = 1}]
+    ramp = { days = 730, steps = 4 }   # first effect -> full size in equal steps (default:
+                                  # at once), or a list of steps:
+                                  # [{after_days = 0, share = 0.25}, {after_days = 365, share = 1}]
     source = "..."                # the source of the lever's dates and sizes
     [levers.cost]
-    capital_usd = 1.22e9          # spent evenly over [start, first effect] (at start if no lag)
+    capital_usd = 1.22e9          # spent evenly over [start, first effect] (at start if no lag;
+                                  # a stockpile's over its build-up)
     capital_source = "..."
     yearly_usd = 0                # from the first effect on
     yearly_source = "assumption: ..."
@@ -48,20 +50,29 @@ full size reached by the ramp (0 before online). Lever types and their full size
     x (mean inbound lead time + 7 d supplier allowance + 30 d cover + one batch), S = s + 14 d
     of usage, initial stock 0). ``[[levers.lanes]]`` are its inbound lanes (network lane
     schema, ``to`` defaults to the new node); they are qualified ``inputs_days`` (default 90)
-    before online, so the node draws nothing earlier. ``[[levers.buyers]]`` say who buys from
+    before online (or from the lane's own ``usable_from`` date), so the node draws nothing
+    earlier. ``[[levers.buyers]]`` say who buys from
     it (see *Buyers* below).
 ``capacity_expansion``
     ``node``, ``material``, ``add_t_per_year`` (the cap): the line's capacity schedule gains
     the cap times the ramp level; optional ``[[levers.buyers]]``.
+``offtake``
+    ``supplier`` (an existing node) and ``[[levers.buyers]]``: buyers move a share of their
+    orders to the supplier (an offtake or supply agreement for capacity the network already
+    schedules). No ramp: the supplier's capacity schedule is the ramp.
 ``stockpile``
     A strategic reserve held by ``holder`` (an existing node, or a new one with ``node_id`` and
     ``[levers.node]`` of kind "stockpile"): writes ``[nodes.<holder>.reserve.<material>]`` with
     ``target_t`` (the cap), ``build_rate_t_per_year``, ``build_start`` (the online date),
     ``release_cover_days``, ``release_rate_t_per_day``, ``serve`` (sectors or node ids, in
-    priority order), ``civil``, ``replenish``, ``funded_price_usd_per_t`` and ``source``, and
-    adds a lane (share 0: the reserve releases, buyers do not order from it) from the holder to
-    each served buyer of the material that has none; ``[[levers.lanes]]`` add inbound lanes to
-    a new holder. The release engine reads the reserve section (sim.engine).
+    priority order), ``civil``, ``replenish``, ``funded_price_usd_per_t``, optional
+    ``order_every_days``, and ``source`` (schema: :mod:`sim.network`); the holder's stock of
+    the material keeps its initial holding and loses its ordering policy (the reserve buys by
+    its build rule on the holder's inbound lanes). It adds a release lane (share 0; a
+    reserve's lanes are left out of the buyers' share split) from the holder to each served
+    buyer of the material that has none (``lead_time``, default 6 days); ``[[levers.lanes]]``
+    add inbound lanes to a new holder (or to an existing one). The engine's reserve releases
+    on those lanes (:class:`sim.engine.Reserve`).
 ``safety_stock``
     ``extra_days`` (the cap) of usage added to s and S (r for rQ) of the stocks of the chosen
     nodes: ``kinds``, ``countries`` and/or ``nodes`` (all given selectors must match), and
@@ -98,8 +109,9 @@ Buyers
     it so far: nodes added by earlier levers fall under them. Rule: the supplier takes ``share``
     of each buyer's orders for the material and the buyer's other lanes scale down
     proportionally (shares still sum to 1); an existing lane from the supplier has its share
-    set to ``share``. A new lane is usable from ``from`` (a date; default the online date):
-    before it the engine spreads orders over the other lanes with their old shares.
+    set to ``share`` from the run start (network shares are not dated: giving ``from`` for an
+    existing lane is an error). A new lane is usable from ``from`` (a date; default the online
+    date): before it the engine spreads orders over the other lanes with their old shares.
 
 Controls that name nodes
     A scenario's export controls name nodes in ``capacity_effect.nodes`` and in the
@@ -141,7 +153,7 @@ __all__ = [
 ]
 
 PLANS_DIR = shipped_folder("plans")      # networks/plans/, installed as package data
-LEVER_TYPES = ("new_facility", "capacity_expansion", "stockpile", "safety_stock",
+LEVER_TYPES = ("new_facility", "capacity_expansion", "offtake", "stockpile", "safety_stock",
                "qualification", "substitution", "recycling")
 # The run start assumed when the scenario gives none: the engine's default start
 # (sim.engine.DEFAULT_START; this module sits below the engine and cannot import it, a test
@@ -156,9 +168,11 @@ _COMMON_KEYS = {"id", "type", "start", "lag_days", "ramp", "source", "note", "co
 _TYPE_KEYS = {
     "new_facility": {"node_id", "node", "lanes", "buyers", "inputs_days", "controls"},
     "capacity_expansion": {"node", "material", "add_t_per_year", "buyers"},
+    "offtake": {"supplier", "buyers"},
     "stockpile": {"holder", "node_id", "node", "material", "target_t", "build_rate_t_per_year",
                   "release_cover_days", "release_rate_t_per_day", "serve", "civil",
-                  "replenish", "funded_price_usd_per_t", "lanes", "lead_time", "controls"},
+                  "replenish", "funded_price_usd_per_t", "lanes", "lead_time", "controls",
+                  "order_every_days"},
     "safety_stock": {"extra_days", "kinds", "countries", "nodes", "materials"},
     "qualification": {"from", "to", "material", "share", "lead_time"},
     "substitution": {"material", "to", "ratio", "share_per_year", "cap_share", "sectors",
@@ -170,6 +184,7 @@ _TYPE_KEYS = {
 _REQUIRED = {
     "new_facility": ("node_id", "node"),
     "capacity_expansion": ("node", "material", "add_t_per_year"),
+    "offtake": ("supplier", "buyers"),
     "stockpile": ("holder", "material", "target_t", "build_rate_t_per_year",
                   "release_cover_days", "release_rate_t_per_day", "serve",
                   "funded_price_usd_per_t"),
@@ -285,7 +300,13 @@ class Lever:
 
     @property
     def full(self) -> _dt.date:
-        """The date the lever reaches its full size (the last ramp step)."""
+        """The date the lever reaches its full size (the last ramp step; for levers that ramp
+        by ``share_per_year``, the year the share reaches its cap)."""
+        p = self.params
+        if self.type in ("substitution", "recycling") and p.get("share_per_year"):
+            cap = float(p["cap_share"] if self.type == "substitution" else p["share"])
+            years = max(0, math.ceil(cap / float(p["share_per_year"]) - 1e-9) - 1)
+            return _add_years(self.online, years)
         return self.online + _days(self.ramp[-1][0])
 
     def level_on(self, day: _dt.date) -> float:
@@ -309,6 +330,8 @@ class Lever:
             return (sum(float(t.get("capacity_t_per_year", 0)) for t in prod.values()), "t/yr")
         return {
             "capacity_expansion": (p.get("add_t_per_year", 0.0), "t/yr"),
+            "offtake": (sum(b.get("share", 0.0) for b in p.get("buyers", [])),
+                        "sum of buyers' shares"),
             "stockpile": (p.get("target_t", 0.0), "t"),
             "safety_stock": (p.get("extra_days", 0.0), "days of cover"),
             "qualification": (p.get("share", 0.0), "share of the buyer's orders"),
@@ -316,13 +339,22 @@ class Lever:
             "recycling": (p.get("share", 0.0), "share of end-of-life material"),
         }[self.type]
 
+    def capital_period(self) -> tuple[_dt.date, _dt.date]:
+        """When the capital is spent: ``[start, online]`` (construction, qualification), or
+        for a stockpile the build-up ``[online, online + target / build rate]`` (purchases)."""
+        if self.type == "stockpile":
+            p = self.params
+            years = float(p["target_t"]) / float(p["build_rate_t_per_year"])
+            return self.online, self.online + _days(round(365.25 * years))
+        return self.start, self.online
+
     def cost(self, start_date: _dt.date, end_date: _dt.date) -> dict:
         """Dollars inside ``[start_date, end_date)``: capital spread evenly over
-        ``[start, online]`` (all on the start day without a lag), yearly costs from the online
-        date on (365.25-day years)."""
+        :meth:`capital_period` (all on its first day when it has no length), yearly costs from
+        the online date on (365.25-day years)."""
         capital = 0.0
         if self.capital_usd:
-            a, b = self.start, self.online
+            a, b = self.capital_period()
             if b <= a:
                 capital = self.capital_usd if start_date <= a < end_date else 0.0
             else:
@@ -500,6 +532,13 @@ def _check_type(ltype: str, raw: dict, where: str) -> None:
         _str(raw["material"], where, "material")
         _num(raw["add_t_per_year"], where, "add_t_per_year", strict=True)
         _check_buyers(raw.get("buyers", []), where)
+    elif ltype == "offtake":
+        _str(raw["supplier"], where, "supplier")
+        if not raw["buyers"]:
+            raise _err("an offtake needs at least one buyer", where, "buyers")
+        _check_buyers(raw["buyers"], where)
+        if raw.get("ramp") is not None:
+            raise _err("an offtake has no ramp (the supplier's capacity has one)", where, "ramp")
     elif ltype == "stockpile":
         _str(raw["holder"], where, "holder")
         _str(raw["material"], where, "material")
@@ -913,7 +952,7 @@ def _as_list(v: Any) -> list:
 
 def _rebalance(ctx: _Ctx, lv: Lever, supplier: str, buyer: str, material: str, share: float,
                lead_time: Any, usable_from: _dt.date | None, fld: str,
-               extra: dict | None = None) -> None:
+               extra: dict | None = None, explicit_from: bool = False) -> None:
     """The supplier takes *share* of the buyer's orders for *material*; the buyer's other lanes
     scale down proportionally. An existing lane from the supplier has its share set."""
     lanes = ctx.data["lanes"]
@@ -927,11 +966,15 @@ def _rebalance(ctx: _Ctx, lv: Lever, supplier: str, buyer: str, material: str, s
     for l in others:
         l["share"] = l["share"] * (1.0 - share) / rest
     if own:
+        if explicit_from:
+            raise ctx.err(lv, f"lane {supplier}->{buyer}:{material} exists: network shares are "
+                              "not dated, so its new share holds from the run start; drop "
+                              "'from'", fld)
         own[0]["share"] = share
         return
     lane = {"from": supplier, "to": buyer, "material": material, "lead_time": lead_time,
             "share": share,
-            "source": f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}"}
+            "source": f"plan '{lv.plan}', lever '{lv.id}': {lv.source}"}
     if usable_from is not None:
         q = ctx.day(usable_from)
         if q > 0:
@@ -958,7 +1001,7 @@ def _apply_buyers(ctx: _Ctx, lv: Lever, supplier: str, buyers: list[dict]) -> No
         extra = {k: b[k] for k in ("capacity_t_per_year", "route") if k in b}
         for buyer in chosen:
             _rebalance(ctx, lv, supplier, buyer, m, float(b["share"]), b["lead_time"], usable,
-                       fld, extra)
+                       fld, extra, explicit_from="from" in b)
 
 
 def _schedule(lv: Lever, full: float) -> dict:
@@ -974,21 +1017,24 @@ def _add_node(ctx: _Ctx, lv: Lever, nid: str, node: dict, inbound: list[dict],
         raise ctx.err(lv, f"node {nid!r} is already in network '{ctx.net.name}'", "node_id")
     node = _plain(node)
     node.setdefault("name", nid)
-    node.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}")
+    node.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}")
     for m, p in node.get("production", {}).items():
         full = float(p.pop("capacity_t_per_year"))
         p.update(_schedule(lv, full))
         p.setdefault("target_stock", full * (float(p.get("batch_days", 7.0)) + 14.0) / 365.0)
-        p.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}; "
+        p.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}; "
                                "target stock derived: full capacity x (batch + 14 d)")
     ctx.data["nodes"][nid] = node
     q = ctx.day(inputs_from)
     for j, l in enumerate(inbound):
         l = _plain(l)
+        if "usable_from" in l:     # a date for this lane instead of inputs_from
+            l["qualification_days"] = ctx.day(_date(l.pop("usable_from"), ctx.where(lv),
+                                                    f"lanes[{j}].usable_from"))
         l.setdefault("to", nid)
         if l["to"] != nid:
             raise ctx.err(lv, f"an inbound lane must go to {nid!r}", f"lanes[{j}].to")
-        l.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}")
+        l.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}")
         if q > 0 and "qualification_days" not in l:
             l["qualification_days"] = q
         ctx.data["lanes"].append(l)
@@ -1012,7 +1058,8 @@ def _add_node(ctx: _Ctx, lv: Lever, nid: str, node: dict, inbound: list[dict],
             s = use * (lead + 7.0 + 30.0 + float(p.get("batch_days", 7.0)))
             stocks[inp] = {"initial": 0.0,
                            "policy": {"type": "sS", "s": s, "S": s + 14.0 * use},
-                           "source": "derived by sim.plans (rule of networks/rare_earth_2025.toml): "
+                           "source": "derived by sim.plans (rule of "
+                                     "networks/rare_earth_2025.toml): "
                                      f"usage {use:.3g} t/d at full capacity x (lead time "
                                      f"{lead:.3g} d + 7 d + 30 d cover + one batch) = s; S = s "
                                      "+ 14 d of usage; initial 0 (bought before online)"}
@@ -1040,11 +1087,17 @@ def _lever_capacity_expansion(ctx: _Ctx, lv: Lever) -> None:
     prod.pop("capacity_t_per_year", None)
     if undated:
         prod["capacity_t_per_year"] = undated[-1]
-    prod["capacity_schedule"] = [{"from": d, "t_per_year": spec.capacity_on(d) + add * lv.level_on(d)}
-                                 for d in dates]
-    prod["source"] = (prod.get("source", "") + f"; plan '{ctx.plan.name}', lever '{lv.id}' adds "
+    prod["capacity_schedule"] = [
+        {"from": d, "t_per_year": spec.capacity_on(d) + add * lv.level_on(d)} for d in dates]
+    prod["source"] = (prod.get("source", "") + f"; plan '{lv.plan}', lever '{lv.id}' adds "
                       f"{add:g} t/yr from {lv.online} ({lv.source})")
     _apply_buyers(ctx, lv, p["node"], p.get("buyers", []))
+
+
+def _lever_offtake(ctx: _Ctx, lv: Lever) -> None:
+    p = lv.params
+    _node(ctx, lv, p["supplier"], "supplier")
+    _apply_buyers(ctx, lv, p["supplier"], p["buyers"])
 
 
 def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
@@ -1060,7 +1113,7 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
             for l in p["lanes"]:
                 l = _plain(l)
                 l.setdefault("to", holder)
-                l.setdefault("source", f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}")
+                l.setdefault("source", f"plan '{lv.plan}', lever '{lv.id}': {lv.source}")
                 ctx.data["lanes"].append(l)
     node = _node(ctx, lv, holder, "holder")
     m = p["material"]
@@ -1079,9 +1132,15 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
         "civil": bool(p.get("civil", False)),
         "replenish": bool(p.get("replenish", True)),
         "funded_price_usd_per_t": float(p["funded_price_usd_per_t"]),
-        "source": f"plan '{ctx.plan.name}', lever '{lv.id}': {lv.source}",
+        "source": f"plan '{lv.plan}', lever '{lv.id}': {lv.source}",
     }
-    node.setdefault("stock", {}).setdefault(m, {"initial": 0.0})
+    if "order_every_days" in p:
+        reserve[m]["order_every_days"] = float(p["order_every_days"])
+    # the reserve buys by its build rule: the holder's stock keeps its holding, loses its policy
+    st = node.setdefault("stock", {}).setdefault(m, {"initial": 0.0})
+    if st.pop("policy", None) is not None:
+        st["source"] = (st.get("source", "") + f"; plan '{lv.plan}', lever '{lv.id}': the "
+                        "ordering policy gives way to the reserve's build rule")
     # lanes from the holder to each served buyer of the material (share 0: release only)
     sectors = {n.get("sector") for n in ctx.data["nodes"].values()}
     served = []
@@ -1101,7 +1160,7 @@ def _lever_stockpile(ctx: _Ctx, lv: Lever) -> None:
                    for l in ctx.data["lanes"]):
             ctx.data["lanes"].append({
                 "from": holder, "to": buyer, "material": m, "lead_time": lead, "share": 0.0,
-                "source": f"plan '{ctx.plan.name}', lever '{lv.id}': release lane of the "
+                "source": f"plan '{lv.plan}', lever '{lv.id}': release lane of the "
                           "reserve (share 0: buyers do not order from it)"})
 
 
@@ -1142,7 +1201,7 @@ def _lever_safety_stock(ctx: _Ctx, lv: Lever) -> None:
                 pol["S"] += add
             elif pol["type"] == "rQ":
                 pol["r"] += add
-            st["source"] = (st.get("source", "") + f"; plan '{ctx.plan.name}', lever "
+            st["source"] = (st.get("source", "") + f"; plan '{lv.plan}', lever "
                             f"'{lv.id}': +{extra:g} d of usage ({add:.3g} t) on the policy "
                             f"levels ({lv.source})")
             changed += 1
@@ -1177,7 +1236,8 @@ def _surge_factor(ctx: _Ctx, nid: str, m: str, day: _dt.date) -> float:
     return f
 
 
-def _year_steps(lv: Lever, per_year: float | None, cap: float) -> list[tuple[_dt.date, _dt.date, float]]:
+def _year_steps(lv: Lever, per_year: float | None,
+                cap: float) -> list[tuple[_dt.date, _dt.date, float]]:
     """(from, to, share) pieces: the share grows by *per_year* each year from the online date
     up to *cap* (at once without *per_year*); the last piece is open-ended."""
     out = []
@@ -1215,7 +1275,7 @@ def _lever_substitution(ctx: _Ctx, lv: Lever) -> None:
                               "(narrow the selectors, or leave 'to' out for thrifting)", "to")
         r_old = spec.demand[old].rate_t_per_year
         for a, b, share in _year_steps(lv, float(p["share_per_year"]), float(p["cap_share"])):
-            src = (f"plan '{ctx.plan.name}', lever '{lv.id}': {share:.3g} of {old} demand "
+            src = (f"plan '{lv.plan}', lever '{lv.id}': {share:.3g} of {old} demand "
                    f"switches{' to ' + new if new else ''} ({lv.source})")
             ctx.surges.append({"node": nid, "material": old, "factor": 1.0 - share,
                                "start": a, "end": b, "source": src})
@@ -1266,7 +1326,7 @@ def _lever_recycling(ctx: _Ctx, lv: Lever) -> None:
     _add_node(ctx, lv, nid, node, [], lv.online)
     ctx.data["nodes"][nid]["production"][m]["capacity_schedule"] = steps
     ctx.data["nodes"][nid]["production"][m]["source"] = (
-        f"plan '{ctx.plan.name}', lever '{lv.id}': capacity = share x {yld:g} t/t x modelled "
+        f"plan '{lv.plan}', lever '{lv.id}': capacity = share x {yld:g} t/t x modelled "
         f"demand for {', '.join(scrap)} of {len(chosen)} nodes {delay:g} years before "
         f"({lv.source})")
     _apply_buyers(ctx, lv, nid, p.get("buyers", []))
@@ -1275,6 +1335,7 @@ def _lever_recycling(ctx: _Ctx, lv: Lever) -> None:
 _APPLY = {
     "new_facility": _lever_new_facility,
     "capacity_expansion": _lever_capacity_expansion,
+    "offtake": _lever_offtake,
     "stockpile": _lever_stockpile,
     "safety_stock": _lever_safety_stock,
     "qualification": _lever_qualification,
@@ -1400,7 +1461,8 @@ def apply_plan(plan: "Plan | str | Path | dict | None", network: "Network | str 
         surges = tuple(DemandSurge(s["factor"], s["start"], s["end"], node=s["node"],
                                    material=s["material"], source=s["source"])
                        for s in ctx.surges)
-        scen2 = _extend_controls_objects(ctx, replace(scen, demand_surges=scen.demand_surges + surges))
+        scen2 = _extend_controls_objects(
+            ctx, replace(scen, demand_surges=scen.demand_surges + surges))
     try:
         scen2.check_network(net2)
     except ModelError as exc:

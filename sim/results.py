@@ -33,6 +33,7 @@ from .engine import (
     REC_RECEIVED,
     REC_RETURNED,
     REC_SHIPPED,
+    RES_RELEASE,
     records_array,
 )
 
@@ -387,6 +388,9 @@ class Run:
     # per production line (the order of ``production``): (n, 3) time, capacity in force
     # (t/day), outages in force, one row per change (see sim.flows.capacity_utilisation)
     capacity: list = field(default_factory=list)
+    # strategic reserves (sim.engine.Reserve.record): node, material, funded price, buyers,
+    # release lanes and the (n, 4) log of purchases and releases (see reserve_flows)
+    reserves: list = field(default_factory=list)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -432,6 +436,7 @@ class Run:
             capacity=[np.array(p.cap_log, dtype=float).reshape(-1, 3)
                       for p in model.productions])
         run.policy_tables = pol.tables()
+        run.reserves = [reserve.record() for reserve in model.reserves]
         if demand_arrays is not None:
             run.__dict__["_demand_arrays"] = demand_arrays      # computed already
         return run
@@ -837,6 +842,42 @@ class Run:
         (:func:`sim.flows.capacity_utilisation`)."""
         from . import flows
         return flows.capacity_utilisation(self, period)
+
+    # -- strategic reserves -----------------------------------------------------------------
+    def reserve_flows(self):
+        """Purchases and releases of the strategic reserves (``[nodes.<id>.reserve.<m>]``), one
+        row per purchase order and per release, in time order, as a :class:`pandas.DataFrame`.
+
+        Columns: ``time`` (day of the run), ``date``, ``node`` (the holder), ``material``,
+        ``event`` (``purchase``: ordered on the holder's inbound lanes; ``release``: shipped on
+        a release lane), ``buyer`` and ``lane`` (releases; empty for purchases),
+        ``quantity_t`` and ``cost_usd`` (purchases at the funded price; 0 for releases). The
+        holdings are the holder's ``inventory`` in :meth:`series`; releases also appear in
+        the lane and stock records, so :meth:`material_balance` counts them."""
+        import pandas as pd
+
+        columns = ["time", "date", "node", "material", "event", "buyer", "lane", "quantity_t",
+                   "cost_usd"]
+        frames = []
+        for r in self.reserves:
+            log = r["log"]
+            if not len(log):
+                continue
+            buyer = log[:, 3].astype(int)
+            release = log[:, 1] == RES_RELEASE
+            buyers = np.array([""] + list(r["buyers"]), dtype=object)[buyer + 1]
+            lanes = np.array([""] + list(r["lanes"]), dtype=object)[buyer + 1]
+            frames.append(pd.DataFrame({
+                "time": log[:, 0],
+                "date": [self.date_of(t) for t in log[:, 0]],
+                "node": r["node"], "material": r["material"],
+                "event": np.where(release, "release", "purchase"),
+                "buyer": buyers, "lane": lanes, "quantity_t": log[:, 2],
+                "cost_usd": np.where(release, 0.0, log[:, 2] * r["price_usd_per_t"])}))
+        if not frames:
+            return pd.DataFrame({c: [] for c in columns})
+        out = pd.concat(frames, ignore_index=True)
+        return out.sort_values("time", kind="stable", ignore_index=True)[columns]
 
     # -- conservation -----------------------------------------------------------------------
     def material_balance(self):
