@@ -166,6 +166,8 @@ def _add_experiment_commands(sub) -> None:
     except ImportError:     # pragma: no cover - experiment layer not installed
         return
     experiment_cli.add_commands(sub)
+    from . import study_cli
+    study_cli.add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,6 +202,9 @@ def _dispatch(args, parser) -> int:
         return _cmd_network(args, parser)
     if args.command == "scenario":
         return _cmd_scenario(args, parser)
+    if args.command == "robustness":
+        from . import study_cli
+        return study_cli.dispatch(args)
     if args.command == "plan":
         from . import plan_cli
         return plan_cli.dispatch(args, parser)

@@ -63,7 +63,10 @@ def add_commands(sub) -> None:
                                    "report the paired difference of every KPI from the first.")
     _common(c, scenario=False)
     c.add_argument("--scenarios", nargs="+", required=True, metavar="SCENARIO",
-                   help="two or more scenario names or paths; the first is the base")
+                   help="two or more scenario names or paths; the first is the base (with "
+                        "--plans: one or more)")
+    from .study_cli import add_plan_options
+    add_plan_options(c)
 
     s = sub.add_parser("sweep", help="vary parameters over a grid or Latin hypercube",
                        description="Vary scenario or network parameters addressed by dotted paths "
@@ -190,6 +193,9 @@ def dispatch(args) -> int:
                 network_map(load_network(args.network), out / "network_map.png", result=res)
             res.save(out, plots=not args.no_plots, table_format=args.format)
             _print_mc(res)
+        elif args.command == "compare" and args.plans:
+            from .study_cli import compare_command
+            out = compare_command(args, ex)
         elif args.command == "compare":
             out = _compare(args, ex)
         else:

@@ -196,7 +196,8 @@ def paired_stats(base: np.ndarray, other: np.ndarray) -> dict[str, np.ndarray]:
             "variance_ratio_paired_vs_unpaired": ratio * nan}
 
 
-def ratio_interval(cost: float, benefit: float, low: float, high: float) -> tuple[float, float, float, str]:
+def ratio_interval(cost: float, benefit: float, low: float, high: float,
+                   tol: float = 0.0) -> tuple[float, float, float, str]:
     """Cost per unit of benefit: ``(estimate, ci95_low, ci95_high, label)`` from a fixed
     *cost* and the benefit's mean and 95% CI (*low*, *high*).
 
@@ -204,9 +205,11 @@ def ratio_interval(cost: float, benefit: float, low: float, high: float) -> tupl
     ``cost / x``: exact where the interval lies above zero. Where it reaches zero or below the
     benefit is not established: the ratio's interval is unbounded on one side (label
     ``benefit not significant``); where the whole interval is at or below zero there is no
-    benefit to price (estimate NaN, label ``no benefit``)."""
+    benefit to price (estimate NaN, label ``no benefit``). Benefits within *tol* of zero count
+    as zero (a sum taken in another order differs in its last bits: no benefit to divide by)."""
     if not all(math.isfinite(x) for x in (cost, benefit, low, high)):
         return math.nan, math.nan, math.nan, "no estimate"
+    benefit, low, high = (0.0 if abs(x) <= tol else x for x in (benefit, low, high))
     if high <= 0:
         return math.nan, math.nan, math.nan, "no benefit"
     est = cost / benefit if benefit > 0 else math.nan
@@ -362,7 +365,9 @@ class PlanStudyResults:
                     for stat in ("mean", "ci95_low", "ci95_high", "sd", "n"):
                         v = float(st["difference" if stat == "mean" else stat][0])
                         rows.append((s, p, gain, scope, stat, v, ""))
-                    est, rlo, rhi, label = ratio_interval(cost, mean, lo, hi)
+                    # rounding noise of the KPI sums is no benefit: 1e-9 of the scale
+                    scale = 100.0 if sign < 0 else max(1.0, float(np.nanmean(np.abs(a))))
+                    est, rlo, rhi, label = ratio_interval(cost, mean, lo, hi, tol=1e-9 * scale)
                     for stat, v in (("mean", est), ("ci95_low", rlo), ("ci95_high", rhi)):
                         rows.append((s, p, per, scope, stat, v, label))
         df = pd.DataFrame(rows, columns=["scenario", "plan", "kpi", "scope", "statistic",

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 import sim
+import sim.cli
+import sim.plans
 from sim.experiment import MonteCarloResults
 from sim.study import compare_plans, load_study, ratio_interval, regret_table, robustness
 
@@ -310,3 +312,93 @@ def test_robustness_over_a_latin_hypercube(plans_double, stress, tmp_path):
     assert set(back["robustness"]["plan"]) == {"status-quo", "some-stock", "more-stock"}
     ens = back["ensemble_values"]
     assert set(ens["statistic"]) == {"mean", "regret"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+def test_cli_compare_plans_end_to_end(plans_double, write_toml, tmp_path, capsys):
+    from conftest import stress_scenario_dict
+
+    scen = write_toml(stress_scenario_dict(), "stress.toml")
+    out = tmp_path / "cmp"
+    rc = sim.cli.main(["compare", "--network", "teaching", "--plans", "status-quo", "more-stock",
+                       "--scenarios", str(scen), "baseline", "--reps", "4", "--days", "500",
+                       "--workers", "1", "--seed", "2", "--out", str(out), "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "more-stock vs status-quo under stress" in text
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["kind"] == "plan_study" and man["reps"] == 4
+    for name in ("replications.csv", "summary.csv", "paired_differences.csv",
+                 "cost_effectiveness.csv", "plan_costs.csv", "plan_forest.png",
+                 "cost_effectiveness.png"):
+        assert name in man["files"] and (out / name).exists()
+    reps = sim.tables.read_table(out / "replications")
+    assert set(reps["plan"]) == {"status-quo", "more-stock"}
+    assert set(reps["scenario"]) == {"stress", "baseline"}
+    assert set(reps["replication"]) == {0, 1, 2, 3}
+
+
+def test_cli_robustness_end_to_end(plans_double, write_toml, tmp_path, capsys):
+    from conftest import stress_scenario_dict
+
+    scen = write_toml(stress_scenario_dict(), "stress.toml")
+    out = tmp_path / "rob"
+    rc = sim.cli.main(["robustness", "--network", "teaching", "--plans", "status-quo",
+                       "some-stock", "--base", str(scen),
+                       "--param", "controls.heavy.approval_probability=0.1:0.9",
+                       "--samples", "3", "--reps", "2", "--days", "200", "--workers", "1",
+                       "--out", str(out), "--quiet"])
+    assert rc == 0
+    assert "robustness of 2 plans over 3 scenarios" in capsys.readouterr().out
+    man = json.loads((out / "manifest.json").read_text())
+    assert {"robustness.csv", "ensemble_values.csv", "ensemble_points.csv",
+            "regret.png"} <= set(man["files"])
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["robustness", "--network", "teaching", "--plans", "status-quo", "--param", "x=1"],
+     "--param: expected PATH=LOW:HIGH"),
+    (["compare", "--network", "teaching", "--plans", "status-quo", "nope", "--scenarios",
+      "baseline", "--reps", "1"], "no plan 'nope'"),
+])
+def test_cli_bad_input_exits_2(plans_double, argv, text, capsys):
+    assert sim.cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert text in err and "Traceback" not in err
+
+
+def test_ratio_interval_treats_rounding_noise_as_no_benefit():
+    assert ratio_interval(1e6, 1e-14, -1e-14, 4e-14, tol=1e-9)[3] == "no benefit"
+    est, lo, hi, label = ratio_interval(1e6, 2.0, 1.0, 3.0, tol=1e-9)
+    assert (est, label) == (5e5, "")
+
+
+REAL_PLANS = sim.plans       # (the double replaces it in sys.modules for the tests above)
+
+
+def test_shipped_plan_api_end_to_end(stress, monkeypatch):
+    """sim.plans itself: a plan given as a dict (more cover at the defense user) against the
+    shipped status-quo; its cost is Plan.cost over the run."""
+    monkeypatch.setitem(sys.modules, "sim.plans", REAL_PLANS)
+    load_plan = REAL_PLANS.load_plan
+
+    plan = load_plan({
+        "plan": {"name": "defense-cover", "description": "120 more days of cover at defense users",
+                 "source": "assumption: a test plan"},
+        "levers": [{"id": "cover", "type": "safety_stock", "extra_days": 120,
+                    "kinds": ["defense_user"], "start": _dt.date(2025, 1, 1),
+                    "source": "assumption: a test plan",
+                    "cost": {"capital_usd": 1e6, "capital_source": "assumption: test",
+                             "yearly_usd": 2e5, "yearly_source": "assumption: test"}}]})
+    res = compare_plans("teaching", ["status-quo", plan], [stress], reps=12, seed=4, workers=1,
+                        horizon_days=500)
+    d = res.differences(["fill_rate|sector:defense"]).set_index("statistic")["value"]
+    assert d["ci95_low"] > 0                     # more cover raises defense fill in a shortage
+    start, end = _dt.date(2025, 1, 1), _dt.date(2025, 1, 1) + _dt.timedelta(days=500)
+    ce = res.cost_effectiveness()
+    cost = ce[(ce["kpi"] == "cost_usd")]["value"].iloc[0]
+    assert cost == pytest.approx(plan.cost(start, end)["total_usd"])
+    assert set(ce["comparison"]) == {"defense-cover vs status-quo under stress"}
