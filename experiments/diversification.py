@@ -68,11 +68,11 @@ SCENARIOS = ["truce-holds", "truce-expires", "truce-uncertain"]
 ENSEMBLE_BASE = "truce-uncertain"
 RANDOM_SEED = 20251110
 REPS = 100                  # replications per (plan, scenario) cell of the comparison
-ENSEMBLE_MEMBERS = 30       # Latin-hypercube members of the robustness ensemble
-ENSEMBLE_REPS = 20          # replications per (plan, member)
-PRIM_EXPERIMENTS = 300      # experiments of the scenario discovery
+ENSEMBLE_MEMBERS = 20       # Latin-hypercube members of the robustness ensemble
+ENSEMBLE_REPS = 10          # replications per (plan, member)
+PRIM_EXPERIMENTS = 200      # experiments of the scenario discovery
 PRIM_REPS = 5               # replications per experiment (their mean is the outcome)
-QUICK = {"reps": 3, "members": 4, "ensemble_reps": 2, "experiments": 40, "prim_reps": 1}
+QUICK = {"reps": 2, "members": 3, "ensemble_reps": 1, "experiments": 30, "prim_reps": 1}
 WORKERS = None              # None: all available cores
 DEFENSE_TARGET = 0.99       # defense fill-rate target of the robustness table
 ROBUST_KPI = "fill_rate|civil"
@@ -105,6 +105,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=RANDOM_SEED,
                    help=f"root seed (default {RANDOM_SEED})")
     p.add_argument("--plans", nargs="+", default=PLANS, help="plans (default: the five shipped)")
+    p.add_argument("--members", type=int, default=None,
+                   help=f"members of the robustness ensemble (default {ENSEMBLE_MEMBERS})")
+    p.add_argument("--experiments", type=int, default=None,
+                   help=f"experiments of the scenario discovery (default {PRIM_EXPERIMENTS})")
     p.add_argument("--fail-below", type=float, default=None,
                    help="civil fill rate below which an experiment is a case of interest "
                         f"(default: the worst {FAIL_QUANTILE:.0%} of the experiments)")
@@ -315,9 +319,9 @@ def main(argv=None) -> int:
 def run(args) -> int:
     q = args.quick
     reps = args.reps or (QUICK["reps"] if q else REPS)
-    members = QUICK["members"] if q else ENSEMBLE_MEMBERS
+    members = args.members or (QUICK["members"] if q else ENSEMBLE_MEMBERS)
     ens_reps = QUICK["ensemble_reps"] if q else ENSEMBLE_REPS
-    n_exp = QUICK["experiments"] if q else PRIM_EXPERIMENTS
+    n_exp = args.experiments or (QUICK["experiments"] if q else PRIM_EXPERIMENTS)
     prim_reps = QUICK["prim_reps"] if q else PRIM_REPS
     out = args.out or (OUT_DIR.with_name(OUT_DIR.name + "-quick") if q else OUT_DIR)
     if q and args.out is None and out.exists():
