@@ -542,8 +542,9 @@ def prim_box(experiments, outcomes: Mapping[str, Any], fails, *,
     if y.shape != (len(experiments),):
         raise ModelError(f"needs one value per experiment ({len(experiments)}), got shape "
                          f"{y.shape}", field="fails")
-    if not y.any():
-        raise ModelError("no experiment fails: there is no region to find", field="fails")
+    if not y.any() or y.all():
+        raise ModelError(f"{'no' if not y.any() else 'every'} experiment is a case of interest: "
+                         "there is no region to find", field="fails")
     cols = list(columns) if columns is not None else \
         [c for c in experiments.columns if c not in ("scenario", "policy", "model")]
     missing = sorted(set(cols) - set(experiments.columns))

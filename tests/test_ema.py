@@ -128,6 +128,23 @@ def test_prim_recovers_a_planted_failure_region(tmp_path):
     assert written == tmp_path / "box.png" and written.stat().st_size > 10_000
 
 
+def test_prim_needs_cases_and_non_cases(small_experiment):
+    """PRIM needs both kinds of experiments: all or none is an error saying so."""
+    experiments, outcomes = small_experiment
+    for fails, word in ((np.zeros(6, bool), "no"), (np.ones(6, bool), "every")):
+        with pytest.raises(sim.ModelError, match=f"fails: {word} experiment is a case"):
+            se.prim_box(experiments, outcomes, fails)
+
+
+def test_default_uncertainties_fit_the_truce_scenarios():
+    """The default uncertainties are valid paths of truce-uncertain on the default network at
+    both ends of their ranges (ema_model applies each before returning)."""
+    model = se.ema_model("rare_earth_2025", "truce-uncertain", reps=1, horizon_days=30)
+    assert [u.name for u in model.uncertainties] == list(se.DEFAULT_UNCERTAINTIES)
+    assert {"fill_rate_defense", "fill_rate_automotive", "backordered_t"} <= \
+        {o.name for o in model.outcomes}
+
+
 def test_robust_optimisation_searches_a_lever():
     """ema_workbench's robust_optimize over a numeric lever (the defense user's initial magnet
     stock, a network path) finds the stock that maximises mean defense fill across scenarios."""
