@@ -96,6 +96,7 @@ LABELS = {"truce_renewal_probability": "truce renewed at expiry (probability)",
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reps", type=int, default=None,
                    help=f"replications per plan and scenario (default {REPS})")
@@ -206,6 +207,15 @@ def _money(v: float) -> str:
     return f"${v:,.0f}"
 
 
+def _signed(v: float, digits: int) -> str:
+    """*v* with a sign, rounded, without a negative zero."""
+    return f"{round(v, digits) + 0.0:+.{digits}f}"
+
+
+def _tonnes(v: float) -> str:
+    return f"{round(v) + 0:,.0f}"
+
+
 def print_comparison(table: pd.DataFrame, reference: str, reps: int, seed: int) -> None:
     print(f"\nComparison: plans x scenarios, {reps} paired replications each (seed {seed}); "
           f"differences vs {reference}, 95% CIs")
@@ -213,18 +223,22 @@ def print_comparison(table: pd.DataFrame, reference: str, reps: int, seed: int) 
           f"{'civil diff pts':>22} {'unmet avoided t':>27} {'cost':>9} {'$/t avoided':>11}")
     for _, r in table.iterrows():
         ref = r["plan"] == reference
-        dpts = "" if ref else (f"{r['civil_fill_diff_points']:+.2f} "
-                               f"[{r['civil_fill_diff_ci_low']:+.2f}, "
-                               f"{r['civil_fill_diff_ci_high']:+.2f}]")
-        av = "" if ref else (f"{r['unmet_avoided_t']:,.0f} [{r['unmet_avoided_ci_low']:,.0f}, "
-                             f"{r['unmet_avoided_ci_high']:,.0f}]")
-        per = "" if ref else _money(r["usd_per_t_avoided"])
+        dpts = "" if ref else (f"{_signed(r['civil_fill_diff_points'], 2)} "
+                               f"[{_signed(r['civil_fill_diff_ci_low'], 2)}, "
+                               f"{_signed(r['civil_fill_diff_ci_high'], 2)}]")
+        av = "" if ref else (f"{_tonnes(r['unmet_avoided_t'])} "
+                             f"[{_tonnes(r['unmet_avoided_ci_low'])}, "
+                             f"{_tonnes(r['unmet_avoided_ci_high'])}]")
+        # a ratio is shown only where the benefit's CI lies above zero (sim.study)
+        per = "" if ref else ("n/s" if not np.isfinite(r["usd_per_t_ci_high"])
+                              else _money(r["usd_per_t_avoided"]))
         print(f"{r['scenario']:16} {r['plan']:24} {100 * r['defense_fill']:6.2f}% "
               f"{100 * r['civil_fill']:5.2f}% {r['unmet_t']:9,.0f} {dpts:>22} {av:>27} "
               f"{_money(r['cost_usd']):>9} {per:>11}")
     print("(fill rates over 2025-2028; unmet t = demand not filled on arrival, all users; "
           "cost = the plan's capital and yearly dollars inside the run; $/t avoided = cost / "
-          "unmet tonnes avoided, 'inf' where the benefit's CI reaches zero)")
+          "unmet tonnes avoided, n/s where the benefit is not significant: its 95% CI "
+          "reaches zero)")
 
 
 def robustness_tables(rob) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -267,9 +281,10 @@ def discover(network, base, plan: str, args, experiments_n: int, reps: int, out:
                                    "backordered_t": "backordered_t|network"},
                          reps=reps, seed=args.seed)
     design = se.sample_scenarios(model, experiments_n, seed=args.seed)
-    workers = args.workers or sim.experiment.available_cores()
-    evaluator = ema_workbench.SequentialEvaluator(model) if workers <= 1 else \
-        ema_workbench.MultiprocessingEvaluator(model, n_processes=workers)
+    # EMA's own evaluators run the experiments (workers None: all cores); every experiment
+    # draws from the same root seed, so the numbers do not depend on them
+    evaluator = ema_workbench.SequentialEvaluator(model) if args.workers == 1 else \
+        ema_workbench.MultiprocessingEvaluator(model, n_processes=args.workers)
     with evaluator as ev:
         experiments, outcomes = ev.perform_experiments(scenarios=design)
     civil = np.asarray(outcomes["civil_fill"], dtype=float)
@@ -311,12 +326,14 @@ def discover(network, base, plan: str, args, experiments_n: int, reps: int, out:
 
 
 def main(argv=None) -> int:
+    """Run the study; 0 on success, 2 on a bad input (a one-line error on stderr)."""
     args = parse_args(argv)
     with figure_output(args):
         return run(args)
 
 
 def run(args) -> int:
+    """The three parts of the study with the parsed *args* (see :func:`main`)."""
     q = args.quick
     reps = args.reps or (QUICK["reps"] if q else REPS)
     members = args.members or (QUICK["members"] if q else ENSEMBLE_MEMBERS)
