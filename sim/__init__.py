@@ -18,6 +18,7 @@ from .network import Network, list_networks, load_network, save_network
 from .results import Run
 from .scenario import Scenario, list_scenarios, load_scenario
 from .sourcing import with_sourcing
+from .network import with_reserve
 from .sweep import SweepResults, sweep
 from . import labels, style, tables  # noqa: E402  (registries of names, figure style, tables)
 
@@ -29,4 +30,5 @@ __all__ = [
     "RunFailedError",
     "monte_carlo", "MonteCarloResults", "paired_comparison", "compare_scenarios", "sweep",
     "SweepResults", "with_sourcing", "__version__",
+    "with_reserve",
 ]

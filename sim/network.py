@@ -83,11 +83,15 @@ lane of the material from the holder is a release lane: it goes to a node with c
 for the material that ``serve`` names (by sector or id) or, with ``civil = true``, to any such
 node; its share is left out of the buyer's share split (the buyer's other lanes take its orders
 in proportion to their shares), and the lane carries releases only. The engine watches the
-served buyers' cover (their daily demand is the demand table's ``rate_t_per_year / 365``):
-when one falls below ``release_cover_days``, it releases once a day, to the buyers below the
-threshold in priority order, what restores their on-hand stock to the threshold (less what is
-already in transit to them), until every buyer is back at the threshold or the reserve is empty
-with nothing on order.
+cover of the buyers on the release lanes (their daily demand is the demand table's
+``rate_t_per_year / 365``; scenario surges do not move the threshold): when one falls below
+``release_cover_days``, it releases once a day, to the buyers below the threshold in priority
+order (those ``serve`` names, in its order, then the others), what restores their on-hand
+stock to the threshold (less what is already in transit to them), until every buyer is back at
+the threshold or the reserve is empty with nothing on order. Purchases (one order every
+``order_every_days`` of ``build_rate_t_per_year`` times that period, from ``build_start``)
+run while the holding plus what is on order is below ``target_t``, also during releases; once
+the target is reached they stop, and start again after releases only with ``replenish``.
 
     [[lanes]]
     from = "mine_cn"
@@ -125,7 +129,8 @@ from .materials import Material, material_from_table
 
 __all__ = [
     "KINDS", "Network", "NodeSpec", "LaneSpec", "StockSpec", "ProductionSpec", "DemandSpec",
-    "PolicySpec", "ReserveSpec", "load_network", "save_network", "network_path", "list_networks",
+    "PolicySpec", "load_network", "save_network", "network_path", "list_networks",
+    "ReserveSpec", "with_reserve",
     "shipped_folder", "shipped_names",
     "ISO_COUNTRIES", "parse_date",
 ]
@@ -1111,6 +1116,52 @@ def load_network(name_or_path: str | Path | Network | nx.DiGraph = "rare_earth_2
         return Network.from_graph(name_or_path)
     path = network_path(name_or_path)
     return Network.from_dict(read_toml(path), file=str(path))
+
+
+def with_reserve(network: str | Path | Network | nx.DiGraph, node: str, material: str, *,
+                 release_to: list[str] | tuple[str, ...] = (), **fields: Any) -> Network:
+    """A copy of *network* in which the stock of *material* at the stockpile *node* is a
+    strategic reserve with *fields* (those of ``[nodes.<node>.reserve.<material>]``, see
+    :class:`ReserveSpec`; ``target_t``, ``release_cover_days`` and
+    ``release_rate_t_per_day`` are required) instead of an ordinary supplier.
+
+    The stock keeps its initial holding and loses its ordering policy (the reserve buys by
+    its build rule, on the node's inbound lanes); the node's outbound lanes of the material
+    become release lanes. *release_to* names further buyers (nodes with customer demand for
+    the material, e.g. civil users with ``civil=True``) that get a release lane from *node*,
+    with share 0 and the lead time of the node's first outbound lane of the material (its
+    source says so). Everything else is unchanged; *network* itself is not modified.
+    Example: the shipped network's US stockpile of NdFeB-HRE magnets, which otherwise rotates
+    a fixed share of defense orders, as a reserve whose holding a sweep can vary::
+
+        net = with_reserve("rare_earth_2025", "nds_us", "ndfeb_hre_magnet", target_t=500,
+                           release_cover_days=30, release_rate_t_per_day=2.0)
+    """
+    net = load_network(network)
+    data = net.to_dict()
+    spec = data["nodes"].get(node)
+    if spec is None:
+        raise NetworkError(f"no node {node!r} in network {net.name!r}", field="node")
+    stock = spec.setdefault("stock", {}).setdefault(material, {"initial": 0.0})
+    stock.pop("policy", None)
+    out = [lane for lane in data["lanes"] if lane["from"] == node and lane["material"] == material]
+    for buyer in release_to:
+        if buyer not in data["nodes"]:
+            raise NetworkError(f"no node {buyer!r} in network {net.name!r}", field="release_to")
+        if any(lane["to"] == buyer for lane in out):
+            continue
+        if not out:
+            raise NetworkError(f"node {node!r} has no outbound lane of {material!r} whose lead "
+                               "time a new release lane could take", field="release_to")
+        data["lanes"].append({
+            "from": node, "to": buyer, "material": material,
+            "lead_time": copy.deepcopy(out[0]["lead_time"]), "share": 0.0,
+            "source": f"release lane of the reserve (sim.with_reserve); lead time as lane "
+                      f"{node}->{out[0]['to']}:{material}"})
+    reserve = {k: v for k, v in fields.items() if v is not None}
+    spec.setdefault("reserve", {})[material] = reserve
+    data["network"]["name"] = f"{net.name}+reserve"
+    return Network.from_dict(data)
 
 
 def save_network(network: Network, path: str | Path) -> Path:

@@ -27,8 +27,9 @@ assumption says "assumption: ..." with its reason)::
     type = "new_facility"         # see the lever types below
     start = 2025-11-03            # when the lever starts (decision, financing, application)
     lag_days = 424                # start -> first effect (construction, qualification); default 0
-    ramp = { days = 730, steps = 4 }   # first effect -> full size in equal steps (default:
-                                  # at once), or a list of steps:
+    ramp = { days = 730, steps = 4 }   # equal steps from the first effect (1/4 of the full
+                                  # size) to the full size days later (default: at once),
+                                  # or a list of steps:
                                   # [{after_days = 0, share = 0.25}, {after_days = 365, share = 1}]
     source = "..."                # the source of the lever's dates and sizes
     [levers.cost]
@@ -164,7 +165,8 @@ RUN_START = _dt.date(2025, 1, 1)
 _OPEN_END = _dt.date(2200, 1, 1)
 _CONTROL_RULES = ("same-country-kind", "none")
 
-_COMMON_KEYS = {"id", "type", "start", "lag_days", "ramp", "source", "note", "cost"}
+_COMMON_KEYS = {"id", "type", "start", "lag_days", "ramp", "source", "note", "cost",
+                "from_plan"}
 _TYPE_KEYS = {
     "new_facility": {"node_id", "node", "lanes", "buyers", "inputs_days", "controls"},
     "capacity_expansion": {"node", "material", "add_t_per_year", "buyers"},
@@ -292,6 +294,7 @@ class Lever:
     source: str = ""
     params: dict = field(default_factory=dict, compare=False, repr=False)
     plan: str = field(default="", compare=False)
+    file: str | None = field(default=None, compare=False, repr=False)   # where it is defined
 
     @property
     def online(self) -> _dt.date:
@@ -403,7 +406,11 @@ def _parse_ramp(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
             raise _err(f"must be a positive integer, got {steps!r}", where, "ramp.steps")
         if days == 0:
             return ((0.0, 1.0),)
-        return tuple((days * k / steps, (k + 1) / steps) for k in range(steps))
+        if steps == 1:
+            raise _err("one step is the full size at once: give days = 0 or more steps",
+                       where, "ramp.steps")
+        # the first step at the online date, the last (the full size) days later
+        return tuple((days * k / (steps - 1), (k + 1) / steps) for k in range(steps))
     if isinstance(raw, list) and raw:
         out = []
         for i, step in enumerate(raw):
@@ -465,9 +472,12 @@ def _parse_lever(i: int, raw: Any, plan: str) -> Lever:
             _str(cost.get(f"{k}_source"), where, f"cost.{k}_source")
         money[k] = v
     _check_type(ltype, raw, where)
+    params = _plain(raw)
+    # a resolved plan written out (Plan.to_dict) names the plan each lever came from
+    origin = _str(params.pop("from_plan", plan), where, "from_plan")
     return Lever(lid, ltype, start, lag, ramp, money["capital"], money["yearly"],
                  str(cost.get("capital_source", "")), str(cost.get("yearly_source", "")),
-                 str(raw["source"]), _plain(raw), plan)
+                 str(raw["source"]), params, origin)
 
 
 def _check_buyers(raw: Any, where: str) -> None:
@@ -628,11 +638,18 @@ class Plan:
             raise (exc.with_file(file) if file else exc) from None
 
     def to_dict(self) -> dict:
-        """The TOML structure of the resolved plan (``extends`` and delays already applied)."""
+        """The TOML structure of the resolved plan (``extends`` and delays already applied;
+        a lever defined by another plan says so in ``from_plan``)."""
         head: dict[str, Any] = {"name": self.name, "description": self.description}
         if self.source:
             head["source"] = self.source
-        return {"plan": head, "levers": [lv.to_dict() for lv in self.levers]}
+        levers = []
+        for lv in self.levers:
+            d = lv.to_dict()
+            if lv.plan and lv.plan != self.name:
+                d["from_plan"] = lv.plan
+            levers.append(d)
+        return {"plan": head, "levers": levers}
 
     def cost(self, start_date, end_date) -> dict:
         """Dollars of the plan inside ``[start_date, end_date)``: ``capital_usd`` (spread over
@@ -686,8 +703,6 @@ def _from_dict(data: Any, file: str | None, chain: tuple[str, ...]) -> Plan:
         raise _err(f"unknown field(s) {extra}", "[plan]")
     name = head.get("name", Path(file).stem if file else None)
     name = _str(name, "[plan]", "name")
-    if "+" in name:
-        raise _err("a plan name cannot contain '+' (it composes plans)", "[plan]", "name")
     levers: list[Lever] = []
     description = str(head.get("description", ""))
     if "extends" in head:
@@ -709,8 +724,8 @@ def _from_dict(data: Any, file: str | None, chain: tuple[str, ...]) -> Plan:
         description = description or parent.description
     elif "remove" in head:
         raise _err("remove needs extends (there is nothing inherited)", "[plan]", "remove")
-    own = [_parse_lever(i, raw, name) for i, raw in enumerate(_tables(data.get("levers", []),
-                                                                       "levers", ""))]
+    own = [replace(_parse_lever(i, raw, name), file=file)
+           for i, raw in enumerate(_tables(data.get("levers", []), "levers", ""))]
     seen: set[str] = set()
     for lv in own:
         if lv.id in seen:
@@ -724,16 +739,21 @@ def _from_dict(data: Any, file: str | None, chain: tuple[str, ...]) -> Plan:
             levers[idx] = lv
     if "delay_days" in head:
         delay = _num(head["delay_days"], "[plan]", "delay_days")
-        _str(head.get("delay_source"), "[plan]", "delay_source")
-        levers = [_delayed(lv, delay, name) for lv in levers]
+        why = _str(head.get("delay_source"), "[plan]", "delay_source")
+        if delay:
+            levers = [_delayed(lv, delay, name, why) for lv in levers]
     plan = Plan(name, description, tuple(levers), str(head.get("source", "")), file)
     _check_conflicts(plan.levers)
     return plan
 
 
-def _delayed(lv: Lever, days: float, plan: str) -> Lever:
+def _delayed(lv: Lever, days: float, plan: str, why: str) -> Lever:
     params = _shift_dates(lv.params, days)
-    return replace(lv, start=lv.start + _days(days), params=params, plan=plan)
+    # the lever's source describes its own dates; say that they moved, and why
+    note = f"; every date moved {days:g} days later by plan '{plan}' ({why})"
+    params["source"] = str(params.get("source", "")) + note
+    return replace(lv, start=lv.start + _days(days), params=params, plan=plan,
+                   source=lv.source + note)
 
 
 def _targets(lv: Lever) -> list[str]:
@@ -787,8 +807,8 @@ def compose_plans(*plans: "Plan") -> Plan:
                 raise _err(f"plans '{old.plan}' and '{lv.plan}' both have a lever '{lv.id}' "
                            "with different content", f"lever '{lv.id}'")
     name = "+".join(names) or "status-quo"
-    descs = [p.description for p in plans if p.levers]
-    plan = Plan(name, "; ".join(descs) if descs else Plan().description, tuple(levers),
+    descs = [p.description.rstrip(". ") for p in plans if p.levers and p.description]
+    plan = Plan(name, "; ".join(descs) + "." if descs else Plan().description, tuple(levers),
                 "; ".join(p.source for p in plans if p.source))
     _check_conflicts(plan.levers)
     return plan
@@ -901,8 +921,7 @@ class _Ctx:
         return f"plan '{self.plan.name}': lever '{lv.id}'"
 
     def err(self, lv: Lever, msg: str, fld: str | None = None) -> ModelError:
-        return ModelError(msg, file=self.plan.file if lv.plan == self.plan.name else None,
-                          where=self.where(lv), field=fld)
+        return ModelError(msg, file=lv.file or self.plan.file, where=self.where(lv), field=fld)
 
     def rebuild(self, lv: Lever) -> None:
         """Validate the network after a lever (errors name the lever)."""
@@ -1253,6 +1272,14 @@ def _year_steps(lv: Lever, per_year: float | None,
 
 
 def _add_years(d: _dt.date, years: float) -> _dt.date:
+    """*d* moved by *years*: calendar years when whole (29 Feb -> 28 Feb), else 365.25-day
+    years."""
+    if float(years).is_integer():
+        y = d.year + int(years)
+        try:
+            return d.replace(year=y)
+        except ValueError:
+            return d.replace(year=y, day=28)
     return d + _days(round(365.25 * years))
 
 
@@ -1304,19 +1331,17 @@ def _lever_recycling(ctx: _Ctx, lv: Lever) -> None:
     yld = float(p["yield_t_per_t"])
     per_year = float(p["share_per_year"]) if "share_per_year" in p else None
     pieces = _year_steps(lv, per_year, float(p["share"]))
-    # yearly steps beyond the ramp too, so that capacity follows the demand of delay_years before
+    # one step a year from the online date (the share's ramp, and the demand of delay_years
+    # before), for ten years after the share reaches its cap
     steps = []
-    for a, b, share in pieces:
-        d = a
-        end = b if b != _OPEN_END else max(a, _add_years(lv.online, 50))
-        while d < end:
-            then = _add_years(d, -delay)
-            eol = sum(ctx.net.nodes[n].demand[s].rate_t_per_year * _surge_factor(ctx, n, s, then)
-                      for n in chosen for s in scrap if s in ctx.net.nodes[n].demand)
-            steps.append({"from": d, "t_per_year": share * yld * eol})
-            d = _add_years(d, 1)
-            if b == _OPEN_END and d > _add_years(lv.online, 10):
-                break
+    last = len(pieces) - 1 + 10
+    for k in range(last + 1):
+        d = _add_years(lv.online, k)
+        share = next(sh for a, b, sh in pieces if a <= d < b)
+        then = _add_years(d, -delay)
+        eol = sum(ctx.net.nodes[n].demand[s].rate_t_per_year * _surge_factor(ctx, n, s, then)
+                  for n in chosen for s in scrap if s in ctx.net.nodes[n].demand)
+        steps.append({"from": d, "t_per_year": share * yld * eol})
     nid = p["node_id"]
     node = _plain(p["node"])
     prod = node.setdefault("production", {}).setdefault(m, {})

@@ -1040,7 +1040,8 @@ class Run:
         """Write ``summary`` and ``series`` (CSV or Parquet: *series_format*; the tables of
         :mod:`sim.tables`, series *series_step* ``weekly`` or ``daily``), the monthly
         customs-style tables ``trade_flows``, ``lane_flows`` and ``capacity_utilisation``
-        (:mod:`sim.flows`, in the same format), plots and ``manifest.json``.
+        (:mod:`sim.flows`, in the same format), ``reserve_flows`` when the network has
+        strategic reserves, plots and ``manifest.json``.
 
         Each file is written under a temporary name and renamed into place, ``manifest.json``
         last (an old one is removed first), so an interrupted save never leaves a
@@ -1067,6 +1068,9 @@ class Run:
                             ("capacity_utilisation", self.capacity_utilisation)):
             tables.write_table(table(), out / name, series_format)
             files.append(f"{name}.{series_format}")
+        if self.reserves:       # strategic reserves' purchases and releases (reserve_flows)
+            tables.write_table(self.reserve_flows(), out / "reserve_flows", series_format)
+            files.append(f"reserve_flows.{series_format}")
         if plots:
             from . import plots as _plots
             from .style import sibling_files

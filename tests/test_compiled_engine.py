@@ -48,6 +48,7 @@ DIGEST_SCRIPT = textwrap.dedent(r'''
         h = hashlib.sha256()
         feed(h, run)
         feed(h, run.kpi_rows())
+        feed(h, [r["log"] for r in run.reserves])
         return h.hexdigest()
 
     out = {"engine": sim.engine.ENGINE, "digests": {}, "events": {}}
@@ -63,6 +64,11 @@ DIGEST_SCRIPT = textwrap.dedent(r'''
     from sim.sourcing import with_sourcing        # cost-aware sourcing moves shares
     cases.append(("default/truce-holds+sourcing", "rare_earth_2025",
                   with_sourcing("truce-holds"), {"horizon_days": 900}))
+    reserve = sim.with_reserve(                   # a strategic reserve: build-up, releases
+        "rare_earth_2025", "nds_us", "ndfeb_hre_magnet", target_t=300, civil=True,
+        build_rate_t_per_year=200, build_start="2026-01-01", release_cover_days=30,
+        release_rate_t_per_day=2.0, release_to=["us_auto"])
+    cases.append(("default/truce-expires/reserve", reserve, "truce-expires", {}))
     cases.append(("stressed/stress", stressed, stress, {}))
     cases.append(("stressed/stress/events", stressed, stress,
                   {"demand_mode": "events", "production_mode": "events"}))

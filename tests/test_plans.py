@@ -59,7 +59,7 @@ def _shares(network, buyer, material):
 def test_shipped_plans_are_listed_and_status_quo_is_empty():
     plans = list_plans()
     for name in ("status-quo", "stockpile-release", "allied-capacity",
-                 "allied-capacity-delayed", "substitution"):
+                 "allied-capacity-delayed", "substitution", "recycling"):
         assert name in plans and plans[name]
     sq = load_plan("status-quo")
     assert sq.levers == () and sq.cost("2025-01-01", "2029-01-01")["total_usd"] == 0
@@ -113,7 +113,7 @@ def test_new_facility_capacity_follows_its_ramp(net):
     prod = n2.nodes["mag_us_new"].production["ndfeb_hre_magnet"]
     assert prod.capacity_on(D(2025, 12, 31)) == 0.0
     for k in range(4):
-        day = D(2026, 1, 1) + dt.timedelta(days=90 * k)
+        day = D(2026, 1, 1) + dt.timedelta(days=120 * k)
         assert prod.capacity_on(day) == pytest.approx(2000.0 * (k + 1) / 4)
         assert prod.capacity_on(day - dt.timedelta(days=1)) == pytest.approx(2000.0 * k / 4)
     # inbound lanes are qualified 90 days before online, the buyer lane at online
@@ -164,6 +164,26 @@ def test_buyer_shares_rebalance_proportionally_and_sum_to_one(net):
         assert _shares(n2, buyer, "ndfeb_hre_magnet") == _shares(net, buyer, "ndfeb_hre_magnet")
 
 
+def test_new_facility_changes_nothing_else(net):
+    """Besides the new node, its lanes and the named buyers' shares for the material, the
+    network is as it was (node tables, other lanes, materials)."""
+    n2, _ = apply_plan(_plan("p", _facility()), net)
+    a, b = net.to_dict(), n2.to_dict()
+    assert a["materials"] == b["materials"]
+    assert {k: v for k, v in b["nodes"].items() if k != "mag_us_new"} == a["nodes"]
+    old = {(l["from"], l["to"], l["material"]): l for l in a["lanes"]}
+    new = {(l["from"], l["to"], l["material"]): l for l in b["lanes"]}
+    assert set(new) - set(old) == {("sep_us_mp", "mag_us_new", "ndpr_oxide"),
+                                   ("sep_my", "mag_us_new", "dytb_oxide"),
+                                   ("mag_us_new", "us_auto", "ndfeb_hre_magnet")}
+    for key, lane in old.items():
+        if key[1:] == ("us_auto", "ndfeb_hre_magnet"):
+            assert new[key]["share"] == pytest.approx(lane["share"] * 0.8)
+            assert {**new[key], "share": lane["share"]} == lane
+        else:
+            assert new[key] == lane
+
+
 def test_selector_covers_nodes_added_earlier_in_the_plan(net):
     """A buyers selector is resolved when its lever applies: a US magnet maker that an
     earlier lever added falls under `countries = ["US"], kinds = ["magnet_maker"]`."""
@@ -192,9 +212,9 @@ def test_capacity_expansion_adds_on_its_ramp(net):
     old = net.nodes["sep_us_mp"].production["ndpr_oxide"]
     new = n2.nodes["sep_us_mp"].production["ndpr_oxide"]
     online = D(2026, 7, 1)
-    for day in [D(2025, 1, 1), D(2025, 7, 1), D(2026, 6, 30), online, D(2026, 12, 30),
-                D(2026, 12, 31), D(2027, 7, 1), D(2028, 6, 1)]:
-        add = 0 if day < online else (500 if day < online + dt.timedelta(days=182.5) else 1000)
+    for day in [D(2025, 1, 1), D(2025, 7, 1), D(2026, 6, 30), online, D(2027, 6, 30),
+                D(2027, 7, 1), D(2028, 6, 1)]:
+        add = 0 if day < online else (500 if day < online + dt.timedelta(days=365) else 1000)
         assert new.capacity_on(day) == pytest.approx(old.capacity_on(day) + add), day
 
 
@@ -367,6 +387,36 @@ def test_composition_is_associative(net):
     assert load_plan("status-quo") + a == a + load_plan("status-quo")
 
 
+def test_resolved_plan_round_trips_through_its_toml(net):
+    """Plan.to_dict() is the resolved plan (extends and delays applied): read back, it has the
+    same levers, costs and effect."""
+    import tomli_w
+    import tomllib
+    for name in ("allied-capacity-delayed", "substitution+stockpile-release"):
+        p = load_plan(name)
+        back = sim.plans.Plan.from_dict(tomllib.loads(tomli_w.dumps(p.to_dict())))
+        assert back.name == p.name
+        assert [lv.signature() for lv in back.levers] == [lv.signature() for lv in p.levers]
+        assert back.cost("2025-01-01", "2031-01-01") == p.cost("2025-01-01", "2031-01-01")
+        n1, s1 = apply_plan(p, net, "truce-expires")
+        n2, s2 = apply_plan(back, net, "truce-expires")
+        assert s1.digest() == s2.digest()
+        assert n1.nodes == n2.nodes and n1.lanes == n2.lanes
+
+
+def test_scenarios_with_layers_or_built_in_python_take_the_plan(net):
+    """A layered scenario (composed data) and a scenario built in Python (no TOML data) both
+    receive the plan's surges, and keep their name and other content."""
+    layered = sim.load_scenario("truce-holds+japan-2026")
+    n2, s2 = apply_plan("substitution", net, layered)
+    assert s2.name == layered.name and s2.controls == layered.controls
+    assert len(s2.demand_surges) == len(layered.demand_surges) + 38
+    bare = sim.Scenario(start=D(2025, 1, 1), end=D(2029, 1, 1))
+    _, s3 = apply_plan("substitution", net, bare)
+    assert s3.demand_surges[len(bare.demand_surges):] == \
+        s2.demand_surges[len(layered.demand_surges):]
+
+
 def test_composition_conflicts_name_both_plans():
     a, _, _ = _three()
     other = load_plan(_plan("z", _facility(lag_days=400)))
@@ -462,6 +512,11 @@ def test_apply_errors_name_plan_file_and_lever(tmp_path, net):
     with pytest.raises(sim.ModelError, match=f"{path}: plan 'bad': lever 'fac': buyers\\[0\\]"
                                              r".node: node 'nowhere' is not in network"):
         apply_plan(path, net)
+    # an inherited lever's error names the file that defines it
+    child = tmp_path / "child.toml"
+    child.write_text(tomli_w.dumps({"plan": {"name": "child", "extends": "bad.toml"}}))
+    with pytest.raises(sim.ModelError, match=f"{path}: plan 'child': lever 'fac': buyers"):
+        apply_plan(child, net)
     with pytest.raises(sim.ModelError, match="unknown plan 'no-such-plan'"):
         load_plan("no-such-plan")
 
@@ -471,7 +526,7 @@ def test_apply_errors_name_plan_file_and_lever(tmp_path, net):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["status-quo", "allied-capacity", "allied-capacity-delayed",
-                                  "substitution", "stockpile-release"])
+                                  "substitution", "stockpile-release", "recycling"])
 def test_every_shipped_plan_validates_and_runs(net, name):
     plan = load_plan(name)
     for lv in plan.levers:
