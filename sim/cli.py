@@ -205,6 +205,10 @@ def _dispatch(args, parser) -> int:
     if args.command == "robustness":
         from . import study_cli
         return study_cli.dispatch(args)
+    if args.command == "plot":
+        from . import study_cli
+        if study_cli.is_study_folder(args.results_dir):     # compare --plans, robustness
+            return study_cli.replot(args.results_dir)
     if args.command == "plan":
         from . import plan_cli
         return plan_cli.dispatch(args, parser)

@@ -199,7 +199,7 @@ def _week_grid(daily: np.ndarray, how: str) -> np.ndarray:
     return daily[..., last]
 
 
-def _reduce_series(run, track, scopes=()) -> dict[str, np.ndarray]:
+def _reduce_series(run, track) -> dict[str, np.ndarray]:
     names, sums = run._sector_sums()        # the sectors' daily series, as Run.sector_series
     rows: list[np.ndarray] = []             # the series, in the order of their keys
     keys: list[str] = []
@@ -225,10 +225,6 @@ def _reduce_series(run, track, scopes=()) -> dict[str, np.ndarray]:
             fill_rate = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
             rows.append(np.stack((fill_rate, bo, inv - bo)))
             keys += [f"{kind}|civil" for kind in _SCOPE_SERIES]
-    extra = [s for s in scopes if f"fill_rate|{s}" not in keys]     # sectors are kept anyway
-    if extra:
-        rows.append(scope_series(run, extra))
-        keys += [f"{kind}|{s}" for s in extra for kind in _SCOPE_SERIES]
     if track:
         stock_keys = [(s.node, s.material) for s in run.stocks]
         on_hand = run.daily_on_hand_by_stock()
@@ -238,19 +234,6 @@ def _reduce_series(run, track, scopes=()) -> dict[str, np.ndarray]:
     if not rows:
         return {}
     return dict(zip(keys, np.concatenate(rows).astype(np.float32)))
-
-
-def scope_series(run, scopes: Sequence[str]) -> np.ndarray:
-    """Weekly fill rate, end-of-week backorders and net inventory of each KPI scope in
-    *scopes* (:meth:`sim.results.Run.scope_sums`), as a ``(3 * scopes, weeks)`` array: the
-    three series of the first scope, then of the next (the series Monte Carlo keeps per
-    sector)."""
-    sums = run.scope_sums(scopes)
-    weekly = _week_grid(sums[:, :2], "sum")
-    ends = _week_grid(sums[:, 2:], "end")
-    dem, fil, bo, inv = weekly[:, 0], weekly[:, 1], ends[:, 0], ends[:, 1]
-    fill_rate = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
-    return np.stack((fill_rate, bo, inv - bo), axis=1).reshape(-1, weekly.shape[-1])
 
 
 def run_chunk(task: _Task) -> dict:
@@ -267,7 +250,9 @@ def run_chunk(task: _Task) -> dict:
                            start=task.start, horizon_days=task.horizon_days)
             kr = run.kpi_rows()
             # before anything is kept: a failure here must not leave KPIs without series
-            series_i = _reduce_series(run, task.track, task.scopes) if task.series else {}
+            series_i = _reduce_series(run, task.track) if task.series else {}
+            if task.series and task.scopes:
+                series_i.update(scoped_series(run, task.scopes, series_i))
             if task.flows:      # tonnes across each border per month: (groups, months)
                 from . import flows
                 trade_i = flows.monthly_trade_array(run).astype(np.float32)
@@ -653,7 +638,6 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
     sc = resolve_scenario(scenario)
     sc.check_network(net)
     track = check_track(track)
-    scopes = check_scopes(scopes, net)
     # one model built (not run) checks start, horizon and shortage date before any work
     events, ndays = _timeline(net, sc, start, horizon_days)
     held = {(l.dst, l.material) for l in net.lanes} | {(l.src, l.material) for l in net.lanes}
@@ -664,6 +648,7 @@ def monte_carlo(network="rare_earth_2025", scenario=None, *, reps: int = 100, se
             raise ModelError(f"node {node!r} is not in network '{net.name}'", field="track")
         if (node, mat) not in held:
             raise ModelError(f"node {node!r} holds no {mat!r}", field="track")
+    scopes = check_scopes(scopes, net)
     owned = None
     if executor is None:
         executor, owned = make_executor(workers)
@@ -825,6 +810,30 @@ def check_scopes(scopes, network: Network) -> tuple[str, ...]:
                 "sector:<s>, country:<c> or node:<id>)"
             raise ModelError(f"{s!r}: {what} in network '{network.name}'", field="scopes")
     return tuple(dict.fromkeys(items))
+
+
+def scope_series(run, scopes: Sequence[str]) -> np.ndarray:
+    """Weekly fill rate, end-of-week backorders and net inventory of each KPI scope in
+    *scopes* (:meth:`sim.results.Run.scope_sums`), as a ``(3 * scopes, weeks)`` array: the
+    three series of the first scope, then of the next (the series Monte Carlo keeps per
+    sector)."""
+    sums = run.scope_sums(scopes)
+    weekly = _week_grid(sums[:, :2], "sum")
+    ends = _week_grid(sums[:, 2:], "end")
+    dem, fil, bo, inv = weekly[:, 0], weekly[:, 1], ends[:, 0], ends[:, 1]
+    fill_rate = np.where(dem > 0, fil / np.where(dem > 0, dem, 1), 1.0)
+    return np.stack((fill_rate, bo, inv - bo), axis=1).reshape(-1, weekly.shape[-1])
+
+
+def scoped_series(run, scopes: Sequence[str], kept=()) -> dict[str, np.ndarray]:
+    """The weekly series of *scopes* (:func:`scope_series`) keyed ``"kind|scope"`` as float32,
+    leaving out scopes whose series are in *kept* already (the sectors' always are)."""
+    extra = [s for s in scopes if f"fill_rate|{s}" not in kept]
+    if not extra:
+        return {}
+    rows = scope_series(run, extra).astype(np.float32)
+    keys = [f"{kind}|{s}" for s in extra for kind in _SCOPE_SERIES]
+    return dict(zip(keys, rows))
 
 
 def default_chunk_size(reps: int, workers: int) -> int:

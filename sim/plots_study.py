@@ -78,9 +78,9 @@ def plan_forest(diffs, path, *, kpis=FOREST_KPIS):
     scenarios = list(dict.fromkeys(d["scenario"]))
     plans = list(dict.fromkeys(d["plan"]))
     ref = str(d["reference"].iloc[0])
+    height = 1.6 + 0.55 * len(scenarios) * max(1, len(plans) / 2)
     fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                             figsize=_style.figsize(4.4 * len(panels) + 1.2,
-                                                    1.6 + 0.55 * len(scenarios) * max(1, len(plans) / 2)))
+                             figsize=_style.figsize(4.4 * len(panels) + 1.2, height))
     n = len(plans)
     for ax, (k, s) in zip(axes[0], panels):
         sub = d[(d["kpi"] == k) & (d["scope"] == s)]
@@ -128,44 +128,57 @@ def cost_effectiveness_plot(ce, path):
     ref = str(d["reference"].iloc[0])
     rows = list(dict.fromkeys(zip(d["scenario"], d["plan"])))
     fig, axes = plt.subplots(1, 2, squeeze=False,
-                             figsize=_style.figsize(10, 1.8 + 0.4 * len(rows)))
-    none = []
+                             figsize=_style.figsize(10, 1.8 + 0.45 * len(rows)))
+    none: dict[str, list[str]] = {}
+    colours = {p: _style.colour(1 + j) for j, p in enumerate(dict.fromkeys(p for _, p in rows))}
     for ax, (kpi, title) in zip(axes[0], panels):
         sub = d[d["kpi"] == kpi]
-        finite = sub[["mean", "ci95_low", "ci95_high"]].to_numpy(dtype=float)
-        finite = finite[np.isfinite(finite)]
-        edge = float(finite.max()) * 1.15 if len(finite) and finite.max() > 0 else 1.0
+        drawn = []
         for i, (sc, p) in enumerate(rows):
             r = sub[(sub["scenario"] == sc) & (sub["plan"] == p)]
             if not len(r):
                 continue
             r = r.iloc[0]
             m, lo, hi = (float(r[c]) for c in ("mean", "ci95_low", "ci95_high"))
-            if not math.isfinite(m):
-                none.append(f"{p} under {sc}")
-                continue
-            open_ = r["label"] != ""
-            hi_d = min(hi, edge) if math.isfinite(hi) else edge
-            lo_d = max(lo, 0.0) if math.isfinite(lo) else 0.0
-            c = _style.colour(1 + list(dict.fromkeys(p for _, p in rows)).index(p))
-            ax.errorbar([m], [i], xerr=[[m - lo_d], [hi_d - m]], fmt="o", ms=5, capsize=3,
-                        color=c, mfc="white" if open_ else c)
-            if not math.isfinite(hi):
-                ax.annotate("", xy=(edge, i), xytext=(max(m, 0.0), i),
-                            arrowprops=dict(arrowstyle="->", color=c, lw=1))
+            if math.isfinite(m):
+                drawn.append((i, p, m, lo, hi, r["label"] != ""))
+            else:
+                none.setdefault(title.split(" per ", 1)[1], []).append(f"{p} under {sc}")
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels([f"{p} vs {ref}\nunder {sc}" for sc, p in rows], fontsize="small")
         ax.set_ylim(len(rows) - 0.5, -0.5)
-        ax.set_xlim(left=0, right=edge)
         ax.set_xlabel(title)
+        if not drawn:
+            ax.text(0.5, 0.5, "no plan has a benefit\nto price here", transform=ax.transAxes,
+                    ha="center", va="center", color="0.4")
+            ax.set_xticks([])
+            continue
+        vals = np.array([x for _, _, m, lo, hi, _ in drawn for x in (m, lo, hi)], dtype=float)
+        vals = vals[np.isfinite(vals)]
+        # ratios of plans can differ by orders of magnitude: a log axis when all are positive
+        log = vals.min() > 0 and vals.max() / vals.min() > 30
+        edge = float(vals.max()) * (1.6 if log else 1.15) if vals.max() > 0 else 1.0
+        left = float(vals.min()) / 1.6 if log else min(0.0, float(vals.min()) * 1.15)
+        for i, p, m, lo, hi, open_ in drawn:
+            hi_d = min(hi, edge) if math.isfinite(hi) else edge
+            lo_d = max(lo, left) if math.isfinite(lo) else left
+            c = colours[p]
+            ax.errorbar([m], [i], xerr=[[m - lo_d], [hi_d - m]], fmt="o", ms=5, capsize=3,
+                        color=c, mfc="white" if open_ else c)
+            if not math.isfinite(hi):
+                ax.annotate("", xy=(edge, i), xytext=(m, i),
+                            arrowprops=dict(arrowstyle="->", color=c, lw=1))
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlim(left=left, right=edge)
         ax.xaxis.set_major_formatter(FuncFormatter(_dollars))
     axes[0][1].set_yticklabels([])
     note = "Open markers: the benefit's 95% CI reaches zero (ratio interval unbounded)."
-    if none:
-        note += " No benefit to price, not drawn: " + "; ".join(dict.fromkeys(none)) + "."
+    for what, items in none.items():
+        note += f" No benefit to price per {what}, not drawn: " + "; ".join(items) + "."
     fig.suptitle("Cost-effectiveness of each plan (extra cost over the run's horizon / "
                  "benefit), 95% CIs")
-    lines = textwrap.wrap(note, int(fig.get_figwidth() * 11))
+    lines = textwrap.wrap(note, int(fig.get_figwidth() * 15))
     fig.text(0.01, 0.005, "\n".join(lines), fontsize="small", color="0.25", ha="left",
              va="bottom")
     fig.tight_layout(rect=(0, min(0.4, (len(lines) * 11 + 8) / (fig.get_figheight() * 72)), 1, 1))

@@ -64,34 +64,31 @@ from .network import load_network
 from .scenario import resolve_scenario
 
 __all__ = ["compare_plans", "PlanStudyResults", "robustness", "RobustnessResults",
-           "regret_table", "ratio_interval", "comparison_title", "DEFAULT_REFERENCE",
-           "DEFAULT_UNCERTAINTIES", "COST_KPIS", "load_study"]
+           "regret_table", "ratio_interval", "comparison_title", "delayed_plan",
+           "DEFAULT_REFERENCE", "DEFAULT_UNCERTAINTIES", "DEFAULT_PLAN_UNCERTAINTIES",
+           "load_study", "paired_stats"]
 
 DEFAULT_REFERENCE = "status-quo"
 UNMET = ("demand_t", "filled_t", "network")          # unmet = demand_t - filled_t, all users
 DEFENSE_FILL = ("fill_rate", "sector:defense")
-# rows of the cost-effectiveness table: (kpi, scope)
-COST_KPIS = {
-    "cost_usd": "plan",                                  # the plan's cost beyond the reference's
-    "unmet_avoided_t": "network",                        # tonnes of unmet demand avoided
-    "cost_per_t_unmet_avoided_usd": "network",
-    "defense_fill_gain_points": "sector:defense",        # percentage points of defense fill
-    "cost_per_defense_fill_point_usd": "sector:defense",
-}
 _DIFF_STATS = ("difference", "sd", "ci95_low", "ci95_high", "n", "mean_base", "mean_other",
                "variance_ratio_paired_vs_unpaired")
 # The scenario ensemble of robustness() by default: sweep-style paths of truce-uncertain
 # (sampled truce outcomes, control severity, approval rates, demand growth). Ranges are
 # assumptions spanning the cases DOMAIN.md section C discusses: renewal from unlikely to
-# likely, April-regime approval from the early months' 0.25 to the June 2025 0.75, escalation
-# from a near-ban to the April regime's early approval rate, demand from 10% below to 30%
-# above the network's 2025 figures.
+# likely; the April regime's approval rate from June 2025 on (its first change; 0.75 in the
+# file, itself an assumption) from the early months' 0.25 to 0.9; escalation from a near-ban
+# to the April regime's early approval rate; demand from 10% below to 30% above the network's
+# 2025 figures.
 DEFAULT_UNCERTAINTIES = {
     "truce.renewal_probability": (0.2, 0.9),
-    "controls.apr_2025.approval_probability": (0.25, 0.75),
+    "controls.apr_2025.changes.0.approval_probability": (0.25, 0.9),
     "truce.escalation.approval_probability": (0.0, 0.25),
     "demand.factor": (0.9, 1.3),
 }
+# ... and of the plans: every plan's projects from on time to two years late (the delay of the
+# shipped allied-capacity-delayed plan). Kept apart: these change plans, not the scenario.
+DEFAULT_PLAN_UNCERTAINTIES = {"plan.delay_days": (0.0, 730.0)}
 DEFAULT_BASE = "truce-uncertain"
 
 
@@ -265,12 +262,16 @@ class PlanStudyResults:
         """Per-replication values of every KPI of every cell (long schema)."""
         import pandas as pd
 
+        return pd.concat(list(self._replication_parts()), ignore_index=True)
+
+    def _replication_parts(self):
+        """The per-replication table, one cell at a time (scenario by scenario, plan by plan)."""
         from . import tables
 
         seed = self.meta.get("seed")
-        parts = [tables.tidy(self.cells[(p, s)].per_rep, scenario=s, plan=p, seed=seed)
-                 for s in self.scenarios for p in self.plans]
-        return pd.concat(parts, ignore_index=True)
+        for s in self.scenarios:
+            for p in self.plans:
+                yield tables.tidy(self.cells[(p, s)].per_rep, scenario=s, plan=p, seed=seed)
 
     def summary(self):
         """Statistics over replications of every KPI of every cell (long schema)."""
@@ -313,9 +314,9 @@ class PlanStudyResults:
                 kpi = [c.split("|", 1)[0] for c in cols]
                 scope = [c.split("|", 1)[1] for c in cols]
                 for stat in _DIFF_STATS:
-                    parts.append(pd.DataFrame({"scenario": s, "plan": p, "reference": self.reference,
-                                               "statistic": stat, "kpi": kpi, "scope": scope,
-                                               "value": st[stat]}))
+                    parts.append(pd.DataFrame({"scenario": s, "plan": p,
+                                               "reference": self.reference, "statistic": stat,
+                                               "kpi": kpi, "scope": scope, "value": st[stat]}))
         if not parts:
             return tables.coerce(pd.DataFrame(columns=[*tables.SCHEMA, "comparison"]))
         df = tables.coerce(pd.concat(parts, ignore_index=True))
@@ -329,7 +330,10 @@ class PlanStudyResults:
         unmet tonnes avoided and defense fill points gained (paired, with CIs), and dollars per
         tonne of unmet demand avoided and per defense-fill point, with CIs (see
         :func:`ratio_interval`; the ``label`` column says where the benefit is not
-        established). Long schema, with a ``comparison`` column."""
+        established). Long schema, with a ``comparison`` column; KPIs (scope):
+        ``cost_usd`` (``plan``), ``unmet_avoided_t`` and ``cost_per_t_unmet_avoided_usd``
+        (``network``), ``defense_fill_gain_points`` and ``cost_per_defense_fill_point_usd``
+        (``sector:defense``, percentage points of fill rate)."""
         import pandas as pd
 
         from . import tables
@@ -361,7 +365,8 @@ class PlanStudyResults:
                     # unmet avoided = reference - plan; fill points gained = 100 (plan - ref)
                     st = paired_stats(b[:, None], a[:, None]) if sign > 0 else \
                         paired_stats(100 * a[:, None], 100 * b[:, None])
-                    mean, lo, hi = (float(st[k][0]) for k in ("difference", "ci95_low", "ci95_high"))
+                    mean, lo, hi = (float(st[k][0])
+                                    for k in ("difference", "ci95_low", "ci95_high"))
                     for stat in ("mean", "ci95_low", "ci95_high", "sd", "n"):
                         v = float(st["difference" if stat == "mean" else stat][0])
                         rows.append((s, p, gain, scope, stat, v, ""))
@@ -378,6 +383,25 @@ class PlanStudyResults:
         df["comparison"] = [comparison_title(p, self.reference, s)
                             for p, s in zip(df["plan"], df["scenario"])]
         return df
+
+    def bands(self):
+        """Quantile bands of the weekly series kept in each cell (``series=True``), in the
+        bands schema of :mod:`sim.tables` with a ``plan`` column; None when none were kept."""
+        import pandas as pd
+
+        from . import tables
+
+        parts = []
+        for (p, s), res in self.cells.items():
+            for name in res.series:
+                b = res.bands(name).melt(id_vars=["date"], var_name="statistic",
+                                         value_name="value")
+                b["kpi"], b["scope"] = name.split("|", 1)
+                b["scenario"], b["plan"], b["seed"] = s, p, self.meta.get("seed")
+                parts.append(b)
+        if not parts:
+            return None
+        return tables.coerce(pd.concat(parts, ignore_index=True), tables.BANDS_SCHEMA)
 
     def plan_costs(self):
         """Each plan's cost over each scenario's horizon: plan, scenario, start, end,
@@ -409,14 +433,17 @@ class PlanStudyResults:
         man.unlink(missing_ok=True)             # incomplete until the manifest is written
         written = []
         if replications:
-            written.append(tables.write_table(self.replications(), out / "replications",
-                                              table_format))
+            written.append(_write_parts(self._replication_parts(), out / "replications",
+                                        table_format))
         written += [tables.write_table(self.summary(), out / "summary", table_format),
                     tables.write_table(self.differences(), out / "paired_differences",
                                        table_format),
                     tables.write_table(self.cost_effectiveness(), out / "cost_effectiveness",
                                        table_format),
                     tables.write_table(self.plan_costs(), out / "plan_costs", table_format)]
+        bands = self.bands()
+        if bands is not None:
+            written.append(tables.write_table(bands, out / "bands", table_format))
         failures = [{"plan": p, "scenario": s, **f} for (p, s), r in self.cells.items()
                     for f in r.failures]
         write_atomic(out / "failures.json", json.dumps(failures, indent=2, default=str))
@@ -426,6 +453,39 @@ class PlanStudyResults:
                      "files": sorted([p.name for p in written] + ["failures.json"])})
         write_atomic(man, json.dumps(meta, indent=2, default=str))
         return out
+
+
+def _write_parts(parts, stem: Path, fmt: str) -> Path:
+    """Write the DataFrames *parts* (same columns) one after the other as one table
+    ``stem.csv`` or ``stem.parquet``, atomically (a temporary file, then a rename): one part
+    in memory at a time (a study's replications can have tens of millions of rows)."""
+    import os
+
+    from .tables import table_path
+
+    path = table_path(stem, fmt)
+    tmp = stem.with_name(f".{stem.name}.tmp.{fmt}")
+    writer = None
+    try:
+        for i, df in enumerate(parts):
+            if fmt == "parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                t = pa.Table.from_pandas(df, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, t.schema)
+                writer.write_table(t)
+            else:
+                df.to_csv(tmp, index=False, mode="w" if i == 0 else "a", header=i == 0)
+    finally:
+        if writer is not None:
+            writer.close()
+    os.replace(tmp, path)
+    other = table_path(stem, "csv" if fmt == "parquet" else "parquet")
+    if other.exists():
+        other.unlink()
+    return path
 
 
 def load_study(out_dir: str | Path) -> dict:
@@ -467,7 +527,7 @@ def compare_plans(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENC
                   scenarios: Sequence | None = None, *, reps: int = 100, seed: int = 0,
                   reference=None, executor=None, workers: int | None = None,
                   chunk_size: int | None = None, start=None, horizon_days: float | None = None,
-                  scopes: Iterable[str] = (), series: bool = False,
+                  scopes: Iterable[str] = (), series: bool | None = None,
                   progress: bool | None = None,
                   max_failure_share: float = MAX_FAILURE_SHARE) -> PlanStudyResults:
     """Run every plan under every scenario on common random numbers.
@@ -491,13 +551,18 @@ def compare_plans(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENC
         workers.
     scopes, series:
         Weekly series are not kept by default (a study compares KPIs); ``series=True`` keeps
-        the sectors' bands and those of *scopes* in each cell.
+        the sectors' in each cell, and *scopes* (``"country:US"``, ``"node:us_auto"``, ...)
+        those scopes' besides (giving *scopes* keeps series unless ``series=False``).
+        ``save`` writes their quantile bands.
 
     Returns
     -------
     PlanStudyResults
     """
     _check_common(reps, seed, workers, executor, horizon_days, max_failure_share)
+    scopes = tuple(scopes) if not isinstance(scopes, (str, bytes)) else scopes
+    if series is None:
+        series = bool(scopes)
     net = load_network(network)
     plan_objs = _resolve_plans(plans)
     scens = _resolve_scenarios(scenarios)
@@ -589,13 +654,35 @@ def regret_table(values, *, higher_is_better: bool = True, target: float | None 
     return regret, table.reset_index(drop=True)
 
 
+def _default_space() -> dict:
+    return {**DEFAULT_UNCERTAINTIES, **DEFAULT_PLAN_UNCERTAINTIES}
+
+
+def delayed_plan(plan, days: float):
+    """*plan* with every lever starting *days* later (the plan's ``delay_days``, added to any
+    delay it has); the same plan when it has no levers or *days* is 0."""
+    from .plans import Plan
+
+    check_number(days, "plan.delay_days", 0)
+    doc = plan.to_dict()
+    if not days or not doc.get("levers"):
+        return plan
+    doc["plan"]["delay_days"] = float(days)
+    doc["plan"]["delay_source"] = "assumption: a robustness ensemble's sampled project delay"
+    try:
+        return Plan.from_dict(doc)
+    except ModelError as exc:
+        raise ModelError(f"{exc}", where=f"plan '{plan.name}' delayed {days:g} days") from None
+
+
 def _apply_uncertainties(net, sc, point: dict):
     """The network and scenario of one ensemble member: sweep-style paths
     (:func:`sim.sweep.apply_params`) and ``demand.factor`` (every sector's demand times the
-    factor over the whole run, as a scenario demand surge)."""
+    factor over the whole run, as a scenario demand surge). ``plan.delay_days`` is the
+    caller's (it changes the plans, :func:`delayed_plan`)."""
     from .sweep import apply_params
 
-    point = dict(point)
+    point = {k: v for k, v in point.items() if k != "plan.delay_days"}
     factor = point.pop("demand.factor", None)
     if point:
         net, sc = apply_params(net, sc, point)
@@ -696,8 +783,12 @@ def robustness(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENCE,)
 
     The ensemble is *scenarios* (names, paths or objects) when given, else *samples* points of
     a Latin hypercube (:func:`sim.sweep.design_points`, seeded by *design_seed*) over
-    *uncertainties* (path -> (low, high); default :data:`DEFAULT_UNCERTAINTIES`: truce renewal
-    probability, approval probabilities, a demand factor) applied to the *base* scenario.
+    *uncertainties* (path -> (low, high); default :data:`DEFAULT_UNCERTAINTIES` and
+    :data:`DEFAULT_PLAN_UNCERTAINTIES`: truce renewal probability, approval probabilities, a
+    demand factor, project delays) applied to the
+    *base* scenario: sweep paths (:func:`sim.sweep.apply_params`), ``demand.factor`` (all
+    demand times the factor) and ``plan.delay_days`` (every plan's levers that much later,
+    :func:`delayed_plan`).
     Every plan runs in every member on the same replications (*reps*, *seed*: common random
     numbers), KPIs only. The outcome is the mean over replications of *kpi* (a ``kpi|scope``
     column); *kpis* are also kept per member."""
@@ -719,15 +810,16 @@ def robustness(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENCE,)
         from .sweep import design_points
         check_int(samples, "samples", 1, maximum=100_000)
         check_int(design_seed, "design_seed", 0, maximum=MAX_SEED)
-        space = dict(DEFAULT_UNCERTAINTIES if uncertainties is None else uncertainties)
+        space = dict(_default_space() if uncertainties is None else uncertainties)
         base_sc = resolve_scenario(base)
         base_sc.check_network(net)
         for j, point in enumerate(design_points(space, "lhs", samples, design_seed)):
             n, s = _apply_uncertainties(net, base_sc, point)
             members.append(({"member": f"{base_sc.name} #{j}", **point}, n, s))
     # plans applied to every member before anything runs
-    applied = {(p.name, m["member"]): apply_plan(p, n, s)
-               for m, n, s in members for p in plan_objs}
+    applied = {(p.name, m["member"]): apply_plan(
+        delayed_plan(p, m["plan.delay_days"]) if "plan.delay_days" in m else p, n, s)
+        for m, n, s in members for p in plan_objs}
     owned = None
     if executor is None:
         executor, owned = make_executor(workers)
@@ -761,7 +853,7 @@ def robustness(network="rare_earth_2025", plans: Sequence = (DEFAULT_REFERENCE,)
             "higher_is_better": higher_is_better, "target": target, "reps": reps, "seed": seed,
             "base": None if scenarios is not None else resolve_scenario(base).name,
             "uncertainties": None if scenarios is not None else
-            {k: list(v) for k, v in (DEFAULT_UNCERTAINTIES if uncertainties is None
+            {k: list(v) for k, v in (_default_space() if uncertainties is None
                                      else uncertainties).items()},
             "samples": len(members), "design_seed": design_seed,
             "elapsed_seconds": time.perf_counter() - t0, "versions": package_versions(),

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .errors import ModelError
 
-__all__ = ["add_commands", "add_plan_options", "compare_command", "dispatch"]
+__all__ = ["add_commands", "add_plan_options", "compare_command", "dispatch", "replot",
+           "is_study_folder"]
 
 
 def _positive(text: str) -> int:
@@ -74,15 +75,17 @@ def add_commands(sub) -> None:
                    help="scenario the sampled parameters are applied to (default "
                         "truce-uncertain)")
     r.add_argument("--param", action="append", default=[], metavar="PATH=LOW:HIGH",
-                   help="an uncertain parameter path and its range (repeatable; default: truce "
-                        "renewal, approval probabilities and a demand factor, see "
-                        "sim.study.DEFAULT_UNCERTAINTIES)")
+                   help="an uncertain parameter and its range (repeatable): a sweep path of "
+                        "the scenario or network, demand.factor, or plan.delay_days; default: "
+                        "truce renewal, approval probabilities, a demand factor and project "
+                        "delays (sim.study.DEFAULT_UNCERTAINTIES, DEFAULT_PLAN_UNCERTAINTIES)")
     r.add_argument("--samples", type=_positive, default=20, help="ensemble members (default 20)")
     r.add_argument("--design-seed", type=int, default=0, help="seed of the Latin hypercube")
     r.add_argument("--kpi", default="fill_rate|sector:defense",
                    help="outcome KPI column (default fill_rate|sector:defense)")
     r.add_argument("--target", type=_number, default=0.99,
-                   help="a plan meets the target when the outcome is at least this (default 0.99)")
+                   help="a plan meets the target when the outcome is at least this (at most, "
+                        "with --lower-is-better; default 0.99)")
     r.add_argument("--lower-is-better", action="store_true",
                    help="the outcome is a loss (e.g. backordered_t|network)")
     r.add_argument("--reps", type=_positive, default=30, help="replications per plan and member")
@@ -192,4 +195,34 @@ def dispatch(args) -> int:
           f"{res.meta['target']}:")
     print(res.table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"\nwrote {out}/")
+    return 0
+
+
+def is_study_folder(folder: Path) -> bool:
+    """Whether *folder* holds a plan study or robustness result (its manifest's kind); any
+    other folder, or one without a readable manifest, is left to ``plot``'s own checks."""
+    import json
+
+    try:
+        meta = json.loads((Path(folder) / "manifest.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(meta, dict) and meta.get("kind") in ("plan_study", "robustness")
+
+
+def replot(folder: Path) -> int:
+    """``python -m sim plot FOLDER`` for a plan study or robustness folder: draw its figures
+    again from its tables (a damaged folder is a :class:`ModelError` naming it)."""
+    from .plots_study import draw_folder
+
+    try:
+        written = draw_folder(folder)
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ModelError(f"damaged results folder ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})",
+                         file=str(folder)) from None
+    for p in written:
+        print(p)
     return 0

@@ -15,7 +15,8 @@ import sim
 import sim.cli
 import sim.plans
 from sim.experiment import MonteCarloResults
-from sim.study import compare_plans, load_study, ratio_interval, regret_table, robustness
+from sim.study import (compare_plans, delayed_plan, load_study, ratio_interval, regret_table,
+                       robustness)
 
 SCOPES = ["country:US", "node:auto_us", "sector:defense", "network"]
 
@@ -202,7 +203,8 @@ def test_cost_effectiveness_by_hand(study):
     assert get[("unmet_avoided_t", "mean")][0] == pytest.approx(avoided.mean())
     # no shortage in the baseline: nothing to buy there
     base = study.cost_effectiveness()
-    base = base[(base["scenario"] == "baseline") & (base["kpi"] == "cost_per_defense_fill_point_usd")]
+    base = base[(base["scenario"] == "baseline")
+                & (base["kpi"] == "cost_per_defense_fill_point_usd")]
     assert set(base["label"]) == {"no benefit"} and base["value"].isna().all()
 
 
@@ -402,3 +404,99 @@ def test_shipped_plan_api_end_to_end(stress, monkeypatch):
     cost = ce[(ce["kpi"] == "cost_usd")]["value"].iloc[0]
     assert cost == pytest.approx(plan.cost(start, end)["total_usd"])
     assert set(ce["comparison"]) == {"defense-cover vs status-quo under stress"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_replications_are_written_cell_by_cell_as_one_table(study, tmp_path, fmt):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    out = study.save(tmp_path / fmt, table_format=fmt)
+    back = sim.tables.read_table(out / "replications")
+    whole = study.replications()
+    n_kpis = len(study.cells[("status-quo", "stress")].per_rep.columns)
+    assert len(back) == len(whole) == 4 * 30 * n_kpis
+    np.testing.assert_array_equal(back["value"].to_numpy(), whole["value"].to_numpy())
+    assert list(back["plan"]) == list(whole["plan"])
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_delayed_plan_moves_every_lever(monkeypatch):
+    """A sampled project delay: the plan's running costs start later (so fewer fall inside a
+    fixed window), its capital is unchanged, and the empty plan stays itself."""
+    monkeypatch.setitem(sys.modules, "sim.plans", REAL_PLANS)
+    plan = REAL_PLANS.load_plan("allied-capacity")
+    later = delayed_plan(plan, 365)
+    assert later.name == plan.name
+    a, b = _dt.date(2025, 1, 1), _dt.date(2029, 1, 1)
+    assert later.cost(a, b)["capital_usd"] == pytest.approx(plan.cost(a, b)["capital_usd"])
+    assert later.cost(a, b)["yearly_usd"] < plan.cost(a, b)["yearly_usd"]
+    # the same delay twice is the delay of twice the days
+    twice = delayed_plan(later, 365)
+    assert twice.cost(a, b) == pytest.approx(delayed_plan(plan, 730).cost(a, b))
+    quo = REAL_PLANS.load_plan("status-quo")
+    assert delayed_plan(quo, 100) is quo
+    with pytest.raises(sim.ModelError, match="plan.delay_days"):
+        delayed_plan(plan, -1)
+
+
+def test_cli_plot_redraws_a_study_folder(study, tmp_path, capsys):
+    out = study.save(tmp_path / "st", replications=False)
+    assert sim.cli.main(["plot", str(out)]) == 0
+    assert (out / "plan_forest.png").exists() and (out / "cost_effectiveness.png").exists()
+    (out / "paired_differences.csv").unlink()
+    assert sim.cli.main(["plot", str(out)]) == 2
+    assert "missing table" in capsys.readouterr().err
+
+
+def test_plan_study_benchmark_runs_and_projects(capsys):
+    """benchmarks/plan_study.py on the teaching network: plans that cannot be applied there are
+    named and left out, and the projection scales the replications run to those asked."""
+    import importlib
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        mod = importlib.import_module("plan_study")
+    finally:
+        sys.path.remove(str(bench))
+    assert mod.main(["--network", "teaching", "--plans", "status-quo", "allied-capacity",
+                     "--scenarios", "baseline", "--reps", "40", "--fraction", "0.1",
+                     "--workers", "1", "--profile-reps", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(l.startswith("note: plan allied-capacity left out") for l in lines)
+    fig = json.loads(lines[-1])
+    assert fig["plans"] == ["status-quo"] and fig["reps_run"] == 4
+    assert fig["replications_run"] == 4 and fig["cells_asked"] == 2
+    assert fig["projected_full_s"] > fig["per_rep_wall_ms"] / 1e3 * 80 * 0.99
+    assert set(fig["phases_ms"]) >= {"simulate", "kpis", "series", "pickle"}
+
+
+def test_default_ensemble_applies_to_the_shipped_scenario(monkeypatch):
+    """Every default uncertainty path exists in truce-uncertain on the default network (a
+    change of the scenario file that moves one fails here, not in a user's study), and the
+    sampled values land in each member."""
+    from sim.study import DEFAULT_PLAN_UNCERTAINTIES, DEFAULT_UNCERTAINTIES
+
+    monkeypatch.setitem(sys.modules, "sim.plans", REAL_PLANS)
+    res = robustness("rare_earth_2025", ["status-quo", "allied-capacity"], samples=2, reps=1,
+                     workers=1, horizon_days=30)
+    space = {**DEFAULT_UNCERTAINTIES, **DEFAULT_PLAN_UNCERTAINTIES}
+    for m in res.members:
+        assert set(space) <= set(m)
+        assert all(space[k][0] <= m[k] <= space[k][1] for k in space)
+
+
+def test_a_study_keeps_scope_bands_when_asked(plans_double, tmp_path):
+    res = compare_plans("teaching", ["status-quo", "some-stock"], ["baseline"], reps=3, seed=1,
+                        workers=1, horizon_days=120, scopes=["country:US"])
+    cell = res.result("some-stock", "baseline")
+    assert "fill_rate|country:US" in cell.series and "fill_rate|sector:defense" in cell.series
+    out = res.save(tmp_path / "s", replications=False)
+    bands = sim.tables.read_table(out / "bands", sim.tables.BANDS_SCHEMA)
+    assert set(bands["plan"]) == {"status-quo", "some-stock"}
+    assert "country:US" in set(bands["scope"])
+    assert "bands.csv" in json.loads((out / "manifest.json").read_text())["files"]
+    lean = compare_plans("teaching", ["status-quo"], ["baseline"], reps=2, workers=1,
+                         horizon_days=60)
+    assert lean.bands() is None
