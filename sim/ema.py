@@ -58,8 +58,10 @@ __all__ = ["ema_model", "Param", "SimulatorFunction", "DEFAULT_UNCERTAINTIES", "
 
 #: Uncertainties of the truce scenarios (``truce-uncertain`` and the scenarios extending
 #: ``truce-holds``) on the shipped networks: name -> (path, low, high). The ranges are
-#: assumptions chosen to cover the outcomes argued in DOMAIN.md section C (a renewed truce, the
-#: April regime's 25% and 75% approval rates, reviews of one to six months), not estimates.
+#: assumptions spanning the outcomes argued in DOMAIN.md section C, not estimates: a truce
+#: never to always renewed, an escalation from a ban (approval 0) to no refusals, and its
+#: licence reviews from one to six months (a fixed review time replaces the file's triangular
+#: one).
 DEFAULT_UNCERTAINTIES: dict[str, tuple] = {
     "truce_renewal_probability": ("truce.renewal_probability", 0.0, 1.0),
     "escalation_approval_probability": ("truce.escalation.approval_probability", 0.0, 1.0),
