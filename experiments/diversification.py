@@ -89,6 +89,8 @@ EXTRA_UNCERTAINTIES = {
 OUT_DIR = Path("results/diversification")
 LABELS = {"truce_renewal_probability": "truce renewed at expiry (probability)",
           "controls_apr_2025_approval_probability": "April 2025 regime: approval probability",
+          "controls_apr_2025_changes_0_approval_probability":
+              "April regime from June 2025: approval probability",
           "truce_escalation_approval_probability": "escalation: approval probability",
           "demand_factor": "demand factor (x 2025 demand)",
           "escalation_review_days": "escalation: licence review (days)",
