@@ -315,6 +315,10 @@ def _cmd_network(args, parser) -> int:
                     f"{c.cover_days[0]:.0f}" if min(c.cover_days) == max(c.cover_days) else
                     f"{min(c.cover_days):.0f}-{max(c.cover_days):.0f}") + " d)"
                 for c in n.fleet.classes)
+        for m, r in n.reserve.items():      # strategic reserves (see sim/network.py)
+            what = "; ".join(x for x in (what, (
+                f"reserve of {m}: target {r.target_t:,.0f} t, releases below "
+                f"{r.release_cover_days:g} d of cover, <= {r.release_rate_t_per_day:g} t/d")) if x)
         print(f"  {n.id:24s} {n.kind:13s} {n.country}  {n.sector or '':12s} {what}")
     print("\nlanes:")
     for l in net.lanes:

@@ -97,6 +97,12 @@ Flow rules
   Only extraterritorial controls read it (their exporter's share, against the de minimis
   threshold), so the vectors hold only those exporters' shares (``Model.origins``) and are
   kept only in stocks from which material can reach a lane such a control inspects.
+* Strategic reserves (``[nodes.<id>.reserve.<material>]`` on a stockpile; :class:`Reserve`)
+  are a policy, not a supplier: their release lanes are outside the buyers' share split; a
+  reserve buys at its build rate up to its target and releases, at most its daily rate and to
+  its buyers in priority order, while a buyer's cover is below the threshold. A buyer's check
+  is one predicted event (as a demand stock's reorder is), not a poll; the buyers' arrivals
+  are events (their level is read during the run). Without reserves none of this runs.
 """
 
 from __future__ import annotations
@@ -1267,12 +1273,17 @@ class Reserve:
 
     # -- results -------------------------------------------------------------------------
     def record(self) -> dict:
-        """What the run keeps of this reserve (see :meth:`sim.results.Run.reserve_flows`)."""
+        """What the run keeps of this reserve, as plain values and arrays: purchases
+        ``(n, 2)`` (time, tonnes ordered) and releases ``(n, 3)`` (time, tonnes, index of the
+        buyer in ``buyers`` and ``lanes``), in time order (see
+        :meth:`sim.results.Run.reserve_flows`)."""
+        log = np.array(self.log, dtype=float).reshape(-1, 4)
+        release = log[:, 1] == RES_RELEASE
         return {"node": self.stock.node.id, "material": self.stock.material,
                 "price_usd_per_t": self.price, "target_t": self.spec.target_t,
                 "buyers": [buyer.node.id for _, buyer, _ in self.buyers],
                 "lanes": [lane.id for lane, _, _ in self.buyers],
-                "log": np.array(self.log, dtype=float).reshape(-1, 4)}
+                "purchases": log[~release][:, [0, 2]], "releases": log[release][:, [0, 2, 3]]}
 
     def release(self) -> None:
         """Drop the references to the model (see :meth:`Model.release`)."""

@@ -70,6 +70,13 @@ SERIES: dict[str, tuple[str, str]] = {
     "net_inventory_t": ("net inventory at end of week", "t"),
     "inventory_t": ("stock on hand at end of week", "t"),
 }
+# the strategic reserves' KPIs (sim.results.Run.kpi_rows; only for networks with a reserve)
+KPIS.update({
+    "reserve_released_t": ("released from the strategic reserve", "t"),
+    "reserve_purchased_t": ("bought for the strategic reserve", "t"),
+    "reserve_purchase_cost_usd": ("strategic reserve purchases", "USD"),
+    "reserve_holding_end_t": ("strategic reserve holding at the end", "t"),
+})
 COUNTRIES = {"CN": "China", "US": "United States", "JP": "Japan", "AU": "Australia",
              "DE": "Germany", "MY": "Malaysia", "EE": "Estonia", "FR": "France", "VN": "Vietnam",
              "KR": "South Korea", "IN": "India", "MM": "Myanmar", "TH": "Thailand",

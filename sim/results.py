@@ -33,7 +33,6 @@ from .engine import (
     REC_RECEIVED,
     REC_RETURNED,
     REC_SHIPPED,
-    RES_RELEASE,
     records_array,
 )
 
@@ -109,6 +108,8 @@ class LaneRecord:
 
 
 _COST_KPIS = ("purchase_cost_usd", "tariff_cost_usd", "holding_cost_usd")
+_RESERVE_KPIS = ("reserve_released_t", "reserve_purchased_t", "reserve_purchase_cost_usd",
+                 "reserve_holding_end_t")
 _SECTOR_SERIES = ("demand", "filled", "backorders", "inventory")
 # +1 for flows into on-hand stock, -1 for flows out, 0 for order bookkeeping (by record code)
 _SIGN = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
@@ -389,7 +390,7 @@ class Run:
     # (t/day), outages in force, one row per change (see sim.flows.capacity_utilisation)
     capacity: list = field(default_factory=list)
     # strategic reserves (sim.engine.Reserve.record): node, material, funded price, buyers,
-    # release lanes and the (n, 4) log of purchases and releases (see reserve_flows)
+    # release lanes, purchases (n, 2: time, t) and releases (n, 3: time, t, buyer index)
     reserves: list = field(default_factory=list)
 
     # -- construction -----------------------------------------------------------------------
@@ -522,6 +523,8 @@ class Run:
 
     def kpi_rows(self) -> list[tuple[str, str, float]]:
         """All KPIs as ``(kpi, scope, value)`` tuples (fast; no pandas)."""
+        if self.reserves:       # the strategic reserves' KPIs follow (see _reserve_rows)
+            return self._kpi_rows + self._reserve_rows()
         return self._kpi_rows
 
     @cached_property
@@ -553,6 +556,22 @@ class Run:
                      float(self.licences[:, 1].mean()) if len(self.licences) else 0.0))
         rows.append(("shortage_after_event_day", "policy", float(self.shortage_from)))
         return rows
+
+    def _reserve_rows(self) -> list[tuple[str, str, float]]:
+        """The strategic reserves' KPIs, scope ``node:<holder>`` (a holder's reserves of
+        several materials add up): tonnes released and purchased (ordered) in the run, the
+        purchases at the funded price, and the holding at the end."""
+        final = {(s.node, s.material): s.final_on_hand for s in self.stocks}
+        per: dict[str, list[float]] = {}
+        for r in self.reserves:
+            purchased = float(r["purchases"][:, 1].sum())
+            acc = per.setdefault(r["node"], [0.0, 0.0, 0.0, 0.0])
+            acc[0] += float(r["releases"][:, 1].sum())
+            acc[1] += purchased
+            acc[2] += purchased * r["price_usd_per_t"]
+            acc[3] += final[(r["node"], r["material"])]
+        return [(kpi, f"node:{node}", value) for node, values in per.items()
+                for kpi, value in zip(_RESERVE_KPIS, values)]
 
     def _cost_rows(self) -> list[tuple[str, str, float]]:
         lane_slot, stock_slot, n_slots, totals = _cost_plan(self.lanes, self.stocks)
@@ -860,20 +879,19 @@ class Run:
                    "cost_usd"]
         frames = []
         for r in self.reserves:
-            log = r["log"]
-            if not len(log):
-                continue
-            buyer = log[:, 3].astype(int)
-            release = log[:, 1] == RES_RELEASE
-            buyers = np.array([""] + list(r["buyers"]), dtype=object)[buyer + 1]
-            lanes = np.array([""] + list(r["lanes"]), dtype=object)[buyer + 1]
-            frames.append(pd.DataFrame({
-                "time": log[:, 0],
-                "date": [self.date_of(t) for t in log[:, 0]],
-                "node": r["node"], "material": r["material"],
-                "event": np.where(release, "release", "purchase"),
-                "buyer": buyers, "lane": lanes, "quantity_t": log[:, 2],
-                "cost_usd": np.where(release, 0.0, log[:, 2] * r["price_usd_per_t"])}))
+            buys, rel = r["purchases"], r["releases"]
+            buyer = rel[:, 2].astype(int)
+            for event, times, qty, buyers, lanes, cost in (
+                    ("purchase", buys[:, 0], buys[:, 1], "", "",
+                     buys[:, 1] * r["price_usd_per_t"]),
+                    ("release", rel[:, 0], rel[:, 1],
+                     np.array(r["buyers"], dtype=object)[buyer],
+                     np.array(r["lanes"], dtype=object)[buyer], 0.0)):
+                if len(times):
+                    frames.append(pd.DataFrame({
+                        "time": times, "date": [self.date_of(t) for t in times],
+                        "node": r["node"], "material": r["material"], "event": event,
+                        "buyer": buyers, "lane": lanes, "quantity_t": qty, "cost_usd": cost}))
         if not frames:
             return pd.DataFrame({c: [] for c in columns})
         out = pd.concat(frames, ignore_index=True)

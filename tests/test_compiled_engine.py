@@ -48,7 +48,7 @@ DIGEST_SCRIPT = textwrap.dedent(r'''
         h = hashlib.sha256()
         feed(h, run)
         feed(h, run.kpi_rows())
-        feed(h, [r["log"] for r in run.reserves])
+        feed(h, [(r["purchases"], r["releases"]) for r in run.reserves])
         return h.hexdigest()
 
     out = {"engine": sim.engine.ENGINE, "digests": {}, "events": {}}
