@@ -167,7 +167,7 @@ def _add_experiment_commands(sub) -> None:
         return
     experiment_cli.add_commands(sub)
     from . import study_cli
-    study_cli.add_commands(sub)
+    study_cli.add_commands(sub, (add_figure_options, add_format_option))
 
 
 def main(argv: list[str] | None = None) -> int:

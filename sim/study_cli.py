@@ -57,10 +57,10 @@ def add_plan_options(p) -> None:
                         "scenarios x reps x KPIs rows)")
 
 
-def add_commands(sub) -> None:
-    """Register ``robustness`` on the ``python -m sim`` sub-parser."""
-    from .cli import add_figure_options, add_format_option
-
+def add_commands(sub, shared_options=()) -> None:
+    """Register ``robustness`` on the ``python -m sim`` sub-parser; *shared_options* are the
+    functions that add the options every command shares (figure formats, table format), given
+    by the CLI that registers it (this module does not import it: no import cycle)."""
     r = sub.add_parser("robustness", help="score plans across a scenario ensemble (regret)",
                        description="Run every plan in every member of a scenario ensemble (a "
                                    "Latin hypercube over parameter paths of --base, or the "
@@ -96,8 +96,8 @@ def add_commands(sub) -> None:
     r.add_argument("--no-plots", action="store_true", help="skip the figures")
     r.add_argument("--quiet", dest="progress", action="store_false", default=None,
                    help="never show a progress bar")
-    add_figure_options(r)
-    add_format_option(r)
+    for add in shared_options:
+        add(r)
 
 
 def _draw(out: Path) -> list[str]:
