@@ -6,15 +6,18 @@ experiment designs, scenario discovery (PRIM, CART), global sensitivity and many
 robust optimisation. :func:`ema_model` wraps a network and a scenario as an
 ``ema_workbench.Model`` so that all of it works on the simulator directly::
 
-    from ema_workbench import perform_experiments
+    from ema_workbench import Policy, perform_experiments
     from ema_workbench.analysis import prim
     import sim.ema
 
-    model = sim.ema.ema_model("rare_earth_2025", "truce-uncertain", reps=10,
-                              plans=["status-quo", "stockpile-release"])
-    experiments, outcomes = perform_experiments(model, scenarios=200, policies=2)
-    fails = outcomes["fill_rate_defense"] < 0.99
-    box = prim.Prim(experiments[model.uncertainty_names], fails, threshold=0.8).find_box()
+    plans = ["status-quo", "stockpile-release"]
+    model = sim.ema.ema_model("rare_earth_2025", "truce-uncertain", reps=10, plans=plans)
+    experiments, outcomes = perform_experiments(
+        model, scenarios=sim.ema.sample_scenarios(model, 200, seed=1),
+        policies=[Policy(p, plan=p) for p in plans])
+    fails = outcomes["fill_rate_automotive"] < 0.95
+    x = experiments[[u.name for u in model.uncertainties]]
+    box = prim.Prim(x, fails, threshold=0.8).find_box()   # or sim.ema.prim_box(...)
 
 * **Uncertainties** are parameters of the world, each bound to one or more sweep-style paths
   (:mod:`sim.sweep`: ``truce.renewal_probability``, ``truce.escalation.approval_probability``,
