@@ -7,7 +7,6 @@ robust optimisation. :func:`ema_model` wraps a network and a scenario as an
 ``ema_workbench.Model`` so that all of it works on the simulator directly::
 
     from ema_workbench import Policy, perform_experiments
-    from ema_workbench.analysis import prim
     import sim.ema
 
     plans = ["status-quo", "stockpile-release"]
@@ -16,8 +15,10 @@ robust optimisation. :func:`ema_model` wraps a network and a scenario as an
         model, scenarios=sim.ema.sample_scenarios(model, 200, seed=1),
         policies=[Policy(p, plan=p) for p in plans])
     fails = outcomes["fill_rate_automotive"] < 0.95
-    x = experiments[[u.name for u in model.uncertainties]]
-    box = prim.Prim(x, fails, threshold=0.8).find_box()   # or sim.ema.prim_box(...)
+    box, limits = sim.ema.prim_box(experiments, outcomes, fails)   # ema_workbench's PRIM
+
+(:func:`prim_box` runs ``ema_workbench.analysis.prim.Prim`` with integer columns as floats:
+with pandas 3 the workbench's pasting step fails on an integer column.)
 
 * **Uncertainties** are parameters of the world, each bound to one or more sweep-style paths
   (:mod:`sim.sweep`: ``truce.renewal_probability``, ``truce.escalation.approval_probability``,
