@@ -38,7 +38,7 @@ import pandas as pd
 
 from sim import flows
 from sim.experiment import Z95, monte_carlo
-from sim.sourcing import with_sourcing
+from sim.scenario import with_sourcing
 
 # ---- parameters ------------------------------------------------------------------------------
 NETWORK = "rare_earth_2025"

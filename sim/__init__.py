@@ -17,9 +17,8 @@ from .errors import ModelError, NetworkError, RunFailedError, ScenarioError
 from .experiment import MonteCarloResults, compare_scenarios, monte_carlo, paired_comparison
 from .network import Network, list_networks, load_network, save_network
 from .results import Run
-from .scenario import Scenario, list_scenarios, load_scenario
+from .scenario import Scenario, list_scenarios, load_scenario, with_sourcing
 from .simulation import simulate
-from .sourcing import with_sourcing
 from .network import with_reserve
 from .sweep import SweepResults, sweep
 from . import labels, style, tables  # noqa: E402  (registries of names, figure style, tables)

@@ -136,6 +136,9 @@ def _dispatch(args, parser) -> int:
         from . import study_cli
         if study_cli.is_study_folder(args.results_dir):     # compare --plans, robustness
             return study_cli.replot(args.results_dir)
+        from . import stress_cli
+        if stress_cli.is_stress_folder(args.results_dir):
+            return stress_cli.replot(args.results_dir)
     if args.command == "plan":
         from . import plan_cli
         return plan_cli.dispatch(args, parser)

@@ -1608,8 +1608,6 @@ class _SavedRun:
     manifest)."""
 
     def __init__(self, folder: Path) -> None:
-        import pandas as pd
-
         folder = Path(folder)
         self.meta = json.loads((folder / "manifest.json").read_text()) \
             if (folder / "manifest.json").exists() else {}

@@ -853,8 +853,6 @@ class StressResults:
     def tidy(self):
         """Per-replication values in the long schema of :mod:`sim.tables` (plus a
         ``disruption`` column)."""
-        import pandas as pd
-
         from . import tables
 
         long = self.per_rep.melt(id_vars=["disruption", "replication", "scope"],

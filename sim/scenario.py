@@ -176,7 +176,8 @@ from .network import (ISO_COUNTRIES, check_name_arg, parse_date, read_toml, ship
 __all__ = [
     "Scenario", "ExportControl", "RegimeChange", "Truce", "Tariff", "Outage", "LaneClosure",
     "DemandSurge", "load_scenario", "list_scenarios", "resolve_scenario", "scenario_path",
-    "BUILTIN_DIR", "ClearanceHold", "compose", "list_layers", "LAYER_DIR",
+    "BUILTIN_DIR", "ClearanceHold", "compose", "list_layers", "LAYER_DIR", "with_sourcing",
+    "sourcing_layer_path",
     "REGIMES", "REGIME_TABLE", "REGIME_PARAMS", "Regime", "RegimeParam", "regime_params",
     "regime_defaults",
 ]
@@ -1269,3 +1270,44 @@ def resolve_scenario(scenario: Scenario | str | Path | dict | None) -> Scenario:
     if isinstance(scenario, dict):
         return Scenario.from_dict(scenario)
     return load_scenario(scenario)
+
+
+# -- sourcing layers (sim.sourcing holds the [sourcing] rule; a scenario is built here) ----------
+
+def sourcing_layer_path(name_or_path) -> Path:
+    """A sourcing layer file: a path, or the name of one in ``networks/scenarios/layers``."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or "/" in str(name_or_path):
+        if not p.is_file():
+            raise ScenarioError(f"file not found: {p}")
+        return p
+    q = LAYER_DIR / f"{name_or_path}.toml"
+    if not q.is_file():
+        names = ", ".join(sorted(x.stem for x in LAYER_DIR.glob("*.toml"))) or "none"
+        raise ScenarioError(f"unknown layer {str(name_or_path)!r}: not a file and not a "
+                            f"shipped layer ({names})")
+    return q
+
+
+def with_sourcing(scenario, layer="cost-aware-sourcing", **overrides):
+    """A copy of *scenario* with the ``[sourcing]`` section of *layer* (a layer file's name
+    or path, or a dict holding the section's fields), optionally with some fields replaced
+    (``elasticity=1.5``); the name gets ``+<layer>`` appended. The copy is parsed again from
+    its TOML structure, so its digest (and every manifest) records the sourcing used."""
+    sc = resolve_scenario(scenario)
+    if isinstance(layer, dict):
+        section, tag = dict(layer), "sourcing"
+    else:
+        path = sourcing_layer_path(layer)
+        data = read_toml(path)
+        if "sourcing" not in data or set(data) - {"sourcing", "layer"}:
+            raise ScenarioError("a sourcing layer holds a [sourcing] section (and an optional "
+                                "[layer] description) only", file=str(path))
+        section, tag = dict(data["sourcing"]), path.stem
+    section.update(overrides)
+    raw = sc.to_dict()
+    raw["sourcing"] = section
+    head = dict(raw.get("scenario", {}))
+    head["name"] = f"{sc.name}+{tag}"
+    raw["scenario"] = head
+    return Scenario.from_dict(raw, file=sc.file)

@@ -30,22 +30,20 @@ description)::
     source = "..."
 
 The strength ``beta`` is an assumption; it sits in a layer that a study switches on
-(:func:`with_sourcing`, ``networks/scenarios/layers/cost-aware-sourcing.toml``).
+(:func:`sim.scenario.with_sourcing`, also ``sim.with_sourcing``;
+``networks/scenarios/layers/cost-aware-sourcing.toml``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import ScenarioError
 
-__all__ = ["Sourcing", "RULES", "parse_sourcing", "cost_aware_shares", "SourcingRule",
-           "with_sourcing", "LAYER_DIR"]
+__all__ = ["Sourcing", "RULES", "parse_sourcing", "cost_aware_shares", "SourcingRule"]
 
 RULES = ("fixed", "cost-aware")
-LAYER_DIR = Path(__file__).resolve().parent.parent / "networks" / "scenarios" / "layers"
 
 
 @dataclass(frozen=True)
@@ -185,45 +183,3 @@ class SourcingRule:
             self.set_shares(st)
         if stocks:
             self.model.lanes_changed(stocks, now)
-
-
-def layer_path(name_or_path) -> Path:
-    """A sourcing layer file: a path, or the name of one in ``networks/scenarios/layers``."""
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or "/" in str(name_or_path):
-        if not p.is_file():
-            raise ScenarioError(f"file not found: {p}")
-        return p
-    q = LAYER_DIR / f"{name_or_path}.toml"
-    if not q.is_file():
-        names = ", ".join(sorted(x.stem for x in LAYER_DIR.glob("*.toml"))) or "none"
-        raise ScenarioError(f"unknown layer {str(name_or_path)!r}: not a file and not a "
-                            f"shipped layer ({names})")
-    return q
-
-
-def with_sourcing(scenario, layer="cost-aware-sourcing", **overrides):
-    """A copy of *scenario* with the ``[sourcing]`` section of *layer* (a layer file's name
-    or path, or a dict holding the section's fields), optionally with some fields replaced
-    (``elasticity=1.5``); the name gets ``+<layer>`` appended. The copy is parsed again from
-    its TOML structure, so its digest (and every manifest) records the sourcing used."""
-    from .network import read_toml
-    from .scenario import Scenario, resolve_scenario
-
-    sc = resolve_scenario(scenario)
-    if isinstance(layer, dict):
-        section, tag = dict(layer), "sourcing"
-    else:
-        path = layer_path(layer)
-        data = read_toml(path)
-        if "sourcing" not in data or set(data) - {"sourcing", "layer"}:
-            raise ScenarioError("a sourcing layer holds a [sourcing] section (and an optional "
-                                "[layer] description) only", file=str(path))
-        section, tag = dict(data["sourcing"]), path.stem
-    section.update(overrides)
-    raw = sc.to_dict()
-    raw["sourcing"] = section
-    head = dict(raw.get("scenario", {}))
-    head["name"] = f"{sc.name}+{tag}"
-    raw["scenario"] = head
-    return Scenario.from_dict(raw, file=sc.file)

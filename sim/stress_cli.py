@@ -129,9 +129,10 @@ def dispatch(args) -> int:
     out = check_out_dir(args.out or Path("results") / safe_name(
         f"{stamp}-stress-{res.meta['scenario']}"))
     res.save(out, table_format=args.format)
-    if not args.no_plots:
+    if not args.no_plots:       # drawn after saving, then listed in the manifest
+        from .cli_args import record_figures
         from .plots_resilience import plot_stress
-        plot_stress(res, out, scope=args.scope)
+        record_figures(out, plot_stress(res, out, scope=args.scope))
     _print(res, args.scope)
     print(f"\nwrote {out}/")
     return 0
@@ -149,3 +150,32 @@ def _print(res, scope: str) -> None:
     print(f"ranking by unmet value, {scope} (TTS/TTR medians in days; inf: never / not "
           "recovered):")
     print(rank[cols].head(15).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+
+
+def is_stress_folder(folder) -> bool:
+    """Whether *folder* holds a saved stress test (its manifest's kind is "stress")."""
+    from pathlib import Path
+
+    from .errors import ModelError
+    from .persist import read_manifest
+    manifest = Path(folder) / "manifest.json"
+    if not manifest.is_file():
+        return False
+    try:
+        return read_manifest(Path(folder)).get("kind") == "stress"
+    except ModelError:
+        return False
+
+
+def replot(folder) -> int:
+    """``python -m sim plot DIR`` for a stress-test folder: redraw the TTS-vs-TTR scatter and
+    the ranking (network scope) from the saved tables, and list them in the manifest."""
+    from .cli_args import record_figures
+    from .plots_resilience import plot_stress
+    from .resilience import StressResults
+
+    written = plot_stress(StressResults.load(folder), folder)
+    record_figures(folder, written)
+    for p in written:
+        print(p)
+    return 0

@@ -61,7 +61,7 @@ DIGEST_SCRIPT = textwrap.dedent(r'''
     cases.append(("default/truce-uncertain/events", "rare_earth_2025", "truce-uncertain",
                   {"horizon_days": 900, "demand_mode": "events", "production_mode": "events"}))
     cases.append(("teaching", "teaching", None, {}))
-    from sim.sourcing import with_sourcing        # cost-aware sourcing moves shares
+    from sim.scenario import with_sourcing        # cost-aware sourcing moves shares
     cases.append(("default/truce-holds+sourcing", "rare_earth_2025",
                   with_sourcing("truce-holds"), {"horizon_days": 900}))
     reserve = sim.with_reserve(                   # a strategic reserve: build-up, releases

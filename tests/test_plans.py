@@ -307,8 +307,17 @@ def test_recycling_capacity_follows_earlier_demand(net):
     assert _shares(n2, "mag_us_other", "ndpr_oxide")["rec_us"] == pytest.approx(0.1)
 
 
-def test_stockpile_writes_the_reserve_section(net):
-    plan = load_plan("stockpile-release")
+def _existing_holder_reserve():
+    """A reserve held by the network's rotating NDS stock itself (an existing holder)."""
+    return {"id": "res", "type": "stockpile", "holder": "nds_us", "material": "ndfeb_hre_magnet",
+            "start": D(2025, 10, 1), "target_t": 1300, "build_rate_t_per_year": 650,
+            "release_cover_days": 30, "release_rate_t_per_day": 14.4,
+            "serve": ["defense", "us_auto"], "civil": True, "replenish": True,
+            "funded_price_usd_per_t": 70000, "source": "assumption: test", "cost": COST}
+
+
+def test_stockpile_writes_the_reserve_section_on_an_existing_holder(net):
+    plan = load_plan(_plan("p", _existing_holder_reserve()))
     n2, _ = apply_plan(plan, net, "truce-expires")
     lv = plan.levers[0]
     data = n2.to_dict()["nodes"]["nds_us"]["reserve"]["ndfeb_hre_magnet"]
@@ -322,15 +331,37 @@ def test_stockpile_writes_the_reserve_section(net):
     assert st.policy.type == "none"
 
 
-def test_stockpile_builds_from_its_start_and_releases_nothing_without_a_shortage(net):
+def test_the_shipped_reserve_is_a_new_holder_beside_the_rotating_stock(net):
+    """stockpile-release adds a reserve node with its own purchase lanes and release lanes to
+    every served buyer; the rotating NDS stock and its lanes stay as they are."""
+    n2, _ = apply_plan("stockpile-release", net, "truce-expires")
+    new = n2.nodes["nds_us_reserve"]
+    assert new.kind == "stockpile" and new.country == "US"
+    assert new.reserve["ndfeb_hre_magnet"].target_t == 1300
+    assert n2.to_dict()["nodes"]["nds_us"] == net.to_dict()["nodes"]["nds_us"]
+    old = {x.id for x in net.lanes}
+    assert [l.id for l in net.lanes] == [l.id for l in n2.lanes if l.id in old]
+    inbound = sorted(l.src for l in n2.lanes if l.dst == "nds_us_reserve")
+    assert inbound == ["mag_jp", "mag_us_other"]
+    served = {l.dst for l in n2.lanes if l.src == "nds_us_reserve"}
+    defense = {n.id for n in net.nodes.values() if n.sector == "defense"
+               and "ndfeb_hre_magnet" in n.demand}
+    assert served == defense | {"us_auto"}
+    assert all(l.share == 0 for l in n2.lanes if l.src == "nds_us_reserve")
+
+
+@pytest.mark.parametrize("holder", ["nds_us_reserve", "nds_us"])
+def test_stockpile_builds_from_its_start_and_releases_nothing_without_a_shortage(net, holder):
     """In the baseline (no shortage) the reserve buys from its build start up to its target
     and releases nothing."""
-    n2, s2 = apply_plan("stockpile-release", net)
+    plan = "stockpile-release" if holder == "nds_us_reserve" else \
+        _plan("p", _existing_holder_reserve())
+    n2, s2 = apply_plan(plan, net)
     flows = sim.simulate(n2, s2, seed=4).reserve_flows()
     buys = flows[flows.event == "purchase"]
     assert (flows.event != "release").all()
-    assert buys.date.min() >= load_plan("stockpile-release").levers[0].online
-    held = net.nodes["nds_us"].stocks["ndfeb_hre_magnet"].initial
+    assert buys.date.min() >= load_plan(plan).levers[0].online
+    held = n2.nodes[holder].stocks["ndfeb_hre_magnet"].initial
     assert buys.quantity_t.sum() == pytest.approx(1300 - held)
 
 

@@ -12,7 +12,8 @@ import sim
 from sim.engine import Model
 from sim.results import Run
 from sim.records import REC_ORDER_IN
-from sim.sourcing import cost_aware_shares, with_sourcing
+from sim.scenario import with_sourcing
+from sim.sourcing import cost_aware_shares
 
 
 def two_supplier_dict(price: float = 1000.0) -> dict:
