@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from sim.engine import Model
-from sim.results import Run, _daily
+from sim.results import Run
 from sim.scenario import Scenario, read_toml, scenario_path
 
 NETWORK = "rare_earth_2025"
@@ -91,11 +91,17 @@ def without_japan_regime(name: str) -> Scenario:
     return Scenario.from_dict(data)
 
 
+def by_day(t: np.ndarray, q: np.ndarray, ndays: int) -> np.ndarray:
+    """The quantities *q* at times *t* (days) added up by day; the last day takes what lies
+    after it."""
+    idx = np.minimum(np.floor(t).astype(np.int64), ndays - 1)
+    return np.bincount(idx, weights=q, minlength=ndays)[:ndays]
+
+
 def one_run(network, scenario, seed: int, expiry_day: float) -> dict:
     """Run one replication and collect the diagnostic figures."""
     model = Model(network, scenario, seed=seed)
-    model.run()
-    run = Run.from_model(model)
+    run = Run.from_recording(model.run())     # the model stays for its queues below
     k = run.kpis()
     net_k = k[k.scope == "network"].set_index("kpi").value
     out: dict = {"kpi": {name: float(net_k[name]) for name in KPIS if name in net_k.index}}
@@ -142,8 +148,8 @@ def one_run(network, scenario, seed: int, expiry_day: float) -> dict:
     nd = run.ndays
     month = np.array([(run.date_of(i).year - run.start.year) * 12 + run.date_of(i).month - 1
                       for i in range(nd)])
-    dem = np.bincount(month, _daily(d.T, d.D, nd))
-    fil = np.bincount(month, _daily(d.T, d.filled, nd))
+    dem = np.bincount(month, by_day(d.T, d.D, nd))
+    fil = np.bincount(month, by_day(d.T, d.filled, nd))
     out["wind_row_fill"] = fil / np.where(dem > 0, dem, 1.0)
     return out
 
