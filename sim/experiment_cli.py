@@ -56,6 +56,10 @@ def add_commands(sub) -> None:
     m.add_argument("--trade-flows", action="store_true",
                    help="also keep monthly trade flows (tonnes across each border by exporter, "
                         "importer, material) and write their bands to trade_flows.*")
+    m.add_argument("--scope", action="append", default=[], dest="scopes", metavar="SCOPE",
+                   help="also keep weekly bands of this scope's fill rate, backorders and net "
+                        "inventory (network, civil, sector:<s>, country:<c>, node:<id>); "
+                        "repeatable")
 
     c = sub.add_parser("compare", help="paired comparison of scenarios (common random numbers)",
                        description="Run each scenario with the same replication streams and "
@@ -181,7 +185,7 @@ def dispatch(args) -> int:
                               executor=ex, workers=args.workers, chunk_size=args.chunk_size,
                               horizon_days=args.days, track=track, target=target or None,
                               max_reps=args.max_reps if target else None, progress=args.progress,
-                              trade_flows=args.trade_flows,
+                              trade_flows=args.trade_flows, scopes=args.scopes,
                               max_failure_share=args.max_failures)
             res.meta["command"] = command_line()
             if not args.no_plots:

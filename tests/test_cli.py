@@ -292,3 +292,26 @@ def test_save_network_round_trip_rich_schema(tmp_path, mini):
     again = sim.load_network(sim.save_network(net, tmp_path / "rich.toml"))
     assert again.digest() == net.digest()
     assert again.to_dict() == net.to_dict()
+
+
+def test_mc_keeps_weekly_bands_of_the_scopes_asked(run_cli, tmp_path):
+    """``mc --scope`` keeps the weekly series of any demand scope (saved and read back), and
+    a scope without demand is a one-line error naming it."""
+    from sim.persist import load_results
+
+    out = tmp_path / "mc"
+    done = run_cli("mc", "--network", "teaching", "--reps", "3", "--days", "90", "--workers", "1",
+                   "--scope", "node:auto_us", "--scope", "country:US", "--no-plots",
+                   "--out", out)
+    assert done.returncode == 0, done.stderr
+    res = load_results(out)
+    for scope in ("node:auto_us", "country:US"):
+        bands = res.bands(f"fill_rate|{scope}")
+        values = bands[["q05", "q50", "q95", "mean"]].to_numpy()
+        assert len(bands) >= 12 and ((values >= 0) & (values <= 1)).all()
+        assert (bands["q05"] <= bands["q95"]).all()
+    bad = run_cli("mc", "--network", "teaching", "--reps", "2", "--days", "30", "--workers", "1",
+                  "--scope", "node:nowhere", "--no-plots", "--out", tmp_path / "bad")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: scopes: 'node:nowhere'")
+    assert not (tmp_path / "bad" / "manifest.json").exists()
