@@ -55,7 +55,8 @@ REC_BACKLOG_DROP = 8.0  # backlog removed without shipping (buyer re-routed)
 
 @dataclass
 class StockLog:
-    """Change log and final state of one stock (see :class:`sim.results.StockRecord`)."""
+    """Change log and final state of one stock (the Run keeps it as
+    :class:`sim.results.StockRecord`)."""
 
     node: str
     material: str
@@ -90,7 +91,9 @@ class DemandLog:
 
 @dataclass
 class LaneLog:
-    """Shipments of one lane (see :class:`sim.results.LaneRecord`)."""
+    """Shipments of one lane (the Run keeps it as :class:`sim.results.LaneRecord`): shipped
+    time (left the supplier), quantity, arrival time, tariff rate and dispatch time (released
+    past licensing and clearance: across the border; see :mod:`sim.flows`)."""
 
     id: str
     src: str

@@ -30,7 +30,9 @@ from .records import (
     REC_RECEIVED,
     REC_RETURNED,
     REC_SHIPPED,
+    LaneLog,
     Recording,
+    StockLog,
 )
 from .kpis import KPI_TABLE, kpi_names
 from .persist import package_versions, write_atomic  # noqa: F401  (public here too, as before)
@@ -72,38 +74,9 @@ class DemandRecord:
         return _read_only(np.maximum(self.daily_level, 0.0))
 
 
-@dataclass
-class StockRecord:
-    """Change log and final state of one stock."""
-
-    node: str
-    material: str
-    kind: str
-    country: str
-    sector: str
-    initial: float
-    final_on_hand: float
-    final_on_order: float
-    final_backlog: float
-    log: np.ndarray              # (n, 3): time, code, quantity
-    price: float
-    holding_rate: float
-    is_demand: bool
-
-
-@dataclass
-class LaneRecord:
-    """Shipments of one lane."""
-
-    id: str
-    src: str
-    dst: str
-    material: str
-    price: float
-    # (n, 5): shipped time (left the supplier), quantity, arrival time, tariff rate, dispatch
-    # time (released past licensing and clearance: across the border; see sim.flows)
-    log: np.ndarray
-    in_transit_final: float
+# one stock's and one lane's records are the engine's logs as handed over (sim.records)
+StockRecord = StockLog
+LaneRecord = LaneLog
 
 
 _COST_KPIS = ("purchase_cost_usd", "tariff_cost_usd", "holding_cost_usd")
@@ -390,12 +363,8 @@ class Run:
         it as a :class:`~sim.records.Recording` of arrays and plain values)."""
         ndays = int(math.ceil(rec.horizon))
         demand, demand_arrays = _demand_records(rec.demand, ndays)
-        stocks = [StockRecord(s.node, s.material, s.kind, s.country, s.sector, s.initial,
-                              s.final_on_hand, s.final_on_order, s.final_backlog, s.log,
-                              s.price, s.holding_rate, s.is_demand)
-                  for s in rec.stocks]
-        lanes = [LaneRecord(l.id, l.src, l.dst, l.material, l.price, l.log, l.in_transit_final)
-                 for l in rec.lanes]
+        stocks = list(rec.stocks)
+        lanes = list(rec.lanes)
         run = cls(
             network_name=rec.network_name, network_digest=rec.network_digest,
             scenario_name=rec.scenario_name, scenario_digest=rec.scenario_digest,
