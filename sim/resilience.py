@@ -55,7 +55,6 @@ not depend on the executor or the number of workers.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import sys
@@ -67,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
+from .network import parse_date
 
 __all__ = [
     "Triangle", "triangle", "triangles", "prob_below", "longest_run_below", "wilson", "rolling_fill_rate",
@@ -419,17 +419,6 @@ def parse_targets(network, targets=None) -> list[Disruption]:
     return list(out.values())
 
 
-def _as_date(value, field_name: str) -> _dt.date:
-    if isinstance(value, _dt.datetime):
-        return value.date()
-    if isinstance(value, _dt.date):
-        return value
-    try:
-        return _dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ModelError(f"must be a date YYYY-MM-DD, got {value!r}", field=field_name) from None
-
-
 def disrupted_scenario(scenario, disruption: Disruption, start, duration_days: float):
     """A copy of *scenario* (a :class:`~sim.scenario.Scenario`) with *disruption* in force from
     *start* for *duration_days*: an outage of each of its producing nodes and a closure of each
@@ -437,7 +426,7 @@ def disrupted_scenario(scenario, disruption: Disruption, start, duration_days: f
     :meth:`Scenario.to_dict` and :meth:`Scenario.from_dict`."""
     from .scenario import Scenario
 
-    start = _as_date(start, "start")
+    start = parse_date(start, "", "start")
     if not (isinstance(duration_days, (int, float)) and math.isfinite(duration_days)
             and duration_days > 0):
         raise ModelError(f"must be a positive number of days, got {duration_days!r}",
@@ -654,7 +643,7 @@ def stress_test(network="rare_earth_2025", scenario=None, *, start, duration_day
     sc.check_network(net)
     _check_round_trip(sc)
     run_start = sc.start or DEFAULT_START
-    when = _as_date(start, "start")
+    when = parse_date(start, "", "start")
     day0 = (when - run_start).days
     if day0 <= 0:
         raise ModelError(f"the disruption must start after the run does ({run_start}), got "
