@@ -125,3 +125,26 @@ def record_figures(out_dir: str | Path, paths, *, sort: bool = False) -> list[st
     names = [n for p in paths for n in sibling_files(p)]
     record_files(out_dir, names, sort=sort)
     return names
+
+
+def redraw(folder, draw) -> int:
+    """``python -m sim plot FOLDER``: ``draw(folder)`` redraws the figures of a saved results
+    folder and returns their paths, printed here. A folder changed by hand after it was
+    written (a table missing or unreadable) is a :class:`~sim.errors.ModelError` naming the
+    folder, not a traceback."""
+    import zipfile
+
+    from .errors import ModelError
+
+    try:
+        written = draw(folder)
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError,
+            zipfile.BadZipFile) as exc:
+        raise ModelError(f"damaged results folder ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})",
+                         file=str(folder)) from None
+    for p in written:
+        print(p)
+    return 0

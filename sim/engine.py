@@ -134,7 +134,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from .errors import MAX_HORIZON_DAYS, ModelError
+from .errors import ModelError, check_horizon_days
 from .network import Network, NodeSpec
 from .records import (
     PRIORITY_ARRIVAL,
@@ -2088,13 +2088,7 @@ def run_window(scenario, start: _dt.date | str | None = None,
     if horizon_days is None:
         end = scenario.end or DEFAULT_HORIZON_END
         horizon_days = (end - first).days
-    if not (isinstance(horizon_days, (int, float)) and not isinstance(horizon_days, bool)) \
-            or not math.isfinite(horizon_days) or horizon_days <= 0:
-        raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
-                         field="horizon_days")
-    if horizon_days > MAX_HORIZON_DAYS:
-        raise ModelError(f"must be at most {MAX_HORIZON_DAYS:,} days (100 years), got "
-                         f"{horizon_days:,.0f} days from {first}", field="horizon_days")
+    check_horizon_days(horizon_days, since=first)
     return first, float(horizon_days)
 
 

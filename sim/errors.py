@@ -12,7 +12,7 @@ import math
 import numbers
 
 __all__ = ["ModelError", "NetworkError", "ScenarioError", "RunFailedError", "format_location",
-           "check_int", "check_number", "MAX_HORIZON_DAYS"]
+           "check_int", "check_number", "check_horizon_days", "MAX_HORIZON_DAYS"]
 
 # The longest horizon a run accepts, in days (100 years). A run keeps daily arrays per stream,
 # so a horizon of 1e12 days would fail for want of memory long after it was asked for; policy
@@ -105,3 +105,17 @@ def check_number(value, field: str, low: float | None = None, high: float | None
     if high is not None and value > high:
         raise ModelError(f"must be <= {high:g}, got {value!r}", field=field)
     return float(value)
+
+
+def check_horizon_days(horizon_days, since=None) -> None:
+    """Raise :class:`ModelError` (field ``horizon_days``) unless *horizon_days* is a positive
+    finite number of days (not a bool) of at most :data:`MAX_HORIZON_DAYS`; *since*, the first
+    day of the run when known, is named in the message."""
+    if isinstance(horizon_days, bool) or not isinstance(horizon_days, (int, float)) \
+            or not math.isfinite(horizon_days) or horizon_days <= 0:
+        raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
+                         field="horizon_days")
+    if horizon_days > MAX_HORIZON_DAYS:
+        raise ModelError(f"must be at most {MAX_HORIZON_DAYS:,} days (100 years), got "
+                         f"{horizon_days:,.0f}" + (f" days from {since}" if since else ""),
+                         field="horizon_days")

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MAX_HORIZON_DAYS, MAX_SEED, ModelError, RunFailedError, check_int, check_number
+from .errors import (MAX_SEED, ModelError, RunFailedError, check_horizon_days, check_int,
+                     check_number)
 from .network import Network, load_network
 from .persist import git_commit, register_kind
 from .scenario import Scenario, resolve_scenario
@@ -819,16 +820,9 @@ def default_chunk_size(reps: int, workers: int) -> int:
 
 def check_horizon(horizon_days) -> None:
     """Raise :class:`ModelError` unless *horizon_days* is None or a positive number of days up
-    to :data:`~sim.errors.MAX_HORIZON_DAYS`."""
-    if horizon_days is None:
-        return
-    if isinstance(horizon_days, bool) or not isinstance(horizon_days, (int, float)) \
-            or not math.isfinite(horizon_days) or horizon_days <= 0:
-        raise ModelError(f"must be a positive number of days, got {horizon_days!r}",
-                         field="horizon_days")
-    if horizon_days > MAX_HORIZON_DAYS:
-        raise ModelError(f"must be at most {MAX_HORIZON_DAYS:,} days (100 years), got "
-                         f"{horizon_days:,.0f}", field="horizon_days")
+    to :data:`~sim.errors.MAX_HORIZON_DAYS` (:func:`sim.errors.check_horizon_days`)."""
+    if horizon_days is not None:
+        check_horizon_days(horizon_days)
 
 
 # ---------------------------------------------------------------------------------------------

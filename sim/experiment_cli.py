@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import zipfile
 from pathlib import Path
 
-from .cli_args import command_line, record_figures
+from .cli_args import command_line, record_figures, redraw
 from .errors import ModelError
 
 __all__ = ["add_commands", "dispatch"]
@@ -312,18 +311,6 @@ def _cmd_plot(folder: Path) -> int:
     from .persist import kind_of, read_manifest
 
     kind = kind_of(read_manifest(folder), folder)
-    try:
-        written = plots.replot(folder, kind)
-    except ModelError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError,
-            zipfile.BadZipFile) as exc:
-        # a folder changed by hand after it was written: name it, not a traceback
-        raise ModelError(f"damaged results folder ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})",
-                         file=str(folder)) from None
-    for p in written:
-        print(p)
-    return 0
+    return redraw(folder, lambda f: plots.replot(f, kind))
 
 

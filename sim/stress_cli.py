@@ -174,8 +174,10 @@ def replot(folder) -> int:
     from .plots_resilience import plot_stress
     from .resilience import StressResults
 
-    written = plot_stress(StressResults.load(folder), folder)
-    record_figures(folder, written)
-    for p in written:
-        print(p)
-    return 0
+    from .cli_args import redraw
+
+    def draw(f):
+        written = plot_stress(StressResults.load(f), f)
+        record_figures(f, written)
+        return written
+    return redraw(folder, draw)

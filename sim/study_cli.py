@@ -215,14 +215,5 @@ def replot(folder: Path) -> int:
     again from its tables (a damaged folder is a :class:`ModelError` naming it)."""
     from .plots_study import draw_folder
 
-    try:
-        written = draw_folder(folder)
-    except ModelError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise ModelError(f"damaged results folder ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})",
-                         file=str(folder)) from None
-    for p in written:
-        print(p)
-    return 0
+    from .cli_args import redraw
+    return redraw(folder, draw_folder)
